@@ -1,0 +1,139 @@
+//! Reads an OSM PBF into the raw material of the car graph: the car-usable ways with their
+//! profile, the car turn restrictions with a node via, and the coordinates of the nodes those
+//! ways reference. Two passes (ways and relations, then only the needed nodes) so the input may
+//! be in any order and memory stays proportional to the road network, not the whole file.
+
+use super::BuildError;
+use crate::graph::profile::{car_restriction, car_way_profile, RestrictionKind, WayProfile};
+use indicatif::ProgressBar;
+use osmpbf::{Element, ElementReader, RelMemberType};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub struct OsmWay {
+    pub id: i64,
+    pub refs: Vec<i64>,
+    pub profile: WayProfile,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct OsmRestriction {
+    pub kind: RestrictionKind,
+    pub from_way: i64,
+    pub via_node: i64,
+    pub to_way: i64,
+}
+
+pub struct OsmData {
+    pub ways: Vec<OsmWay>,
+    pub restrictions: Vec<OsmRestriction>,
+    /// Car restrictions we cannot represent (via ways, missing members).
+    pub restrictions_skipped: u64,
+    /// `(lat, lon)` of every node a kept way references and the file contains.
+    pub node_coords: HashMap<i64, (f64, f64)>,
+}
+
+pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildError> {
+    let open = || {
+        ElementReader::from_path(path).map_err(|e| BuildError::Pbf {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    let pbf_error = |e: osmpbf::Error| BuildError::Pbf {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+
+    progress.set_message("pass 1/2: ways and restrictions");
+    let mut ways = Vec::new();
+    let mut restrictions = Vec::new();
+    let mut restrictions_skipped = 0u64;
+    let mut seen = 0u64;
+    open()?
+        .for_each(|element| {
+            seen += 1;
+            if seen % 65_536 == 0 {
+                progress.set_position(seen);
+            }
+            match element {
+                Element::Way(way) => {
+                    let tags: Vec<(&str, &str)> = way.tags().collect();
+                    if let Some(profile) = car_way_profile(&tags) {
+                        ways.push(OsmWay {
+                            id: way.id(),
+                            refs: way.refs().collect(),
+                            profile,
+                        });
+                    }
+                }
+                Element::Relation(rel) => {
+                    let tags: Vec<(&str, &str)> = rel.tags().collect();
+                    let Some(kind) = car_restriction(&tags) else {
+                        return;
+                    };
+                    let (mut from, mut via, mut to) = (Vec::new(), Vec::new(), Vec::new());
+                    let mut via_is_way = false;
+                    for m in rel.members() {
+                        let role = m.role().unwrap_or("");
+                        match (role, m.member_type) {
+                            ("from", RelMemberType::Way) => from.push(m.member_id),
+                            ("to", RelMemberType::Way) => to.push(m.member_id),
+                            ("via", RelMemberType::Node) => via.push(m.member_id),
+                            ("via", RelMemberType::Way) => via_is_way = true,
+                            _ => {}
+                        }
+                    }
+                    if via_is_way || via.len() != 1 || from.is_empty() || to.is_empty() {
+                        restrictions_skipped += 1;
+                        return;
+                    }
+                    for &f in &from {
+                        for &t in &to {
+                            restrictions.push(OsmRestriction {
+                                kind,
+                                from_way: f,
+                                via_node: via[0],
+                                to_way: t,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        })
+        .map_err(pbf_error)?;
+
+    progress.set_message("pass 2/2: node coordinates");
+    let mut node_coords: HashMap<i64, (f64, f64)> = HashMap::new();
+    for way in &ways {
+        for &r in &way.refs {
+            node_coords.insert(r, (f64::NAN, f64::NAN));
+        }
+    }
+    open()?
+        .for_each(|element| {
+            seen += 1;
+            if seen % 65_536 == 0 {
+                progress.set_position(seen);
+            }
+            let (id, lat, lon) = match element {
+                Element::Node(n) => (n.id(), n.lat(), n.lon()),
+                Element::DenseNode(n) => (n.id(), n.lat(), n.lon()),
+                _ => return,
+            };
+            if let Some(slot) = node_coords.get_mut(&id) {
+                *slot = (lat, lon);
+            }
+        })
+        .map_err(pbf_error)?;
+    progress.set_position(seen);
+    // Dangling references (clipped extracts) stay out of the map; the topology splits ways there.
+    node_coords.retain(|_, c| c.0.is_finite() && c.1.is_finite());
+    Ok(OsmData {
+        ways,
+        restrictions,
+        restrictions_skipped,
+        node_coords,
+    })
+}

@@ -1,0 +1,377 @@
+//! Cuts the junction graph into geohash tiles and writes them: nodes go to the cell of their
+//! position, edges to the tile of their tail node, shapes with their edge, forbidden turns with
+//! their via node, and every edge segment into the snap grid of each cell it crosses (cells with
+//! road but no junction still get a tile, so snapping finds them).
+
+use super::osm::OsmData;
+use super::topology::Topology;
+use super::BuildError;
+use crate::graph::manifest::{Counts, Manifest, TileEntry};
+use crate::graph::profile::RoadClass;
+use crate::graph::store::sha256_hex;
+use crate::graph::tile::{
+    flags, Coord, Edge, ForbiddenTurn, SnapGrid, SnapItem, Tile, TILE_FORMAT_VERSION,
+};
+use crate::graph::NONE;
+use crate::spatial::geohash::{self, BBox};
+use crate::spatial::geometry::{bearing_deg, haversine_m};
+use indicatif::ProgressBar;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Snap grid buckets aim at this size: small enough that a bucket holds a handful of segments.
+const SNAP_BUCKET_M: f64 = 100.0;
+/// Bearings are measured over at least this much shape, so GPS jitter in the first metres of a
+/// way does not turn a straight road into a turn.
+const BEARING_SPAN_M: f64 = 10.0;
+
+pub struct TilingInput<'a> {
+    pub osm: &'a OsmData,
+    pub topo: &'a Topology,
+    pub precision: usize,
+    pub name: &'a str,
+    pub source: &'a str,
+}
+
+pub fn write_tiles(
+    input: &TilingInput,
+    out_dir: &Path,
+    progress: &ProgressBar,
+) -> Result<Manifest, BuildError> {
+    let topo = input.topo;
+    let precision = input.precision;
+
+    // Cells that hold a junction, and junctions sorted within a cell along a fine geohash
+    // (Z-order), so neighbours in space are neighbours in memory.
+    let mut cell_nodes: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
+    for (j, &c) in topo.junction_coords.iter().enumerate() {
+        let fine =
+            geohash::encode(c.0, c.1, 12).map_err(|e| BuildError::Geometry(e.to_string()))?;
+        cell_nodes
+            .entry(fine[..precision].to_string())
+            .or_default()
+            .push((fine, j as u32));
+    }
+    // Edge segments per crossed cell (one direction of a two-way road is enough for snapping).
+    let mut cell_segments: BTreeMap<String, Vec<(u32, u32)>> = BTreeMap::new();
+    for (e, edge) in topo.edges.iter().enumerate() {
+        if edge.twin.is_some_and(|t| (t as usize) < e) {
+            continue;
+        }
+        let pts = &topo.chains[edge.chain as usize].points;
+        for s in 0..pts.len() - 1 {
+            let mut bb = BBox::empty();
+            bb.expand(pts[s].0, pts[s].1);
+            bb.expand(pts[s + 1].0, pts[s + 1].1);
+            for cell in geohash::cells_covering(&bb, precision) {
+                cell_segments
+                    .entry(cell)
+                    .or_default()
+                    .push((e as u32, s as u32));
+            }
+        }
+    }
+    let mut cells: Vec<String> = cell_nodes
+        .keys()
+        .chain(cell_segments.keys())
+        .cloned()
+        .collect();
+    cells.sort();
+    cells.dedup();
+    let tile_of_cell: HashMap<&str, u32> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect();
+
+    // Junction -> (tile, local).
+    let mut node_addr = vec![(0u32, 0u32); topo.junction_coords.len()];
+    let mut tile_nodes: Vec<Vec<u32>> = vec![Vec::new(); cells.len()];
+    for (cell, mut nodes) in cell_nodes {
+        nodes.sort();
+        let t = tile_of_cell[cell.as_str()];
+        for (local, (_, j)) in nodes.iter().enumerate() {
+            node_addr[*j as usize] = (t, local as u32);
+        }
+        tile_nodes[t as usize] = nodes.into_iter().map(|(_, j)| j).collect();
+    }
+
+    // Directed edge -> (tile, local): grouped by tail node in node order.
+    let mut out_edges: Vec<Vec<u32>> = vec![Vec::new(); topo.junction_coords.len()];
+    for (e, edge) in topo.edges.iter().enumerate() {
+        out_edges[edge.from as usize].push(e as u32);
+    }
+    let mut edge_addr = vec![(0u32, 0u32); topo.edges.len()];
+    for (t, nodes) in tile_nodes.iter().enumerate() {
+        let mut local = 0u32;
+        for &j in nodes {
+            for &e in &out_edges[j as usize] {
+                edge_addr[e as usize] = (t as u32, local);
+                local += 1;
+            }
+        }
+    }
+
+    // Forbidden turns by via junction.
+    let mut turns_at: Vec<Vec<(u32, u32)>> = vec![Vec::new(); topo.junction_coords.len()];
+    for &(i, o) in &topo.forbidden {
+        turns_at[topo.edges[o as usize].from as usize].push((i, o));
+    }
+
+    std::fs::create_dir_all(out_dir.join("tiles")).map_err(|e| BuildError::io(out_dir, e))?;
+    progress.set_length(cells.len() as u64);
+    progress.set_position(0);
+    progress.set_message("writing tiles");
+    let mut entries = Vec::with_capacity(cells.len());
+    let mut max_speed = 0f32;
+    let mut shape_points = 0u64;
+    let mut version = Sha256::new();
+    for (t, cell) in cells.iter().enumerate() {
+        let mut names = Interner::default();
+        let nodes = &tile_nodes[t];
+        let mut tile = Tile {
+            format_version: TILE_FORMAT_VERSION,
+            geohash: cell.clone(),
+            index: t as u32,
+            node_coords: Vec::with_capacity(nodes.len()),
+            node_first_edge: Vec::with_capacity(nodes.len() + 1),
+            node_first_turn: Vec::with_capacity(nodes.len() + 1),
+            node_osm_ids: Vec::with_capacity(nodes.len()),
+            node_roads: Vec::with_capacity(nodes.len()),
+            edges: Vec::new(),
+            shapes: Vec::new(),
+            names: Vec::new(),
+            forbidden_turns: Vec::new(),
+            snap: SnapGrid::default(),
+            overlay: Vec::new(),
+        };
+        for &j in nodes {
+            let c = topo.junction_coords[j as usize];
+            tile.node_coords.push(Coord::from_degrees(c.0, c.1));
+            tile.node_osm_ids.push(topo.junction_osm_ids[j as usize]);
+            tile.node_roads.push(topo.junction_roads[j as usize]);
+            tile.node_first_edge.push(tile.edges.len() as u32);
+            tile.node_first_turn.push(tile.forbidden_turns.len() as u32);
+            for &e in &out_edges[j as usize] {
+                let edge = &topo.edges[e as usize];
+                let chain = &topo.chains[edge.chain as usize];
+                let way = &input.osm.ways[chain.way as usize];
+                let mut pts = chain.points.clone();
+                if edge.reversed {
+                    pts.reverse();
+                }
+                let (target_tile, target_local) = node_addr[edge.to as usize];
+                let (twin_tile, twin_local) = edge
+                    .twin
+                    .map(|tw| edge_addr[tw as usize])
+                    .unwrap_or((NONE, NONE));
+                let mut edge_flags = flags::SNAPPABLE;
+                if way.profile.roundabout {
+                    edge_flags |= flags::ROUNDABOUT;
+                }
+                max_speed = max_speed.max(edge.speed_kmh);
+                tile.edges.push(Edge {
+                    target_tile,
+                    target_local,
+                    twin_tile,
+                    twin_local,
+                    length_m: chain.length_m as f32,
+                    speed_kmh: edge.speed_kmh,
+                    shape_first: tile.shapes.len() as u32,
+                    shape_len: pts.len() as u32,
+                    name: names.intern(&way.profile.name),
+                    reference: names.intern(&way.profile.reference),
+                    way_id: way.id,
+                    bearing_start: start_bearing(&pts),
+                    bearing_end: end_bearing(&pts),
+                    class: class_code(way.profile.class),
+                    flags: edge_flags,
+                });
+                shape_points += pts.len() as u64;
+                tile.shapes
+                    .extend(pts.iter().map(|p| Coord::from_degrees(p.0, p.1)));
+            }
+            for &(i, o) in &turns_at[j as usize] {
+                let (from_tile, from_local) = edge_addr[i as usize];
+                tile.forbidden_turns.push(ForbiddenTurn {
+                    from_tile,
+                    from_local,
+                    to_local: edge_addr[o as usize].1,
+                });
+            }
+        }
+        tile.node_first_edge.push(tile.edges.len() as u32);
+        tile.node_first_turn.push(tile.forbidden_turns.len() as u32);
+        tile.names = names.into_strings();
+        tile.snap = snap_grid(
+            cell,
+            cell_segments.get(cell).map(|v| v.as_slice()).unwrap_or(&[]),
+            topo,
+            &edge_addr,
+        )?;
+
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&tile)
+            .map_err(|e| BuildError::Serialize(e.to_string()))?;
+        let file = format!("tiles/{cell}.rkyv");
+        std::fs::write(out_dir.join(&file), &bytes).map_err(|e| BuildError::io(out_dir, e))?;
+        let sha = sha256_hex(&bytes);
+        version.update(sha.as_bytes());
+        entries.push(TileEntry {
+            geohash: cell.clone(),
+            file,
+            nodes: nodes.len() as u32,
+            edges: tile.edges.len() as u32,
+            bytes: bytes.len() as u64,
+            sha256: sha,
+        });
+        progress.inc(1);
+    }
+
+    let mut bbox = BBox::empty();
+    for &(lat, lon) in &topo.junction_coords {
+        bbox.expand(lat, lon);
+    }
+    let osm = input.osm;
+    Ok(Manifest {
+        format_version: TILE_FORMAT_VERSION,
+        name: input.name.to_string(),
+        source: input.source.to_string(),
+        graph_version: version
+            .finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        geohash_precision: precision,
+        bbox: [bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat],
+        max_speed_kmh: max_speed,
+        counts: Counts {
+            osm_ways_used: osm.ways.len() as u64,
+            osm_nodes_used: topo.osm_nodes_used,
+            dangling_node_refs: topo.dangling_node_refs,
+            junctions: topo.junction_coords.len() as u64,
+            directed_edges: topo.edges.len() as u64,
+            shape_points,
+            turn_restrictions: topo.forbidden.len() as u64,
+            turn_restrictions_skipped: topo.restrictions_skipped,
+            nodes_dropped_outside_largest_scc: topo.nodes_dropped,
+        },
+        tiles: entries,
+    })
+}
+
+fn class_code(class: RoadClass) -> u8 {
+    class.as_u8()
+}
+
+fn whole_degrees(d: f64) -> u16 {
+    (d.round() as u16) % 360
+}
+
+fn start_bearing(pts: &[(f64, f64)]) -> u16 {
+    let mut walked = 0.0;
+    for w in pts.windows(2) {
+        walked += haversine_m(w[0], w[1]);
+        if walked >= BEARING_SPAN_M {
+            return whole_degrees(bearing_deg(pts[0], w[1]));
+        }
+    }
+    whole_degrees(bearing_deg(pts[0], pts[pts.len() - 1]))
+}
+
+fn end_bearing(pts: &[(f64, f64)]) -> u16 {
+    let last = pts[pts.len() - 1];
+    let mut walked = 0.0;
+    for w in pts.windows(2).rev() {
+        walked += haversine_m(w[0], w[1]);
+        if walked >= BEARING_SPAN_M {
+            return whole_degrees(bearing_deg(w[0], last));
+        }
+    }
+    whole_degrees(bearing_deg(pts[0], last))
+}
+
+fn snap_grid(
+    cell: &str,
+    segments: &[(u32, u32)],
+    topo: &Topology,
+    edge_addr: &[(u32, u32)],
+) -> Result<SnapGrid, BuildError> {
+    let bb = geohash::decode_bbox(cell).map_err(|e| BuildError::Geometry(e.to_string()))?;
+    let mid_lat = (bb.min_lat + bb.max_lat) / 2.0;
+    let height_m = haversine_m((bb.min_lat, bb.min_lon), (bb.max_lat, bb.min_lon));
+    let width_m = haversine_m((mid_lat, bb.min_lon), (mid_lat, bb.max_lon));
+    let rows = ((height_m / SNAP_BUCKET_M).ceil() as u32).clamp(1, 64);
+    let cols = ((width_m / SNAP_BUCKET_M).ceil() as u32).clamp(1, 64);
+    let cell_lat = (bb.max_lat - bb.min_lat) / rows as f64;
+    let cell_lon = (bb.max_lon - bb.min_lon) / cols as f64;
+    let bucket_range = |lo: f64, hi: f64, min: f64, step: f64, n: u32| {
+        let a = (((lo - min) / step).floor().max(0.0) as u32).min(n - 1);
+        let b = (((hi - min) / step).floor().max(0.0) as u32).min(n - 1);
+        a..=b
+    };
+    let mut buckets: Vec<Vec<SnapItem>> = vec![Vec::new(); (rows * cols) as usize];
+    for &(e, s) in segments {
+        let edge = &topo.edges[e as usize];
+        let pts = &topo.chains[edge.chain as usize].points;
+        // The stored shape of a reversed edge runs the other way.
+        let seg = if edge.reversed {
+            (pts.len() - 2 - s as usize) as u32
+        } else {
+            s
+        };
+        let (a, b) = (pts[s as usize], pts[s as usize + 1]);
+        let (lat_lo, lat_hi) = (a.0.min(b.0), a.0.max(b.0));
+        let (lon_lo, lon_hi) = (a.1.min(b.1), a.1.max(b.1));
+        let (edge_tile, edge_local) = edge_addr[e as usize];
+        for r in bucket_range(lat_lo, lat_hi, bb.min_lat, cell_lat, rows) {
+            for c in bucket_range(lon_lo, lon_hi, bb.min_lon, cell_lon, cols) {
+                buckets[(r * cols + c) as usize].push(SnapItem {
+                    edge_tile,
+                    edge_local,
+                    segment: seg,
+                });
+            }
+        }
+    }
+    let mut bucket_first = Vec::with_capacity(buckets.len() + 1);
+    let mut items = Vec::with_capacity(buckets.iter().map(|b| b.len()).sum());
+    for b in buckets {
+        bucket_first.push(items.len() as u32);
+        items.extend(b);
+    }
+    bucket_first.push(items.len() as u32);
+    Ok(SnapGrid {
+        min_lat: bb.min_lat,
+        min_lon: bb.min_lon,
+        cell_lat,
+        cell_lon,
+        rows,
+        cols,
+        bucket_first,
+        items,
+    })
+}
+
+/// Per-tile string table, so a street name is stored once per tile.
+#[derive(Default)]
+struct Interner {
+    index: HashMap<String, u32>,
+    strings: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        i
+    }
+    fn into_strings(self) -> Vec<String> {
+        self.strings
+    }
+}

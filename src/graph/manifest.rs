@@ -1,0 +1,82 @@
+//! The graph manifest (`manifest.json`): what a graph directory holds and how it was made. The
+//! store reads it first and loads tiles only when a search needs them.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TileEntry {
+    pub geohash: String,
+    /// File name relative to the graph directory.
+    pub file: String,
+    pub nodes: u32,
+    pub edges: u32,
+    pub bytes: u64,
+    /// Hex sha256 of the tile file, checked by `meridian verify`.
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Counts {
+    pub osm_ways_used: u64,
+    pub osm_nodes_used: u64,
+    pub dangling_node_refs: u64,
+    pub junctions: u64,
+    pub directed_edges: u64,
+    pub shape_points: u64,
+    pub turn_restrictions: u64,
+    pub turn_restrictions_skipped: u64,
+    pub nodes_dropped_outside_largest_scc: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub name: String,
+    pub source: String,
+    /// Identifies this build of the graph: sha256 over all tile checksums.
+    pub graph_version: String,
+    pub geohash_precision: usize,
+    /// min_lon, min_lat, max_lon, max_lat of all nodes.
+    pub bbox: [f64; 4],
+    /// Highest free-flow speed of any edge; the A* heuristic divides by it.
+    pub max_speed_kmh: f32,
+    pub counts: Counts,
+    /// Sorted by geohash; a tile's index is its position here.
+    pub tiles: Vec<TileEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid Meridian manifest: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| ManifestError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(MANIFEST_FILE), text)
+    }
+}

@@ -1,0 +1,197 @@
+//! The on-disk format of one geohash tile (an rkyv archive, memory-mapped and read in place).
+//!
+//! A tile holds the junction nodes whose position falls in its cell, the directed edges leaving
+//! them (CSR: `node_first_edge`), each edge's full shape, the turn restrictions whose via node is
+//! here, and a grid index of every edge shape crossing the cell (also edges of other tiles), so
+//! that snapping never has to look further than the cells around a point.
+//!
+//! `overlay` is reserved for per-tile boundary-to-boundary shortcuts (a later multi-level search)
+//! so that adding them is not a format rewrite.
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+/// Bumped whenever an archived layout changes; the store refuses other versions.
+pub const TILE_FORMAT_VERSION: u32 = 1;
+
+/// Coordinates are stored as fixed point with 1e-7 degree resolution (~1 cm), as OSM does.
+pub const COORD_SCALE: f64 = 1e7;
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct Coord {
+    pub lat_e7: i32,
+    pub lon_e7: i32,
+}
+
+impl Coord {
+    pub fn from_degrees(lat: f64, lon: f64) -> Self {
+        Coord {
+            lat_e7: (lat * COORD_SCALE).round() as i32,
+            lon_e7: (lon * COORD_SCALE).round() as i32,
+        }
+    }
+}
+
+impl ArchivedCoord {
+    /// `(lat, lon)` in degrees.
+    #[inline]
+    pub fn degrees(&self) -> (f64, f64) {
+        (
+            self.lat_e7.to_native() as f64 / COORD_SCALE,
+            self.lon_e7.to_native() as f64 / COORD_SCALE,
+        )
+    }
+}
+
+/// Edge flag bits.
+pub mod flags {
+    /// Part of a roundabout (`junction=roundabout|circular`).
+    pub const ROUNDABOUT: u8 = 1;
+    /// Snapping may start or end a route here (the edge belongs to the routable core).
+    pub const SNAPPABLE: u8 = 2;
+}
+
+/// A directed edge: a degree-2 chain of OSM nodes between two junctions, driven one way.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Edge {
+    /// Head node (may be in another tile).
+    pub target_tile: u32,
+    pub target_local: u32,
+    /// The same road driven the other way, if it is drivable that way ([`super::NONE`] if not).
+    pub twin_tile: u32,
+    pub twin_local: u32,
+    pub length_m: f32,
+    /// Free-flow speed from class and maxspeed; traffic overrides it at query time.
+    pub speed_kmh: f32,
+    /// Shape points in travel order, both end nodes included: `shapes[shape_first..][..shape_len]`.
+    pub shape_first: u32,
+    pub shape_len: u32,
+    /// Index into the tile's `names`.
+    pub name: u32,
+    pub reference: u32,
+    pub way_id: i64,
+    /// Bearing leaving the tail node and arriving at the head node, whole degrees.
+    pub bearing_start: u16,
+    pub bearing_end: u16,
+    pub class: u8,
+    pub flags: u8,
+}
+
+/// A forbidden turn at a via node of this tile: arriving on `from` (any tile), leaving on the
+/// local edge `to_local`.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct ForbiddenTurn {
+    pub from_tile: u32,
+    pub from_local: u32,
+    pub to_local: u32,
+}
+
+/// One indexed piece of shape: segment `segment` (points `segment` and `segment + 1`) of an edge.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct SnapItem {
+    pub edge_tile: u32,
+    pub edge_local: u32,
+    pub segment: u32,
+}
+
+/// A uniform grid over the tile's cell; bucket `row * cols + col` lists the shape segments whose
+/// bounding box touches it.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct SnapGrid {
+    pub min_lat: f64,
+    pub min_lon: f64,
+    pub cell_lat: f64,
+    pub cell_lon: f64,
+    pub rows: u32,
+    pub cols: u32,
+    /// `rows * cols + 1` offsets into `items`.
+    pub bucket_first: Vec<u32>,
+    pub items: Vec<SnapItem>,
+}
+
+/// Reserved: a shortcut between two boundary nodes of this tile (multi-level search, later).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct Shortcut {
+    pub from_local: u32,
+    pub to_local: u32,
+    pub cost_s: f32,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Tile {
+    pub format_version: u32,
+    pub geohash: String,
+    pub index: u32,
+    pub node_coords: Vec<Coord>,
+    /// `nodes + 1` offsets into `edges`: edges leaving node `i` are `edges[first[i]..first[i+1]]`.
+    pub node_first_edge: Vec<u32>,
+    /// `nodes + 1` offsets into `forbidden_turns`, by via node.
+    pub node_first_turn: Vec<u32>,
+    /// OSM id of each node, for debugging and traffic export.
+    pub node_osm_ids: Vec<i64>,
+    /// Number of distinct roads meeting at each node (a turn only costs time where there is a
+    /// choice, and U-turns are only allowed at dead ends).
+    pub node_roads: Vec<u8>,
+    pub edges: Vec<Edge>,
+    pub shapes: Vec<Coord>,
+    pub names: Vec<String>,
+    pub forbidden_turns: Vec<ForbiddenTurn>,
+    pub snap: SnapGrid,
+    pub overlay: Vec<Shortcut>,
+}
+
+impl ArchivedTile {
+    #[inline]
+    pub fn node_count(&self) -> u32 {
+        self.node_coords.len() as u32
+    }
+
+    /// Local indexes of the edges leaving `node`.
+    #[inline]
+    pub fn out_edges(&self, node: u32) -> std::ops::Range<u32> {
+        let i = node as usize;
+        self.node_first_edge[i].to_native()..self.node_first_edge[i + 1].to_native()
+    }
+
+    #[inline]
+    pub fn roads_at(&self, node: u32) -> u8 {
+        self.node_roads[node as usize]
+    }
+
+    #[inline]
+    pub fn node_position(&self, node: u32) -> (f64, f64) {
+        self.node_coords[node as usize].degrees()
+    }
+
+    /// Local index of the node an edge of this tile leaves from.
+    pub fn edge_source(&self, edge_local: u32) -> u32 {
+        let firsts = &self.node_first_edge[..];
+        (firsts.partition_point(|f| f.to_native() <= edge_local) - 1) as u32
+    }
+
+    #[inline]
+    pub fn forbidden_turns_at(&self, node: u32) -> &[ArchivedForbiddenTurn] {
+        let i = node as usize;
+        let a = self.node_first_turn[i].to_native() as usize;
+        let b = self.node_first_turn[i + 1].to_native() as usize;
+        &self.forbidden_turns[a..b]
+    }
+
+    #[inline]
+    pub fn edge(&self, local: u32) -> &ArchivedEdge {
+        &self.edges[local as usize]
+    }
+
+    /// Shape of an edge in travel order, as `(lat, lon)` degrees.
+    pub fn shape(&self, edge: &ArchivedEdge) -> impl ExactSizeIterator<Item = (f64, f64)> + '_ {
+        let a = edge.shape_first.to_native() as usize;
+        let n = edge.shape_len.to_native() as usize;
+        self.shapes[a..a + n].iter().map(|c| c.degrees())
+    }
+
+    pub fn name(&self, index: u32) -> &str {
+        self.names
+            .get(index as usize)
+            .map(|s| s.as_str())
+            .unwrap_or("")
+    }
+}

@@ -1,0 +1,10 @@
+//! Meridian: fastest routes over a tiled OpenStreetMap road graph.
+//!
+//! Layers, each depending only on those listed before it: [`spatial`] (geohash, geometry),
+//! [`graph`] (tile format, store, importer), [`route`] (snapping, tile-by-tile search, guidance,
+//! OSRM-shaped answers), [`server`] (REST).
+
+pub mod graph;
+pub mod route;
+pub mod server;
+pub mod spatial;

@@ -1,0 +1,193 @@
+//! The `meridian` command line: import a map, serve routes, route offline, verify a graph.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use meridian::graph::build::{self, BuildOptions, DEFAULT_PRECISION};
+use meridian::graph::GraphStore;
+use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
+use meridian::route::Router;
+use meridian::server::{self, Limits};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "meridian",
+    version,
+    about = "Fastest routes over a tiled OpenStreetMap road graph"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import an OpenStreetMap PBF extract into a tiled graph directory.
+    Import {
+        /// Input .osm.pbf file.
+        input: PathBuf,
+        /// Output graph directory, e.g. graphdata/porto.
+        #[arg(long)]
+        out: PathBuf,
+        /// Geohash precision of the graph tiles (2-8).
+        #[arg(long, default_value_t = DEFAULT_PRECISION)]
+        precision: usize,
+    },
+    /// Serve the OSRM v1 route API over HTTP.
+    Serve {
+        /// Graph directory written by `meridian import`.
+        #[arg(long)]
+        graph: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:5000")]
+        listen: SocketAddr,
+        /// Most coordinates accepted in one route request.
+        #[arg(long, default_value_t = 100)]
+        max_coordinates: usize,
+    },
+    /// Compute one route locally and print the OSRM JSON answer.
+    Route {
+        #[arg(long)]
+        graph: PathBuf,
+        /// Two or more "lon,lat" points.
+        #[arg(required = true, num_args = 2..)]
+        points: Vec<String>,
+        #[arg(long)]
+        steps: bool,
+    },
+    /// Check every tile of a graph against the checksums in its manifest.
+    Verify {
+        #[arg(long)]
+        graph: PathBuf,
+    },
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Import {
+            input,
+            out,
+            precision,
+        } => {
+            let report = build::import(&BuildOptions {
+                input: input.clone(),
+                out_dir: out.clone(),
+                precision,
+                progress: std::io::stderr().is_terminal(),
+            })
+            .with_context(|| format!("importing {}", input.display()))?;
+            let m = &report.manifest;
+            let c = &m.counts;
+            println!("imported {} into {}", input.display(), out.display());
+            println!(
+                "  ways {}  osm nodes {}  dangling refs {}  junctions {}  directed edges {}  shape points {}",
+                c.osm_ways_used, c.osm_nodes_used, c.dangling_node_refs, c.junctions, c.directed_edges, c.shape_points
+            );
+            println!(
+                "  forbidden turns {}  restrictions skipped {}  junctions outside largest SCC dropped {}",
+                c.turn_restrictions, c.turn_restrictions_skipped, c.nodes_dropped_outside_largest_scc
+            );
+            println!(
+                "  tiles {} at geohash precision {}  bytes {}  graph version {}",
+                m.tiles.len(),
+                m.geohash_precision,
+                m.tiles.iter().map(|t| t.bytes).sum::<u64>(),
+                m.graph_version
+            );
+            println!(
+                "  time: read {:.2}s  topology {:.2}s  tiles {:.2}s  total {:.2}s",
+                report.read_time.as_secs_f64(),
+                report.topology_time.as_secs_f64(),
+                report.tiling_time.as_secs_f64(),
+                report.total_time.as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Serve {
+            graph,
+            listen,
+            max_coordinates,
+        } => {
+            let store = GraphStore::open(&graph)
+                .with_context(|| format!("opening graph {}", graph.display()))?;
+            let router = Arc::new(Router::new(Arc::new(store)));
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            eprintln!("meridian: serving {} on http://{listen}", graph.display());
+            runtime
+                .block_on(server::serve(
+                    router,
+                    listen,
+                    Limits {
+                        max_route_coordinates: max_coordinates,
+                    },
+                ))
+                .with_context(|| format!("serving on {listen}"))?;
+            Ok(())
+        }
+        Command::Route {
+            graph,
+            points,
+            steps,
+        } => {
+            let store = GraphStore::open(&graph)
+                .with_context(|| format!("opening graph {}", graph.display()))?;
+            let router = Router::new(Arc::new(store));
+            let mut coords = Vec::new();
+            for p in &points {
+                let Some((lon, lat)) = p.split_once(',') else {
+                    bail!("point {p:?} is not \"lon,lat\"");
+                };
+                let (lon, lat): (f64, f64) = (
+                    lon.trim()
+                        .parse()
+                        .with_context(|| format!("bad longitude in {p:?}"))?,
+                    lat.trim()
+                        .parse()
+                        .with_context(|| format!("bad latitude in {p:?}"))?,
+                );
+                if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
+                    bail!("point {p:?} is out of range");
+                }
+                coords.push((lat, lon));
+            }
+            let answer = router.route(&coords, steps)?;
+            let opts = ResponseOptions {
+                overview: Overview::Full,
+                geometries: Geometries::Polyline,
+                steps,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&route_response(&answer, &opts))?
+            );
+            Ok(())
+        }
+        Command::Verify { graph } => {
+            let store = GraphStore::open(&graph)
+                .with_context(|| format!("opening graph {}", graph.display()))?;
+            let bad = store.verify_checksums()?;
+            for t in 0..store.tile_count() {
+                store.tile(t)?;
+            }
+            if !bad.is_empty() {
+                bail!(
+                    "{} tile(s) do not match the manifest: {}",
+                    bad.len(),
+                    bad.join(", ")
+                );
+            }
+            println!("{}: {} tiles verified", graph.display(), store.tile_count());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The cost model: how long an edge takes and what a turn costs. Both searches (the tiled A* and
+//! the reference Dijkstra in the tests) go through [`CostModel`], so they agree by construction on
+//! what a route costs and differ only in how they explore.
+//!
+//! Speeds come from one place, a [`SpeedSource`]; today that is the free-flow speed stored with
+//! each edge, and live traffic plugs in here later. Turn durations follow the shape common car
+//! profiles use: a logistic curve of the turn angle, where crossing oncoming traffic (left in
+//! right-hand traffic) costs more than turning right, plus a fixed U-turn penalty.
+
+use crate::graph::tile::{ArchivedEdge, ArchivedTile};
+use crate::graph::EdgeId;
+
+/// Where edge speeds come from. Implementations must never return more than
+/// [`SpeedSource::max_speed_kmh`], which bounds the A* heuristic.
+pub trait SpeedSource: Send + Sync {
+    fn speed_kmh(&self, id: EdgeId, edge: &ArchivedEdge) -> f32;
+    fn max_speed_kmh(&self) -> f32;
+}
+
+/// Free-flow speeds as imported (road class and maxspeed).
+pub struct FreeFlow {
+    pub max_speed_kmh: f32,
+}
+
+impl SpeedSource for FreeFlow {
+    #[inline]
+    fn speed_kmh(&self, _id: EdgeId, edge: &ArchivedEdge) -> f32 {
+        edge.speed_kmh.to_native()
+    }
+    fn max_speed_kmh(&self) -> f32 {
+        self.max_speed_kmh
+    }
+}
+
+/// Turn cost parameters (seconds).
+#[derive(Clone, Copy, Debug)]
+pub struct TurnParams {
+    /// Upper limit of the angle-dependent turn duration.
+    pub turn_penalty_s: f64,
+    /// > 1 makes turns across traffic (left, in right-hand traffic) dearer than right turns.
+    pub turn_bias: f64,
+    pub u_turn_penalty_s: f64,
+}
+
+impl Default for TurnParams {
+    fn default() -> Self {
+        TurnParams {
+            turn_penalty_s: 7.5,
+            turn_bias: 1.075,
+            u_turn_penalty_s: 20.0,
+        }
+    }
+}
+
+pub struct CostModel<S: SpeedSource> {
+    pub speeds: S,
+    /// Turn duration by turn angle in whole degrees, index `(angle + 360) % 360`, where positive
+    /// angles turn right.
+    turn_by_angle: [f32; 360],
+    u_turn_penalty_s: f64,
+}
+
+impl<S: SpeedSource> CostModel<S> {
+    pub fn new(speeds: S, params: TurnParams) -> Self {
+        let mut turn_by_angle = [0f32; 360];
+        for (i, slot) in turn_by_angle.iter_mut().enumerate() {
+            let angle = if i > 180 { i as f64 - 360.0 } else { i as f64 };
+            *slot = turn_duration(angle, &params) as f32;
+        }
+        CostModel {
+            speeds,
+            turn_by_angle,
+            u_turn_penalty_s: params.u_turn_penalty_s,
+        }
+    }
+
+    /// Seconds to drive the whole edge.
+    #[inline]
+    pub fn edge_cost_s(&self, id: EdgeId, edge: &ArchivedEdge) -> f64 {
+        let speed_ms = self.speeds.speed_kmh(id, edge) as f64 / 3.6;
+        edge.length_m.to_native() as f64 / speed_ms
+    }
+
+    /// Cost of turning from `from` (arriving at node `via` of `via_tile`) onto `to`, which leaves
+    /// `via`; `None` when the turn is not allowed (turn restriction, or a U-turn anywhere but at a
+    /// dead end).
+    #[inline]
+    pub fn turn_cost_s(
+        &self,
+        via_tile: &ArchivedTile,
+        via: u32,
+        from_id: EdgeId,
+        from: &ArchivedEdge,
+        to_local: u32,
+        to: &ArchivedEdge,
+    ) -> Option<f64> {
+        let roads = via_tile.roads_at(via);
+        let is_u_turn = from.twin_tile.to_native() == via_tile.index.to_native()
+            && from.twin_local.to_native() == to_local;
+        if is_u_turn && roads > 1 {
+            return None;
+        }
+        for t in via_tile.forbidden_turns_at(via) {
+            if t.to_local.to_native() == to_local
+                && t.from_local.to_native() == from_id.local
+                && t.from_tile.to_native() == from_id.tile
+            {
+                return None;
+            }
+        }
+        if is_u_turn {
+            return Some(self.u_turn_penalty_s);
+        }
+        if roads <= 2 {
+            // No choice here: a way split, or a bend where two roads join.
+            return Some(0.0);
+        }
+        let angle = to.bearing_start.to_native() as i32 - from.bearing_end.to_native() as i32 + 720;
+        Some(self.turn_by_angle[(angle % 360) as usize] as f64)
+    }
+
+    pub fn max_speed_ms(&self) -> f64 {
+        self.speeds.max_speed_kmh() as f64 / 3.6
+    }
+}
+
+/// Logistic turn duration: near zero going straight, rising steeply around a right angle, with
+/// the bias shifting the curve so left turns cost more than right turns.
+fn turn_duration(angle_deg: f64, p: &TurnParams) -> f64 {
+    let x = angle_deg.abs() / 180.0;
+    let (steepness, midpoint) = if angle_deg >= 0.0 {
+        (13.0 / p.turn_bias, 6.5 * p.turn_bias)
+    } else {
+        (13.0 * p.turn_bias, 6.5 / p.turn_bias)
+    };
+    p.turn_penalty_s / (1.0 + (-(steepness * x - midpoint)).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn left_turns_cost_more_than_right_turns_and_straight_is_nearly_free() {
+        let p = TurnParams::default();
+        let straight = turn_duration(0.0, &p);
+        let right = turn_duration(90.0, &p);
+        let left = turn_duration(-90.0, &p);
+        assert!(straight < 0.01, "{straight}");
+        assert!(right > 1.0 && right < left, "{right} {left}");
+        assert!(left < p.turn_penalty_s);
+    }
+}

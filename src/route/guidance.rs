@@ -1,0 +1,929 @@
+//! Turn-by-turn guidance: turns the pieces of road a leg traverses ([`PathSegment`]s) into
+//! OSRM v1 route steps ([`Step`]) and a short leg summary.
+//!
+//! The rules, kept deliberately simple:
+//!
+//! * The first step is a `depart`, the last an `arrive` of zero length at the final point.
+//! * Segments are merged into one step while name and ref stay the same. A new step starts where
+//!   the name or ref changes (`turn` with a modifier, or `new name` when going straight), or where
+//!   the route bends by 45° or more on the same road at a node that offers other ways
+//!   (`continue` with a modifier). A node without other ways never starts a step on its own.
+//! * Consecutive roundabout segments become one `roundabout` step (with `exit`, the count of exits
+//!   up to and including the one taken), and the step after it starts with `exit roundabout`.
+//!   OSRM only emits that second instruction when asked for `roundabout_exits`; Meridian always
+//!   does, so that each step covers exactly one kind of road. As in OSRM, the `roundabout` step
+//!   carries the name of the road taken at the exit, which is what clients announce
+//!   ("take the 2nd exit onto …").
+//!
+//! Bearings and turn angles are measured on the geometry around each segment boundary, skipping
+//! points closer than two metres to it so that tiny snapping pieces do not produce
+//! random directions.
+
+use serde::Serialize;
+
+/// Mean Earth radius used for every metre computation here.
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Points closer than this to a boundary are ignored when measuring a bearing there.
+const MIN_BEARING_SPAN_M: f64 = 2.0;
+
+/// A first or last segment shorter than this is folded into its neighbour: a route that starts
+/// half a metre before a junction should depart on the street it actually drives along.
+const FOLD_END_PIECE_M: f64 = 1.0;
+
+/// Turn angles below this (in absolute degrees) count as going straight.
+const STRAIGHT_MAX_DEG: f64 = 20.0;
+/// Below this a turn is "slight".
+const SLIGHT_MAX_DEG: f64 = 45.0;
+/// Below this a turn is a plain left/right.
+const TURN_MAX_DEG: f64 = 135.0;
+/// Below this a turn is "sharp"; from here on it is a U-turn.
+const SHARP_MAX_DEG: f64 = 170.0;
+
+/// One traversed piece of road along a route leg, in travel order. The first and last may be
+/// partial edges.
+#[derive(Clone, Debug)]
+pub struct PathSegment {
+    /// Street name, `""` when unnamed.
+    pub name: String,
+    /// Road ref like `"A28"`, `""` when none.
+    pub reference: String,
+    /// `[lon, lat]` points in travel order, at least 2; consecutive segments share their
+    /// boundary point.
+    pub geometry: Vec<[f64; 2]>,
+    pub distance_m: f64,
+    pub duration_s: f64,
+    pub roundabout: bool,
+    /// How many other drivable ways leave the node at this segment's end (excluding the one taken
+    /// next and the way back); 0 means there is no choice there.
+    pub branches_at_end: u32,
+}
+
+/// One OSRM `RouteStep`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub name: String,
+    #[serde(rename = "ref", skip_serializing_if = "String::is_empty")]
+    pub reference: String,
+    pub distance: f64,
+    pub duration: f64,
+    /// Equal to `duration` for now.
+    pub weight: f64,
+    /// `[lon, lat]` points from this step's maneuver to the next one's; encoded elsewhere.
+    pub geometry: Vec<[f64; 2]>,
+    /// Always `"driving"`.
+    pub mode: &'static str,
+    /// Always `"right"`.
+    pub driving_side: &'static str,
+    pub maneuver: Maneuver,
+    pub intersections: Vec<Intersection>,
+}
+
+/// One OSRM `StepManeuver`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Maneuver {
+    /// `[lon, lat]`.
+    pub location: [f64; 2],
+    /// Degrees clockwise from north of the travel direction just before the maneuver
+    /// (0 for `depart`).
+    pub bearing_before: u16,
+    /// Degrees clockwise from north of the travel direction just after the maneuver
+    /// (0 for `arrive`).
+    pub bearing_after: u16,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modifier: Option<&'static str>,
+    /// Roundabouts only: the exit taken, counted from the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit: Option<u32>,
+}
+
+/// One OSRM `Intersection`. Only the directions the route uses are known here, so `bearings` holds
+/// at most the way in (reversed, i.e. pointing back where the route came from) and the way out,
+/// sorted clockwise from north.
+#[derive(Clone, Debug, Serialize)]
+pub struct Intersection {
+    /// `[lon, lat]`.
+    pub location: [f64; 2],
+    pub bearings: Vec<u16>,
+    pub entry: Vec<bool>,
+    /// Index in `bearings` of the way the route arrives by; absent at `depart`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#in: Option<usize>,
+    /// Index in `bearings` of the way the route leaves by; absent at `arrive`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<usize>,
+}
+
+/// Great-circle distance in metres between two `[lon, lat]` points.
+fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
+    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
+    let dlat = lat2 - lat1;
+    let dlon = (b[0] - a[0]).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+}
+
+/// Initial great-circle bearing from `a` to `b` (`[lon, lat]`), degrees in `[0, 360)`.
+fn bearing_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
+    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
+    let dlon = (b[0] - a[0]).to_radians();
+    let y = dlon.sin() * lat2.cos();
+    let x = lat1.cos() * lat2.sin() - lat1.sin() * lat2.cos() * dlon.cos();
+    y.atan2(x).to_degrees().rem_euclid(360.0)
+}
+
+/// A bearing as OSRM reports it: whole degrees, 0..=359.
+fn whole_deg(bearing: f64) -> u16 {
+    (bearing.round().rem_euclid(360.0) as u16) % 360
+}
+
+/// Signed turn from `before` to `after` in degrees, in `(-180, 180]`; positive is clockwise
+/// (a right turn).
+fn turn_angle(before: f64, after: f64) -> f64 {
+    let d = (after - before).rem_euclid(360.0);
+    if d > 180.0 {
+        d - 360.0
+    } else {
+        d
+    }
+}
+
+/// OSRM modifier for a signed turn angle.
+fn modifier_for(angle: f64) -> &'static str {
+    let a = angle.abs();
+    let right = angle > 0.0;
+    if a < STRAIGHT_MAX_DEG {
+        "straight"
+    } else if a < SLIGHT_MAX_DEG {
+        if right {
+            "slight right"
+        } else {
+            "slight left"
+        }
+    } else if a < TURN_MAX_DEG {
+        if right {
+            "right"
+        } else {
+            "left"
+        }
+    } else if a < SHARP_MAX_DEG {
+        if right {
+            "sharp right"
+        } else {
+            "sharp left"
+        }
+    } else {
+        "uturn"
+    }
+}
+
+/// The leg's geometry as one deduplicated polyline, with bearing look-ups around its points.
+struct Line {
+    points: Vec<[f64; 2]>,
+}
+
+impl Line {
+    /// Travel direction arriving at point `k`, from the last earlier point at least
+    /// [`MIN_BEARING_SPAN_M`] away (or the first point if none is that far).
+    fn bearing_into(&self, k: usize) -> Option<f64> {
+        let p = self.points[k];
+        let from = (0..k)
+            .rev()
+            .find(|&j| haversine_m(self.points[j], p) >= MIN_BEARING_SPAN_M)
+            .or((k > 0).then_some(0))?;
+        Some(bearing_deg(self.points[from], p))
+    }
+
+    /// Travel direction leaving point `k`, towards the first later point at least
+    /// [`MIN_BEARING_SPAN_M`] away (or the last point if none is that far).
+    fn bearing_out_of(&self, k: usize) -> Option<f64> {
+        let p = self.points[k];
+        let last = self.points.len() - 1;
+        let to = (k + 1..=last)
+            .find(|&j| haversine_m(p, self.points[j]) >= MIN_BEARING_SPAN_M)
+            .or((k < last).then_some(last))?;
+        Some(bearing_deg(p, self.points[to]))
+    }
+
+    /// Signed turn angle at point `k`; 0 where a side is unknown.
+    fn turn_at(&self, k: usize) -> f64 {
+        match (self.bearing_into(k), self.bearing_out_of(k)) {
+            (Some(b), Some(a)) => turn_angle(b, a),
+            _ => 0.0,
+        }
+    }
+
+    /// The intersection at point `k`, from the directions the route uses there.
+    fn intersection(&self, k: usize) -> Intersection {
+        intersection_at(self.points[k], self.bearing_into(k), self.bearing_out_of(k))
+    }
+}
+
+fn intersection_at(location: [f64; 2], before: Option<f64>, after: Option<f64>) -> Intersection {
+    let back = before.map(|b| whole_deg(b + 180.0));
+    let out = after.map(whole_deg);
+    let mut bearings: Vec<u16> = back.into_iter().chain(out).collect();
+    bearings.sort_unstable();
+    bearings.dedup(); // a U-turn leaves by the way it came in: one road, in == out
+    if bearings.is_empty() {
+        // A zero-length leg: still give clients one well-formed bearing.
+        bearings.push(0);
+    }
+    let index = |b: Option<u16>| b.and_then(|b| bearings.iter().position(|&x| x == b));
+    let (in_idx, out_idx) = (index(back), index(out));
+    // Where the route goes on, it does not offer turning back onto the road it came by, so that
+    // road is not marked enterable; the road taken, and any lone road at depart/arrive, is.
+    let entry = (0..bearings.len())
+        .map(|i| out_idx.is_none() || Some(i) == out_idx || Some(i) != in_idx)
+        .collect();
+    Intersection {
+        location,
+        bearings,
+        entry,
+        r#in: in_idx,
+        out: out_idx,
+    }
+}
+
+/// A segment mapped onto the deduplicated [`Line`]: it covers points `start..=end`, and its
+/// `start` is the previous piece's `end`.
+#[derive(Clone, Debug)]
+struct Piece<'a> {
+    name: &'a str,
+    reference: &'a str,
+    roundabout: bool,
+    branches_at_end: u32,
+    distance: f64,
+    duration: f64,
+    start: usize,
+    end: usize,
+}
+
+fn flatten(segments: &[PathSegment]) -> (Line, Vec<Piece<'_>>) {
+    let mut points: Vec<[f64; 2]> = Vec::new();
+    let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(segments.len());
+    for seg in segments {
+        let start = points.len().saturating_sub(1);
+        for &p in &seg.geometry {
+            if points.last() != Some(&p) {
+                points.push(p);
+            }
+        }
+        pieces.push(Piece {
+            name: &seg.name,
+            reference: &seg.reference,
+            roundabout: seg.roundabout,
+            branches_at_end: seg.branches_at_end,
+            distance: seg.distance_m,
+            duration: seg.duration_s,
+            start,
+            end: points.len().saturating_sub(1),
+        });
+    }
+    (Line { points }, pieces)
+}
+
+/// Folds negligible first/last pieces into their neighbour (see [`FOLD_END_PIECE_M`]), keeping
+/// their distance and duration so totals do not change.
+fn fold_end_pieces(pieces: &mut Vec<Piece<'_>>) {
+    while pieces.len() > 1 && pieces[0].distance < FOLD_END_PIECE_M {
+        let first = pieces.remove(0);
+        let next = &mut pieces[0];
+        next.start = first.start;
+        next.distance += first.distance;
+        next.duration += first.duration;
+    }
+    while pieces.len() > 1 && pieces[pieces.len() - 1].distance < FOLD_END_PIECE_M {
+        let last = pieces.pop().expect("more than one piece");
+        let prev = pieces.last_mut().expect("more than one piece");
+        prev.end = last.end;
+        prev.branches_at_end = last.branches_at_end;
+        prev.distance += last.distance;
+        prev.duration += last.duration;
+    }
+}
+
+/// What happens at the boundary in front of a piece.
+enum Boundary {
+    /// Same step goes on.
+    Merge,
+    /// A new step starts with this maneuver type and modifier.
+    Step(&'static str, Option<&'static str>),
+}
+
+fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
+    let angle = line.turn_at(next.start);
+    match (prev.roundabout, next.roundabout) {
+        // Exit count and modifier need the whole roundabout; filled in afterwards.
+        (false, true) => return Boundary::Step("roundabout", None),
+        (true, true) => return Boundary::Merge,
+        (true, false) => return Boundary::Step("exit roundabout", Some(modifier_for(angle))),
+        (false, false) => {}
+    }
+    if prev.name != next.name || prev.reference != next.reference {
+        if angle.abs() < STRAIGHT_MAX_DEG {
+            Boundary::Step("new name", Some("straight"))
+        } else {
+            Boundary::Step("turn", Some(modifier_for(angle)))
+        }
+    } else if prev.branches_at_end > 0 && angle.abs() >= SLIGHT_MAX_DEG {
+        Boundary::Step("continue", Some(modifier_for(angle)))
+    } else {
+        Boundary::Merge
+    }
+}
+
+/// A step before its geometry is cut: pieces `first..=last` and the maneuver that starts it.
+struct Plan<'a> {
+    first: usize,
+    last: usize,
+    kind: &'static str,
+    modifier: Option<&'static str>,
+    exit: Option<u32>,
+    name: &'a str,
+    reference: &'a str,
+}
+
+fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
+    let mut plans = vec![Plan {
+        first: 0,
+        last: 0,
+        kind: "depart",
+        modifier: None,
+        exit: None,
+        name: pieces[0].name,
+        reference: pieces[0].reference,
+    }];
+    for i in 1..pieces.len() {
+        match classify(line, &pieces[i - 1], &pieces[i]) {
+            Boundary::Merge => plans.last_mut().expect("depart plan").last = i,
+            Boundary::Step(kind, modifier) => plans.push(Plan {
+                first: i,
+                last: i,
+                kind,
+                modifier,
+                exit: None,
+                name: pieces[i].name,
+                reference: pieces[i].reference,
+            }),
+        }
+    }
+    for plan in plans.iter_mut().filter(|p| p.kind == "roundabout") {
+        let entry = pieces[plan.first].start;
+        let leave = pieces[plan.last].end;
+        let before = line.bearing_into(entry);
+        match pieces.get(plan.last + 1) {
+            Some(exit_road) => {
+                // Every roundabout node with a way out before the leaving node is an exit passed;
+                // the leaving node is always one.
+                let passed = pieces[plan.first..plan.last]
+                    .iter()
+                    .filter(|p| p.branches_at_end > 0)
+                    .count() as u32;
+                plan.exit = Some(passed + 1);
+                plan.name = exit_road.name;
+                plan.reference = exit_road.reference;
+                let after = line.bearing_out_of(leave);
+                plan.modifier = before
+                    .zip(after)
+                    .map(|(b, a)| modifier_for(turn_angle(b, a)));
+            }
+            None => {
+                // The leg ends on the roundabout: no exit, direction towards the end point.
+                let towards_end = line.bearing_into(leave);
+                plan.modifier = before
+                    .zip(towards_end)
+                    .map(|(b, a)| modifier_for(turn_angle(b, a)));
+            }
+        }
+    }
+    plans
+}
+
+/// Builds the OSRM steps of one leg: a `depart`, the maneuvers in between, and an `arrive`.
+/// Returns no steps for a leg without segments or geometry.
+pub fn build_steps(segments: &[PathSegment]) -> Vec<Step> {
+    let (line, mut pieces) = flatten(segments);
+    if pieces.is_empty() || line.points.is_empty() {
+        return Vec::new();
+    }
+    fold_end_pieces(&mut pieces);
+    let plans = plan_steps(&line, &pieces);
+
+    let mut steps = Vec::with_capacity(plans.len() + 1);
+    for plan in &plans {
+        let covered = &pieces[plan.first..=plan.last];
+        let (start, end) = (covered[0].start, covered[covered.len() - 1].end);
+        let mut geometry = line.points[start..=end].to_vec();
+        if geometry.len() == 1 {
+            // Zero-length step: a line string still needs two points.
+            geometry.push(geometry[0]);
+        }
+        let distance: f64 = covered.iter().map(|p| p.distance).sum();
+        let duration: f64 = covered.iter().map(|p| p.duration).sum();
+        let depart = plan.kind == "depart";
+        let before = if depart {
+            None
+        } else {
+            line.bearing_into(start)
+        };
+        let after = line.bearing_out_of(start);
+        let mut intersections = vec![intersection_at(line.points[start], before, after)];
+        // Nodes passed without a maneuver but where other ways leave.
+        intersections.extend(
+            covered[..covered.len() - 1]
+                .iter()
+                .filter(|p| p.branches_at_end > 0)
+                .map(|p| line.intersection(p.end)),
+        );
+        steps.push(Step {
+            name: plan.name.to_string(),
+            reference: plan.reference.to_string(),
+            distance,
+            duration,
+            weight: duration,
+            geometry,
+            mode: "driving",
+            driving_side: "right",
+            maneuver: Maneuver {
+                location: line.points[start],
+                bearing_before: before.map_or(0, whole_deg),
+                bearing_after: after.map_or(0, whole_deg),
+                kind: plan.kind,
+                modifier: plan.modifier,
+                exit: plan.exit,
+            },
+            intersections,
+        });
+    }
+
+    let last_k = line.points.len() - 1;
+    let last_point = line.points[last_k];
+    let before = line.bearing_into(last_k);
+    let last_piece = &pieces[pieces.len() - 1];
+    steps.push(Step {
+        name: last_piece.name.to_string(),
+        reference: last_piece.reference.to_string(),
+        distance: 0.0,
+        duration: 0.0,
+        weight: 0.0,
+        geometry: vec![last_point, last_point],
+        mode: "driving",
+        driving_side: "right",
+        maneuver: Maneuver {
+            location: last_point,
+            bearing_before: before.map_or(0, whole_deg),
+            bearing_after: 0,
+            kind: "arrive",
+            modifier: None,
+            exit: None,
+        },
+        intersections: vec![intersection_at(last_point, before, None)],
+    });
+    steps
+}
+
+/// OSRM-like leg summary: the names of the (up to) two named roads with the most distance on
+/// this leg, in the order they are first driven, joined by `", "`. Empty when no road is named.
+pub fn leg_summary(segments: &[PathSegment]) -> String {
+    // (name, total metres, first position), in order of first appearance.
+    let mut roads: Vec<(&str, f64, usize)> = Vec::new();
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.name.is_empty() {
+            continue;
+        }
+        match roads.iter_mut().find(|r| r.0 == seg.name) {
+            Some(road) => road.1 += seg.distance_m,
+            None => roads.push((&seg.name, seg.distance_m, i)),
+        }
+    }
+    // Stable sort: equal lengths keep travel order.
+    roads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    roads.truncate(2);
+    roads.sort_by_key(|r| r.2);
+    roads.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Metres per degree of latitude on the model sphere.
+    const M_PER_DEG: f64 = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+    const ORIGIN: [f64; 2] = [8.6, 41.15];
+
+    /// A point `east_m`/`north_m` metres from [`ORIGIN`] (flat approximation, fine at 100 m).
+    fn at(east_m: f64, north_m: f64) -> [f64; 2] {
+        let lat = ORIGIN[1] + north_m / M_PER_DEG;
+        let lon = ORIGIN[0] + east_m / (M_PER_DEG * ORIGIN[1].to_radians().cos());
+        [lon, lat]
+    }
+
+    fn seg(name: &str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment {
+        let geometry: Vec<[f64; 2]> = points.iter().map(|&(e, n)| at(e, n)).collect();
+        let distance_m = geometry.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+        PathSegment {
+            name: name.to_string(),
+            reference: String::new(),
+            geometry,
+            distance_m,
+            duration_s: distance_m / 10.0,
+            roundabout: false,
+            branches_at_end,
+        }
+    }
+
+    fn ring(name: &str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment {
+        PathSegment {
+            roundabout: true,
+            ..seg(name, points, branches_at_end)
+        }
+    }
+
+    fn kinds(steps: &[Step]) -> Vec<(&'static str, Option<&'static str>)> {
+        steps
+            .iter()
+            .map(|s| (s.maneuver.kind, s.maneuver.modifier))
+            .collect()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn bearing_of_due_east_segment_is_90() {
+        assert_eq!(whole_deg(bearing_deg(at(0.0, 0.0), at(100.0, 0.0))), 90);
+        assert_eq!(whole_deg(bearing_deg([0.0, 0.0], [1.0, 0.0])), 90);
+        assert_eq!(whole_deg(bearing_deg(at(0.0, 0.0), at(0.0, 100.0))), 0);
+        assert_eq!(whole_deg(bearing_deg(at(0.0, 0.0), at(-100.0, 0.0))), 270);
+        // 359.6° rounds up to north, not to 360.
+        assert_eq!(whole_deg(359.6), 0);
+    }
+
+    #[test]
+    fn haversine_of_one_degree_of_latitude() {
+        let d = haversine_m([0.0, 0.0], [0.0, 1.0]);
+        assert!((d - M_PER_DEG).abs() < 1e-6, "{d}");
+    }
+
+    #[test]
+    fn modifiers_by_angle() {
+        assert_eq!(modifier_for(5.0), "straight");
+        assert_eq!(modifier_for(-19.0), "straight");
+        assert_eq!(modifier_for(30.0), "slight right");
+        assert_eq!(modifier_for(-30.0), "slight left");
+        assert_eq!(modifier_for(90.0), "right");
+        assert_eq!(modifier_for(-90.0), "left");
+        assert_eq!(modifier_for(150.0), "sharp right");
+        assert_eq!(modifier_for(-150.0), "sharp left");
+        assert_eq!(modifier_for(179.0), "uturn");
+        assert_eq!(turn_angle(350.0, 10.0), 20.0);
+        assert_eq!(turn_angle(10.0, 350.0), -20.0);
+    }
+
+    #[test]
+    fn straight_road_in_two_segments_is_depart_and_arrive() {
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (50.0, 0.0)], 1),
+            seg("Rua A", &[(50.0, 0.0), (120.0, 0.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
+        let depart = &steps[0];
+        assert_eq!(depart.name, "Rua A");
+        assert_eq!(depart.maneuver.bearing_before, 0);
+        assert_eq!(depart.maneuver.bearing_after, 90);
+        assert_eq!(depart.maneuver.location, segs[0].geometry[0]);
+        assert_eq!(
+            depart.geometry,
+            vec![at(0.0, 0.0), at(50.0, 0.0), at(120.0, 0.0)]
+        );
+        assert!(close(
+            depart.distance,
+            segs[0].distance_m + segs[1].distance_m
+        ));
+        assert_eq!(depart.weight, depart.duration);
+        // The junction passed on the way is listed, the depart point first.
+        assert_eq!(depart.intersections.len(), 2);
+        assert_eq!(depart.intersections[0].bearings, vec![90]);
+        assert_eq!(depart.intersections[0].out, Some(0));
+        assert_eq!(depart.intersections[0].r#in, None);
+        assert_eq!(depart.intersections[1].bearings, vec![90, 270]);
+        assert_eq!(depart.intersections[1].r#in, Some(1));
+        assert_eq!(depart.intersections[1].out, Some(0));
+        assert_eq!(depart.intersections[1].entry, vec![true, false]);
+
+        let arrive = &steps[1];
+        assert_eq!(arrive.maneuver.location, at(120.0, 0.0));
+        assert_eq!(arrive.geometry, vec![at(120.0, 0.0), at(120.0, 0.0)]);
+        assert_eq!(arrive.distance, 0.0);
+        assert_eq!(arrive.duration, 0.0);
+        assert_eq!(arrive.maneuver.bearing_before, 90);
+        assert_eq!(arrive.maneuver.bearing_after, 0);
+        assert_eq!(arrive.intersections[0].bearings, vec![270]);
+        assert_eq!(arrive.intersections[0].r#in, Some(0));
+        assert_eq!(arrive.intersections[0].out, None);
+    }
+
+    #[test]
+    fn l_shaped_right_turn_onto_another_street() {
+        // East along Rua A, then south (clockwise: right) on Rua B.
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 2),
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![("depart", None), ("turn", Some("right")), ("arrive", None)]
+        );
+        let turn = &steps[1];
+        assert_eq!(turn.name, "Rua B");
+        assert_eq!(turn.maneuver.location, at(100.0, 0.0));
+        assert_eq!(turn.maneuver.bearing_before, 90);
+        assert_eq!(turn.maneuver.bearing_after, 180);
+        // The depart step ends where the turn begins: they share that point.
+        assert_eq!(steps[0].geometry.last(), Some(&turn.maneuver.location));
+        assert_eq!(turn.geometry, vec![at(100.0, 0.0), at(100.0, -80.0)]);
+        let x = &turn.intersections[0];
+        assert_eq!(x.bearings, vec![180, 270]);
+        assert_eq!(x.entry, vec![true, false]);
+        assert_eq!((x.r#in, x.out), (Some(1), Some(0)));
+    }
+
+    #[test]
+    fn left_turn() {
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
+            seg("Rua C", &[(100.0, 0.0), (100.0, 80.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![("depart", None), ("turn", Some("left")), ("arrive", None)]
+        );
+        assert_eq!(steps[1].maneuver.bearing_after, 0);
+    }
+
+    #[test]
+    fn slight_turn_with_name_change() {
+        // About 30° to the right of due east.
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
+            seg("Rua D", &[(100.0, 0.0), (186.6, -50.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("turn", Some("slight right")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].maneuver.bearing_after, 120);
+    }
+
+    #[test]
+    fn straight_name_change_is_new_name() {
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
+            seg("Avenida E", &[(100.0, 0.0), (200.0, 5.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("new name", Some("straight")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].name, "Avenida E");
+    }
+
+    #[test]
+    fn ref_change_alone_starts_a_step() {
+        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], 0);
+        a.reference = "A28".into();
+        let mut b = seg("", &[(100.0, 0.0), (200.0, 0.0)], 0);
+        b.reference = "A4".into();
+        let steps = build_steps(&[a, b]);
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[1].reference, "A4");
+        assert_eq!(steps[1].maneuver.kind, "new name");
+    }
+
+    #[test]
+    fn same_name_sharp_bend_at_junction_is_continue() {
+        // East, then back west-south-west: about 150° to the right.
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
+            seg("Rua A", &[(100.0, 0.0), (13.4, -50.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("continue", Some("sharp right")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].name, "Rua A");
+    }
+
+    #[test]
+    fn same_name_bends_without_a_choice_are_merged() {
+        // A right-angle bend, then a hairpin, both at nodes with no other way out.
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
+            seg("Rua A", &[(100.0, 0.0), (100.0, -100.0)], 0),
+            seg("Rua A", &[(100.0, -100.0), (110.0, 0.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
+        assert_eq!(steps[0].geometry.len(), 4);
+        assert_eq!(steps[0].intersections.len(), 1);
+    }
+
+    #[test]
+    fn same_name_slight_bend_at_junction_is_merged() {
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 3),
+            seg("Rua A", &[(100.0, 0.0), (186.6, -50.0)], 0),
+        ];
+        assert_eq!(build_steps(&segs).len(), 2);
+    }
+
+    /// East along Rua A into a roundabout of radius ~20 m around (120, 0), driven
+    /// counter-clockwise from its west node (100, 0) via south (120, -20) and east (140, 0) to
+    /// north (120, 20), then north on Rua N. Exits at the south node (passed) and north (taken).
+    fn roundabout_route() -> Vec<PathSegment> {
+        vec![
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
+            ring(
+                "Rotunda",
+                &[(100.0, 0.0), (105.9, -14.1), (120.0, -20.0)],
+                1,
+            ),
+            ring(
+                "Rotunda",
+                &[(120.0, -20.0), (134.1, -14.1), (140.0, 0.0)],
+                0,
+            ),
+            ring("Rotunda", &[(140.0, 0.0), (134.1, 14.1), (120.0, 20.0)], 1),
+            seg("Rua N", &[(120.0, 20.0), (120.0, 120.0)], 0),
+        ]
+    }
+
+    #[test]
+    fn roundabout_collapses_and_counts_exits() {
+        let segs = roundabout_route();
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("roundabout", Some("left")),
+                ("exit roundabout", Some("right")),
+                ("arrive", None)
+            ]
+        );
+        let rb = &steps[1];
+        assert_eq!(rb.maneuver.exit, Some(2));
+        assert_eq!(rb.maneuver.location, at(100.0, 0.0));
+        assert_eq!(rb.maneuver.bearing_before, 90);
+        // Named after the road taken at the exit, like OSRM.
+        assert_eq!(rb.name, "Rua N");
+        let ring_m: f64 = segs[1..4].iter().map(|s| s.distance_m).sum();
+        assert!(close(rb.distance, ring_m));
+        assert_eq!(rb.geometry.first(), Some(&at(100.0, 0.0)));
+        assert_eq!(rb.geometry.last(), Some(&at(120.0, 20.0)));
+        assert_eq!(rb.geometry.len(), 7);
+        // Entry plus the passed exit at the south node.
+        assert_eq!(rb.intersections.len(), 2);
+        assert_eq!(rb.intersections[1].location, at(120.0, -20.0));
+
+        let out = &steps[2];
+        assert_eq!(out.maneuver.location, at(120.0, 20.0));
+        assert_eq!(out.maneuver.exit, None);
+        assert_eq!(out.maneuver.bearing_after, 0);
+        assert_eq!(out.name, "Rua N");
+    }
+
+    #[test]
+    fn leg_ending_inside_a_roundabout_has_no_exit() {
+        let segs = roundabout_route()[..3].to_vec();
+        let steps = build_steps(&segs);
+        assert_eq!(steps[1].maneuver.kind, "roundabout");
+        assert_eq!(steps[1].maneuver.exit, None);
+        assert_eq!(steps[1].name, "Rotunda");
+        assert_eq!(steps.len(), 3);
+    }
+
+    #[test]
+    fn step_distances_and_durations_sum_to_the_leg() {
+        for segs in [
+            roundabout_route(),
+            vec![
+                seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], 1),
+                seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], 2),
+                seg("Rua C", &[(100.0, 0.0), (100.0, 90.0)], 0),
+                seg("Rua C", &[(100.0, 90.0), (100.0, 90.5)], 0),
+            ],
+        ] {
+            let steps = build_steps(&segs);
+            let total_m: f64 = segs.iter().map(|s| s.distance_m).sum();
+            let total_s: f64 = segs.iter().map(|s| s.duration_s).sum();
+            assert!(close(steps.iter().map(|s| s.distance).sum(), total_m));
+            assert!(close(steps.iter().map(|s| s.duration).sum(), total_s));
+            assert!(close(steps.iter().map(|s| s.weight).sum(), total_s));
+            // Each step starts where the previous one ended, and no point repeats.
+            for w in steps.windows(2) {
+                assert_eq!(w[0].geometry.last(), Some(&w[1].maneuver.location));
+            }
+            for s in &steps[..steps.len() - 1] {
+                assert!(s.geometry.windows(2).all(|w| w[0] != w[1]));
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_first_piece_departs_on_the_street_driven() {
+        // Snapped 0.4 m before the corner of Rua A: departing on Rua A would be noise.
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], 1),
+            seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
+        assert_eq!(steps[0].name, "Rua B");
+        assert_eq!(steps[0].maneuver.location, at(0.0, 0.0));
+    }
+
+    #[test]
+    fn bearings_skip_points_within_two_metres() {
+        // A 0.5 m kink pointing north right at the corner must not decide the bearing.
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0), (100.0, 0.5)], 1),
+            seg("Rua B", &[(100.0, 0.5), (100.0, -80.0)], 0),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(steps[1].maneuver.bearing_before, 90);
+        assert_eq!(steps[1].maneuver.modifier, Some("right"));
+    }
+
+    #[test]
+    fn zero_length_leg_still_departs_and_arrives() {
+        let steps = build_steps(&[seg("Rua A", &[(5.0, 5.0), (5.0, 5.0)], 0)]);
+        assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
+        assert_eq!(steps[0].geometry, vec![at(5.0, 5.0), at(5.0, 5.0)]);
+        assert_eq!(steps[0].distance, 0.0);
+        assert_eq!(steps[0].intersections[0].bearings, vec![0]);
+    }
+
+    #[test]
+    fn empty_leg_has_no_steps() {
+        assert!(build_steps(&[]).is_empty());
+        assert_eq!(leg_summary(&[]), "");
+    }
+
+    #[test]
+    fn summary_picks_the_two_longest_named_roads_in_travel_order() {
+        let segs = [
+            seg("Rua Curta", &[(0.0, 0.0), (10.0, 0.0)], 0),
+            seg("Avenida Longa", &[(10.0, 0.0), (300.0, 0.0)], 0),
+            seg("", &[(300.0, 0.0), (900.0, 0.0)], 0),
+            seg("Rua Media", &[(900.0, 0.0), (1000.0, 0.0)], 0),
+            seg("Rua Media", &[(1000.0, 0.0), (1100.0, 0.0)], 0),
+            seg("Rua Curta", &[(1100.0, 0.0), (1150.0, 0.0)], 0),
+        ];
+        assert_eq!(leg_summary(&segs), "Avenida Longa, Rua Media");
+        assert_eq!(leg_summary(&segs[..2]), "Rua Curta, Avenida Longa");
+        assert_eq!(leg_summary(&segs[2..3]), "");
+    }
+
+    #[test]
+    fn serialises_with_osrm_field_names() {
+        let steps = build_steps(&roundabout_route());
+        let v = serde_json::to_value(&steps[1]).unwrap();
+        assert_eq!(v["maneuver"]["type"], "roundabout");
+        assert_eq!(v["maneuver"]["exit"], 2);
+        assert_eq!(v["mode"], "driving");
+        assert_eq!(v["driving_side"], "right");
+        assert!(v.get("ref").is_none());
+        assert!(v["intersections"][0].get("in").is_some());
+        let depart = serde_json::to_value(&steps[0]).unwrap();
+        assert!(depart["maneuver"].get("modifier").is_none());
+        assert!(depart["maneuver"].get("exit").is_none());
+        assert!(depart["intersections"][0].get("in").is_none());
+        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], 0);
+        a.reference = "A28".into();
+        let v = serde_json::to_value(&build_steps(&[a])[0]).unwrap();
+        assert_eq!(v["ref"], "A28");
+    }
+}

@@ -1,0 +1,260 @@
+//! Routing: snap coordinates onto the graph ([`snap`]), find the fastest path per leg
+//! ([`search`]) under the [`cost`] model, and describe it ([`guidance`] for steps, [`osrm`] for the
+//! OSRM v1 JSON). [`Router`] ties them together and is what the server and the CLI call.
+
+pub mod cost;
+pub mod guidance;
+pub mod osrm;
+pub mod polyline;
+pub mod search;
+pub mod snap;
+
+use crate::graph::{GraphStore, StoreError, NONE};
+use crate::spatial::geohash;
+use crate::spatial::geometry::haversine_m;
+use cost::{CostModel, FreeFlow, TurnParams};
+use guidance::{PathSegment, Step};
+use search::{Endpoint, LegPath, SearchSpace};
+use snap::Snap;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Default snapping radius: beyond this a coordinate is not "on the map" (OSRM's `NoSegment`).
+pub const DEFAULT_MAX_SNAP_M: f64 = 5_000.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("Could not find a matching segment for coordinate {0}")]
+    NoSegment(usize),
+    #[error("Impossible route between points")]
+    NoRoute,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One snapped input coordinate.
+#[derive(Clone, Debug)]
+pub struct Waypoint {
+    pub name: String,
+    /// `(lat, lon)` on the road.
+    pub location: (f64, f64),
+    pub distance_m: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Leg {
+    pub distance_m: f64,
+    pub duration_s: f64,
+    pub summary: String,
+    pub steps: Vec<Step>,
+    /// `(lat, lon)` points of the leg.
+    pub geometry: Vec<(f64, f64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub distance_m: f64,
+    pub duration_s: f64,
+    pub geometry: Vec<(f64, f64)>,
+    pub legs: Vec<Leg>,
+    /// Geohash cells the route crosses, in order.
+    pub tiles: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteAnswer {
+    pub waypoints: Vec<Waypoint>,
+    pub route: Route,
+    /// Tiles whose labels the searches touched, summed over legs (for benchmarks).
+    pub tiles_touched: usize,
+}
+
+thread_local! {
+    static SPACE: RefCell<SearchSpace> = RefCell::new(SearchSpace::new());
+}
+
+pub struct Router {
+    pub store: Arc<GraphStore>,
+    pub model: CostModel<FreeFlow>,
+    pub max_snap_m: f64,
+}
+
+impl Router {
+    pub fn new(store: Arc<GraphStore>) -> Self {
+        let max_speed_kmh = store.manifest().max_speed_kmh;
+        Router {
+            store,
+            model: CostModel::new(FreeFlow { max_speed_kmh }, TurnParams::default()),
+            max_snap_m: DEFAULT_MAX_SNAP_M,
+        }
+    }
+
+    pub fn snap(&self, point: (f64, f64)) -> Result<Option<Snap>, StoreError> {
+        snap::snap(&self.store, point, self.max_snap_m)
+    }
+
+    /// Fastest route through `points` (`(lat, lon)`, at least two) in order.
+    pub fn route(
+        &self,
+        points: &[(f64, f64)],
+        with_steps: bool,
+    ) -> Result<RouteAnswer, RouteError> {
+        let snaps = points
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| self.snap(p)?.ok_or(RouteError::NoSegment(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut legs = Vec::with_capacity(snaps.len().saturating_sub(1));
+        let mut tiles_touched = 0;
+        for pair in snaps.windows(2) {
+            let path = SPACE.with(|space| self.leg(&mut space.borrow_mut(), &pair[0], &pair[1]))?;
+            tiles_touched += path.tiles_touched;
+            legs.push(self.describe_leg(&path, with_steps)?);
+        }
+        let mut geometry: Vec<(f64, f64)> = Vec::new();
+        for leg in &legs {
+            let skip = usize::from(!geometry.is_empty());
+            geometry.extend(leg.geometry.iter().skip(skip));
+        }
+        let precision = self.store.manifest().geohash_precision;
+        let route = Route {
+            distance_m: legs.iter().map(|l| l.distance_m).sum(),
+            duration_s: legs.iter().map(|l| l.duration_s).sum(),
+            tiles: geohash::cells_along(&geometry, precision),
+            geometry,
+            legs,
+        };
+        let waypoints = snaps
+            .iter()
+            .map(|s| Waypoint {
+                name: s.name.clone(),
+                location: s.location,
+                distance_m: s.distance_m,
+            })
+            .collect();
+        Ok(RouteAnswer {
+            waypoints,
+            route,
+            tiles_touched,
+        })
+    }
+
+    /// The fastest path between two snapped points (used by `route` and the benchmarks).
+    pub fn leg(
+        &self,
+        space: &mut SearchSpace,
+        from: &Snap,
+        to: &Snap,
+    ) -> Result<LegPath, RouteError> {
+        let sources: Vec<Endpoint> = from
+            .candidates()
+            .into_iter()
+            .map(|(edge, along_m)| Endpoint { edge, along_m })
+            .collect();
+        let targets: Vec<Endpoint> = to
+            .candidates()
+            .into_iter()
+            .map(|(edge, along_m)| Endpoint { edge, along_m })
+            .collect();
+        search::shortest_path(
+            &self.store,
+            &self.model,
+            space,
+            &sources,
+            &targets,
+            to.location,
+        )?
+        .ok_or(RouteError::NoRoute)
+    }
+
+    fn describe_leg(&self, path: &LegPath, with_steps: bool) -> Result<Leg, RouteError> {
+        let mut segments = Vec::with_capacity(path.edges.len());
+        for (i, pe) in path.edges.iter().enumerate() {
+            let tile = self.store.tile(pe.edge.tile)?;
+            let edge = tile.edge(pe.edge.local);
+            let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
+            let piece = cut_shape(&shape, pe.from_m, pe.to_m);
+            let branches_at_end = if i + 1 < path.edges.len() {
+                let head_tile = self.store.tile(edge.target_tile.to_native())?;
+                let outs = head_tile.out_edges(edge.target_local.to_native()).len() as u32;
+                let back = u32::from(edge.twin_tile.to_native() != NONE);
+                outs.saturating_sub(1 + back)
+            } else {
+                0
+            };
+            segments.push(PathSegment {
+                name: tile.name(edge.name.to_native()).to_string(),
+                reference: tile.name(edge.reference.to_native()).to_string(),
+                geometry: piece.iter().map(|p| [p.1, p.0]).collect(),
+                distance_m: (pe.to_m - pe.from_m).max(0.0),
+                duration_s: pe.drive_s + pe.turn_s,
+                roundabout: edge.flags & crate::graph::tile::flags::ROUNDABOUT != 0,
+                branches_at_end,
+            });
+        }
+        let mut geometry: Vec<(f64, f64)> = Vec::new();
+        for s in &segments {
+            for p in &s.geometry {
+                let q = (p[1], p[0]);
+                if geometry.last() != Some(&q) {
+                    geometry.push(q);
+                }
+            }
+        }
+        if geometry.len() == 1 {
+            geometry.push(geometry[0]);
+        }
+        Ok(Leg {
+            distance_m: segments.iter().map(|s| s.distance_m).sum(),
+            duration_s: path.cost_s,
+            summary: guidance::leg_summary(&segments),
+            steps: if with_steps {
+                guidance::build_steps(&segments)
+            } else {
+                Vec::new()
+            },
+            geometry,
+        })
+    }
+}
+
+/// The part of a shape between `from_m` and `to_m` metres along it, interpolating the ends.
+pub fn cut_shape(shape: &[(f64, f64)], from_m: f64, to_m: f64) -> Vec<(f64, f64)> {
+    let lerp =
+        |a: (f64, f64), b: (f64, f64), t: f64| (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+    let mut out = Vec::new();
+    let mut walked = 0.0;
+    for w in shape.windows(2) {
+        let len = haversine_m(w[0], w[1]);
+        let (a, b) = (walked, walked + len);
+        if b >= from_m && a <= to_m {
+            let t0 = if len > 0.0 {
+                ((from_m - a) / len).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let t1 = if len > 0.0 {
+                ((to_m - a) / len).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
+            let p0 = lerp(w[0], w[1], t0);
+            if out.last() != Some(&p0) {
+                out.push(p0);
+            }
+            let p1 = lerp(w[0], w[1], t1);
+            if out.last() != Some(&p1) {
+                out.push(p1);
+            }
+        }
+        walked = b;
+    }
+    if out.is_empty() {
+        let p = *shape.last().unwrap_or(&(0.0, 0.0));
+        out.push(p);
+    }
+    if out.len() == 1 {
+        out.push(out[0]);
+    }
+    out
+}

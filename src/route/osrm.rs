@@ -1,0 +1,120 @@
+//! The OSRM v1 JSON shape of a route answer: waypoints, routes with legs and steps, geometry in
+//! the requested encoding, plus Meridian's `tiles` field (geohash cells the route crosses), which
+//! OSRM clients ignore.
+
+use super::guidance::Step;
+use super::{polyline, RouteAnswer};
+use geo::{LineString, Simplify};
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overview {
+    Full,
+    Simplified,
+    False,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Geometries {
+    Polyline,
+    Polyline6,
+    GeoJson,
+}
+
+/// Douglas-Peucker tolerance of `overview=simplified`, in degrees (about 10 m): small enough that
+/// the line stays on its roads at city zoom, large enough to drop most shape points.
+const SIMPLIFY_EPSILON_DEG: f64 = 1e-4;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResponseOptions {
+    pub overview: Overview,
+    pub geometries: Geometries,
+    pub steps: bool,
+}
+
+/// Encodes `(lat, lon)` points as the client asked.
+pub fn encode_geometry(points: &[(f64, f64)], geometries: Geometries) -> Value {
+    match geometries {
+        Geometries::Polyline => Value::String(polyline::encode(points, 5)),
+        Geometries::Polyline6 => Value::String(polyline::encode(points, 6)),
+        Geometries::GeoJson => json!({
+            "type": "LineString",
+            "coordinates": points.iter().map(|p| [round6(p.1), round6(p.0)]).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn simplify(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let line: LineString<f64> = points.iter().map(|p| (p.1, p.0)).collect();
+    line.simplify(SIMPLIFY_EPSILON_DEG)
+        .coords()
+        .map(|c| (c.y, c.x))
+        .collect()
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+fn step_json(step: &Step, geometries: Geometries) -> Value {
+    let points: Vec<(f64, f64)> = step.geometry.iter().map(|p| (p[1], p[0])).collect();
+    let mut v = serde_json::to_value(step).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("geometry".into(), encode_geometry(&points, geometries));
+        map.insert("distance".into(), json!(round1(step.distance)));
+        map.insert("duration".into(), json!(round1(step.duration)));
+        map.insert("weight".into(), json!(round1(step.weight)));
+    }
+    v
+}
+
+/// The whole `200 OK` body of `/route/v1`.
+pub fn route_response(answer: &RouteAnswer, opts: &ResponseOptions) -> Value {
+    let route = &answer.route;
+    let legs: Vec<Value> = route
+        .legs
+        .iter()
+        .map(|leg| {
+            json!({
+                "distance": round1(leg.distance_m),
+                "duration": round1(leg.duration_s),
+                "weight": round1(leg.duration_s),
+                "summary": leg.summary,
+                "steps": leg.steps.iter().map(|s| step_json(s, opts.geometries)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut route_json = json!({
+        "distance": round1(route.distance_m),
+        "duration": round1(route.duration_s),
+        "weight": round1(route.duration_s),
+        "weight_name": "duration",
+        "legs": legs,
+        "tiles": route.tiles,
+    });
+    match opts.overview {
+        Overview::Full => {
+            route_json["geometry"] = encode_geometry(&route.geometry, opts.geometries);
+        }
+        Overview::Simplified => {
+            route_json["geometry"] = encode_geometry(&simplify(&route.geometry), opts.geometries);
+        }
+        Overview::False => {}
+    }
+    let waypoints: Vec<Value> = answer
+        .waypoints
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "location": [round6(w.location.1), round6(w.location.0)],
+                "distance": round1(w.distance_m),
+            })
+        })
+        .collect();
+    json!({ "code": "Ok", "routes": [route_json], "waypoints": waypoints })
+}

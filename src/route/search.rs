@@ -1,0 +1,389 @@
+//! The route search: an edge-based A* that expands tile by tile.
+//!
+//! A label belongs to a directed edge ("arrived at its head having driven it"), so turn costs and
+//! turn restrictions are exact. Labels live in per-tile arrays that are allocated the first time a
+//! search touches a tile and reused by later searches through a generation stamp, so a query
+//! costs memory only for the tiles it explores. The heuristic is the straight-line distance to the
+//! target divided by the fastest speed in the graph, which never overestimates; the search stops
+//! when no open label can beat the best complete route, so the answer is exact for its weights.
+
+use super::cost::{CostModel, SpeedSource};
+use crate::graph::{EdgeId, GlobalId, GraphStore, StoreError};
+use crate::spatial::geometry::lower_bound_distance_m;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+const START: u64 = u64::MAX;
+
+/// Where a route may begin or end: a directed edge and metres along it from its tail.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Endpoint {
+    pub edge: EdgeId,
+    pub along_m: f64,
+}
+
+/// One edge of a found path, possibly partial (first and last).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PathEdge {
+    pub edge: EdgeId,
+    pub from_m: f64,
+    pub to_m: f64,
+    /// Seconds spent on the driven part of the edge.
+    pub drive_s: f64,
+    /// Seconds of the turn onto this edge (0 for the first).
+    pub turn_s: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegPath {
+    pub edges: Vec<PathEdge>,
+    pub cost_s: f64,
+    /// Tiles whose labels the search touched.
+    pub tiles_touched: usize,
+    /// Labels taken off the queue.
+    pub settled: usize,
+}
+
+#[derive(Default)]
+struct TileLabels {
+    stamp: Vec<u32>,
+    dist: Vec<f64>,
+    parent: Vec<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Open {
+    key: f64,
+    dist: f64,
+    edge: u64,
+}
+impl PartialEq for Open {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key && self.edge == o.edge
+    }
+}
+impl Eq for Open {}
+impl PartialOrd for Open {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Open {
+    // Reversed: BinaryHeap is a max-heap and we want the smallest key first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.key
+            .total_cmp(&self.key)
+            .then_with(|| o.edge.cmp(&self.edge))
+    }
+}
+
+/// Reusable search state (one per thread): per-tile label arrays and the queue.
+#[derive(Default)]
+pub struct SearchSpace {
+    generation: u32,
+    tiles: Vec<TileLabels>,
+    tile_stamp: Vec<u32>,
+    touched: usize,
+    heap: BinaryHeap<Open>,
+}
+
+impl SearchSpace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn begin(&mut self, tile_count: u32) {
+        if self.tiles.len() < tile_count as usize {
+            self.tiles
+                .resize_with(tile_count as usize, TileLabels::default);
+            self.tile_stamp.resize(tile_count as usize, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Stamps wrapped: clear them so no stale label looks current.
+            for t in &mut self.tiles {
+                t.stamp.iter_mut().for_each(|s| *s = 0);
+            }
+            self.tile_stamp.iter_mut().for_each(|s| *s = 0);
+            self.generation = 1;
+        }
+        self.touched = 0;
+        self.heap.clear();
+    }
+
+    #[inline]
+    fn labels(&mut self, tile: u32, edges: usize) -> &mut TileLabels {
+        let t = tile as usize;
+        if self.tile_stamp[t] != self.generation {
+            self.tile_stamp[t] = self.generation;
+            self.touched += 1;
+        }
+        let l = &mut self.tiles[t];
+        if l.stamp.len() < edges {
+            l.stamp.resize(edges, 0);
+            l.dist.resize(edges, f64::INFINITY);
+            l.parent.resize(edges, START);
+        }
+        l
+    }
+
+    #[inline]
+    fn dist(&self, id: EdgeId) -> f64 {
+        let l = &self.tiles[id.tile as usize];
+        match l.stamp.get(id.local as usize) {
+            Some(&s) if s == self.generation => l.dist[id.local as usize],
+            _ => f64::INFINITY,
+        }
+    }
+
+    #[inline]
+    fn parent(&self, id: EdgeId) -> u64 {
+        self.tiles[id.tile as usize].parent[id.local as usize]
+    }
+
+    /// Lowers the label of `id` if `dist` is better; true if it did.
+    #[inline]
+    fn improve(&mut self, id: EdgeId, edges: usize, dist: f64, parent: u64) -> bool {
+        let generation = self.generation;
+        let l = self.labels(id.tile, edges);
+        let i = id.local as usize;
+        if l.stamp[i] == generation && l.dist[i] <= dist {
+            return false;
+        }
+        l.stamp[i] = generation;
+        l.dist[i] = dist;
+        l.parent[i] = parent;
+        true
+    }
+}
+
+enum Finish {
+    /// Source and target on the same edge, target ahead of source.
+    Direct { source: usize, target: usize },
+    /// Last fully driven edge, then the target edge.
+    Via { last: EdgeId, target: usize },
+}
+
+/// Fastest path from any source endpoint to any target endpoint, `None` if there is none.
+pub fn shortest_path<S: SpeedSource>(
+    store: &GraphStore,
+    model: &CostModel<S>,
+    space: &mut SearchSpace,
+    sources: &[Endpoint],
+    targets: &[Endpoint],
+    target_point: (f64, f64),
+) -> Result<Option<LegPath>, StoreError> {
+    space.begin(store.tile_count());
+    let max_speed_ms = model.max_speed_ms();
+    let bbox = store.manifest().bbox;
+    let cos_lat_min = bbox[1]
+        .abs()
+        .max(bbox[3].abs())
+        .max(target_point.0.abs())
+        .min(89.0)
+        .to_radians()
+        .cos();
+    let heuristic =
+        |p: (f64, f64)| lower_bound_distance_m(p, target_point, cos_lat_min) / max_speed_ms;
+
+    let mut best = f64::INFINITY;
+    let mut finish: Option<Finish> = None;
+    for (si, s) in sources.iter().enumerate() {
+        for (ti, t) in targets.iter().enumerate() {
+            if s.edge == t.edge && t.along_m >= s.along_m {
+                let tile = store.tile(s.edge.tile)?;
+                let edge = tile.edge(s.edge.local);
+                let cost = model.edge_cost_s(s.edge, edge)
+                    * fraction(t.along_m - s.along_m, edge.length_m.to_native());
+                if cost < best {
+                    best = cost;
+                    finish = Some(Finish::Direct {
+                        source: si,
+                        target: ti,
+                    });
+                }
+            }
+        }
+    }
+    for s in sources {
+        let tile = store.tile(s.edge.tile)?;
+        let edge = tile.edge(s.edge.local);
+        let len = edge.length_m.to_native();
+        let d = model.edge_cost_s(s.edge, edge) * fraction(len as f64 - s.along_m, len);
+        if space.improve(s.edge, tile.edges.len(), d, START) {
+            let head = store
+                .tile(edge.target_tile.to_native())?
+                .node_position(edge.target_local.to_native());
+            space.heap.push(Open {
+                key: d + heuristic(head),
+                dist: d,
+                edge: s.edge.pack(),
+            });
+        }
+    }
+
+    let mut settled = 0usize;
+    while let Some(open) = space.heap.pop() {
+        if open.key >= best {
+            break;
+        }
+        let id = GlobalId::unpack(open.edge);
+        if open.dist > space.dist(id) {
+            continue;
+        }
+        settled += 1;
+        let d = open.dist;
+        let tile = store.tile(id.tile)?;
+        let edge = tile.edge(id.local);
+        let via_tile_index = edge.target_tile.to_native();
+        let via = edge.target_local.to_native();
+        let via_tile = store.tile(via_tile_index)?;
+        let out_count = via_tile.edges.len();
+        for out_local in via_tile.out_edges(via) {
+            let out = via_tile.edge(out_local);
+            let Some(turn) = model.turn_cost_s(via_tile, via, id, edge, out_local, out) else {
+                continue;
+            };
+            let out_id = GlobalId::new(via_tile_index, out_local);
+            let out_cost = model.edge_cost_s(out_id, out);
+            for (ti, t) in targets.iter().enumerate() {
+                if t.edge == out_id {
+                    let total = d + turn + out_cost * fraction(t.along_m, out.length_m.to_native());
+                    if total < best {
+                        best = total;
+                        finish = Some(Finish::Via {
+                            last: id,
+                            target: ti,
+                        });
+                    }
+                }
+            }
+            let nd = d + turn + out_cost;
+            if nd < best && space.improve(out_id, out_count, nd, open.edge) {
+                let head_tile = out.target_tile.to_native();
+                let head = if head_tile == via_tile_index {
+                    via_tile.node_position(out.target_local.to_native())
+                } else {
+                    store
+                        .tile(head_tile)?
+                        .node_position(out.target_local.to_native())
+                };
+                space.heap.push(Open {
+                    key: nd + heuristic(head),
+                    dist: nd,
+                    edge: out_id.pack(),
+                });
+            }
+        }
+    }
+
+    let Some(finish) = finish else {
+        return Ok(None);
+    };
+    let edges = match finish {
+        Finish::Direct { source, target } => {
+            let s = sources[source];
+            let tile = store.tile(s.edge.tile)?;
+            let edge = tile.edge(s.edge.local);
+            let drive = model.edge_cost_s(s.edge, edge)
+                * fraction(
+                    targets[target].along_m - s.along_m,
+                    edge.length_m.to_native(),
+                );
+            vec![PathEdge {
+                edge: s.edge,
+                from_m: s.along_m,
+                to_m: targets[target].along_m,
+                drive_s: drive,
+                turn_s: 0.0,
+            }]
+        }
+        Finish::Via { last, target } => {
+            unpack_path(store, model, space, sources, last, targets[target])?
+        }
+    };
+    Ok(Some(LegPath {
+        edges,
+        cost_s: best,
+        tiles_touched: space.touched,
+        settled,
+    }))
+}
+
+/// Walks parent pointers back from `last`, then appends the partial target edge.
+fn unpack_path<S: SpeedSource>(
+    store: &GraphStore,
+    model: &CostModel<S>,
+    space: &SearchSpace,
+    sources: &[Endpoint],
+    last: EdgeId,
+    target: Endpoint,
+) -> Result<Vec<PathEdge>, StoreError> {
+    let mut chain = vec![target.edge, last];
+    let mut cur = last;
+    loop {
+        let p = space.parent(cur);
+        if p == START {
+            break;
+        }
+        cur = GlobalId::unpack(p);
+        chain.push(cur);
+    }
+    chain.reverse();
+    let mut out = Vec::with_capacity(chain.len());
+    for (i, &id) in chain.iter().enumerate() {
+        let tile = store.tile(id.tile)?;
+        let edge = tile.edge(id.local);
+        let len = edge.length_m.to_native() as f64;
+        let from_m = if i == 0 {
+            sources
+                .iter()
+                .find(|s| s.edge == id)
+                .map(|s| s.along_m)
+                .unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        let to_m = if i + 1 == chain.len() {
+            target.along_m
+        } else {
+            len
+        };
+        let turn_s = if i == 0 {
+            0.0
+        } else {
+            let prev_id = chain[i - 1];
+            let prev = store.tile(prev_id.tile)?.edge(prev_id.local);
+            let via_tile = store.tile(id.tile)?;
+            model
+                .turn_cost_s(
+                    via_tile,
+                    prev.target_local.to_native(),
+                    prev_id,
+                    prev,
+                    id.local,
+                    edge,
+                )
+                .unwrap_or(0.0)
+        };
+        let drive_s =
+            model.edge_cost_s(id, edge) * fraction(to_m - from_m, edge.length_m.to_native());
+        out.push(PathEdge {
+            edge: id,
+            from_m,
+            to_m,
+            drive_s,
+            turn_s,
+        });
+    }
+    Ok(out)
+}
+
+#[inline]
+fn fraction(part_m: f64, length_m: f32) -> f64 {
+    if length_m > 0.0 {
+        (part_m / length_m as f64).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}

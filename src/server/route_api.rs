@@ -1,0 +1,288 @@
+//! `GET /route/v1/{profile}/{lon},{lat};{lon},{lat}[;...]` as OSRM speaks it: request parsing
+//! with OSRM's error codes, and the answer from [`crate::route::osrm`].
+
+use super::Limits;
+use crate::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
+use crate::route::{RouteError, Router};
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Reply;
+
+/// An API error in OSRM's shape: HTTP status, `code` and `message`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        warp::reply::with_status(
+            warp::reply::json(&json!({"code": self.code, "message": self.message})),
+            self.status,
+        )
+        .into_response()
+    }
+}
+
+pub fn invalid_url(message: &str) -> Response {
+    ApiError::bad("InvalidUrl", message).into_response()
+}
+
+/// A parsed route request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteQuery {
+    /// `(lat, lon)` in request order.
+    pub points: Vec<(f64, f64)>,
+    pub options: ResponseOptions,
+}
+
+pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
+    let parsed = parse_path(path, limits)
+        .and_then(|points| parse_options(query).map(|options| RouteQuery { points, options }));
+    let request = match parsed {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let opts = request.options;
+    match router.route(&request.points, opts.steps) {
+        Ok(answer) => warp::reply::json(&route_response(&answer, &opts)).into_response(),
+        Err(RouteError::NoSegment(i)) => ApiError::bad(
+            "NoSegment",
+            format!("Could not find a matching segment for coordinate {i}"),
+        )
+        .into_response(),
+        Err(RouteError::NoRoute) => {
+            ApiError::bad("NoRoute", "Impossible route between points").into_response()
+        }
+        Err(RouteError::Store(e)) => ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "InternalError",
+            message: e.to_string(),
+        }
+        .into_response(),
+    }
+}
+
+/// Parses `/route/v1/{profile}/{coordinates}[.json]` into `(lat, lon)` points.
+pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiError> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["route", version, profile, coords] => {
+            if *version != "v1" {
+                return Err(ApiError::bad(
+                    "InvalidVersion",
+                    format!("Unsupported API version {version:?}, use v1"),
+                ));
+            }
+            if !matches!(*profile, "driving" | "car") {
+                return Err(ApiError::bad(
+                    "InvalidOptions",
+                    format!("Unknown profile {profile:?}; this server routes \"driving\""),
+                ));
+            }
+            let coords = coords.strip_suffix(".json").unwrap_or(coords);
+            let decoded = percent_decode(coords)
+                .ok_or_else(|| ApiError::bad("InvalidUrl", "URL has a malformed percent escape"))?;
+            parse_coordinates(&decoded, limits)
+        }
+        [service, ..] if !matches!(*service, "route") && !service.is_empty() => Err(ApiError::bad(
+            "InvalidService",
+            format!("Service {service:?} not found; this server offers \"route\""),
+        )),
+        _ => Err(ApiError::bad(
+            "InvalidUrl",
+            "URL string malformed: expected /route/v1/driving/{lon},{lat};{lon},{lat}",
+        )),
+    }
+}
+
+/// Parses `lon,lat;lon,lat;...` into `(lat, lon)` points.
+pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiError> {
+    if s.is_empty() {
+        return Err(ApiError::bad("InvalidQuery", "No coordinates given"));
+    }
+    let pairs: Vec<&str> = s.split(';').collect();
+    if pairs.len() > limits.max_route_coordinates {
+        return Err(ApiError::bad(
+            "TooBig",
+            format!(
+                "Too many coordinates: {} given, at most {} allowed",
+                pairs.len(),
+                limits.max_route_coordinates
+            ),
+        ));
+    }
+    let mut points = Vec::with_capacity(pairs.len());
+    for (i, pair) in pairs.iter().enumerate() {
+        let mut it = pair.split(',');
+        let (Some(lon), Some(lat), None) = (it.next(), it.next(), it.next()) else {
+            return Err(ApiError::bad(
+                "InvalidQuery",
+                format!("Coordinate {i} is not \"lon,lat\": {pair:?}"),
+            ));
+        };
+        let (Ok(lon), Ok(lat)) = (lon.trim().parse::<f64>(), lat.trim().parse::<f64>()) else {
+            return Err(ApiError::bad(
+                "InvalidQuery",
+                format!("Coordinate {i} is not a pair of numbers: {pair:?}"),
+            ));
+        };
+        if !lon.is_finite()
+            || !lat.is_finite()
+            || !(-180.0..=180.0).contains(&lon)
+            || !(-90.0..=90.0).contains(&lat)
+        {
+            return Err(ApiError::bad(
+                "InvalidValue",
+                format!("Invalid coordinate value {i}: longitude must be in [-180, 180] and latitude in [-90, 90]"),
+            ));
+        }
+        points.push((lat, lon));
+    }
+    if points.len() < 2 {
+        return Err(ApiError::bad(
+            "InvalidQuery",
+            "At least two coordinates are needed for a route",
+        ));
+    }
+    Ok(points)
+}
+
+/// Parses the query string. Options OSRM clients commonly send but that do not change our single
+/// fastest route (`alternatives=false`, `annotations=false`, `continue_straight`, `hints`,
+/// `generate_hints`) are accepted; anything unknown is an error, as in OSRM.
+pub fn parse_options(query: &str) -> Result<ResponseOptions, ApiError> {
+    let mut opts = ResponseOptions {
+        overview: Overview::Simplified,
+        geometries: Geometries::Polyline,
+        steps: false,
+    };
+    for kv in query.split('&').filter(|s| !s.is_empty()) {
+        let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
+        let value = percent_decode(value)
+            .ok_or_else(|| ApiError::bad("InvalidQuery", format!("Malformed escape in {key}")))?;
+        let bad_value = || {
+            ApiError::bad(
+                "InvalidValue",
+                format!("Invalid value {value:?} for option {key}"),
+            )
+        };
+        match key {
+            "overview" => {
+                opts.overview = match value.as_str() {
+                    "full" => Overview::Full,
+                    "simplified" => Overview::Simplified,
+                    "false" => Overview::False,
+                    _ => return Err(bad_value()),
+                }
+            }
+            "geometries" => {
+                opts.geometries = match value.as_str() {
+                    "polyline" => Geometries::Polyline,
+                    "polyline6" => Geometries::Polyline6,
+                    "geojson" => Geometries::GeoJson,
+                    _ => return Err(bad_value()),
+                }
+            }
+            "steps" => opts.steps = parse_bool(&value).ok_or_else(bad_value)?,
+            "alternatives" => {
+                if parse_bool(&value).is_none() && value.parse::<u32>().is_err() {
+                    return Err(bad_value());
+                }
+            }
+            "annotations" | "continue_straight" | "generate_hints" => {
+                if key == "continue_straight" && value == "default" {
+                    continue;
+                }
+                parse_bool(&value).ok_or_else(bad_value)?;
+            }
+            "hints" | "radiuses" | "bearings" | "approaches" | "exclude" | "snapping"
+            | "skip_waypoints" => {}
+            _ => {
+                return Err(ApiError::bad(
+                    "InvalidQuery",
+                    format!("Unknown option {key:?}"),
+                ))
+            }
+        }
+    }
+    Ok(opts)
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or invalid UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_osrm_coordinates_and_options() {
+        let l = Limits::default();
+        let pts = parse_path("/route/v1/driving/-8.61,41.15;-8.60,41.16.json", &l).unwrap();
+        assert_eq!(pts, vec![(41.15, -8.61), (41.16, -8.60)]);
+        let o = parse_options("overview=full&geometries=geojson&steps=true&alternatives=false")
+            .unwrap();
+        assert_eq!(o.overview, Overview::Full);
+        assert_eq!(o.geometries, Geometries::GeoJson);
+        assert!(o.steps);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_osrm_codes() {
+        let l = Limits {
+            max_route_coordinates: 3,
+        };
+        let code = |p: &str| parse_path(p, &l).unwrap_err().code;
+        assert_eq!(code("/route/v1/driving/1,2"), "InvalidQuery");
+        assert_eq!(code("/route/v1/driving/a,b;1,2"), "InvalidQuery");
+        assert_eq!(code("/route/v1/driving/NaN,1;1,2"), "InvalidValue");
+        assert_eq!(code("/route/v1/driving/1,95;1,2"), "InvalidValue");
+        assert_eq!(code("/route/v1/driving/1,2;1,2;1,2;1,2"), "TooBig");
+        assert_eq!(code("/route/v2/driving/1,2;1,2"), "InvalidVersion");
+        assert_eq!(code("/table/v1/driving/1,2;1,2"), "InvalidService");
+        assert_eq!(code("/route/v1"), "InvalidUrl");
+        assert_eq!(
+            parse_options("overview=maybe").unwrap_err().code,
+            "InvalidValue"
+        );
+        assert_eq!(
+            parse_options("colour=red").unwrap_err().code,
+            "InvalidQuery"
+        );
+    }
+}
