@@ -4,8 +4,10 @@
 //!
 //! Run: `cargo bench --bench porto` (env: `MERIDIAN_SHARED` = the shared folder, default
 //! `../shared`; `MERIDIAN_PRECISIONS` = comma-separated geohash precisions to compare, default 5;
+//! `MERIDIAN_LANDMARKS` = comma-separated landmark counts, default 16;
 //! `PASSES` = timed passes, default 3).
 
+use meridian::graph::build::landmarks::DEFAULT_LANDMARKS;
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::{RouteError, Router};
@@ -88,6 +90,15 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let landmark_counts: Vec<usize> = std::env::var("MERIDIAN_LANDMARKS")
+        .unwrap_or_else(|_| DEFAULT_LANDMARKS.to_string())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let configs: Vec<(usize, usize)> = precisions
+        .iter()
+        .flat_map(|&p| landmark_counts.iter().map(move |&l| (p, l)))
+        .collect();
     let pbf = shared.join("data/osm/medium/porto-2015-06.osm.pbf");
     let queries: Vec<Query> = read_csv(&shared.join("anchors/queries-porto-2015-06.csv"))
         .iter()
@@ -127,14 +138,13 @@ fn main() {
         queries.len()
     );
 
-    for precision in precisions {
-        let graph = out_dir.join(format!("porto-p{precision}"));
+    for (precision, landmarks) in configs {
+        let graph = out_dir.join(format!("porto-p{precision}-l{landmarks}"));
         let t = Instant::now();
         let report = import(&BuildOptions {
-            input: pbf.clone(),
-            out_dir: graph.clone(),
             precision,
-            progress: false,
+            landmarks,
+            ..BuildOptions::new(&pbf, &graph)
         })
         .expect("import porto");
         let import_s = t.elapsed().as_secs_f64();
@@ -142,7 +152,7 @@ fn main() {
         let m = &report.manifest;
         let bytes: u64 = m.tiles.iter().map(|t| t.bytes).sum();
         println!();
-        println!("## geohash precision {precision}");
+        println!("## geohash precision {precision}, {landmarks} landmarks");
         println!();
         println!(
             "import: {import_s:.2} s wall (read {:.2} s, topology {:.2} s, tiles {:.2} s); peak RSS so far {rss_after_import:.0} MB; {} tiles, {:.1} MB; {} junctions, {} directed edges, {} forbidden turns, {} junctions dropped outside the largest SCC",
@@ -194,7 +204,7 @@ fn main() {
         println!("| in-process, 1 thread | ok/N | p50 µs | p90 µs | p99 µs | mean µs | q/s |");
         println!("|---|---|---|---|---|---|---|");
         println!(
-            "| meridian (p{precision}) | {}/{} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| meridian (p{precision}, L{landmarks}) | {}/{} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
             answers.iter().filter(|a| a.is_some()).count(),
             queries.len(),
             median_of(&pass_stats, |l| l.p50),
@@ -235,7 +245,9 @@ fn main() {
             }
         }
         std::fs::write(
-            out_dir.join(format!("results-meridian-p{precision}-porto-2015-06.csv")),
+            out_dir.join(format!(
+                "results-meridian-p{precision}-l{landmarks}-porto-2015-06.csv"
+            )),
             csv,
         )
         .unwrap();
@@ -245,7 +257,7 @@ fn main() {
         println!("| vs OSRM CH | both ok | we fail, OSRM routes | median duration ratio | duration within 1% / 5% | distance within 1% / 5% |");
         println!("|---|---|---|---|---|---|");
         println!(
-            "| meridian (p{precision}) | {both} | {we_fail} | {:.3} | {:.1}% / {:.1}% | {:.1}% / {:.1}% |",
+            "| meridian (p{precision}, L{landmarks}) | {both} | {we_fail} | {:.3} | {:.1}% / {:.1}% | {:.1}% / {:.1}% |",
             percentile(&ratios, 0.5), pct(t1), pct(t5), pct(d1), pct(d5)
         );
 
@@ -294,7 +306,7 @@ fn main() {
         println!("| HTTP, sequential, keep-alive | p50 µs | p90 µs | p99 µs | mean µs | q/s |");
         println!("|---|---|---|---|---|---|");
         println!(
-            "| meridian (p{precision}) | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| meridian (p{precision}, L{landmarks}) | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
             median_of(&http_stats, |l| l.p50),
             median_of(&http_stats, |l| l.p90),
             median_of(&http_stats, |l| l.p99),

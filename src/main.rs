@@ -36,6 +36,17 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_PRECISION)]
         precision: usize,
     },
+    /// Import a map if its graph is missing or older than the map, then serve it: the one
+    /// command to get a running service.
+    Up {
+        /// Input .osm.pbf file.
+        map: PathBuf,
+        /// Graph directory (default: graphdata/<map name>).
+        #[arg(long)]
+        graph: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:5000")]
+        listen: SocketAddr,
+    },
     /// Serve the OSRM v1 route API over HTTP.
     Serve {
         /// Graph directory written by `meridian import`.
@@ -65,6 +76,31 @@ enum Command {
     },
 }
 
+/// `porto-2015-06` for `.../porto-2015-06.osm.pbf`.
+fn map_name(map: &std::path::Path) -> String {
+    let file = map
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_else(|| "map".into());
+    file.trim_end_matches(".osm.pbf")
+        .trim_end_matches(".pbf")
+        .to_string()
+}
+
+/// True when the graph has no manifest or the map file is newer than it.
+fn graph_is_stale(map: &std::path::Path, graph: &std::path::Path) -> Result<bool> {
+    let map_time = std::fs::metadata(map)
+        .with_context(|| format!("cannot read map {}", map.display()))?
+        .modified()?;
+    let manifest = graph.join(meridian::graph::manifest::MANIFEST_FILE);
+    Ok(
+        match std::fs::metadata(&manifest).and_then(|m| m.modified()) {
+            Ok(graph_time) => graph_time < map_time,
+            Err(_) => true,
+        },
+    )
+}
+
 fn main() {
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
@@ -74,16 +110,40 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Up { map, graph, listen } => {
+            let graph = graph.unwrap_or_else(|| PathBuf::from("graphdata").join(map_name(&map)));
+            if graph_is_stale(&map, &graph)? {
+                run(Cli {
+                    command: Command::Import {
+                        input: map,
+                        out: graph.clone(),
+                        precision: DEFAULT_PRECISION,
+                    },
+                })?;
+            } else {
+                eprintln!(
+                    "meridian: {} is up to date with {}",
+                    graph.display(),
+                    map.display()
+                );
+            }
+            run(Cli {
+                command: Command::Serve {
+                    graph,
+                    listen,
+                    max_coordinates: 100,
+                },
+            })
+        }
         Command::Import {
             input,
             out,
             precision,
         } => {
             let report = build::import(&BuildOptions {
-                input: input.clone(),
-                out_dir: out.clone(),
                 precision,
                 progress: std::io::stderr().is_terminal(),
+                ..BuildOptions::new(&input, &out)
             })
             .with_context(|| format!("importing {}", input.display()))?;
             let m = &report.manifest;

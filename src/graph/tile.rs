@@ -11,7 +11,7 @@
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// Bumped whenever an archived layout changes; the store refuses other versions.
-pub const TILE_FORMAT_VERSION: u32 = 1;
+pub const TILE_FORMAT_VERSION: u32 = 2;
 
 /// Coordinates are stored as fixed point with 1e-7 degree resolution (~1 cm), as OSM does.
 pub const COORD_SCALE: f64 = 1e7;
@@ -135,6 +135,11 @@ pub struct Tile {
     pub shapes: Vec<Coord>,
     pub names: Vec<String>,
     pub forbidden_turns: Vec<ForbiddenTurn>,
+    /// Landmarks of the whole graph (ALT heuristic): free-flow seconds from each landmark to each
+    /// node (`landmark_from[node * landmark_count + i]`) and from each node to each landmark.
+    pub landmark_count: u32,
+    pub landmark_from: Vec<f32>,
+    pub landmark_to: Vec<f32>,
     pub snap: SnapGrid,
     pub overlay: Vec<Shortcut>,
 }
@@ -150,6 +155,14 @@ impl ArchivedTile {
     pub fn out_edges(&self, node: u32) -> std::ops::Range<u32> {
         let i = node as usize;
         self.node_first_edge[i].to_native()..self.node_first_edge[i + 1].to_native()
+    }
+
+    /// Seconds from each landmark to `node`, and from `node` to each landmark.
+    #[inline]
+    pub fn landmarks_at(&self, node: u32) -> (&[rkyv::Archived<f32>], &[rkyv::Archived<f32>]) {
+        let k = self.landmark_count.to_native() as usize;
+        let a = node as usize * k;
+        (&self.landmark_from[a..a + k], &self.landmark_to[a..a + k])
     }
 
     #[inline]

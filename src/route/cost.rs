@@ -15,6 +15,12 @@ use crate::graph::EdgeId;
 pub trait SpeedSource: Send + Sync {
     fn speed_kmh(&self, id: EdgeId, edge: &ArchivedEdge) -> f32;
     fn max_speed_kmh(&self) -> f32;
+    /// Largest ratio of this source's speed to an edge's free-flow speed. The landmark bounds
+    /// were computed at free-flow speeds, so the heuristic divides them by this to stay a lower
+    /// bound when a source reports roads faster than free flow.
+    fn max_speedup(&self) -> f64 {
+        1.0
+    }
 }
 
 /// Free-flow speeds as imported (road class and maxspeed).

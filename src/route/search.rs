@@ -3,17 +3,133 @@
 //! A label belongs to a directed edge ("arrived at its head having driven it"), so turn costs and
 //! turn restrictions are exact. Labels live in per-tile arrays that are allocated the first time a
 //! search touches a tile and reused by later searches through a generation stamp, so a query
-//! costs memory only for the tiles it explores. The heuristic is the straight-line distance to the
-//! target divided by the fastest speed in the graph, which never overestimates; the search stops
+//! costs memory only for the tiles it explores. The heuristic is the larger of two lower bounds:
+//! straight-line distance over the graph's top speed, and landmark (ALT) bounds computed at
+//! import; neither ever overestimates, and the search stops
 //! when no open label can beat the best complete route, so the answer is exact for its weights.
 
 use super::cost::{CostModel, SpeedSource};
+use crate::graph::tile::ArchivedTile;
 use crate::graph::{EdgeId, GlobalId, GraphStore, StoreError};
 use crate::spatial::geometry::lower_bound_distance_m;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 const START: u64 = u64::MAX;
+/// Landmarks used per query: the ones giving the tightest bound at the source. On Porto with 16
+/// landmarks, using 4 / 8 / 16 of them gave p99 26 / 20 / 14.5 ms (bench/RESULTS.md): the tighter
+/// bound saves more labels than the extra arithmetic costs.
+const ACTIVE_LANDMARKS: usize = 16;
+
+/// Lower bound of the remaining cost from a node to the target: the larger of straight-line
+/// distance at top speed and the landmark (ALT) bounds towards the target edges' tail nodes.
+struct Heuristic {
+    target_point: (f64, f64),
+    cos_lat_min: f64,
+    max_speed_ms: f64,
+    speedup: f64,
+    active: Vec<usize>,
+    /// Per target tail node: (seconds from each active landmark, seconds to each).
+    targets: Vec<(Vec<f64>, Vec<f64>)>,
+}
+
+impl Heuristic {
+    fn new<S: SpeedSource>(
+        store: &GraphStore,
+        model: &CostModel<S>,
+        sources: &[Endpoint],
+        targets: &[Endpoint],
+        target_point: (f64, f64),
+    ) -> Result<Heuristic, StoreError> {
+        let bbox = store.manifest().bbox;
+        let cos_lat_min = bbox[1]
+            .abs()
+            .max(bbox[3].abs())
+            .max(target_point.0.abs())
+            .min(89.0)
+            .to_radians()
+            .cos();
+        let mut h = Heuristic {
+            target_point,
+            cos_lat_min,
+            max_speed_ms: model.max_speed_ms(),
+            speedup: model.speeds.max_speedup(),
+            active: Vec::new(),
+            targets: Vec::new(),
+        };
+        let (Some(first_source), Some(_)) = (sources.first(), targets.first()) else {
+            return Ok(h);
+        };
+        let mut tails = Vec::new();
+        for t in targets {
+            let tile = store.tile(t.edge.tile)?;
+            if tile.landmark_count.to_native() == 0 {
+                return Ok(h);
+            }
+            let (from, to) = tile.landmarks_at(tile.edge_source(t.edge.local));
+            tails.push((
+                from.iter()
+                    .map(|v| v.to_native() as f64)
+                    .collect::<Vec<_>>(),
+                to.iter().map(|v| v.to_native() as f64).collect::<Vec<_>>(),
+            ));
+        }
+        // Rank landmarks by the bound they give at the first source edge's head.
+        let source_tile = store.tile(first_source.edge.tile)?;
+        let head = source_tile.edge(first_source.edge.local);
+        let head_tile = store.tile(head.target_tile.to_native())?;
+        let (from_s, to_s) = head_tile.landmarks_at(head.target_local.to_native());
+        let count = from_s.len();
+        let mut ranked: Vec<(f64, usize)> = (0..count)
+            .map(|i| {
+                let bound = tails
+                    .iter()
+                    .map(|(ft, tt)| {
+                        (ft[i] - from_s[i].to_native() as f64)
+                            .max(to_s[i].to_native() as f64 - tt[i])
+                    })
+                    .fold(f64::INFINITY, f64::min);
+                (bound, i)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        h.active = ranked.iter().take(ACTIVE_LANDMARKS).map(|r| r.1).collect();
+        h.targets = tails
+            .into_iter()
+            .map(|(ft, tt)| {
+                (
+                    h.active.iter().map(|&i| ft[i]).collect(),
+                    h.active.iter().map(|&i| tt[i]).collect(),
+                )
+            })
+            .collect();
+        Ok(h)
+    }
+
+    #[inline]
+    fn at(&self, tile: &ArchivedTile, node: u32) -> f64 {
+        let p = tile.node_position(node);
+        let straight =
+            lower_bound_distance_m(p, self.target_point, self.cos_lat_min) / self.max_speed_ms;
+        if self.active.is_empty() {
+            return straight;
+        }
+        let (from_v, to_v) = tile.landmarks_at(node);
+        let mut landmark = f64::INFINITY;
+        for (ft, tt) in &self.targets {
+            let mut b = 0f64;
+            for (k, &i) in self.active.iter().enumerate() {
+                b = b
+                    .max(ft[k] - from_v[i].to_native() as f64)
+                    .max(to_v[i].to_native() as f64 - tt[k]);
+            }
+            landmark = landmark.min(b);
+        }
+        // Margin for the f32 rounding of stored landmark times.
+        let landmark = (landmark * (1.0 - 1e-6) - 1e-3) / self.speedup;
+        straight.max(landmark)
+    }
+}
 
 /// Where a route may begin or end: a directed edge and metres along it from its tail.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -174,17 +290,7 @@ pub fn shortest_path<S: SpeedSource>(
     target_point: (f64, f64),
 ) -> Result<Option<LegPath>, StoreError> {
     space.begin(store.tile_count());
-    let max_speed_ms = model.max_speed_ms();
-    let bbox = store.manifest().bbox;
-    let cos_lat_min = bbox[1]
-        .abs()
-        .max(bbox[3].abs())
-        .max(target_point.0.abs())
-        .min(89.0)
-        .to_radians()
-        .cos();
-    let heuristic =
-        |p: (f64, f64)| lower_bound_distance_m(p, target_point, cos_lat_min) / max_speed_ms;
+    let heuristic = Heuristic::new(store, model, sources, targets, target_point)?;
 
     let mut best = f64::INFINITY;
     let mut finish: Option<Finish> = None;
@@ -211,11 +317,9 @@ pub fn shortest_path<S: SpeedSource>(
         let len = edge.length_m.to_native();
         let d = model.edge_cost_s(s.edge, edge) * fraction(len as f64 - s.along_m, len);
         if space.improve(s.edge, tile.edges.len(), d, START) {
-            let head = store
-                .tile(edge.target_tile.to_native())?
-                .node_position(edge.target_local.to_native());
+            let head_tile = store.tile(edge.target_tile.to_native())?;
             space.heap.push(Open {
-                key: d + heuristic(head),
+                key: d + heuristic.at(head_tile, edge.target_local.to_native()),
                 dist: d,
                 edge: s.edge.pack(),
             });
@@ -261,15 +365,13 @@ pub fn shortest_path<S: SpeedSource>(
             let nd = d + turn + out_cost;
             if nd < best && space.improve(out_id, out_count, nd, open.edge) {
                 let head_tile = out.target_tile.to_native();
-                let head = if head_tile == via_tile_index {
-                    via_tile.node_position(out.target_local.to_native())
+                let h = if head_tile == via_tile_index {
+                    heuristic.at(via_tile, out.target_local.to_native())
                 } else {
-                    store
-                        .tile(head_tile)?
-                        .node_position(out.target_local.to_native())
+                    heuristic.at(store.tile(head_tile)?, out.target_local.to_native())
                 };
                 space.heap.push(Open {
-                    key: nd + heuristic(head),
+                    key: nd + h,
                     dist: nd,
                     edge: out_id.pack(),
                 });

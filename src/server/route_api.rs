@@ -57,20 +57,23 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
     let opts = request.options;
     match router.route(&request.points, opts.steps) {
         Ok(answer) => warp::reply::json(&route_response(&answer, &opts)).into_response(),
-        Err(RouteError::NoSegment(i)) => ApiError::bad(
+        Err(e) => error_for(&e).into_response(),
+    }
+}
+
+/// The OSRM error for a routing failure.
+pub fn error_for(e: &RouteError) -> ApiError {
+    match e {
+        RouteError::NoSegment(i) => ApiError::bad(
             "NoSegment",
             format!("Could not find a matching segment for coordinate {i}"),
-        )
-        .into_response(),
-        Err(RouteError::NoRoute) => {
-            ApiError::bad("NoRoute", "Impossible route between points").into_response()
-        }
-        Err(RouteError::Store(e)) => ApiError {
+        ),
+        RouteError::NoRoute => ApiError::bad("NoRoute", "Impossible route between points"),
+        RouteError::Store(e) => ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "InternalError",
             message: e.to_string(),
-        }
-        .into_response(),
+        },
     }
 }
 

@@ -1,6 +1,6 @@
 //! Shared test helpers: where the real extracts are, and importing one once per test process.
 
-use meridian::graph::build::{import, BuildOptions, DEFAULT_PRECISION};
+use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::Router;
 use std::collections::HashMap;
@@ -45,13 +45,8 @@ pub fn graph_dir(name: &str) -> PathBuf {
         return d.clone();
     }
     let out = scratch_dir(&name.replace('/', "_"));
-    import(&BuildOptions {
-        input: extract(name),
-        out_dir: out.clone(),
-        precision: DEFAULT_PRECISION,
-        progress: false,
-    })
-    .unwrap_or_else(|e| panic!("import of {name} failed: {e}"));
+    import(&BuildOptions::new(extract(name), &out))
+        .unwrap_or_else(|e| panic!("import of {name} failed: {e}"));
     map.insert(name.to_string(), out.clone());
     out
 }

@@ -96,21 +96,14 @@ fn corrupt_tile_is_refused_with_a_clear_error() {
 fn bad_precision_and_missing_file_are_errors() {
     let out = scratch_dir("bad");
     let err = import(&BuildOptions {
-        input: extract("tiny/sydney-2020-07"),
-        out_dir: out.clone(),
         precision: 11,
-        progress: false,
+        ..BuildOptions::new(extract("tiny/sydney-2020-07"), &out)
     })
     .err()
     .unwrap();
     assert!(err.to_string().contains("precision"));
-    let err = import(&BuildOptions {
-        input: out.join("nope.osm.pbf"),
-        out_dir: out,
-        precision: 5,
-        progress: false,
-    })
-    .err()
-    .unwrap();
+    let err = import(&BuildOptions::new(out.join("nope.osm.pbf"), &out))
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("nope.osm.pbf"));
 }

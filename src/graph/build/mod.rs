@@ -3,6 +3,7 @@
 //! Steps: [`osm`] reads the file (two passes), [`topology`] builds junctions, chains, directed
 //! edges, the largest strongly connected component and forbidden turns, [`tiling`] writes tiles.
 
+pub mod landmarks;
 pub mod osm;
 pub mod tiling;
 pub mod topology;
@@ -49,14 +50,30 @@ pub struct BuildOptions {
     pub input: PathBuf,
     pub out_dir: PathBuf,
     pub precision: usize,
+    /// Landmarks for the A* heuristic (0 disables them).
+    pub landmarks: usize,
     /// Show progress bars (off in tests and when stderr is not a terminal).
     pub progress: bool,
+}
+
+impl BuildOptions {
+    /// Defaults: precision [`DEFAULT_PRECISION`], [`landmarks::DEFAULT_LANDMARKS`], no progress.
+    pub fn new(input: impl Into<PathBuf>, out_dir: impl Into<PathBuf>) -> Self {
+        BuildOptions {
+            input: input.into(),
+            out_dir: out_dir.into(),
+            precision: DEFAULT_PRECISION,
+            landmarks: landmarks::DEFAULT_LANDMARKS,
+            progress: false,
+        }
+    }
 }
 
 /// What an import did and how long each step took.
 pub struct BuildReport {
     pub manifest: Manifest,
     pub read_time: Duration,
+    /// Junction graph, strongly connected component, restrictions and landmarks.
     pub topology_time: Duration,
     pub tiling_time: Duration,
     pub total_time: Duration,
@@ -86,6 +103,8 @@ pub fn import(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     progress.set_message("building topology");
     let t = Instant::now();
     let topo = topology::build_topology(&osm);
+    progress.set_message("landmarks");
+    let landmarks = landmarks::compute(&topo, opts.landmarks);
     let topology_time = t.elapsed();
     if topo.edges.is_empty() {
         return Err(BuildError::Empty(opts.input.display().to_string()));
@@ -108,6 +127,7 @@ pub fn import(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         &tiling::TilingInput {
             osm: &osm,
             topo: &topo,
+            landmarks: &landmarks,
             precision: opts.precision,
             name: &name,
             source: &source,

@@ -3,6 +3,7 @@
 //! their via node, and every edge segment into the snap grid of each cell it crosses (cells with
 //! road but no junction still get a tile, so snapping finds them).
 
+use super::landmarks::Landmarks;
 use super::osm::OsmData;
 use super::topology::Topology;
 use super::BuildError;
@@ -29,6 +30,7 @@ const BEARING_SPAN_M: f64 = 10.0;
 pub struct TilingInput<'a> {
     pub osm: &'a OsmData,
     pub topo: &'a Topology,
+    pub landmarks: &'a Landmarks,
     pub precision: usize,
     pub name: &'a str,
     pub source: &'a str,
@@ -143,6 +145,9 @@ pub fn write_tiles(
             shapes: Vec::new(),
             names: Vec::new(),
             forbidden_turns: Vec::new(),
+            landmark_count: input.landmarks.count as u32,
+            landmark_from: Vec::with_capacity(nodes.len() * input.landmarks.count),
+            landmark_to: Vec::with_capacity(nodes.len() * input.landmarks.count),
             snap: SnapGrid::default(),
             overlay: Vec::new(),
         };
@@ -151,6 +156,12 @@ pub fn write_tiles(
             tile.node_coords.push(Coord::from_degrees(c.0, c.1));
             tile.node_osm_ids.push(topo.junction_osm_ids[j as usize]);
             tile.node_roads.push(topo.junction_roads[j as usize]);
+            let k = input.landmarks.count;
+            let a = j as usize * k;
+            tile.landmark_from
+                .extend_from_slice(&input.landmarks.from[a..a + k]);
+            tile.landmark_to
+                .extend_from_slice(&input.landmarks.to[a..a + k]);
             tile.node_first_edge.push(tile.edges.len() as u32);
             tile.node_first_turn.push(tile.forbidden_turns.len() as u32);
             for &e in &out_edges[j as usize] {
