@@ -288,4 +288,13 @@ mod tests {
             "InvalidQuery"
         );
     }
+
+    #[test]
+    fn routing_failures_map_to_osrm_codes() {
+        let e = error_for(&RouteError::NoRoute);
+        assert_eq!((e.status.as_u16(), e.code), (400, "NoRoute"));
+        let e = error_for(&RouteError::NoSegment(1));
+        assert_eq!((e.status.as_u16(), e.code), (400, "NoSegment"));
+        assert!(e.message.contains('1'));
+    }
 }
