@@ -2,9 +2,10 @@
 //!
 //! Layers, each depending only on those listed before it: [`spatial`] (geohash, geometry),
 //! [`graph`] (tile format, store, importer), [`route`] (snapping, tile-by-tile search, guidance,
-//! OSRM-shaped answers), [`server`] (REST).
+//! OSRM-shaped answers), [`traffic`] (map matching, live speeds), [`server`] (REST).
 
 pub mod graph;
 pub mod route;
 pub mod server;
 pub mod spatial;
+pub mod traffic;

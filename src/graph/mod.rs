@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod manifest;
+pub mod nearby;
 pub mod profile;
 pub mod store;
 pub mod tile;

@@ -9,34 +9,7 @@
 
 use crate::graph::tile::{ArchivedEdge, ArchivedTile};
 use crate::graph::EdgeId;
-
-/// Where edge speeds come from. Implementations must never return more than
-/// [`SpeedSource::max_speed_kmh`], which bounds the A* heuristic.
-pub trait SpeedSource: Send + Sync {
-    fn speed_kmh(&self, id: EdgeId, edge: &ArchivedEdge) -> f32;
-    fn max_speed_kmh(&self) -> f32;
-    /// Largest ratio of this source's speed to an edge's free-flow speed. The landmark bounds
-    /// were computed at free-flow speeds, so the heuristic divides them by this to stay a lower
-    /// bound when a source reports roads faster than free flow.
-    fn max_speedup(&self) -> f64 {
-        1.0
-    }
-}
-
-/// Free-flow speeds as imported (road class and maxspeed).
-pub struct FreeFlow {
-    pub max_speed_kmh: f32,
-}
-
-impl SpeedSource for FreeFlow {
-    #[inline]
-    fn speed_kmh(&self, _id: EdgeId, edge: &ArchivedEdge) -> f32 {
-        edge.speed_kmh.to_native()
-    }
-    fn max_speed_kmh(&self) -> f32 {
-        self.max_speed_kmh
-    }
-}
+pub use crate::traffic::speeds::{FreeFlow, SpeedSource};
 
 /// Turn cost parameters (seconds).
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +50,15 @@ impl<S: SpeedSource> CostModel<S> {
             speeds,
             turn_by_angle,
             u_turn_penalty_s: params.u_turn_penalty_s,
+        }
+    }
+
+    /// The same turn costs with another speed source (e.g. this second's traffic snapshot).
+    pub fn with_speeds<T: SpeedSource>(&self, speeds: T) -> CostModel<T> {
+        CostModel {
+            speeds,
+            turn_by_angle: self.turn_by_angle,
+            u_turn_penalty_s: self.u_turn_penalty_s,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod snap;
 use crate::graph::{GraphStore, StoreError, NONE};
 use crate::spatial::geohash;
 use crate::spatial::geometry::haversine_m;
+use crate::traffic::{TrafficFeed, TrafficSnapshot};
 use cost::{CostModel, FreeFlow, TurnParams};
 use guidance::{PathSegment, Step};
 use search::{Endpoint, LegPath, SearchSpace};
@@ -75,18 +76,28 @@ thread_local! {
 
 pub struct Router {
     pub store: Arc<GraphStore>,
-    pub model: CostModel<FreeFlow>,
+    /// Turn costs and free-flow speeds; each query swaps in the current traffic snapshot.
+    base_model: CostModel<FreeFlow>,
+    /// Live speeds, republished about once a second by the traffic publisher.
+    pub traffic: Arc<TrafficFeed>,
     pub max_snap_m: f64,
 }
 
 impl Router {
     pub fn new(store: Arc<GraphStore>) -> Self {
         let max_speed_kmh = store.manifest().max_speed_kmh;
+        let traffic = Arc::new(TrafficFeed::new(TrafficSnapshot::free_flow(&store)));
         Router {
             store,
-            model: CostModel::new(FreeFlow { max_speed_kmh }, TurnParams::default()),
+            base_model: CostModel::new(FreeFlow { max_speed_kmh }, TurnParams::default()),
+            traffic,
             max_snap_m: DEFAULT_MAX_SNAP_M,
         }
+    }
+
+    /// The cost model of this moment: turn costs plus the current traffic snapshot.
+    pub fn cost_model(&self) -> CostModel<Arc<TrafficSnapshot>> {
+        self.base_model.with_speeds(self.traffic.current())
     }
 
     pub fn snap(&self, point: (f64, f64)) -> Result<Option<Snap>, StoreError> {
@@ -106,8 +117,11 @@ impl Router {
             .collect::<Result<Vec<_>, _>>()?;
         let mut legs = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
+        // One snapshot for the whole request, so all legs see the same traffic.
+        let model = self.cost_model();
         for pair in snaps.windows(2) {
-            let path = SPACE.with(|space| self.leg(&mut space.borrow_mut(), &pair[0], &pair[1]))?;
+            let path = SPACE
+                .with(|space| self.leg_with(&model, &mut space.borrow_mut(), &pair[0], &pair[1]))?;
             tiles_touched += path.tiles_touched;
             legs.push(self.describe_leg(&path, with_steps)?);
         }
@@ -139,9 +153,19 @@ impl Router {
         })
     }
 
-    /// The fastest path between two snapped points (used by `route` and the benchmarks).
+    /// The fastest path between two snapped points under the current traffic.
     pub fn leg(
         &self,
+        space: &mut SearchSpace,
+        from: &Snap,
+        to: &Snap,
+    ) -> Result<LegPath, RouteError> {
+        self.leg_with(&self.cost_model(), space, from, to)
+    }
+
+    fn leg_with<S: cost::SpeedSource>(
+        &self,
+        model: &CostModel<S>,
         space: &mut SearchSpace,
         from: &Snap,
         to: &Snap,
@@ -156,15 +180,8 @@ impl Router {
             .into_iter()
             .map(|(edge, along_m)| Endpoint { edge, along_m })
             .collect();
-        search::shortest_path(
-            &self.store,
-            &self.model,
-            space,
-            &sources,
-            &targets,
-            to.location,
-        )?
-        .ok_or(RouteError::NoRoute)
+        search::shortest_path(&self.store, model, space, &sources, &targets, to.location)?
+            .ok_or(RouteError::NoRoute)
     }
 
     fn describe_leg(&self, path: &LegPath, with_steps: bool) -> Result<Leg, RouteError> {

@@ -6,6 +6,7 @@ use meridian::graph::{EdgeId, GlobalId};
 use meridian::route::search::SearchSpace;
 use meridian::route::snap::Snap;
 use meridian::route::Router;
+use meridian::traffic::LiveTraffic;
 use petgraph::algo::dijkstra;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -25,7 +26,7 @@ struct LineGraph {
 impl LineGraph {
     fn build(router: &Router) -> LineGraph {
         let store = &router.store;
-        let model = &router.model;
+        let model = &router.cost_model();
         let mut g = DiGraph::new();
         let mut index = HashMap::new();
         for t in 0..store.tile_count() {
@@ -60,7 +61,7 @@ impl LineGraph {
         let tile = router.store.tile(e.tile).unwrap();
         let edge = tile.edge(e.local);
         (
-            router.model.edge_cost_s(e, edge),
+            router.cost_model().edge_cost_s(e, edge),
             edge.length_m.to_native() as f64,
         )
     }
@@ -109,9 +110,12 @@ impl LineGraph {
 }
 
 fn check_random_pairs(name: &str, pairs: usize, seed: u64) {
-    let router = router(name);
-    let mut reference = LineGraph::build(&router);
-    let nodes = junctions(&router);
+    check_pairs_on(&router(name), name, pairs, seed);
+}
+
+fn check_pairs_on(router: &Router, name: &str, pairs: usize, seed: u64) {
+    let mut reference = LineGraph::build(router);
+    let nodes = junctions(router);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut space = SearchSpace::new();
     let mut routed = 0;
@@ -128,7 +132,7 @@ fn check_random_pairs(name: &str, pairs: usize, seed: u64) {
         let sa = router.snap(a).unwrap().expect("snap a");
         let sb = router.snap(b).unwrap().expect("snap b");
         let ours = router.leg(&mut space, &sa, &sb).ok().map(|p| p.cost_s);
-        let theirs = reference.query(&router, &sa, &sb);
+        let theirs = reference.query(router, &sa, &sb);
         match (ours, theirs) {
             (Some(x), Some(y)) => {
                 assert!(
@@ -158,4 +162,27 @@ fn tiled_search_matches_reference_dijkstra_on_liechtenstein() {
 fn tiled_search_matches_reference_dijkstra_with_many_restrictions() {
     check_random_pairs("small/munchen-centre-2020-07", 400, 7);
     check_random_pairs("small/andorra-2021-10", 400, 11);
+}
+
+#[test]
+fn tiled_search_stays_exact_under_live_traffic() {
+    // A third of the edges get live speeds from a crawl up to the graph's top speed, many of them
+    // faster than their free flow: the landmark bounds must still hold.
+    let name = "small/liechtenstein-2015-07";
+    let router = router(name);
+    let live = LiveTraffic::new();
+    let mut rng = StdRng::seed_from_u64(99);
+    let top = router.store.manifest().max_speed_kmh;
+    for t in 0..router.store.tile_count() {
+        let tile = router.store.tile(t).unwrap();
+        for l in 0..tile.edges.len() as u32 {
+            if rng.random_bool(0.33) {
+                live.observe(GlobalId::new(t, l), rng.random_range(3.0..top), 1_000);
+            }
+        }
+    }
+    let snapshot = live.snapshot(&router.store, 1_000, 60_000);
+    assert!(snapshot.live_edges > 1000);
+    router.traffic.publish(snapshot);
+    check_pairs_on(&router, name, 400, 17);
 }

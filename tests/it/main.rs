@@ -6,3 +6,4 @@ mod exactness;
 mod import;
 mod routing;
 mod server;
+mod traffic;

@@ -1,0 +1,103 @@
+//! Spatial queries over the tiles' snap grids: which road segments lie near a point, and where
+//! a point projects onto an edge. Snapping route endpoints and matching GPS pings both build on it.
+
+use super::tile::flags;
+use super::{EdgeId, GlobalId, GraphStore, StoreError};
+use crate::spatial::geohash::{self, BBox};
+use crate::spatial::geometry::{haversine_m, metres_to_degrees, project_onto_segment, Projection};
+
+/// A road segment near a point: which edge, which segment of its shape, and where the point
+/// projects onto it.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentHit {
+    pub edge: EdgeId,
+    pub segment: u32,
+    pub projection: Projection,
+}
+
+/// Calls `visit` for every indexed road segment whose grid bucket touches the box of
+/// `radius_m` around `point` (a superset of the segments within `radius_m`; a segment may be
+/// visited more than once).
+pub fn visit_segments_near(
+    store: &GraphStore,
+    point: (f64, f64),
+    radius_m: f64,
+    mut visit: impl FnMut(SegmentHit),
+) -> Result<(), StoreError> {
+    let precision = store.manifest().geohash_precision;
+    let (dlat, dlon) = metres_to_degrees(radius_m, point.0);
+    let query = BBox {
+        min_lat: (point.0 - dlat).max(-90.0),
+        max_lat: (point.0 + dlat).min(90.0),
+        min_lon: (point.1 - dlon).max(-180.0),
+        max_lon: (point.1 + dlon).min(180.0),
+    };
+    for cell in geohash::cells_covering(&query, precision) {
+        let Some(t) = store.tile_index(&cell) else {
+            continue;
+        };
+        let tile = store.tile(t)?;
+        let grid = &tile.snap;
+        let rows = grid.rows.to_native();
+        let cols = grid.cols.to_native();
+        let (min_lat, min_lon) = (grid.min_lat.to_native(), grid.min_lon.to_native());
+        let (cell_lat, cell_lon) = (grid.cell_lat.to_native(), grid.cell_lon.to_native());
+        let span = |lo: f64, hi: f64, min: f64, step: f64, n: u32| {
+            let a = ((lo - min) / step).floor();
+            let b = ((hi - min) / step).floor();
+            if b < 0.0 || a >= n as f64 {
+                return None;
+            }
+            Some((a.max(0.0) as u32, (b as u32).min(n - 1)))
+        };
+        let (Some((r0, r1)), Some((c0, c1))) = (
+            span(query.min_lat, query.max_lat, min_lat, cell_lat, rows),
+            span(query.min_lon, query.max_lon, min_lon, cell_lon, cols),
+        ) else {
+            continue;
+        };
+        for r in r0..=r1 {
+            for c in c0..=c1 {
+                let b = (r * cols + c) as usize;
+                let first = grid.bucket_first[b].to_native() as usize;
+                let last = grid.bucket_first[b + 1].to_native() as usize;
+                for item in &grid.items[first..last] {
+                    let id = GlobalId::new(item.edge_tile.to_native(), item.edge_local.to_native());
+                    let edge_tile = store.tile(id.tile)?;
+                    let edge = edge_tile.edge(id.local);
+                    if edge.flags & flags::SNAPPABLE == 0 {
+                        continue;
+                    }
+                    let segment = item.segment.to_native();
+                    let base = (edge.shape_first.to_native() + segment) as usize;
+                    let a = edge_tile.shapes[base].degrees();
+                    let b2 = edge_tile.shapes[base + 1].degrees();
+                    visit(SegmentHit {
+                        edge: id,
+                        segment,
+                        projection: project_onto_segment(point, a, b2),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Metres from an edge's tail to a projected point on one of its segments.
+pub fn along_edge_m(store: &GraphStore, hit: &SegmentHit) -> Result<f64, StoreError> {
+    let tile = store.tile(hit.edge.tile)?;
+    let edge = tile.edge(hit.edge.local);
+    let first = edge.shape_first.to_native() as usize;
+    let seg = hit.segment as usize;
+    let pts: Vec<(f64, f64)> = tile.shapes[first..=first + seg + 1]
+        .iter()
+        .map(|c| c.degrees())
+        .collect();
+    let mut along: f64 = pts[..=seg]
+        .windows(2)
+        .map(|w| haversine_m(w[0], w[1]))
+        .sum();
+    along += hit.projection.fraction * haversine_m(pts[seg], pts[seg + 1]);
+    Ok(along.clamp(0.0, edge.length_m.to_native() as f64))
+}

@@ -1,0 +1,198 @@
+//! Map matching of single pings, with a little memory per device: a ping goes to the nearby
+//! directed edge that best fits its position, its heading and the device's previous edge, and its
+//! speed comes from the receiver or, failing that, from the road distance covered since the
+//! previous ping.
+
+use super::Ping;
+use crate::graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
+use crate::graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
+use crate::spatial::geometry::{bearing_deg, haversine_m};
+use dashmap::DashMap;
+
+/// Pings farther than this from any road are not matched (plus the fix's own accuracy, capped).
+const MATCH_RADIUS_M: f64 = 30.0;
+/// A heading this far off the road direction costs as much as this many metres of distance.
+const HEADING_WEIGHT_M: f64 = 25.0;
+/// Staying on the previous edge or moving onto one of its successors is favoured by this much.
+const CONTINUITY_BONUS_M: f64 = 8.0;
+/// Speeds above this are treated as GPS glitches.
+pub const MAX_PLAUSIBLE_KMH: f32 = 250.0;
+/// The previous ping of a device is used for speed only if it is this recent.
+const MAX_GAP_MS: i64 = 120_000;
+/// Below this speed a heading is noise (receivers report junk headings when standing).
+const MIN_SPEED_FOR_HEADING_MS: f32 = 2.0;
+
+/// A ping placed on the graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatchedPing {
+    pub device: u64,
+    pub seq: u64,
+    pub ts_ms: i64,
+    pub edge: EdgeId,
+    pub along_m: f32,
+    /// The speed this ping tells about its edge, when it tells one.
+    pub speed_kmh: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LastFix {
+    edge: EdgeId,
+    along_m: f64,
+    ts_ms: i64,
+    point: (f64, f64),
+}
+
+/// Matches pings; keeps each device's last matched fix (concurrently, one entry per device).
+#[derive(Default)]
+pub struct Matcher {
+    last: DashMap<u64, LastFix>,
+}
+
+struct Candidate {
+    edge: EdgeId,
+    along_m: f64,
+    score: f64,
+}
+
+impl Matcher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Matches one ping; `None` when no road is near enough.
+    pub fn match_ping(
+        &self,
+        store: &GraphStore,
+        ping: &Ping,
+    ) -> Result<Option<MatchedPing>, StoreError> {
+        let point = (ping.lat, ping.lon);
+        let previous = self
+            .last
+            .get(&ping.device)
+            .map(|f| *f)
+            .filter(|f| ping.ts_ms > f.ts_ms && ping.ts_ms - f.ts_ms <= MAX_GAP_MS);
+        let radius = MATCH_RADIUS_M + ping.accuracy_m.unwrap_or(0.0).clamp(0.0, 50.0) as f64;
+        let heading = ping
+            .heading_deg
+            .filter(|h| {
+                h.is_finite() && ping.speed_ms.is_none_or(|s| s >= MIN_SPEED_FOR_HEADING_MS)
+            })
+            .map(|h| h as f64)
+            .or_else(|| {
+                // Without a usable heading, the direction of travel since the last fix.
+                previous
+                    .filter(|p| haversine_m(p.point, point) > 5.0)
+                    .map(|p| bearing_deg(p.point, point))
+            });
+
+        let mut hits: Vec<SegmentHit> = Vec::new();
+        visit_segments_near(store, point, radius, |h| {
+            if h.projection.distance_m <= radius {
+                hits.push(h);
+            }
+        })?;
+        let mut best: Option<Candidate> = None;
+        for hit in hits {
+            let tile = store.tile(hit.edge.tile)?;
+            let edge = tile.edge(hit.edge.local);
+            let first = (edge.shape_first.to_native() + hit.segment) as usize;
+            let a = tile.shapes[first].degrees();
+            let b = tile.shapes[first + 1].degrees();
+            let segment_bearing = bearing_deg(a, b);
+            let along = along_edge_m(store, &hit)?;
+            let length = edge.length_m.to_native() as f64;
+            // The indexed direction, and the other one when the road is two-way.
+            let mut options = vec![(hit.edge, along, segment_bearing)];
+            if edge.twin_tile.to_native() != NONE {
+                let twin = GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native());
+                options.push((
+                    twin,
+                    (length - along).max(0.0),
+                    (segment_bearing + 180.0) % 360.0,
+                ));
+            }
+            for (id, along_m, bearing) in options {
+                let mut score = hit.projection.distance_m;
+                if let Some(h) = heading {
+                    score += HEADING_WEIGHT_M * angle_between(h, bearing) / 180.0;
+                }
+                if let Some(p) = previous {
+                    if p.edge == id && along_m + 1.0 >= p.along_m || follows(store, p.edge, id)? {
+                        score -= CONTINUITY_BONUS_M;
+                    }
+                }
+                if best
+                    .as_ref()
+                    .is_none_or(|c| score < c.score || (score == c.score && id < c.edge))
+                {
+                    best = Some(Candidate {
+                        edge: id,
+                        along_m,
+                        score,
+                    });
+                }
+            }
+        }
+        let Some(best) = best else {
+            return Ok(None);
+        };
+        let derived = match previous {
+            Some(p) => {
+                let metres = if p.edge == best.edge && best.along_m >= p.along_m {
+                    Some(best.along_m - p.along_m)
+                } else if follows(store, p.edge, best.edge)? {
+                    let prev_len = store
+                        .tile(p.edge.tile)?
+                        .edge(p.edge.local)
+                        .length_m
+                        .to_native() as f64;
+                    Some((prev_len - p.along_m).max(0.0) + best.along_m)
+                } else {
+                    None
+                };
+                metres.map(|m| (m / ((ping.ts_ms - p.ts_ms) as f64 / 1000.0) * 3.6) as f32)
+            }
+            None => None,
+        };
+        let reported = ping
+            .speed_ms
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| s * 3.6);
+        let speed_kmh = reported.or(derived).filter(|s| *s <= MAX_PLAUSIBLE_KMH);
+        self.last.insert(
+            ping.device,
+            LastFix {
+                edge: best.edge,
+                along_m: best.along_m,
+                ts_ms: ping.ts_ms,
+                point,
+            },
+        );
+        Ok(Some(MatchedPing {
+            device: ping.device,
+            seq: ping.seq,
+            ts_ms: ping.ts_ms,
+            edge: best.edge,
+            along_m: best.along_m as f32,
+            speed_kmh,
+        }))
+    }
+}
+
+/// True when `next` leaves the node `prev` arrives at.
+fn follows(store: &GraphStore, prev: EdgeId, next: EdgeId) -> Result<bool, StoreError> {
+    let e = store.tile(prev.tile)?.edge(prev.local);
+    if e.target_tile.to_native() != next.tile {
+        return Ok(false);
+    }
+    let head_tile = store.tile(next.tile)?;
+    Ok(head_tile
+        .out_edges(e.target_local.to_native())
+        .contains(&next.local))
+}
+
+/// Smallest angle between two bearings, degrees in [0, 180].
+fn angle_between(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(360.0);
+    d.min(360.0 - d)
+}
