@@ -270,7 +270,7 @@ fn main() {
         let http_stats = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            tokio::spawn(serve_on(router.clone(), listener, Limits::default()));
+            tokio::spawn(serve_on(router.clone(), listener, Limits::default(), None));
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
                 .build()

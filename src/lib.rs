@@ -2,8 +2,10 @@
 //!
 //! Layers, each depending only on those listed before it: [`spatial`] (geohash, geometry),
 //! [`graph`] (tile format, store, importer), [`route`] (snapping, tile-by-tile search, guidance,
-//! OSRM-shaped answers), [`traffic`] (map matching, live speeds), [`server`] (REST).
+//! OSRM-shaped answers), [`traffic`] (map matching, live speeds), [`cluster`] (the Raft log of
+//! ping batches), [`server`] (REST, cluster RPC).
 
+pub mod cluster;
 pub mod graph;
 pub mod route;
 pub mod server;

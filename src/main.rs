@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use meridian::cluster::node::{ClusterNode, NodeConfig};
 use meridian::graph::build::{self, BuildOptions, DEFAULT_PRECISION};
 use meridian::graph::GraphStore;
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
@@ -12,6 +13,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod up;
+
 #[derive(Parser)]
 #[command(
     name = "meridian",
@@ -21,6 +24,23 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Cluster membership of a `serve` process; without `--node-id` it serves routes alone.
+#[derive(clap::Args, Clone, Debug)]
+struct ClusterArgs {
+    /// This node's id in the Raft group (enables cluster mode).
+    #[arg(long)]
+    node_id: Option<u64>,
+    /// Directory of this node's durable Raft log and snapshots.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address other nodes reach this one at (default: the listen address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Shared cluster secret (or env MERIDIAN_CLUSTER_SECRET); RPC without it is refused.
+    #[arg(long, env = "MERIDIAN_CLUSTER_SECRET", hide_env_values = true)]
+    secret: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -36,16 +56,23 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_PRECISION)]
         precision: usize,
     },
-    /// Import a map if its graph is missing or older than the map, then serve it: the one
-    /// command to get a running service.
+    /// Import a map if its graph is missing or older than the map, then run a local cluster of
+    /// nodes on it (one process each, loopback ports): the one command to get a running service.
     Up {
         /// Input .osm.pbf file.
         map: PathBuf,
         /// Graph directory (default: graphdata/<map name>).
         #[arg(long)]
         graph: Option<PathBuf>,
-        #[arg(long, default_value = "127.0.0.1:5000")]
-        listen: SocketAddr,
+        /// Number of cluster nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        /// Node i listens on 127.0.0.1:(base_port + i - 1).
+        #[arg(long, default_value_t = 5001)]
+        base_port: u16,
+        /// Where the nodes keep their Raft logs (default: graphdata/<map name>-cluster).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Serve the OSRM v1 route API over HTTP.
     Serve {
@@ -58,6 +85,8 @@ enum Command {
         /// Most coordinates accepted in one route request.
         #[arg(long, default_value_t = 100)]
         max_coordinates: usize,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Compute one route locally and print the OSRM JSON answer.
     Route {
@@ -110,8 +139,17 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Up { map, graph, listen } => {
+        Command::Up {
+            map,
+            graph,
+            nodes,
+            base_port,
+            data_dir,
+        } => {
             let graph = graph.unwrap_or_else(|| PathBuf::from("graphdata").join(map_name(&map)));
+            let data_dir = data_dir.unwrap_or_else(|| {
+                PathBuf::from("graphdata").join(format!("{}-cluster", map_name(&map)))
+            });
             if graph_is_stale(&map, &graph)? {
                 run(Cli {
                     command: Command::Import {
@@ -127,13 +165,7 @@ fn run(cli: Cli) -> Result<()> {
                     map.display()
                 );
             }
-            run(Cli {
-                command: Command::Serve {
-                    graph,
-                    listen,
-                    max_coordinates: 100,
-                },
-            })
+            up::run_local_cluster(&graph, nodes, base_port, &data_dir)
         }
         Command::Import {
             input,
@@ -177,21 +209,43 @@ fn run(cli: Cli) -> Result<()> {
             graph,
             listen,
             max_coordinates,
+            cluster,
         } => {
             let store = GraphStore::open(&graph)
                 .with_context(|| format!("opening graph {}", graph.display()))?;
             let router = Arc::new(Router::new(Arc::new(store)));
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            eprintln!("meridian: serving {} on http://{listen}", graph.display());
-            runtime
-                .block_on(server::serve(
-                    router,
-                    listen,
-                    Limits {
-                        max_route_coordinates: max_coordinates,
-                    },
-                ))
-                .with_context(|| format!("serving on {listen}"))?;
+            let limits = Limits {
+                max_route_coordinates: max_coordinates,
+            };
+            runtime.block_on(async move {
+                let node = match cluster.node_id {
+                    None => None,
+                    Some(id) => {
+                        let secret = cluster.secret.clone().context(
+                            "a cluster node needs --secret or MERIDIAN_CLUSTER_SECRET (the same on every node)",
+                        )?;
+                        let config = NodeConfig {
+                            id,
+                            advertise: cluster.advertise.clone().unwrap_or_else(|| listen.to_string()),
+                            data_dir: cluster
+                                .data_dir
+                                .clone()
+                                .unwrap_or_else(|| PathBuf::from(format!("node-{id}"))),
+                            secret,
+                        };
+                        let node = ClusterNode::start(config.clone())
+                            .await
+                            .with_context(|| format!("starting cluster node {id}"))?;
+                        eprintln!("meridian: node {id} data in {}", config.data_dir.display());
+                        Some(Arc::new(node))
+                    }
+                };
+                eprintln!("meridian: serving {} on http://{listen}", graph.display());
+                server::serve(router, listen, limits, node)
+                    .await
+                    .with_context(|| format!("serving on {listen}"))
+            })?;
             Ok(())
         }
         Command::Route {

@@ -1,13 +1,21 @@
-//! The HTTP server: the OSRM v1 route service ([`route_api`]) and `/health`, on warp.
+//! The HTTP server: the OSRM v1 route service ([`route_api`]) and `/health`, on warp; on a
+//! cluster member also the Raft RPC and `/cluster` routes, and the publisher that turns the
+//! replicated traffic table into the snapshot routes read.
 
 pub mod route_api;
 
+use crate::cluster::network::{raft_routes, unauthorized_reply};
+use crate::cluster::node::{cluster_routes, ClusterNode};
 use crate::route::Router;
+use crate::traffic::live::DEFAULT_FRESH_MS;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
-use warp::Filter;
+use warp::reply::Response;
+use warp::{Filter, Reply};
 
 /// Service limits a deployment may tune.
 #[derive(Clone, Copy, Debug)]
@@ -24,11 +32,15 @@ impl Default for Limits {
     }
 }
 
-/// All routes of the service.
+/// How often the traffic table is folded into the snapshot routes read.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// All routes of a service; a cluster member also answers Raft RPC and `/cluster`.
 pub fn routes(
     router: Arc<Router>,
     limits: Limits,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    cluster: Option<Arc<ClusterNode>>,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let health_router = router.clone();
     let health = warp::path("health")
         .and(warp::path::end())
@@ -36,6 +48,7 @@ pub fn routes(
         .map(move || {
             let store = &health_router.store;
             let m = store.manifest();
+            let traffic = health_router.traffic.current();
             warp::reply::with_status(
                 warp::reply::json(&json!({
                     "status": "ok",
@@ -43,9 +56,12 @@ pub fn routes(
                     "graph_version": m.graph_version,
                     "tiles": m.tiles.len(),
                     "tiles_loaded": store.loaded_tiles(),
+                    "live_edges": traffic.live_edges,
+                    "traffic_published_ms": traffic.published_ms,
                 })),
                 StatusCode::OK,
             )
+            .into_response()
         });
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let api = warp::get().and(warp::path::full()).and(query).map(
@@ -53,27 +69,75 @@ pub fn routes(
             route_api::handle(&router, &limits, path.as_str(), &query)
         },
     );
-    health
-        .map(warp::Reply::into_response)
+    let cluster: BoxedFilter<(Response,)> = match cluster {
+        Some(node) => raft_routes(node.raft.clone(), node_secret(&node))
+            .or(cluster_routes(node))
+            .unify()
+            .boxed(),
+        None => warp::any()
+            .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
+            .boxed(),
+    };
+    cluster
+        .or(health)
+        .unify()
         .or(api)
         .unify()
-        .recover(|_| async {
-            Ok::<_, std::convert::Infallible>(route_api::invalid_url("Unsupported method or URL"))
+        .recover(|r: warp::Rejection| async move {
+            Ok::<_, std::convert::Infallible>(
+                unauthorized_reply(&r)
+                    .unwrap_or_else(|| route_api::invalid_url("Unsupported method or URL")),
+            )
         })
         .unify()
 }
 
+fn node_secret(node: &ClusterNode) -> Arc<str> {
+    node.secret()
+}
+
 /// Serves until the process is stopped. Binds first so a taken port is a clean error.
-pub async fn serve(router: Arc<Router>, addr: SocketAddr, limits: Limits) -> std::io::Result<()> {
+pub async fn serve(
+    router: Arc<Router>,
+    addr: SocketAddr,
+    limits: Limits,
+    cluster: Option<Arc<ClusterNode>>,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    serve_on(router, listener, limits).await;
+    serve_on(router, listener, limits, cluster).await;
     Ok(())
 }
 
-/// Serves on an already bound listener (tests bind port 0).
-pub async fn serve_on(router: Arc<Router>, listener: tokio::net::TcpListener, limits: Limits) {
-    warp::serve(routes(router, limits))
+/// Serves on an already bound listener (tests bind port 0). With a cluster node, also publishes
+/// its traffic table to the router every [`PUBLISH_INTERVAL`].
+pub async fn serve_on(
+    router: Arc<Router>,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    cluster: Option<Arc<ClusterNode>>,
+) {
+    if let Some(node) = &cluster {
+        tokio::spawn(publish_traffic(router.clone(), node.clone()));
+    }
+    warp::serve(routes(router, limits, cluster))
         .incoming(listener)
         .run()
         .await;
+}
+
+/// Folds the replicated traffic table into the router's snapshot, forever.
+pub async fn publish_traffic(router: Arc<Router>, node: Arc<ClusterNode>) {
+    let mut tick = tokio::time::interval(PUBLISH_INTERVAL);
+    loop {
+        tick.tick().await;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let snapshot = node
+            .state
+            .live
+            .snapshot(&router.store, now_ms, DEFAULT_FRESH_MS);
+        router.traffic.publish(snapshot);
+    }
 }

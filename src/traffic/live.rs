@@ -69,6 +69,19 @@ impl LiveTraffic {
             });
     }
 
+    /// Puts back an observation exactly as it was (restoring a snapshot).
+    pub fn restore(&self, edge: EdgeId, observation: EdgeObservation) {
+        self.edges.insert(edge.pack(), observation);
+    }
+
+    /// Replaces the whole table with `other`'s contents.
+    pub fn replace_with(&self, other: LiveTraffic) {
+        self.edges.clear();
+        for (k, v) in other.edges {
+            self.edges.insert(k, v);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.edges.len()
     }

@@ -17,6 +17,7 @@ async fn start(name: &str) -> SocketAddr {
         Limits {
             max_route_coordinates: 10,
         },
+        None,
     ));
     addr
 }

@@ -1,0 +1,322 @@
+//! One cluster member: opens its durable log and state machine, runs the openraft node, writes
+//! ping batches (forwarding to the leader when it is not the leader), and offers the membership
+//! operations and status over HTTP (`/cluster...`, secret-protected except the status).
+
+use super::log_store::FileLogStore;
+use super::network::{require_secret, HttpNetworkFactory, SECRET_HEADER};
+use super::state_machine::{StateMachine, TrafficState};
+use super::{BatchReceipt, NodeId, PingBatch, Raft};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers, Config, ServerState};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use warp::http::StatusCode;
+use warp::{Filter, Reply};
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// `host:port` other members and clients reach this node at.
+    pub advertise: String,
+    pub data_dir: PathBuf,
+    pub secret: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot open the node's storage in {path}: {message}")]
+    Storage { path: String, message: String },
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("no leader reachable after {attempts} attempts: {last}")]
+    NoLeader { attempts: usize, last: String },
+}
+
+pub struct ClusterNode {
+    pub id: NodeId,
+    pub raft: Raft,
+    pub state: Arc<TrafficState>,
+    client: reqwest::Client,
+    secret: Arc<str>,
+}
+
+/// What `GET /cluster` shows.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    pub id: NodeId,
+    pub state: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub voters: BTreeSet<NodeId>,
+    pub members: BTreeMap<NodeId, String>,
+    pub last_log_index: Option<u64>,
+    pub last_applied_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    pub pings_applied: u64,
+    pub live_edges: usize,
+    pub state_hash: String,
+}
+
+/// Writes a batch tries this many times across leader changes before giving up.
+const WRITE_ATTEMPTS: usize = 40;
+
+impl ClusterNode {
+    pub async fn start(cfg: NodeConfig) -> Result<ClusterNode, ClusterError> {
+        let storage_error = |e: String| ClusterError::Storage {
+            path: cfg.data_dir.display().to_string(),
+            message: e,
+        };
+        let config = Config {
+            cluster_name: "meridian".into(),
+            heartbeat_interval: 100,
+            election_timeout_min: 400,
+            election_timeout_max: 800,
+            // Snapshots (and log purges) every 20k entries; keep some log so a slightly lagging
+            // follower catches up from the log rather than a snapshot.
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
+            max_in_snapshot_log_to_keep: 2_000,
+            install_snapshot_timeout: 10_000,
+            max_payload_entries: 64,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let state = Arc::new(TrafficState::default());
+        let log = FileLogStore::open(cfg.data_dir.join("log"))
+            .await
+            .map_err(|e| storage_error(e.to_string()))?;
+        let sm = StateMachine::open(cfg.data_dir.join("state"), state.clone())
+            .map_err(|e| storage_error(e.to_string()))?;
+        let raft = Raft::new(
+            cfg.id,
+            Arc::new(config),
+            HttpNetworkFactory::new(&cfg.secret),
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        Ok(ClusterNode {
+            id: cfg.id,
+            raft,
+            state,
+            client: reqwest::Client::new(),
+            secret: cfg.secret.as_str().into(),
+        })
+    }
+
+    /// Makes a fresh cluster of `members` (id → address); call on one node only, once.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, String>) -> Result<(), ClusterError> {
+        let nodes: BTreeMap<NodeId, BasicNode> = members
+            .into_iter()
+            .map(|(id, a)| (id, BasicNode::new(a)))
+            .collect();
+        self.raft
+            .initialize(nodes)
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))
+    }
+
+    pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<(), ClusterError> {
+        self.raft
+            .add_learner(id, BasicNode::new(addr), true)
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::Raft(e.to_string()))
+    }
+
+    /// Sets the voters (promoting learners, demoting removed voters to nothing).
+    pub async fn change_voters(&self, voters: BTreeSet<NodeId>) -> Result<(), ClusterError> {
+        self.raft
+            .change_membership(ChangeMembers::ReplaceAllVoters(voters), false)
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::Raft(e.to_string()))
+    }
+
+    /// Commits a batch: returns once a quorum has it durably and this cluster's leader applied
+    /// it. On a follower it forwards to the leader; across leader changes it retries (the state
+    /// machine drops pings it already applied, so a retry is harmless).
+    pub async fn write(&self, batch: &PingBatch) -> Result<BatchReceipt, ClusterError> {
+        let mut last = String::from("no attempt");
+        for attempt in 0..WRITE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 * attempt.min(10) as u64)).await;
+            }
+            match self.raft.client_write(batch.clone()).await {
+                Ok(r) => return Ok(r.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    let Some(leader) = f.leader_node else {
+                        last = "no leader known yet".into();
+                        continue;
+                    };
+                    match self.forward(&leader.addr, batch).await {
+                        Ok(r) => return Ok(r),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(ClusterError::NoLeader {
+            attempts: WRITE_ATTEMPTS,
+            last,
+        })
+    }
+
+    async fn forward(&self, addr: &str, batch: &PingBatch) -> Result<BatchReceipt, String> {
+        let response = self
+            .client
+            .post(format!("http://{addr}/cluster/write"))
+            .header(SECRET_HEADER, &*self.secret)
+            .timeout(Duration::from_secs(5))
+            .json(batch)
+            .send()
+            .await
+            .map_err(|e| format!("forward to {addr}: {e}"))?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("forward to {addr}: {}", response.status()));
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| format!("forward to {addr}: {e}"))
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        ClusterStatus {
+            id: self.id,
+            state: format!("{:?}", m.state),
+            leader: m.current_leader,
+            term: m.current_term,
+            voters: membership.voter_ids().collect(),
+            members: membership
+                .nodes()
+                .map(|(id, n)| (*id, n.addr.clone()))
+                .collect(),
+            last_log_index: m.last_log_index,
+            last_applied_index: m.last_applied.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
+            pings_applied: self.state.pings_applied(),
+            live_edges: self.state.live.len(),
+            state_hash: self.state.state_hash(),
+        }
+    }
+
+    /// The cluster secret (for the RPC routes of this node's server).
+    pub fn secret(&self) -> Arc<str> {
+        self.secret.clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+}
+
+#[derive(Deserialize)]
+struct InitRequest {
+    members: BTreeMap<NodeId, String>,
+}
+
+#[derive(Deserialize)]
+struct LearnerRequest {
+    id: NodeId,
+    addr: String,
+}
+
+#[derive(Deserialize)]
+struct VotersRequest {
+    voters: BTreeSet<NodeId>,
+}
+
+fn error_reply(status: StatusCode, message: String) -> warp::reply::Response {
+    warp::reply::with_status(
+        warp::reply::json(&serde_json::json!({"code": "ClusterError", "message": message})),
+        status,
+    )
+    .into_response()
+}
+
+/// `GET /cluster` (status) and the secret-protected `POST /cluster/{init,learner,voters,write}`.
+pub fn cluster_routes(
+    node: Arc<ClusterNode>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let with_node = {
+        let node = node.clone();
+        move || {
+            let node = node.clone();
+            warp::any().map(move || node.clone())
+        }
+    };
+    let status = warp::get()
+        .and(warp::path("cluster"))
+        .and(warp::path::end())
+        .and(with_node())
+        .map(|n: Arc<ClusterNode>| warp::reply::json(&n.status()).into_response());
+    let admin = warp::post()
+        .and(warp::path("cluster"))
+        .and(require_secret(node.secret.clone()));
+    let init = admin
+        .clone()
+        .and(warp::path("init"))
+        .and(warp::path::end())
+        .and(with_node())
+        .and(warp::body::json())
+        .then(|n: Arc<ClusterNode>, req: InitRequest| async move {
+            match n.initialize(req.members).await {
+                Ok(()) => warp::reply::json(&n.status()).into_response(),
+                Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
+            }
+        });
+    let learner = admin
+        .clone()
+        .and(warp::path("learner"))
+        .and(warp::path::end())
+        .and(with_node())
+        .and(warp::body::json())
+        .then(|n: Arc<ClusterNode>, req: LearnerRequest| async move {
+            match n.add_learner(req.id, req.addr).await {
+                Ok(()) => warp::reply::json(&n.status()).into_response(),
+                Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
+            }
+        });
+    let voters = admin
+        .clone()
+        .and(warp::path("voters"))
+        .and(warp::path::end())
+        .and(with_node())
+        .and(warp::body::json())
+        .then(|n: Arc<ClusterNode>, req: VotersRequest| async move {
+            match n.change_voters(req.voters).await {
+                Ok(()) => warp::reply::json(&n.status()).into_response(),
+                Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
+            }
+        });
+    // A follower's forwarded batch: commit here without forwarding again (no loops); the
+    // follower retries elsewhere if this node is no longer the leader.
+    let write = admin
+        .and(warp::path("write"))
+        .and(warp::path::end())
+        .and(with_node())
+        .and(warp::body::content_length_limit(64 * 1024 * 1024).and(warp::body::json()))
+        .then(|n: Arc<ClusterNode>, batch: PingBatch| async move {
+            match n.raft.client_write(batch).await {
+                Ok(r) => warp::reply::json(&r.data).into_response(),
+                Err(e) => error_reply(StatusCode::MISDIRECTED_REQUEST, e.to_string()),
+            }
+        });
+    status
+        .or(init)
+        .unify()
+        .or(learner)
+        .unify()
+        .or(voters)
+        .unify()
+        .or(write)
+        .unify()
+}

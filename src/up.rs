@@ -1,0 +1,144 @@
+//! `meridian up`: a local cluster on one machine. Starts one `meridian serve` process per node on
+//! consecutive loopback ports, initialises the Raft group on first start, prints where to send
+//! requests, and stops every node when interrupted or when one of them dies.
+
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// Kills the children when dropped, so no node outlives the launcher.
+struct Nodes(Vec<(u64, Child)>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn run_local_cluster(graph: &Path, nodes: u64, base_port: u16, data_dir: &Path) -> Result<()> {
+    if nodes == 0 {
+        bail!("a cluster needs at least one node");
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let secret = cluster_secret(data_dir)?;
+    let exe = std::env::current_exe().context("locating the meridian executable")?;
+    let mut members = BTreeMap::new();
+    let mut children = Nodes(Vec::new());
+    for id in 1..=nodes {
+        let addr = format!("127.0.0.1:{}", base_port as u64 + id - 1);
+        let child = Command::new(&exe)
+            .arg("serve")
+            .arg("--graph")
+            .arg(graph)
+            .arg("--listen")
+            .arg(&addr)
+            .arg("--node-id")
+            .arg(id.to_string())
+            .arg("--data-dir")
+            .arg(data_dir.join(format!("node-{id}")))
+            .env("MERIDIAN_CLUSTER_SECRET", &secret)
+            .spawn()
+            .with_context(|| format!("starting node {id}"))?;
+        children.0.push((id, child));
+        members.insert(id, addr);
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for addr in members.values() {
+            wait_until_up(&client, addr).await?;
+        }
+        let first = &members[&1];
+        let init = client
+            .post(format!("http://{first}/cluster/init"))
+            .header(meridian::cluster::network::SECRET_HEADER, &secret)
+            .json(&serde_json::json!({ "members": members }))
+            .send()
+            .await
+            .context("initialising the cluster")?;
+        if init.status().is_success() {
+            eprintln!("meridian: initialised a {nodes}-node cluster");
+        } else {
+            // Already initialised on an earlier start: the nodes recover from their logs.
+            eprintln!("meridian: cluster already initialised; nodes recovered from their logs");
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    eprintln!("meridian: cluster of {nodes} nodes is up:");
+    for (id, addr) in &members {
+        eprintln!("  node {id}: http://{addr}  (routes: http://{addr}/route/v1/driving/..., status: http://{addr}/cluster)");
+    }
+    eprintln!("meridian: Ctrl-C (or SIGTERM) stops all nodes");
+    // Stop on a signal, or when any node exits; dropping `children` kills the rest.
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("meridian: stopping the cluster");
+                    return Ok(());
+                }
+                _ = term.recv() => {
+                    eprintln!("meridian: stopping the cluster");
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                    for (id, child) in &mut children.0 {
+                        if let Some(status) = child.try_wait()? {
+                            bail!("node {id} exited ({status}); stopping the cluster");
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn wait_until_up(client: &reqwest::Client, addr: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("http://{addr}/health")).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("node at {addr} did not come up within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The cluster's shared secret: from the environment, or generated once and kept (mode 0600)
+/// beside the nodes' data so restarts reuse it.
+fn cluster_secret(data_dir: &Path) -> Result<String> {
+    if let Ok(s) = std::env::var("MERIDIAN_CLUSTER_SECRET") {
+        if !s.is_empty() {
+            return Ok(s);
+        }
+    }
+    let path = data_dir.join("cluster-secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_string());
+    }
+    let mut bytes = [0u8; 24];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom for a cluster secret")?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(secret)
+}

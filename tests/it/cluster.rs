@@ -1,0 +1,246 @@
+//! The Raft ingest log with a real 3-node cluster: three nodes on real loopback sockets, each in
+//! its own runtime (dropping the runtime is a crash: every task and socket of that node dies,
+//! only its files stay). Acknowledged batches survive the leader's crash, a restarted node
+//! catches up to the same state, duplicates are applied once, and RPC needs the secret.
+
+use crate::common::{router, scratch_dir};
+use meridian::cluster::network::SECRET_HEADER;
+use meridian::cluster::node::{ClusterNode, NodeConfig};
+use meridian::cluster::{LoggedPing, PingBatch};
+use meridian::server::{serve_on, Limits};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "test-cluster-secret";
+const GRAPH: &str = "small/liechtenstein-2015-07";
+
+struct TestNode {
+    id: u64,
+    addr: SocketAddr,
+    dir: PathBuf,
+    node: Option<Arc<ClusterNode>>,
+    kill: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestNode {
+    fn start(id: u64, addr: SocketAddr, dir: PathBuf) -> TestNode {
+        let (node_tx, node_rx) = std::sync::mpsc::channel();
+        let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
+        let cfg = NodeConfig {
+            id,
+            advertise: addr.to_string(),
+            data_dir: dir.clone(),
+            secret: SECRET.into(),
+        };
+        let routes = router(GRAPH);
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let node = Arc::new(ClusterNode::start(cfg).await.expect("node starts"));
+                let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+                node_tx.send(node.clone()).unwrap();
+                tokio::select! {
+                    _ = serve_on(routes, listener, Limits::default(), Some(node)) => {}
+                    _ = kill_rx => {}
+                }
+            });
+            // Dropping the runtime cancels every task of this node: a crash, files stay.
+            rt.shutdown_timeout(Duration::from_millis(100));
+        });
+        let node = node_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("node started");
+        TestNode {
+            id,
+            addr,
+            dir,
+            node: Some(node),
+            kill: Some(kill_tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn node(&self) -> &Arc<ClusterNode> {
+        self.node.as_ref().expect("node is running")
+    }
+
+    fn crash(&mut self) {
+        self.node = None;
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn batch(device: u64, seqs: std::ops::Range<u64>) -> PingBatch {
+    PingBatch {
+        pings: seqs
+            .map(|seq| LoggedPing {
+                device,
+                seq,
+                ts_ms: 1_800_000_000_000 + seq as i64 * 1000,
+                lat: 47.14,
+                lon: 9.52,
+                edge: Some((0, (seq % 50) as u32)),
+                speed_kmh: Some(20.0 + (seq % 7) as f32),
+            })
+            .collect(),
+    }
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn start_cluster(label: &str) -> Vec<TestNode> {
+    let root = scratch_dir(label);
+    let nodes: Vec<TestNode> = (1..=3)
+        .map(|id| TestNode::start(id, free_addr(), root.join(format!("node-{id}"))))
+        .collect();
+    let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
+    nodes[0].node().initialize(members).await.unwrap();
+    wait_for("a leader", Duration::from_secs(20), || {
+        nodes.iter().all(|n| n.node().status().leader.is_some())
+    })
+    .await;
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_pings_survive_a_leader_crash_and_a_restarted_node_catches_up() {
+    let mut nodes = start_cluster("raft-crash").await;
+    let leader_id = nodes[0].node().status().leader.unwrap();
+    let leader = nodes.iter().position(|n| n.id == leader_id).unwrap();
+    let writer = (leader + 1) % 3; // a follower: its writes are forwarded to the leader
+
+    // Stream batches from a follower; crash the leader in the middle of the stream.
+    let mut acked: Vec<(u64, u64)> = Vec::new();
+    let writer_node = nodes[writer].node().clone();
+    for i in 0..60u64 {
+        if i == 20 {
+            nodes[leader].crash();
+        }
+        let b = batch(i % 4, (i / 4) * 10 + 1..(i / 4) * 10 + 11);
+        let receipt = writer_node
+            .write(&b)
+            .await
+            .expect("write commits on the surviving majority");
+        assert_eq!(receipt.applied + receipt.duplicates, 10);
+        acked.extend(b.pings.iter().map(|p| (p.device, p.seq)));
+    }
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    // Every acknowledged ping is applied on both survivors.
+    for &s in &survivors {
+        let state = nodes[s].node().state.clone();
+        wait_for(
+            "survivors to apply everything",
+            Duration::from_secs(20),
+            || acked.iter().all(|&(d, q)| state.has_applied(d, q)),
+        )
+        .await;
+    }
+    let (a, b) = (
+        nodes[survivors[0]].node().clone(),
+        nodes[survivors[1]].node().clone(),
+    );
+    wait_for("survivors to agree", Duration::from_secs(10), || {
+        a.status().state_hash == b.status().state_hash
+    })
+    .await;
+    assert_eq!(a.state.pings_applied(), acked.len() as u64);
+
+    // The crashed node comes back from its files and catches up to the same state.
+    let (id, addr, dir) = (
+        nodes[leader].id,
+        nodes[leader].addr,
+        nodes[leader].dir.clone(),
+    );
+    nodes[leader] = TestNode::start(id, addr, dir);
+    let target = a.status().state_hash;
+    let back = nodes[leader].node().clone();
+    wait_for(
+        "the restarted node to catch up",
+        Duration::from_secs(30),
+        || back.status().state_hash == target,
+    )
+    .await;
+    assert_eq!(back.state.pings_applied(), acked.len() as u64);
+    assert!(!back.state.live.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_are_applied_once_and_rpc_needs_the_secret() {
+    let nodes = start_cluster("raft-dup").await;
+    let n = nodes[1].node();
+    let b = batch(7, 1..21);
+    let first = n.write(&b).await.unwrap();
+    assert_eq!((first.applied, first.duplicates), (20, 0));
+    // A client that did not see the ack resends, partly overlapping with new pings.
+    let again = n.write(&batch(7, 11..31)).await.unwrap();
+    assert_eq!((again.applied, again.duplicates), (10, 10));
+    // The receipt comes from the leader; every replica applies the same 30 pings.
+    for node in &nodes {
+        let state = node.node().state.clone();
+        wait_for("every replica to apply", Duration::from_secs(10), || {
+            state.pings_applied() == 30
+        })
+        .await;
+    }
+
+    let client = reqwest::Client::new();
+    let addr = nodes[0].addr;
+    let vote = serde_json::json!({"vote": {"leader_id": {"term": 99, "node_id": 9}, "committed": false}, "last_log_id": null});
+    for secret in [None, Some("wrong")] {
+        let mut req = client.post(format!("http://{addr}/raft/vote")).json(&vote);
+        if let Some(s) = secret {
+            req = req.header(SECRET_HEADER, s);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "secret {secret:?}");
+    }
+    let resp = client
+        .post(format!("http://{addr}/cluster/write"))
+        .json(&batch(8, 1..2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    // The refused vote did not disturb the cluster.
+    let status = nodes[0].node().status();
+    assert!(status.term < 99);
+    let public: serde_json::Value = client
+        .get(format!("http://{addr}/cluster"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public["voters"].as_array().unwrap().len(), 3);
+}
