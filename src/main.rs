@@ -41,6 +41,12 @@ struct ClusterArgs {
     /// Shared cluster secret (or env MERIDIAN_CLUSTER_SECRET); RPC without it is refused.
     #[arg(long, env = "MERIDIAN_CLUSTER_SECRET", hide_env_values = true)]
     secret: Option<String>,
+    /// Address of this node's websocket ping ingest (cluster nodes only).
+    #[arg(long)]
+    ingest_listen: Option<SocketAddr>,
+    /// Secret that device tokens are derived from (or env MERIDIAN_INGEST_SECRET).
+    #[arg(long, env = "MERIDIAN_INGEST_SECRET", hide_env_values = true)]
+    ingest_secret: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +103,14 @@ enum Command {
         points: Vec<String>,
         #[arg(long)]
         steps: bool,
+    },
+    /// Print the websocket ingest token of a device (HMAC of its id under the ingest secret).
+    Token {
+        #[arg(long)]
+        device: u64,
+        /// The ingest secret (or env MERIDIAN_INGEST_SECRET).
+        #[arg(long, env = "MERIDIAN_INGEST_SECRET", hide_env_values = true)]
+        ingest_secret: String,
     },
     /// Check every tile of a graph against the checksums in its manifest.
     Verify {
@@ -241,6 +255,16 @@ fn run(cli: Cli) -> Result<()> {
                         Some(Arc::new(node))
                     }
                 };
+                if let (Some(addr), Some(node)) = (cluster.ingest_listen, &node) {
+                    let secret = cluster.ingest_secret.clone().context(
+                        "websocket ingest needs --ingest-secret or MERIDIAN_INGEST_SECRET (device tokens derive from it)",
+                    )?;
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("binding the ingest listener {addr}"))?;
+                    server::start_ingest(listener, &router, node.clone(), secret.as_bytes());
+                    eprintln!("meridian: websocket ingest on ws://{addr}");
+                }
                 eprintln!("meridian: serving {} on http://{listen}", graph.display());
                 server::serve(router, listen, limits, node)
                     .await
@@ -283,6 +307,16 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&route_response(&answer, &opts))?
+            );
+            Ok(())
+        }
+        Command::Token {
+            device,
+            ingest_secret,
+        } => {
+            println!(
+                "{}",
+                server::ingest::device_token(ingest_secret.as_bytes(), device)
             );
             Ok(())
         }

@@ -26,12 +26,15 @@ pub fn run_local_cluster(graph: &Path, nodes: u64, base_port: u16, data_dir: &Pa
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let secret = cluster_secret(data_dir)?;
+    let secret = stored_secret(data_dir, "MERIDIAN_CLUSTER_SECRET", "cluster-secret")?;
+    let ingest_secret = stored_secret(data_dir, "MERIDIAN_INGEST_SECRET", "ingest-secret")?;
     let exe = std::env::current_exe().context("locating the meridian executable")?;
     let mut members = BTreeMap::new();
+    let mut ingests = BTreeMap::new();
     let mut children = Nodes(Vec::new());
     for id in 1..=nodes {
         let addr = format!("127.0.0.1:{}", base_port as u64 + id - 1);
+        let ingest = format!("127.0.0.1:{}", base_port as u64 + 100 + id - 1);
         let child = Command::new(&exe)
             .arg("serve")
             .arg("--graph")
@@ -42,11 +45,15 @@ pub fn run_local_cluster(graph: &Path, nodes: u64, base_port: u16, data_dir: &Pa
             .arg(id.to_string())
             .arg("--data-dir")
             .arg(data_dir.join(format!("node-{id}")))
+            .arg("--ingest-listen")
+            .arg(&ingest)
             .env("MERIDIAN_CLUSTER_SECRET", &secret)
+            .env("MERIDIAN_INGEST_SECRET", &ingest_secret)
             .spawn()
             .with_context(|| format!("starting node {id}"))?;
         children.0.push((id, child));
         members.insert(id, addr);
+        ingests.insert(id, ingest);
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -72,8 +79,15 @@ pub fn run_local_cluster(graph: &Path, nodes: u64, base_port: u16, data_dir: &Pa
     })?;
     eprintln!("meridian: cluster of {nodes} nodes is up:");
     for (id, addr) in &members {
-        eprintln!("  node {id}: http://{addr}  (routes: http://{addr}/route/v1/driving/..., status: http://{addr}/cluster)");
+        eprintln!(
+            "  node {id}: http://{addr}  (routes /route/v1/driving/..., status /cluster), pings ws://{}",
+            ingests[id]
+        );
     }
+    eprintln!(
+        "meridian: device tokens: MERIDIAN_INGEST_SECRET=$(cat {}) meridian token --device <id>",
+        data_dir.join("ingest-secret").display()
+    );
     eprintln!("meridian: Ctrl-C (or SIGTERM) stops all nodes");
     // Stop on a signal, or when any node exits; dropping `children` kills the rest.
     runtime.block_on(async {
@@ -116,15 +130,15 @@ async fn wait_until_up(client: &reqwest::Client, addr: &str) -> Result<()> {
     }
 }
 
-/// The cluster's shared secret: from the environment, or generated once and kept (mode 0600)
+/// A secret of the cluster: from the environment, or generated once and kept (mode 0600)
 /// beside the nodes' data so restarts reuse it.
-fn cluster_secret(data_dir: &Path) -> Result<String> {
-    if let Ok(s) = std::env::var("MERIDIAN_CLUSTER_SECRET") {
+fn stored_secret(data_dir: &Path, env: &str, file: &str) -> Result<String> {
+    if let Ok(s) = std::env::var(env) {
         if !s.is_empty() {
             return Ok(s);
         }
     }
-    let path = data_dir.join("cluster-secret");
+    let path = data_dir.join(file);
     if let Ok(s) = std::fs::read_to_string(&path) {
         return Ok(s.trim().to_string());
     }
@@ -132,7 +146,7 @@ fn cluster_secret(data_dir: &Path) -> Result<String> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for a cluster secret")?;
+        .context("reading /dev/urandom for a secret")?;
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]

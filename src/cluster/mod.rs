@@ -7,6 +7,7 @@
 //! applies batches to [`crate::traffic::LiveTraffic`] once per (device, seq), [`network`] carries
 //! Raft RPCs over HTTP with a cluster secret, [`node`] runs one member.
 
+pub mod batcher;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -2,6 +2,7 @@
 //! cluster member also the Raft RPC and `/cluster` routes, and the publisher that turns the
 //! replicated traffic table into the snapshot routes read.
 
+pub mod ingest;
 pub mod route_api;
 
 use crate::cluster::network::{raft_routes, unauthorized_reply};
@@ -123,6 +124,23 @@ pub async fn serve_on(
         .incoming(listener)
         .run()
         .await;
+}
+
+/// Starts the websocket ingest of a cluster node on `listener`: pings are matched here, batched
+/// into the node's Raft log, and acknowledged after commit.
+pub fn start_ingest(
+    listener: tokio::net::TcpListener,
+    router: &Router,
+    node: Arc<ClusterNode>,
+    secret: &[u8],
+) {
+    let ctx = Arc::new(ingest::IngestContext {
+        store: router.store.clone(),
+        matcher: crate::traffic::Matcher::new(),
+        batcher: crate::cluster::batcher::Batcher::start(node, Default::default()),
+        secret: secret.to_vec(),
+    });
+    tokio::spawn(ingest::serve_ingest(listener, ctx));
 }
 
 /// Folds the replicated traffic table into the router's snapshot, forever.

@@ -7,7 +7,7 @@ use crate::common::{router, scratch_dir};
 use meridian::cluster::network::SECRET_HEADER;
 use meridian::cluster::node::{ClusterNode, NodeConfig};
 use meridian::cluster::{LoggedPing, PingBatch};
-use meridian::server::{serve_on, Limits};
+use meridian::server::{serve_on, start_ingest, Limits};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,9 +17,13 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "test-cluster-secret";
 const GRAPH: &str = "small/liechtenstein-2015-07";
 
-struct TestNode {
-    id: u64,
-    addr: SocketAddr,
+pub const INGEST_SECRET: &[u8] = b"test-ingest-secret";
+
+pub struct TestNode {
+    pub id: u64,
+    pub addr: SocketAddr,
+    /// Websocket ingest of this node.
+    pub ingest: SocketAddr,
     dir: PathBuf,
     node: Option<Arc<ClusterNode>>,
     kill: Option<tokio::sync::oneshot::Sender<()>>,
@@ -27,7 +31,16 @@ struct TestNode {
 }
 
 impl TestNode {
-    fn start(id: u64, addr: SocketAddr, dir: PathBuf) -> TestNode {
+    pub fn start(id: u64, addr: SocketAddr, dir: PathBuf) -> TestNode {
+        Self::start_with_ingest(id, addr, free_addr(), dir)
+    }
+
+    pub fn start_with_ingest(
+        id: u64,
+        addr: SocketAddr,
+        ingest: SocketAddr,
+        dir: PathBuf,
+    ) -> TestNode {
         let (node_tx, node_rx) = std::sync::mpsc::channel();
         let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
         let cfg = NodeConfig {
@@ -46,6 +59,10 @@ impl TestNode {
             rt.block_on(async move {
                 let node = Arc::new(ClusterNode::start(cfg).await.expect("node starts"));
                 let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+                let ingest_listener = tokio::net::TcpListener::bind(ingest)
+                    .await
+                    .expect("bind ingest");
+                start_ingest(ingest_listener, &routes, node.clone(), INGEST_SECRET);
                 node_tx.send(node.clone()).unwrap();
                 tokio::select! {
                     _ = serve_on(routes, listener, Limits::default(), Some(node)) => {}
@@ -61,6 +78,7 @@ impl TestNode {
         TestNode {
             id,
             addr,
+            ingest,
             dir,
             node: Some(node),
             kill: Some(kill_tx),
@@ -68,7 +86,7 @@ impl TestNode {
         }
     }
 
-    fn node(&self) -> &Arc<ClusterNode> {
+    pub fn node(&self) -> &Arc<ClusterNode> {
         self.node.as_ref().expect("node is running")
     }
 
@@ -89,7 +107,7 @@ impl Drop for TestNode {
     }
 }
 
-fn free_addr() -> SocketAddr {
+pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
@@ -110,7 +128,7 @@ fn batch(device: u64, seqs: std::ops::Range<u64>) -> PingBatch {
     }
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+pub async fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -118,7 +136,7 @@ async fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-async fn start_cluster(label: &str) -> Vec<TestNode> {
+pub async fn start_cluster(label: &str) -> Vec<TestNode> {
     let root = scratch_dir(label);
     let nodes: Vec<TestNode> = (1..=3)
         .map(|id| TestNode::start(id, free_addr(), root.join(format!("node-{id}"))))
@@ -181,7 +199,8 @@ async fn acknowledged_pings_survive_a_leader_crash_and_a_restarted_node_catches_
         nodes[leader].addr,
         nodes[leader].dir.clone(),
     );
-    nodes[leader] = TestNode::start(id, addr, dir);
+    let ingest = nodes[leader].ingest;
+    nodes[leader] = TestNode::start_with_ingest(id, addr, ingest, dir);
     let target = a.status().state_hash;
     let back = nodes[leader].node().clone();
     wait_for(

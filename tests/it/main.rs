@@ -5,6 +5,7 @@ mod cluster;
 mod common;
 mod exactness;
 mod import;
+mod ingest;
 mod routing;
 mod server;
 mod traffic;

@@ -1,0 +1,478 @@
+//! Websocket ingest of GPS pings (raw tokio-tungstenite with small buffers, so tens of thousands
+//! of idle phones cost little memory).
+//!
+//! Protocol (JSON text frames):
+//! 1. client → `{"type":"auth","device":42,"token":"<hex>"}`, where the token is the hex
+//!    HMAC-SHA256 of the device id (decimal) under the server's ingest secret
+//!    (`meridian token --device 42` prints it); server → `{"type":"ready","device":42}`.
+//! 2. client → `{"type":"ping","seq":1,"ts":1700000000000,"lat":41.15,"lon":-8.61,"speed":12.5,
+//!    "heading":90,"accuracy":5}` (`speed` m/s, `heading` degrees, `accuracy` metres optional) or
+//!    `{"type":"pings","pings":[...]}`; sequence numbers start at 1 per device.
+//! 3. server → `{"type":"ack","acked":1}` once the ping is committed by a quorum of the Raft
+//!    group and fsynced. A client resends what was not acked after reconnecting; duplicates are
+//!    applied once.
+//! 4. Errors → `{"type":"error","code":"...","message":"...","seq":1}`; a bad ping is refused alone,
+//!    a bad token or an oversized frame closes the connection.
+
+use crate::cluster::batcher::Batcher;
+use crate::cluster::LoggedPing;
+use crate::graph::GraphStore;
+use crate::traffic::{Matcher, Ping};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Largest accepted frame or message: a few hundred pings.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// A connection must authenticate this soon.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pings stamped further in the future than this (device clock skew) are refused.
+const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
+/// Pings older than this are refused: too old to say anything about traffic now.
+const MAX_AGE_MS: i64 = 24 * 60 * 60 * 1000;
+/// 100 m/s = 360 km/h: anything faster is not a car.
+const MAX_SPEED_MS: f32 = 100.0;
+/// Per-connection token bucket: a phone sends about one ping a second; bursts cover uploads
+/// after a tunnel.
+const RATE_PER_S: f64 = 50.0;
+const BURST: f64 = 200.0;
+
+pub struct IngestContext {
+    pub store: Arc<GraphStore>,
+    pub matcher: Matcher,
+    pub batcher: Batcher,
+    pub secret: Vec<u8>,
+}
+
+/// Hex HMAC-SHA256 of the device id under the ingest secret.
+pub fn device_token(secret: &[u8], device: u64) -> String {
+    hmac_sha256(secret, device.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let inner_key: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
+    let outer_key: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
+    let inner = Sha256::new()
+        .chain_update(&inner_key)
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(&outer_key)
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Auth { device: u64, token: String },
+    Ping(PingMessage),
+    Pings { pings: Vec<PingMessage> },
+}
+
+#[derive(Deserialize)]
+struct PingMessage {
+    seq: u64,
+    ts: i64,
+    lat: f64,
+    lon: f64,
+    speed: Option<f32>,
+    heading: Option<f32>,
+    accuracy: Option<f32>,
+}
+
+fn error_frame(code: &str, message: &str, seq: Option<u64>) -> Message {
+    Message::Text(
+        json!({"type": "error", "code": code, "message": message, "seq": seq})
+            .to_string()
+            .into(),
+    )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Accepts websocket connections forever.
+pub async fn serve_ingest(listener: TcpListener, ctx: Arc<IngestContext>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            handle(stream, ctx).await;
+        });
+    }
+}
+
+struct Connection {
+    device: Option<u64>,
+    last_ts: Option<i64>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Connection {
+    fn take_token(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * RATE_PER_S).min(BURST);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
+        return;
+    };
+    let (mut sink, mut source) = ws.split();
+    let (out, mut outgoing) = mpsc::channel::<Message>(1024);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = outgoing.recv().await {
+            let closing = matches!(m, Message::Close(_));
+            if sink.send(m).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut conn = Connection {
+        device: None,
+        last_ts: None,
+        tokens: BURST,
+        refilled: Instant::now(),
+    };
+    let deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
+    loop {
+        let next = if conn.device.is_none() {
+            match tokio::time::timeout_at(deadline, source.next()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    let _ = out
+                        .send(error_frame(
+                            "Unauthorized",
+                            "authenticate within 10 s",
+                            None,
+                        ))
+                        .await;
+                    break;
+                }
+            }
+        } else {
+            source.next().await
+        };
+        let text = match next {
+            None | Some(Ok(Message::Close(_))) => break,
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Binary(_))) => {
+                let _ = out
+                    .send(error_frame(
+                        "InvalidMessage",
+                        "only JSON text frames are accepted",
+                        None,
+                    ))
+                    .await;
+                continue;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                let code = match e {
+                    tokio_tungstenite::tungstenite::Error::Capacity(_) => "FrameTooLarge",
+                    _ => "ProtocolError",
+                };
+                let _ = out.send(error_frame(code, &e.to_string(), None)).await;
+                break;
+            }
+        };
+        let message: ClientMessage = match serde_json::from_str(text.as_str()) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = out
+                    .send(error_frame("InvalidMessage", &e.to_string(), None))
+                    .await;
+                continue;
+            }
+        };
+        match (message, conn.device) {
+            (ClientMessage::Auth { device, token }, None) => {
+                let expected = device_token(&ctx.secret, device);
+                if token.len() == expected.len()
+                    && constant_time_eq(token.as_bytes(), expected.as_bytes())
+                {
+                    conn.device = Some(device);
+                    let _ = out
+                        .send(Message::Text(
+                            json!({"type": "ready", "device": device})
+                                .to_string()
+                                .into(),
+                        ))
+                        .await;
+                } else {
+                    let _ = out
+                        .send(error_frame("Unauthorized", "bad device token", None))
+                        .await;
+                    break;
+                }
+            }
+            (ClientMessage::Auth { .. }, Some(_)) => {
+                let _ = out
+                    .send(error_frame("InvalidMessage", "already authenticated", None))
+                    .await;
+            }
+            (_, None) => {
+                let _ = out
+                    .send(error_frame("Unauthorized", "send auth first", None))
+                    .await;
+                break;
+            }
+            (ClientMessage::Ping(p), Some(device)) => {
+                accept_ping(&ctx, &mut conn, device, p, &out).await
+            }
+            (ClientMessage::Pings { pings }, Some(device)) => {
+                for p in pings {
+                    accept_ping(&ctx, &mut conn, device, p, &out).await;
+                }
+            }
+        }
+    }
+    let _ = out.send(Message::Close(None)).await;
+    drop(out);
+    let _ = writer.await;
+}
+
+/// Why a ping is refused, if it is.
+fn validate(p: &PingMessage, last_ts: Option<i64>, now: i64) -> Result<(), (&'static str, String)> {
+    if p.seq == 0 {
+        return Err(("InvalidSeq", "sequence numbers start at 1".into()));
+    }
+    if !p.lat.is_finite()
+        || !p.lon.is_finite()
+        || !(-90.0..=90.0).contains(&p.lat)
+        || !(-180.0..=180.0).contains(&p.lon)
+    {
+        return Err((
+            "InvalidCoordinate",
+            format!("lat {} lon {} out of range", p.lat, p.lon),
+        ));
+    }
+    if p.ts > now + MAX_FUTURE_MS || p.ts < now - MAX_AGE_MS {
+        return Err((
+            "InvalidTimestamp",
+            format!("timestamp {} is too far from the server clock {now}", p.ts),
+        ));
+    }
+    if last_ts.is_some_and(|l| p.ts < l) {
+        return Err((
+            "TimestampBackwards",
+            "timestamps must not go backwards".into(),
+        ));
+    }
+    if p.speed
+        .is_some_and(|s| !s.is_finite() || !(0.0..=MAX_SPEED_MS).contains(&s))
+    {
+        return Err((
+            "InvalidSpeed",
+            format!("speed must be 0..{MAX_SPEED_MS} m/s"),
+        ));
+    }
+    if p.heading
+        .is_some_and(|h| !h.is_finite() || !(0.0..=360.0).contains(&h))
+    {
+        return Err(("InvalidHeading", "heading must be 0..360 degrees".into()));
+    }
+    if p.accuracy.is_some_and(|a| !a.is_finite() || a < 0.0) {
+        return Err((
+            "InvalidAccuracy",
+            "accuracy must be a non-negative number of metres".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn accept_ping(
+    ctx: &Arc<IngestContext>,
+    conn: &mut Connection,
+    device: u64,
+    p: PingMessage,
+    out: &mpsc::Sender<Message>,
+) {
+    if !conn.take_token() {
+        let _ = out
+            .send(error_frame(
+                "RateLimited",
+                "too many pings; slow down",
+                Some(p.seq),
+            ))
+            .await;
+        return;
+    }
+    if let Err((code, message)) = validate(&p, conn.last_ts, now_ms()) {
+        let _ = out.send(error_frame(code, &message, Some(p.seq))).await;
+        return;
+    }
+    conn.last_ts = Some(p.ts);
+    let ping = Ping {
+        device,
+        seq: p.seq,
+        ts_ms: p.ts,
+        lat: p.lat,
+        lon: p.lon,
+        speed_ms: p.speed,
+        heading_deg: p.heading,
+        accuracy_m: p.accuracy,
+    };
+    // Matching happens here, once, before the log (see DESIGN: replicas only aggregate).
+    let matched = ctx.matcher.match_ping(&ctx.store, &ping).ok().flatten();
+    let logged = LoggedPing {
+        device,
+        seq: p.seq,
+        ts_ms: p.ts,
+        lat: p.lat,
+        lon: p.lon,
+        edge: matched.as_ref().map(|m| (m.edge.tile, m.edge.local)),
+        speed_kmh: matched.and_then(|m| m.speed_kmh),
+    };
+    let batcher = ctx.batcher.clone();
+    let out = out.clone();
+    let seq = p.seq;
+    tokio::spawn(async move {
+        let frame = match batcher.submit(logged).await {
+            Ok(()) => Message::Text(json!({"type": "ack", "acked": seq}).to_string().into()),
+            Err(e) => error_frame(
+                "NotCommitted",
+                &format!("not committed, resend later: {e}"),
+                Some(seq),
+            ),
+        };
+        let _ = out.send(frame).await;
+    });
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn refuses_each_kind_of_bad_ping() {
+        let now = 1_800_000_000_000;
+        let good = || PingMessage {
+            seq: 1,
+            ts: now,
+            lat: 41.1,
+            lon: -8.6,
+            speed: Some(10.0),
+            heading: Some(90.0),
+            accuracy: Some(5.0),
+        };
+        assert!(validate(&good(), None, now).is_ok());
+        let code = |p: PingMessage, last: Option<i64>| validate(&p, last, now).unwrap_err().0;
+        assert_eq!(code(PingMessage { seq: 0, ..good() }, None), "InvalidSeq");
+        assert_eq!(
+            code(
+                PingMessage {
+                    lat: 91.0,
+                    ..good()
+                },
+                None
+            ),
+            "InvalidCoordinate"
+        );
+        assert_eq!(
+            code(
+                PingMessage {
+                    lon: f64::NAN,
+                    ..good()
+                },
+                None
+            ),
+            "InvalidCoordinate"
+        );
+        assert_eq!(
+            code(
+                PingMessage {
+                    ts: now + 3_600_000,
+                    ..good()
+                },
+                None
+            ),
+            "InvalidTimestamp"
+        );
+        assert_eq!(
+            code(
+                PingMessage {
+                    ts: now - 2 * MAX_AGE_MS,
+                    ..good()
+                },
+                None
+            ),
+            "InvalidTimestamp"
+        );
+        assert_eq!(code(good(), Some(now + 1)), "TimestampBackwards");
+        assert_eq!(
+            code(
+                PingMessage {
+                    speed: Some(150.0),
+                    ..good()
+                },
+                None
+            ),
+            "InvalidSpeed"
+        );
+        assert_eq!(
+            code(
+                PingMessage {
+                    heading: Some(400.0),
+                    ..good()
+                },
+                None
+            ),
+            "InvalidHeading"
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! Websocket ingest against a real 3-node cluster: a phone's pings along a real road are acked
+//! only once committed, every replica applies them, and the route servers see the traffic within
+//! about a second; bad input gets error frames and does not disturb a well-behaved client.
+
+use crate::cluster::{start_cluster, wait_for, INGEST_SECRET};
+use crate::common::{junctions, router};
+use futures_util::{SinkExt, StreamExt};
+use meridian::route::cut_shape;
+use meridian::server::ingest::device_token;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(addr: SocketAddr) -> Ws {
+    tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+        .await
+        .unwrap()
+        .0
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next JSON frame, or `None` when the server closed the connection.
+async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a frame within 20 s")?;
+        match m {
+            Ok(Message::Text(t)) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+async fn authed(addr: SocketAddr, device: u64) -> Ws {
+    let mut ws = connect(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "auth", "device": device, "token": device_token(INGEST_SECRET, device)}),
+    )
+    .await;
+    let ready = next(&mut ws).await.unwrap();
+    assert_eq!(ready["type"], "ready", "{ready}");
+    ws
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_are_acked_after_commit_and_reach_every_replica_and_the_routes() {
+    let nodes = start_cluster("ingest-ok").await;
+    // A phone driving a real road at 30 km/h, one fix per second, the last one just now.
+    let r = router("small/liechtenstein-2015-07");
+    let start = r.snap(junctions(&r)[100]).unwrap().unwrap();
+    let tile = r.store.tile(start.edge.tile).unwrap();
+    let edge = tile.edge(start.edge.local);
+    let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
+    let len = edge.length_m.to_native() as f64;
+    let n = ((len / (30.0 / 3.6)).floor() as u64).clamp(3, 60);
+    let t0 = now_ms() - n as i64 * 1000;
+    let pings: Vec<Value> = (1..=n)
+        .map(|seq| {
+            let p = *cut_shape(&shape, 0.0, ((seq - 1) as f64 * 30.0 / 3.6).min(len)).last().unwrap();
+            json!({"seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.0, "lon": p.1, "accuracy": 4.0})
+        })
+        .collect();
+
+    let mut ws = authed(nodes[1].ingest, 42).await;
+    send(&mut ws, json!({"type": "pings", "pings": pings})).await;
+    let mut acked = BTreeSet::new();
+    while acked.len() < n as usize {
+        let m = next(&mut ws).await.expect("connection stays open");
+        assert_eq!(m["type"], "ack", "{m}");
+        let seq = m["acked"].as_u64().unwrap();
+        // Acked means committed: the ping is already in the replicated state of a majority.
+        let holders = nodes
+            .iter()
+            .filter(|t| t.node().state.has_applied(42, seq))
+            .count();
+        assert!(holders >= 1, "ack for {seq} before anyone applied it");
+        acked.insert(seq);
+    }
+    assert_eq!(acked, (1..=n).collect());
+    for t in &nodes {
+        let state = t.node().state.clone();
+        wait_for(
+            "every replica to apply the pings",
+            Duration::from_secs(10),
+            || (1..=n).all(|s| state.has_applied(42, s)),
+        )
+        .await;
+    }
+    let hashes: BTreeSet<String> = nodes.iter().map(|t| t.node().status().state_hash).collect();
+    assert_eq!(hashes.len(), 1, "replicas disagree");
+    // The matched speed of the road is about 30 km/h.
+    let observed = nodes[0].node().state.live.entries();
+    assert!(
+        observed
+            .iter()
+            .any(|(_, o)| (20.0..=40.0).contains(&o.speed_kmh)),
+        "{observed:?}"
+    );
+    // The route servers publish it within about a second.
+    let client = reqwest::Client::new();
+    let health = format!("http://{}/health", nodes[2].addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let h: Value = client
+            .get(&health)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["live_edges"].as_u64().unwrap() >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "traffic not published: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_error_frames_and_good_clients_are_not_disturbed() {
+    let nodes = start_cluster("ingest-bad").await;
+    let addr = nodes[0].ingest;
+    let (lat, lon) = (47.14, 9.52);
+
+    // Wrong token: refused and closed.
+    let mut ws = connect(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "auth", "device": 5, "token": device_token(b"other", 5)}),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "Unauthorized");
+    assert!(
+        next(&mut ws).await.is_none(),
+        "connection closed after a bad token"
+    );
+    // Pings before auth: refused.
+    let mut ws = connect(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "ping", "seq": 1, "ts": now_ms(), "lat": lat, "lon": lon}),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "Unauthorized");
+
+    let mut good = authed(addr, 1).await;
+    let mut bad = authed(addr, 2).await;
+    let now = now_ms();
+    let cases = [
+        (
+            json!({"type": "ping", "seq": 1, "ts": now, "lat": 95.0, "lon": lon}),
+            "InvalidCoordinate",
+        ),
+        (
+            json!({"type": "ping", "seq": 2, "ts": now + 3_600_000, "lat": lat, "lon": lon}),
+            "InvalidTimestamp",
+        ),
+        (
+            json!({"type": "ping", "seq": 3, "ts": now, "lat": lat, "lon": lon, "speed": 500.0}),
+            "InvalidSpeed",
+        ),
+        (
+            json!({"type": "ping", "seq": 0, "ts": now, "lat": lat, "lon": lon}),
+            "InvalidSeq",
+        ),
+        (json!({"type": "teleport"}), "InvalidMessage"),
+    ];
+    for (msg, code) in cases {
+        send(&mut bad, msg).await;
+        let e = next(&mut bad).await.unwrap();
+        assert_eq!(e["type"], "error");
+        assert_eq!(e["code"], code, "{e}");
+    }
+    // A valid ping, then one going back in time.
+    send(
+        &mut bad,
+        json!({"type": "ping", "seq": 4, "ts": now, "lat": lat, "lon": lon}),
+    )
+    .await;
+    send(
+        &mut bad,
+        json!({"type": "ping", "seq": 5, "ts": now - 60_000, "lat": lat, "lon": lon}),
+    )
+    .await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let m = next(&mut bad).await.unwrap();
+        seen.push(
+            m["code"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| m["type"].as_str().unwrap().to_string()),
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, ["TimestampBackwards", "ack"]);
+    // A flood: beyond the burst allowance pings are refused, not queued.
+    let flood: Vec<Value> = (10..400)
+        .map(|s| json!({"seq": s, "ts": now + s as i64, "lat": lat, "lon": lon}))
+        .collect();
+    send(
+        &mut bad,
+        json!({"type": "pings", "pings": flood[..250].to_vec()}),
+    )
+    .await;
+    let mut limited = 0;
+    let mut acks = 0;
+    while limited + acks < 250 {
+        let m = next(&mut bad).await.unwrap();
+        if m["code"] == "RateLimited" {
+            limited += 1;
+        } else if m["type"] == "ack" {
+            acks += 1;
+        }
+    }
+    assert!(
+        limited >= 40 && acks >= 150,
+        "limited {limited}, acked {acks}"
+    );
+
+    // The well-behaved client on the same node is served throughout.
+    for seq in 1..=5u64 {
+        send(
+            &mut good,
+            json!({"type": "ping", "seq": seq, "ts": now + seq as i64, "lat": lat, "lon": lon}),
+        )
+        .await;
+    }
+    let mut acked = 0;
+    while acked < 5 {
+        assert_eq!(next(&mut good).await.unwrap()["type"], "ack");
+        acked += 1;
+    }
+    // An oversized frame closes only that connection.
+    send(
+        &mut bad,
+        json!({"type": "ping", "pad": "x".repeat(100_000)}),
+    )
+    .await;
+    let e = next(&mut bad).await;
+    assert!(
+        e.as_ref().is_none_or(|e| e["code"] == "FrameTooLarge"),
+        "{e:?}"
+    );
+    send(
+        &mut good,
+        json!({"type": "ping", "seq": 6, "ts": now + 6, "lat": lat, "lon": lon}),
+    )
+    .await;
+    assert_eq!(next(&mut good).await.unwrap()["acked"], 6);
+
+    // Nothing invalid entered the log.
+    let state = nodes[0].node().state.clone();
+    wait_for("the valid pings to apply", Duration::from_secs(10), || {
+        state.has_applied(2, 4)
+    })
+    .await;
+    for seq in [1, 2, 3, 5] {
+        assert!(!state.has_applied(2, seq), "refused ping {seq} was applied");
+    }
+}
