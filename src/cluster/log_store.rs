@@ -40,8 +40,10 @@
 //! The writer drains everything queued, writes it, calls `File::sync_data` once, and only then
 //! completes the callbacks (`LogFlushed::log_io_completed`, or the waiter of `save_vote`,
 //! `truncate`, `purge`, `flush`). Appends that arrive while a sync is in flight therefore share
-//! the next sync. The writer also syncs whenever more than 8 MiB is pending, which bounds how
-//! much of the file can be unsynced at a crash (see recovery). After any write or sync error the
+//! the next sync. `save_committed` is the exception: openraft does not need it durable, so its
+//! record is written without a sync of its own and becomes durable with the next one (or at
+//! shutdown). The writer also syncs whenever more than 8 MiB is pending, which bounds how much
+//! of the file can be unsynced at a crash (see recovery). After any write or sync error the
 //! writer fails every later operation: after a failed fsync the page cache can no longer be
 //! trusted, so the process should restart and recover from the file.
 //!
@@ -66,7 +68,7 @@
 //! `max_in_snapshot_log_to_keep`). The writer additionally keeps each live entry's file offset
 //! (about 40 bytes per entry) for compaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -122,6 +124,9 @@ pub enum LogStoreError {
         offset: u64,
         reason: String,
     },
+    /// Another `FileLogStore` in this process already has the directory open.
+    #[error("raft log directory {} is already open in this process", .0.display())]
+    AlreadyOpen(PathBuf),
     /// The background task running recovery died.
     #[error("log store recovery task failed: {0}")]
     Task(String),
@@ -180,6 +185,37 @@ struct Stats {
     file_len: AtomicU64,
 }
 
+/// Directories with a live store in this process. Two writers appending to one file would
+/// interleave records and corrupt it, so a second `open` of the same directory is refused.
+static OPEN_DIRS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Membership of a directory in [`OPEN_DIRS`]; released on drop.
+struct DirClaim(PathBuf);
+
+impl DirClaim {
+    fn acquire(dir: &Path) -> Result<Self, LogStoreError> {
+        let canonical = dir.canonicalize().map_err(|source| LogStoreError::Io {
+            op: "resolve",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut open = OPEN_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+        if !open.insert(canonical.clone()) {
+            return Err(LogStoreError::AlreadyOpen(canonical));
+        }
+        Ok(Self(canonical))
+    }
+}
+
+impl Drop for DirClaim {
+    fn drop(&mut self) {
+        OPEN_DIRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
 /// One record of the log file. Serialised with `E = &Entry`, deserialised with `E = Entry`;
 /// both give the same JSON.
 #[derive(Serialize, Deserialize)]
@@ -223,11 +259,14 @@ impl<C: RaftTypeConfig> MemState<C> {
 }
 
 struct Shared<C: RaftTypeConfig> {
-    state: Mutex<MemState<C>>,
+    /// Shared with readers, which outlive the writer harmlessly.
+    state: Arc<Mutex<MemState<C>>>,
     writer: Option<JoinHandle<()>>,
     stats: Arc<Stats>,
     recovery: RecoveryReport,
     dir: PathBuf,
+    /// Released only after `drop` below has joined the writer (fields drop after it).
+    _claim: DirClaim,
 }
 
 impl<C: RaftTypeConfig> Drop for Shared<C> {
@@ -235,16 +274,16 @@ impl<C: RaftTypeConfig> Drop for Shared<C> {
         // Closing the queue makes the writer finish what is queued and exit; joining means
         // that once the last handle is gone everything is on disk and the file is closed, so
         // the directory can be reopened straight away.
-        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        drop(state.tx.take());
+        let tx = lock(&self.state).tx.take();
+        drop(tx);
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
         }
     }
 }
 
-/// Durable file-backed Raft log store. Cheap to clone: clones share the same log, which is how
-/// [`RaftLogStorage::get_log_reader`] hands out readers.
+/// Durable file-backed Raft log store. Cheap to clone: clones are full handles on the same log
+/// (the file closes when the last one drops). Replication gets a [`FileLogReader`] instead.
 pub struct FileLogStore<C: RaftTypeConfig> {
     shared: Arc<Shared<C>>,
 }
@@ -276,10 +315,15 @@ where
         let dir = dir.as_ref().to_path_buf();
         let recover_dir = dir.clone();
         // Replay reads the whole file: keep it off the async workers.
-        let (recovered, writer) =
-            tokio::task::spawn_blocking(move || recover::<C>(&recover_dir, &options))
-                .await
-                .map_err(|e| LogStoreError::Task(e.to_string()))??;
+        let (claim, recovered, writer) = tokio::task::spawn_blocking(move || {
+            create_dir(&recover_dir)?;
+            // Claim before recovery: recovery may truncate the file under another writer.
+            let claim = DirClaim::acquire(&recover_dir)?;
+            let (recovered, writer) = recover::<C>(&recover_dir, &options)?;
+            Ok::<_, LogStoreError>((claim, recovered, writer))
+        })
+        .await
+        .map_err(|e| LogStoreError::Task(e.to_string()))??;
 
         let report = recovered.report;
         if report.truncated_bytes > 0 {
@@ -313,11 +357,12 @@ where
         };
         Ok(Self {
             shared: Arc::new(Shared {
-                state: Mutex::new(state),
+                state: Arc::new(Mutex::new(state)),
                 writer: Some(handle),
                 stats,
                 recovery: report,
                 dir,
+                _claim: claim,
             }),
         })
     }
@@ -345,7 +390,8 @@ where
     }
 
     /// Waits until everything submitted so far (including `save_committed`, which does not
-    /// wait by itself) is durable, and any compaction it triggered has finished.
+    /// wait by itself) is durable, and any compaction triggered by operations that completed
+    /// before this call has finished.
     pub async fn flush(&self) -> Result<(), LogStoreError> {
         let (tx, rx) = oneshot::channel();
         let op = Op {
@@ -367,9 +413,7 @@ where
     }
 
     fn state(&self) -> MutexGuard<'_, MemState<C>> {
-        // A panic elsewhere while holding the lock leaves the maps consistent (every update is
-        // a single map operation), so keep going rather than propagate the poison.
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.shared.state)
     }
 
     /// Encodes `entries`, makes them readable, and queues them for the writer with `done` as
@@ -401,7 +445,7 @@ where
         for entry in &entries {
             let next = entry.get_log_id().clone();
             if let Some(p) = &prev {
-                if next.index > p.index + 1 {
+                if next.index > p.index.saturating_add(1) {
                     return Err(DefensiveError::new(
                         ErrorSubject::Logs,
                         Violation::LogsNonConsecutive {
@@ -439,6 +483,88 @@ where
     }
 }
 
+/// Read-only view handed to openraft's replication tasks by
+/// [`RaftLogStorage::get_log_reader`]. It shares the store's in-memory index but does not keep
+/// the writer alive: openraft 0.9 joins replication tasks in the background, and one stuck in a
+/// hung RPC can outlive `Raft::shutdown`; it must not stop the store from closing (and the
+/// directory from being reopened).
+pub struct FileLogReader<C: RaftTypeConfig> {
+    state: Arc<Mutex<MemState<C>>>,
+}
+
+impl<C: RaftTypeConfig> Clone for FileLogReader<C> {
+    fn clone(&self) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+fn lock<C: RaftTypeConfig>(state: &Mutex<MemState<C>>) -> MutexGuard<'_, MemState<C>> {
+    // A panic elsewhere while holding the lock leaves the maps consistent (every update is a
+    // single map operation), so keep going rather than propagate the poison.
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read_range<C>(state: &Mutex<MemState<C>>, range: &impl RangeBounds<u64>) -> Vec<C::Entry>
+where
+    C: RaftTypeConfig,
+    C::Entry: Clone,
+{
+    let Some((start, end)) = normalize(range) else {
+        return Vec::new();
+    };
+    lock(state)
+        .log
+        .range((Bound::Included(start), end))
+        .map(|(_, c)| c.entry.clone())
+        .collect()
+}
+
+fn read_limited<C>(state: &Mutex<MemState<C>>, start: u64, end: u64) -> Vec<C::Entry>
+where
+    C: RaftTypeConfig,
+    C::Entry: Clone,
+{
+    if start >= end {
+        return Vec::new();
+    }
+    // Cap the batch by encoded size so a lagging follower is not sent one huge message; always
+    // return at least one entry so replication makes progress.
+    let st = lock(state);
+    let mut out = Vec::new();
+    let mut budget = READ_BATCH_BYTES;
+    for (_, c) in st.log.range(start..end) {
+        if !out.is_empty() && u64::from(c.bytes) > budget {
+            break;
+        }
+        budget = budget.saturating_sub(u64::from(c.bytes));
+        out.push(c.entry.clone());
+    }
+    out
+}
+
+impl<C> RaftLogReader<C> for FileLogReader<C>
+where
+    C: RaftTypeConfig,
+    C::Entry: Clone,
+{
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
+        Ok(read_range(&self.state, &range))
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
+        Ok(read_limited(&self.state, start, end))
+    }
+}
+
 impl<C> RaftLogReader<C> for FileLogStore<C>
 where
     C: RaftTypeConfig,
@@ -448,15 +574,7 @@ where
         &mut self,
         range: RB,
     ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
-        let Some((start, end)) = normalize(&range) else {
-            return Ok(Vec::new());
-        };
-        let st = self.state();
-        Ok(st
-            .log
-            .range((Bound::Included(start), end))
-            .map(|(_, c)| c.entry.clone())
-            .collect())
+        Ok(read_range(&self.shared.state, &range))
     }
 
     async fn limited_get_log_entries(
@@ -464,22 +582,7 @@ where
         start: u64,
         end: u64,
     ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        // Cap the batch by encoded size so a lagging follower is not sent one huge message;
-        // always return at least one entry so replication makes progress.
-        let st = self.state();
-        let mut out = Vec::new();
-        let mut budget = READ_BATCH_BYTES;
-        for (_, c) in st.log.range(start..end) {
-            if !out.is_empty() && u64::from(c.bytes) > budget {
-                break;
-            }
-            budget = budget.saturating_sub(u64::from(c.bytes));
-            out.push(c.entry.clone());
-        }
-        Ok(out)
+        Ok(read_limited(&self.shared.state, start, end))
     }
 }
 
@@ -488,7 +591,7 @@ where
     C: RaftTypeConfig,
     C::Entry: Serialize + DeserializeOwned + Clone,
 {
-    type LogReader = Self;
+    type LogReader = FileLogReader<C>;
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<C::NodeId>> {
         let st = self.state();
@@ -499,7 +602,9 @@ where
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
-        self.clone()
+        FileLogReader {
+            state: Arc::clone(&self.shared.state),
+        }
     }
 
     async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
@@ -640,6 +745,11 @@ enum Done<C: RaftTypeConfig> {
 }
 
 impl<C: RaftTypeConfig> Done<C> {
+    /// Whether someone waits for durability (everything but `save_committed`).
+    fn is_waited(&self) -> bool {
+        !matches!(self, Done::Nothing)
+    }
+
     fn complete(self, res: io::Result<()>) {
         match self {
             Done::Flushed(cb) => cb.log_io_completed(res),
@@ -681,12 +791,16 @@ struct Span {
 struct Writer {
     dir: PathBuf,
     file: File,
-    /// Bytes durably in the file (everything before `buf`).
+    /// Bytes written to the file (everything before `buf`).
     file_len: u64,
+    /// Bytes written but not yet covered by a `sync_data`.
+    unsynced: usize,
     positions: BTreeMap<u64, Span>,
     live_entry_bytes: u64,
-    /// Latest purge/vote/committed records, rewritten verbatim by compaction.
+    /// Latest vote/committed records and the highest purge record (last_purged only grows),
+    /// rewritten verbatim by compaction.
     purge_frame: Option<Vec<u8>>,
+    purge_upto: Option<u64>,
     vote_frame: Option<Vec<u8>>,
     committed_frame: Option<Vec<u8>>,
     buf: Vec<u8>,
@@ -726,6 +840,12 @@ impl Writer {
                 self.maybe_compact();
             }
         }
+        // Lazily written `save_committed` records are made durable on a clean shutdown.
+        if self.failed.is_none() {
+            if let Err(e) = self.sync() {
+                eprintln!("raft log {}: final sync failed: {e}", self.dir.display());
+            }
+        }
     }
 
     fn write_batch<C: RaftTypeConfig>(&mut self, batch: &[Op<C>]) -> io::Result<()> {
@@ -738,7 +858,13 @@ impl Writer {
         for op in batch {
             self.stage(op)?;
         }
-        self.flush_buf()
+        self.write_buf()?;
+        // A batch of nothing but `save_committed` records need not be durable yet: it rides
+        // on the next sync instead of costing one of its own per commit advance.
+        if batch.iter().any(|op| op.done.is_waited()) {
+            self.sync()?;
+        }
+        Ok(())
     }
 
     /// Adds an op's records to the pending buffer and updates the live-set bookkeeping.
@@ -765,7 +891,10 @@ impl Writer {
                 self.push_frame(&op.bytes)?;
                 let removed = remove_through(&mut self.positions, *upto);
                 self.live_entry_bytes -= removed.values().map(|s| u64::from(s.len)).sum::<u64>();
-                self.purge_frame = Some(op.bytes.clone());
+                if self.purge_upto <= Some(*upto) {
+                    self.purge_upto = Some(*upto);
+                    self.purge_frame = Some(op.bytes.clone());
+                }
             }
             Effect::Vote => {
                 self.push_frame(&op.bytes)?;
@@ -784,24 +913,35 @@ impl Writer {
     fn push_frame(&mut self, frame: &[u8]) -> io::Result<u64> {
         // Keeps the unsynced region small, which is what lets recovery tell a torn tail from
         // corrupted acknowledged data.
-        if !self.buf.is_empty() && self.buf.len() + frame.len() > SYNC_CHUNK {
-            self.flush_buf()?;
+        let pending = self.unsynced + self.buf.len();
+        if pending > 0 && pending + frame.len() > SYNC_CHUNK {
+            self.write_buf()?;
+            self.sync()?;
         }
         let offset = self.file_len + self.buf.len() as u64;
         self.buf.extend_from_slice(frame);
         Ok(offset)
     }
 
-    fn flush_buf(&mut self) -> io::Result<()> {
+    fn write_buf(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
         self.file.write_all(&self.buf)?;
-        self.file.sync_data()?;
         self.file_len += self.buf.len() as u64;
+        self.unsynced += self.buf.len();
         self.buf.clear();
-        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
         self.stats.file_len.store(self.file_len, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        if self.unsynced == 0 {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        self.unsynced = 0;
+        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -841,6 +981,7 @@ impl Writer {
                 }
                 self.file = file;
                 self.file_len = len;
+                self.unsynced = 0; // the new file was synced whole
                 self.positions = positions;
                 self.stats.compactions.fetch_add(1, Ordering::Relaxed);
                 self.stats.file_len.store(len, Ordering::Relaxed);
@@ -951,12 +1092,6 @@ where
         }
     };
 
-    if !dir.exists() {
-        fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent).map_err(io_err("fsync directory", parent))?;
-        }
-    }
     let tmp = dir.join(COMPACT_FILE);
     if tmp.exists() {
         // An unfinished compaction; the real log is still intact.
@@ -1043,8 +1178,8 @@ where
                 live_entry_bytes -= removed.values().map(|s| u64::from(s.len)).sum::<u64>();
                 if rec.last_purged.as_ref() < Some(&upto) {
                     rec.last_purged = Some(upto);
+                    purge_frame = Some(frame.clone());
                 }
-                purge_frame = Some(frame.clone());
             }
             Record::Vote(v) => {
                 rec.vote = Some(v);
@@ -1086,8 +1221,10 @@ where
         dir: dir.to_path_buf(),
         file,
         file_len: offset,
+        unsynced: 0,
         positions,
         live_entry_bytes,
+        purge_upto: rec.last_purged.as_ref().map(|l| l.index),
         purge_frame,
         vote_frame,
         committed_frame,
@@ -1098,6 +1235,22 @@ where
         stats,
     };
     Ok((rec, writer))
+}
+
+/// Creates the store directory if needed, durably.
+fn create_dir(dir: &Path) -> Result<(), LogStoreError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let io_err = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LogStoreError::Io { op, path, source }
+    };
+    fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent).map_err(io_err("fsync directory", parent))?;
+    }
+    Ok(())
 }
 
 enum FrameRead {
@@ -1399,6 +1552,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn committed_is_written_without_a_sync_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).await.unwrap();
+        store.blocking_append(ents(1, 0..3)).await.unwrap();
+        let before = store.stats();
+        store.save_committed(Some(lid(1, 2))).await.unwrap();
+        // Wait for the writer to pick it up.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.stats().ops == before.ops {
+            assert!(
+                Instant::now() < deadline,
+                "writer never processed the record"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let after = store.stats();
+        assert_eq!(after.syncs, before.syncs, "committed must not cost a sync");
+        assert!(after.file_len > before.file_len, "but it is written");
+        // The next waited-for operation's sync covers it.
+        store.flush().await.unwrap();
+        assert_eq!(store.stats().syncs, before.syncs + 1);
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.stats().syncs,
+            before.syncs + 1,
+            "nothing left to sync"
+        );
+        drop(store);
+        let mut store = Store::open(dir.path()).await.unwrap();
+        assert_eq!(store.read_committed().await.unwrap(), Some(lid(1, 2)));
+    }
+
+    #[tokio::test]
     async fn truncate_survives_restart() {
         let dir = tempfile::tempdir().unwrap();
         {
@@ -1489,6 +1675,32 @@ mod tests {
         // And the next entry continues right after it.
         store.blocking_append(ents(2, 501..503)).await.unwrap();
         assert_eq!(all(&mut store).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn last_purged_never_moves_back_even_across_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = LogStoreOptions {
+            compact_min_dead_bytes: 1,
+        };
+        {
+            let mut store = Store::open_with(dir.path(), opts.clone()).await.unwrap();
+            store.blocking_append(ents(1, 0..10)).await.unwrap();
+            store.purge(lid(1, 7)).await.unwrap();
+            store.purge(lid(1, 3)).await.unwrap();
+            // Make enough dead bytes for a compaction *after* the backwards purge.
+            let before = store.stats().compactions;
+            store.blocking_append(ents(1, 10..40)).await.unwrap();
+            store.truncate(lid(1, 10)).await.unwrap();
+            store.flush().await.unwrap();
+            assert!(store.stats().compactions > before);
+            let st = store.get_log_state().await.unwrap();
+            assert_eq!(st.last_purged_log_id, Some(lid(1, 7)));
+        }
+        let mut store = Store::open_with(dir.path(), opts).await.unwrap();
+        let st = store.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id, Some(lid(1, 7)));
+        assert_eq!(summary(&all(&mut store).await), summary(&ents(1, 8..10)));
     }
 
     #[tokio::test]
@@ -1649,6 +1861,29 @@ mod tests {
             matches!(&err, LogStoreError::Corrupt { reason, .. } if reason.contains("does not decode")),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn second_open_of_same_dir_is_refused_until_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        let mut store = Store::open(&nested).await.unwrap();
+        store.blocking_append(ents(1, 0..2)).await.unwrap();
+        let handle = store.clone();
+        let mut reader = store.get_log_reader().await;
+        drop(store);
+        // Any full handle keeps the store (and its writer) alive.
+        let err = Store::open(dir.path().join("a/./b"))
+            .await
+            .err()
+            .expect("must refuse");
+        assert!(matches!(err, LogStoreError::AlreadyOpen(_)), "{err}");
+        drop(handle);
+        // A replication reader does not: the store closes and can be reopened while the
+        // reader still answers from its last view.
+        let mut reopened = Store::open(&nested).await.unwrap();
+        assert_eq!(all(&mut reopened).await.len(), 2);
+        assert_eq!(reader.try_get_log_entries(..).await.unwrap().len(), 2);
     }
 
     #[tokio::test]
@@ -1904,7 +2139,9 @@ mod tests {
         }
     }
 
-    async fn start_single_node(dir: &Path, sm: MemSm) -> openraft::Raft<TC> {
+    /// Starts a one-node Raft on a store in `dir`; also returns a handle on that store, for its
+    /// stats (drop it before reopening the directory).
+    async fn start_single_node(dir: &Path, sm: MemSm) -> (openraft::Raft<TC>, Store) {
         let config = openraft::Config {
             heartbeat_interval: 50,
             election_timeout_min: 150,
@@ -1914,9 +2151,10 @@ mod tests {
         .validate()
         .unwrap();
         let store = Store::open(dir).await.unwrap();
-        openraft::Raft::new(1, Arc::new(config), NoNetwork, store, sm)
+        let raft = openraft::Raft::new(1, Arc::new(config), NoNetwork, store.clone(), sm)
             .await
-            .unwrap()
+            .unwrap();
+        (raft, store)
     }
 
     async fn wait_leader(raft: &openraft::Raft<TC>) {
@@ -1929,7 +2167,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn single_node_raft_writes_survive_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let raft = start_single_node(dir.path(), MemSm::default()).await;
+        let (raft, handle) = start_single_node(dir.path(), MemSm::default()).await;
         raft.initialize(BTreeMap::from([(1u64, BasicNode::default())]))
             .await
             .unwrap();
@@ -1950,6 +2188,7 @@ mod tests {
         let last = raft.metrics().borrow().last_log_index.unwrap();
         raft.shutdown().await.unwrap();
         drop(raft);
+        drop(handle);
 
         let mut store = Store::open(dir.path()).await.unwrap();
         assert_eq!(store.recovery().truncated_bytes, 0);
@@ -1970,7 +2209,7 @@ mod tests {
 
         // And openraft itself restarts from it: same node comes back as leader and accepts
         // writes after the recovered log.
-        let raft = start_single_node(dir.path(), MemSm::default()).await;
+        let (raft, _handle) = start_single_node(dir.path(), MemSm::default()).await;
         wait_leader(&raft).await;
         let resp = raft
             .client_write("after-restart".to_string())
@@ -2035,12 +2274,13 @@ mod tests {
     async fn bench_single_node_raft_client_writes() {
         for tasks in [1u64, 64] {
             let dir = tempfile::tempdir().unwrap();
-            let raft = start_single_node(dir.path(), MemSm::default()).await;
+            let (raft, store) = start_single_node(dir.path(), MemSm::default()).await;
             raft.initialize(BTreeMap::from([(1u64, BasicNode::default())]))
                 .await
                 .unwrap();
             wait_leader(&raft).await;
             let per = 4000 / tasks;
+            let syncs_before = store.stats().syncs;
             let start = Instant::now();
             let mut handles = Vec::new();
             for t in 0..tasks {
@@ -2058,9 +2298,10 @@ mod tests {
             let secs = start.elapsed().as_secs_f64();
             println!(
                 "openraft single node, {tasks} concurrent writers: {} x 1KB client_write in \
-                 {secs:.2}s = {:.0} writes/s",
+                 {secs:.2}s = {:.0} writes/s, {} log syncs",
                 tasks * per,
-                (tasks * per) as f64 / secs
+                (tasks * per) as f64 / secs,
+                store.stats().syncs - syncs_before
             );
             raft.shutdown().await.unwrap();
         }

@@ -1,0 +1,232 @@
+//! Ingest load benchmark: a 3-node cluster (three `meridian serve` processes on loopback) and a
+//! load generator of websocket vehicles driving real Porto routes with GPS noise. Prints acked
+//! pings/s, ack latency, the nodes' CPU use, and the time from a ping's ack to a changed route.
+//!
+//! Run: `cargo bench --bench ingest` (env: `VEHICLES` connections, default 1000; `RATE` pings/s
+//! per vehicle, default 20, i.e. simulated time runs faster than real time; `SECONDS`, default
+//! 20; `MERIDIAN_SHARED`, default `../shared`).
+
+use futures_util::{SinkExt, StreamExt};
+use meridian::graph::build::{import, BuildOptions};
+use meridian::graph::GraphStore;
+use meridian::route::Router;
+use meridian::server::ingest::device_token;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+const INGEST_SECRET: &str = "bench-ingest-secret";
+const CLUSTER_SECRET: &str = "bench-cluster-secret";
+
+fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+struct Nodes(Vec<Child>);
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// user+system CPU seconds of a process.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let vehicles: usize = env_or("VEHICLES", 1000);
+    let rate: usize = env_or("RATE", 20);
+    let seconds: u64 = env_or("SECONDS", 20);
+    let shared = PathBuf::from(std::env::var("MERIDIAN_SHARED").unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR"))));
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/out");
+    let graph = out.join("porto-ingest");
+    import(&BuildOptions::new(shared.join("data/osm/medium/porto-2015-06.osm.pbf"), &graph)).expect("import porto");
+    let router = Router::new(Arc::new(GraphStore::open(&graph).unwrap()));
+
+    // Real routes for the vehicles to drive.
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut routes: Vec<Vec<(f64, f64)>> = Vec::new();
+    let m = router.store.manifest().bbox;
+    while routes.len() < 50 {
+        let p = |rng: &mut StdRng| (rng.random_range(m[1]..m[3]), rng.random_range(m[0]..m[2]));
+        let (a, b) = (p(&mut rng), p(&mut rng));
+        if let Ok(r) = router.route(&[a, b], false) {
+            if r.route.distance_m > 3000.0 {
+                routes.push(r.route.geometry);
+            }
+        }
+    }
+
+    // Three node processes.
+    let exe = env!("CARGO_BIN_EXE_meridian");
+    let data = out.join(format!("ingest-cluster-{}", std::process::id()));
+    let http: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", 6301 + i)).collect();
+    let ws: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", 6401 + i)).collect();
+    let mut nodes = Nodes(Vec::new());
+    for i in 0..3 {
+        nodes.0.push(
+            Command::new(exe)
+                .args(["serve", "--graph"]).arg(&graph)
+                .args(["--listen", &http[i], "--node-id", &(i + 1).to_string(), "--ingest-listen", &ws[i]])
+                .arg("--data-dir").arg(data.join(format!("node-{}", i + 1)))
+                .env("MERIDIAN_CLUSTER_SECRET", CLUSTER_SECRET)
+                .env("MERIDIAN_INGEST_SECRET", INGEST_SECRET)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start node"),
+        );
+    }
+    let client = reqwest::Client::new();
+    for h in &http {
+        while client.get(format!("http://{h}/health")).send().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let members: serde_json::Map<String, Value> = http.iter().enumerate().map(|(i, h)| ((i + 1).to_string(), json!(h))).collect();
+    client.post(format!("http://{}/cluster/init", http[0])).header("x-meridian-cluster-secret", CLUSTER_SECRET)
+        .json(&json!({"members": members})).send().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The load: each vehicle on its own connection, to the nodes in turn.
+    let acked = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let stop_at = Instant::now() + Duration::from_secs(seconds);
+    let cpu_before: Vec<f64> = nodes.0.iter().map(|c| cpu_seconds(c.id())).collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for v in 0..vehicles {
+        let addr = ws[v % 3].clone();
+        let route = routes[v % routes.len()].clone();
+        let (acked, latencies) = (acked.clone(), latencies.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok((mut sock, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await else { return };
+            let device = v as u64 + 1;
+            let auth = json!({"type": "auth", "device": device, "token": device_token(INGEST_SECRET.as_bytes(), device)});
+            sock.send(Message::Text(auth.to_string().into())).await.unwrap();
+            let _ready = sock.next().await;
+            let (mut tx, mut rx) = sock.split();
+            let sent: Arc<Mutex<std::collections::HashMap<u64, Instant>>> = Default::default();
+            let reader = {
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    while let Some(Ok(Message::Text(t))) = rx.next().await {
+                        let m: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
+                        if let Some(seq) = m["acked"].as_u64() {
+                            if let Some(t0) = sent.lock().unwrap().remove(&seq) {
+                                acked.fetch_add(1, Ordering::Relaxed);
+                                latencies.lock().unwrap().push(t0.elapsed().as_secs_f64() * 1e3);
+                            }
+                        }
+                    }
+                })
+            };
+            let mut rng = StdRng::seed_from_u64(device);
+            let mut seq = 0u64;
+            let mut i = rng.random_range(0..route.len());
+            // Frames of pings every 100 ms; simulated driving: one route point per ping.
+            let per_frame = (rate / 10).max(1);
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            while Instant::now() < stop_at {
+                tick.tick().await;
+                let mut pings = Vec::with_capacity(per_frame);
+                let ts = now_ms();
+                for _ in 0..per_frame {
+                    seq += 1;
+                    i = (i + 1) % route.len();
+                    let (lat, lon) = route[i];
+                    pings.push(json!({"seq": seq, "ts": ts, "lat": lat + rng.random_range(-4e-5..4e-5),
+                        "lon": lon + rng.random_range(-4e-5..4e-5), "accuracy": 5.0}));
+                    sent.lock().unwrap().insert(seq, Instant::now());
+                }
+                if tx.send(Message::Text(json!({"type": "pings", "pings": pings}).to_string().into())).await.is_err() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await; // late acks
+            reader.abort();
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let wall = started.elapsed().as_secs_f64() - 3.0;
+    let cpu: Vec<f64> = nodes.0.iter().zip(&cpu_before).map(|(c, b)| cpu_seconds(c.id()) - b).collect();
+    let total = acked.load(Ordering::Relaxed);
+    let mut lat = latencies.lock().unwrap().clone();
+    println!("# Meridian ingest benchmark (Porto, 3 node processes on one 2-core box)");
+    println!();
+    println!("{vehicles} websocket vehicles, {rate} pings/s each offered ({} pings/s), {seconds} s", vehicles * rate);
+    println!();
+    println!("| acked pings/s | ack latency p50 ms | p90 ms | p99 ms | node CPU s (1, 2, 3) over the run |");
+    println!("|---|---|---|---|---|");
+    println!("| {:.0} | {:.1} | {:.1} | {:.1} | {:.1}, {:.1}, {:.1} |", total as f64 / wall,
+        percentile(&mut lat, 0.5), percentile(&mut lat, 0.9), percentile(&mut lat, 0.99), cpu[0], cpu[1], cpu[2]);
+
+    // Ping to route: crawl along an edge of a route, time from the last ack until a node's route
+    // answer changes.
+    let route = router.route(&[routes[0][0], *routes[0].last().unwrap()], false).unwrap();
+    let coords = format!("{},{};{},{}", routes[0][0].1, routes[0][0].0, routes[0].last().unwrap().1, routes[0].last().unwrap().0);
+    let url = format!("http://{}/route/v1/driving/{coords}?overview=false", http[1]);
+    let before: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    let before_s = before["routes"][0]["duration"].as_f64().unwrap();
+    let (mut sock, _) = tokio_tungstenite::connect_async(format!("ws://{}/", ws[0])).await.unwrap();
+    let device = 999_999u64;
+    sock.send(Message::Text(json!({"type": "auth", "device": device, "token": device_token(INGEST_SECRET.as_bytes(), device)}).to_string().into())).await.unwrap();
+    let _ = sock.next().await;
+    // Crawl through the middle of the route at ~5 km/h, dense pings, recent timestamps.
+    let g = &route.route.geometry;
+    let mid = g.len() / 2;
+    let pts: Vec<(f64, f64)> = g[mid.saturating_sub(20)..(mid + 20).min(g.len())].to_vec();
+    let t0 = now_ms() - pts.len() as i64 * 10_000;
+    let pings: Vec<Value> = pts.iter().enumerate().map(|(k, p)| json!({"seq": k + 1, "ts": t0 + k as i64 * 10_000, "lat": p.0, "lon": p.1, "speed": 1.4})).collect();
+    let n = pings.len();
+    sock.send(Message::Text(json!({"type": "pings", "pings": pings}).to_string().into())).await.unwrap();
+    let mut got = 0;
+    while got < n {
+        if let Some(Ok(Message::Text(t))) = sock.next().await {
+            if t.as_str().contains("\"ack\"") { got += 1; }
+        }
+    }
+    let acked_at = Instant::now();
+    let mut changed = None;
+    while acked_at.elapsed() < Duration::from_secs(5) {
+        let now: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        let d = now["routes"][0]["duration"].as_f64().unwrap();
+        if (d - before_s).abs() > 0.05 {
+            changed = Some((acked_at.elapsed().as_secs_f64() * 1e3, d));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!();
+    match changed {
+        Some((ms, d)) => println!("ping-to-route: the route's ETA changed {before_s:.1} s -> {d:.1} s, {ms:.0} ms after the last ack (publisher period 1 s)"),
+        None => println!("ping-to-route: the route did not change within 5 s (before {before_s:.1} s)"),
+    }
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&data);
+}
