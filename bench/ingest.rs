@@ -25,11 +25,17 @@ const INGEST_SECRET: &str = "bench-ingest-secret";
 const CLUSTER_SECRET: &str = "bench-cluster-secret";
 
 fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 struct Nodes(Vec<Child>);
@@ -45,7 +51,12 @@ impl Drop for Nodes {
 /// user+system CPU seconds of a process.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
@@ -61,10 +72,17 @@ async fn main() {
     let vehicles: usize = env_or("VEHICLES", 1000);
     let rate: usize = env_or("RATE", 20);
     let seconds: u64 = env_or("SECONDS", 20);
-    let shared = PathBuf::from(std::env::var("MERIDIAN_SHARED").unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR"))));
+    let shared = PathBuf::from(
+        std::env::var("MERIDIAN_SHARED")
+            .unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR"))),
+    );
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/out");
     let graph = out.join("porto-ingest");
-    import(&BuildOptions::new(shared.join("data/osm/medium/porto-2015-06.osm.pbf"), &graph)).expect("import porto");
+    import(&BuildOptions::new(
+        shared.join("data/osm/medium/porto-2015-06.osm.pbf"),
+        &graph,
+    ))
+    .expect("import porto");
     let router = Router::new(Arc::new(GraphStore::open(&graph).unwrap()));
 
     // Real routes for the vehicles to drive.
@@ -90,9 +108,18 @@ async fn main() {
     for i in 0..3 {
         nodes.0.push(
             Command::new(exe)
-                .args(["serve", "--graph"]).arg(&graph)
-                .args(["--listen", &http[i], "--node-id", &(i + 1).to_string(), "--ingest-listen", &ws[i]])
-                .arg("--data-dir").arg(data.join(format!("node-{}", i + 1)))
+                .args(["serve", "--graph"])
+                .arg(&graph)
+                .args([
+                    "--listen",
+                    &http[i],
+                    "--node-id",
+                    &(i + 1).to_string(),
+                    "--ingest-listen",
+                    &ws[i],
+                ])
+                .arg("--data-dir")
+                .arg(data.join(format!("node-{}", i + 1)))
                 .env("MERIDIAN_CLUSTER_SECRET", CLUSTER_SECRET)
                 .env("MERIDIAN_INGEST_SECRET", INGEST_SECRET)
                 .stderr(std::process::Stdio::null())
@@ -102,13 +129,27 @@ async fn main() {
     }
     let client = reqwest::Client::new();
     for h in &http {
-        while client.get(format!("http://{h}/health")).send().await.is_err() {
+        while client
+            .get(format!("http://{h}/health"))
+            .send()
+            .await
+            .is_err()
+        {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let members: serde_json::Map<String, Value> = http.iter().enumerate().map(|(i, h)| ((i + 1).to_string(), json!(h))).collect();
-    client.post(format!("http://{}/cluster/init", http[0])).header("x-meridian-cluster-secret", CLUSTER_SECRET)
-        .json(&json!({"members": members})).send().await.unwrap();
+    let members: serde_json::Map<String, Value> = http
+        .iter()
+        .enumerate()
+        .map(|(i, h)| ((i + 1).to_string(), json!(h)))
+        .collect();
+    client
+        .post(format!("http://{}/cluster/init", http[0]))
+        .header("x-meridian-cluster-secret", CLUSTER_SECRET)
+        .json(&json!({"members": members}))
+        .send()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // The load: each vehicle on its own connection, to the nodes in turn.
@@ -174,26 +215,55 @@ async fn main() {
         let _ = t.await;
     }
     let wall = started.elapsed().as_secs_f64() - 3.0;
-    let cpu: Vec<f64> = nodes.0.iter().zip(&cpu_before).map(|(c, b)| cpu_seconds(c.id()) - b).collect();
+    let cpu: Vec<f64> = nodes
+        .0
+        .iter()
+        .zip(&cpu_before)
+        .map(|(c, b)| cpu_seconds(c.id()) - b)
+        .collect();
     let total = acked.load(Ordering::Relaxed);
     let mut lat = latencies.lock().unwrap().clone();
     println!("# Meridian ingest benchmark (Porto, 3 node processes on one 2-core box)");
     println!();
-    println!("{vehicles} websocket vehicles, {rate} pings/s each offered ({} pings/s), {seconds} s", vehicles * rate);
+    println!(
+        "{vehicles} websocket vehicles, {rate} pings/s each offered ({} pings/s), {seconds} s",
+        vehicles * rate
+    );
     println!();
     println!("| acked pings/s | ack latency p50 ms | p90 ms | p99 ms | node CPU s (1, 2, 3) over the run |");
     println!("|---|---|---|---|---|");
-    println!("| {:.0} | {:.1} | {:.1} | {:.1} | {:.1}, {:.1}, {:.1} |", total as f64 / wall,
-        percentile(&mut lat, 0.5), percentile(&mut lat, 0.9), percentile(&mut lat, 0.99), cpu[0], cpu[1], cpu[2]);
+    println!(
+        "| {:.0} | {:.1} | {:.1} | {:.1} | {:.1}, {:.1}, {:.1} |",
+        total as f64 / wall,
+        percentile(&mut lat, 0.5),
+        percentile(&mut lat, 0.9),
+        percentile(&mut lat, 0.99),
+        cpu[0],
+        cpu[1],
+        cpu[2]
+    );
 
     // Ping to route: crawl along an edge of a route, time from the last ack until a node's route
     // answer changes.
-    let route = router.route(&[routes[0][0], *routes[0].last().unwrap()], false).unwrap();
-    let coords = format!("{},{};{},{}", routes[0][0].1, routes[0][0].0, routes[0].last().unwrap().1, routes[0].last().unwrap().0);
-    let url = format!("http://{}/route/v1/driving/{coords}?overview=false", http[1]);
+    let route = router
+        .route(&[routes[0][0], *routes[0].last().unwrap()], false)
+        .unwrap();
+    let coords = format!(
+        "{},{};{},{}",
+        routes[0][0].1,
+        routes[0][0].0,
+        routes[0].last().unwrap().1,
+        routes[0].last().unwrap().0
+    );
+    let url = format!(
+        "http://{}/route/v1/driving/{coords}?overview=false",
+        http[1]
+    );
     let before: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
     let before_s = before["routes"][0]["duration"].as_f64().unwrap();
-    let (mut sock, _) = tokio_tungstenite::connect_async(format!("ws://{}/", ws[0])).await.unwrap();
+    let (mut sock, _) = tokio_tungstenite::connect_async(format!("ws://{}/", ws[0]))
+        .await
+        .unwrap();
     let device = 999_999u64;
     sock.send(Message::Text(json!({"type": "auth", "device": device, "token": device_token(INGEST_SECRET.as_bytes(), device)}).to_string().into())).await.unwrap();
     let _ = sock.next().await;
@@ -204,11 +274,17 @@ async fn main() {
     let t0 = now_ms() - pts.len() as i64 * 10_000;
     let pings: Vec<Value> = pts.iter().enumerate().map(|(k, p)| json!({"seq": k + 1, "ts": t0 + k as i64 * 10_000, "lat": p.0, "lon": p.1, "speed": 1.4})).collect();
     let n = pings.len();
-    sock.send(Message::Text(json!({"type": "pings", "pings": pings}).to_string().into())).await.unwrap();
+    sock.send(Message::Text(
+        json!({"type": "pings", "pings": pings}).to_string().into(),
+    ))
+    .await
+    .unwrap();
     let mut got = 0;
     while got < n {
         if let Some(Ok(Message::Text(t))) = sock.next().await {
-            if t.as_str().contains("\"ack\"") { got += 1; }
+            if t.as_str().contains("\"ack\"") {
+                got += 1;
+            }
         }
     }
     let acked_at = Instant::now();
