@@ -4,6 +4,7 @@
 
 pub mod cost;
 pub mod guidance;
+pub mod navigation;
 pub mod osrm;
 pub mod polyline;
 pub mod search;
@@ -110,12 +111,24 @@ impl Router {
         points: &[(f64, f64)],
         with_steps: bool,
     ) -> Result<RouteAnswer, RouteError> {
+        self.route_with_paths(points, with_steps)
+            .map(|(answer, _)| answer)
+    }
+
+    /// Like [`Router::route`], also returning each leg's path (edge ids, partial edges, times),
+    /// which navigation sessions follow and re-cost as traffic changes.
+    pub fn route_with_paths(
+        &self,
+        points: &[(f64, f64)],
+        with_steps: bool,
+    ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
         let snaps = points
             .iter()
             .enumerate()
             .map(|(i, &p)| self.snap(p)?.ok_or(RouteError::NoSegment(i)))
             .collect::<Result<Vec<_>, _>>()?;
         let mut legs = Vec::with_capacity(snaps.len().saturating_sub(1));
+        let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         // One snapshot for the whole request, so all legs see the same traffic.
         let model = self.cost_model();
@@ -124,6 +137,7 @@ impl Router {
                 .with(|space| self.leg_with(&model, &mut space.borrow_mut(), &pair[0], &pair[1]))?;
             tiles_touched += path.tiles_touched;
             legs.push(self.describe_leg(&path, with_steps)?);
+            paths.push(path);
         }
         let mut geometry: Vec<(f64, f64)> = Vec::new();
         for leg in &legs {
@@ -146,11 +160,14 @@ impl Router {
                 distance_m: s.distance_m,
             })
             .collect();
-        Ok(RouteAnswer {
-            waypoints,
-            route,
-            tiles_touched,
-        })
+        Ok((
+            RouteAnswer {
+                waypoints,
+                route,
+                tiles_touched,
+            },
+            paths,
+        ))
     }
 
     /// The fastest path between two snapped points under the current traffic.

@@ -13,10 +13,18 @@
 //!    applied once.
 //! 4. Errors → `{"type":"error","code":"...","message":"...","seq":1}`; a bad ping is refused alone,
 //!    a bad token or an oversized frame closes the connection.
+//! 5. Navigation on the same connection: client → `{"type":"navigate","destination":{"lat":..,
+//!    "lon":..}}` (from the last ping's position) → server `{"type":"route","reason":"start",
+//!    "route":{OSRM route, polyline6, steps}}`; then after each ping `{"type":"progress",
+//!    "distance_remaining":m,"duration_remaining":s,"eta":ms}`, a `route` with reason `reroute`
+//!    when the device left the route, or `faster_route` (with `saving_s`) when traffic makes
+//!    another route faster, and `{"type":"arrived"}`. `{"type":"end_navigation"}` stops it.
 
 use crate::cluster::batcher::Batcher;
 use crate::cluster::LoggedPing;
-use crate::graph::GraphStore;
+use crate::route::navigation::{NavEvent, NavigationSession};
+use crate::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
+use crate::route::Router;
 use crate::traffic::{Matcher, Ping};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -45,7 +53,7 @@ const RATE_PER_S: f64 = 50.0;
 const BURST: f64 = 200.0;
 
 pub struct IngestContext {
-    pub store: Arc<GraphStore>,
+    pub router: Arc<Router>,
     pub matcher: Matcher,
     pub batcher: Batcher,
     pub secret: Vec<u8>,
@@ -85,6 +93,14 @@ enum ClientMessage {
     Auth { device: u64, token: String },
     Ping(PingMessage),
     Pings { pings: Vec<PingMessage> },
+    Navigate { destination: LatLon },
+    EndNavigation,
+}
+
+#[derive(Deserialize)]
+struct LatLon {
+    lat: f64,
+    lon: f64,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +145,9 @@ pub async fn serve_ingest(listener: TcpListener, ctx: Arc<IngestContext>) {
 struct Connection {
     device: Option<u64>,
     last_ts: Option<i64>,
+    /// Position of the last accepted ping: where navigation starts.
+    last_position: Option<(f64, f64)>,
+    navigation: Option<NavigationSession>,
     tokens: f64,
     refilled: Instant,
 }
@@ -171,6 +190,8 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
     let mut conn = Connection {
         device: None,
         last_ts: None,
+        last_position: None,
+        navigation: None,
         tokens: BURST,
         refilled: Instant::now(),
     };
@@ -265,6 +286,17 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
                     accept_ping(&ctx, &mut conn, device, p, &out).await;
                 }
             }
+            (ClientMessage::Navigate { destination }, Some(_)) => {
+                start_navigation(&ctx, &mut conn, destination, &out).await
+            }
+            (ClientMessage::EndNavigation, Some(_)) => {
+                conn.navigation = None;
+                let _ = out
+                    .send(Message::Text(
+                        json!({"type": "navigation_ended"}).to_string().into(),
+                    ))
+                    .await;
+            }
         }
     }
     let _ = out.send(Message::Close(None)).await;
@@ -343,6 +375,29 @@ async fn accept_ping(
         return;
     }
     conn.last_ts = Some(p.ts);
+    conn.last_position = Some((p.lat, p.lon));
+    if let Some(session) = conn.navigation.as_mut() {
+        match session.on_position(
+            &ctx.router,
+            (p.lat, p.lon),
+            p.ts,
+            p.accuracy.unwrap_or(10.0) as f64,
+        ) {
+            Ok(events) => {
+                for e in events {
+                    let _ = out.send(nav_frame(&e)).await;
+                }
+            }
+            Err(e) => {
+                let _ = out
+                    .send(error_frame("NavigationFailed", &e.to_string(), Some(p.seq)))
+                    .await;
+            }
+        }
+        if session.finished {
+            conn.navigation = None;
+        }
+    }
     let ping = Ping {
         device,
         seq: p.seq,
@@ -354,7 +409,11 @@ async fn accept_ping(
         accuracy_m: p.accuracy,
     };
     // Matching happens here, once, before the log (see DESIGN: replicas only aggregate).
-    let matched = ctx.matcher.match_ping(&ctx.store, &ping).ok().flatten();
+    let matched = ctx
+        .matcher
+        .match_ping(&ctx.router.store, &ping)
+        .ok()
+        .flatten();
     let logged = LoggedPing {
         device,
         seq: p.seq,
@@ -378,6 +437,88 @@ async fn accept_ping(
         };
         let _ = out.send(frame).await;
     });
+}
+
+async fn start_navigation(
+    ctx: &IngestContext,
+    conn: &mut Connection,
+    destination: LatLon,
+    out: &mpsc::Sender<Message>,
+) {
+    let dest = (destination.lat, destination.lon);
+    if !dest.0.is_finite()
+        || !dest.1.is_finite()
+        || !(-90.0..=90.0).contains(&dest.0)
+        || !(-180.0..=180.0).contains(&dest.1)
+    {
+        let _ = out
+            .send(error_frame(
+                "InvalidCoordinate",
+                "destination out of range",
+                None,
+            ))
+            .await;
+        return;
+    }
+    let Some(origin) = conn.last_position else {
+        let _ = out
+            .send(error_frame(
+                "NoPosition",
+                "send a ping before asking to navigate",
+                None,
+            ))
+            .await;
+        return;
+    };
+    match NavigationSession::start(
+        &ctx.router,
+        origin,
+        dest,
+        conn.last_ts.unwrap_or_else(now_ms),
+    ) {
+        Ok((session, event)) => {
+            conn.navigation = Some(session);
+            let _ = out.send(nav_frame(&event)).await;
+        }
+        Err(e) => {
+            let code = match e {
+                crate::route::RouteError::NoSegment(_) => "NoSegment",
+                crate::route::RouteError::NoRoute => "NoRoute",
+                crate::route::RouteError::Store(_) => "InternalError",
+            };
+            let _ = out.send(error_frame(code, &e.to_string(), None)).await;
+        }
+    }
+}
+
+/// The websocket frame of a navigation event.
+fn nav_frame(e: &NavEvent) -> Message {
+    let v = match e {
+        NavEvent::Route {
+            reason,
+            answer,
+            saving_s,
+        } => {
+            let opts = ResponseOptions {
+                overview: Overview::Full,
+                geometries: Geometries::Polyline6,
+                steps: true,
+            };
+            json!({"type": "route", "reason": reason.as_str(), "saving_s": saving_s, "route": route_response(answer, &opts)})
+        }
+        NavEvent::Progress {
+            distance_remaining_m,
+            duration_remaining_s,
+            eta_ms,
+        } => json!({
+            "type": "progress",
+            "distance_remaining": (distance_remaining_m * 10.0).round() / 10.0,
+            "duration_remaining": (duration_remaining_s * 10.0).round() / 10.0,
+            "eta": eta_ms,
+        }),
+        NavEvent::Arrived => json!({"type": "arrived"}),
+    };
+    Message::Text(v.to_string().into())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -130,12 +130,12 @@ pub async fn serve_on(
 /// into the node's Raft log, and acknowledged after commit.
 pub fn start_ingest(
     listener: tokio::net::TcpListener,
-    router: &Router,
+    router: Arc<Router>,
     node: Arc<ClusterNode>,
     secret: &[u8],
 ) {
     let ctx = Arc::new(ingest::IngestContext {
-        store: router.store.clone(),
+        router,
         matcher: crate::traffic::Matcher::new(),
         batcher: crate::cluster::batcher::Batcher::start(node, Default::default()),
         secret: secret.to_vec(),

@@ -62,7 +62,7 @@ impl TestNode {
                 let ingest_listener = tokio::net::TcpListener::bind(ingest)
                     .await
                     .expect("bind ingest");
-                start_ingest(ingest_listener, &routes, node.clone(), INGEST_SECRET);
+                start_ingest(ingest_listener, routes.clone(), node.clone(), INGEST_SECRET);
                 node_tx.send(node.clone()).unwrap();
                 tokio::select! {
                     _ = serve_on(routes, listener, Limits::default(), Some(node)) => {}

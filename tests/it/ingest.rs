@@ -281,3 +281,77 @@ async fn bad_input_is_refused_with_error_frames_and_good_clients_are_not_disturb
         assert!(!state.has_applied(2, seq), "refused ping {seq} was applied");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_navigates_over_the_same_websocket() {
+    let nodes = start_cluster("ingest-nav").await;
+    let r = router("small/liechtenstein-2015-07");
+    let j = junctions(&r);
+    let (a, b) = (j[200], j[j.len() - 200]);
+    let mut ws = authed(nodes[2].ingest, 77).await;
+    let t0 = now_ms() - 600_000;
+    // Navigation needs a position first.
+    send(
+        &mut ws,
+        json!({"type": "navigate", "destination": {"lat": b.0, "lon": b.1}}),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "NoPosition");
+    send(
+        &mut ws,
+        json!({"type": "ping", "seq": 1, "ts": t0, "lat": a.0, "lon": a.1}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"type": "navigate", "destination": {"lat": b.0, "lon": b.1}}),
+    )
+    .await;
+    let route = loop {
+        let m = next(&mut ws).await.unwrap();
+        if m["type"] == "route" {
+            break m;
+        }
+        assert_eq!(m["type"], "ack", "{m}");
+    };
+    assert_eq!(route["reason"], "start");
+    let osrm = &route["route"]["routes"][0];
+    assert!(!osrm["legs"][0]["steps"].as_array().unwrap().is_empty());
+    let line = meridian::route::polyline::decode(osrm["geometry"].as_str().unwrap(), 6).unwrap();
+    // Drive it: a fix every ~200 m, one second apart.
+    let total: f64 = line
+        .windows(2)
+        .map(|w| meridian::spatial::geometry::haversine_m(w[0], w[1]))
+        .sum();
+    let mut fixes = Vec::new();
+    let mut d = 0.0;
+    while d < total {
+        fixes.push(*cut_shape(&line, 0.0, d).last().unwrap());
+        d += 200.0;
+    }
+    fixes.push(*line.last().unwrap());
+    for (k, p) in fixes.iter().enumerate() {
+        let seq = k as u64 + 2;
+        send(&mut ws, json!({"type": "ping", "seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.0, "lon": p.1, "accuracy": 5.0})).await;
+    }
+    let (mut progress, mut arrived, mut acks) = (Vec::new(), false, 0);
+    while acks < fixes.len() || !arrived {
+        let m = next(&mut ws).await.unwrap();
+        match m["type"].as_str().unwrap() {
+            "ack" => acks += 1,
+            "progress" => progress.push(m["distance_remaining"].as_f64().unwrap()),
+            "arrived" => arrived = true,
+            other => panic!("unexpected {other}: {m}"),
+        }
+    }
+    assert!(
+        progress.len() + 2 >= fixes.len(),
+        "{} progress frames for {} fixes",
+        progress.len(),
+        fixes.len()
+    );
+    assert!(
+        progress.windows(2).all(|w| w[1] <= w[0] + 1.0),
+        "distance left must shrink: {progress:?}"
+    );
+}

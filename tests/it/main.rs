@@ -6,6 +6,7 @@ mod common;
 mod exactness;
 mod import;
 mod ingest;
+mod navigation;
 mod routing;
 mod server;
 mod traffic;
