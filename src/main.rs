@@ -50,6 +50,26 @@ struct ClusterArgs {
 }
 
 #[derive(Subcommand)]
+enum TrafficCommand {
+    /// Fetch a node's live traffic table and write it as Parquet (or JSON).
+    Export {
+        /// A cluster node's HTTP address, e.g. 127.0.0.1:5001.
+        #[arg(long)]
+        node: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
+        format: ExportFormat,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    Parquet,
+    Json,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Import an OpenStreetMap PBF extract into a tiled graph directory.
     Import {
@@ -103,6 +123,11 @@ enum Command {
         points: Vec<String>,
         #[arg(long)]
         steps: bool,
+    },
+    /// Work with a running cluster's traffic table.
+    Traffic {
+        #[command(subcommand)]
+        command: TrafficCommand,
     },
     /// Print the websocket ingest token of a device (HMAC of its id under the ingest secret).
     Token {
@@ -308,6 +333,43 @@ fn run(cli: Cli) -> Result<()> {
                 "{}",
                 serde_json::to_string_pretty(&route_response(&answer, &opts))?
             );
+            Ok(())
+        }
+        Command::Traffic {
+            command: TrafficCommand::Export { node, format, out },
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let rows: Vec<meridian::traffic::export::TrafficRow> = runtime.block_on(async {
+                let url = format!("http://{node}/traffic");
+                let response = reqwest::get(&url)
+                    .await
+                    .with_context(|| format!("fetching {url}"))?;
+                if !response.status().is_success() {
+                    bail!(
+                        "{url} answered {} (is it a cluster node?)",
+                        response.status()
+                    );
+                }
+                response
+                    .json()
+                    .await
+                    .with_context(|| format!("reading {url}"))
+            })?;
+            match format {
+                ExportFormat::Json => {
+                    std::fs::write(&out, serde_json::to_vec(&rows)?)
+                        .with_context(|| format!("writing {}", out.display()))?;
+                }
+                #[cfg(feature = "analytics")]
+                ExportFormat::Parquet => {
+                    meridian::traffic::export::write_parquet(&rows, &out)?;
+                }
+                #[cfg(not(feature = "analytics"))]
+                ExportFormat::Parquet => {
+                    bail!("this build has no Parquet support; rebuild with the `analytics` feature")
+                }
+            }
+            println!("wrote {} traffic rows to {}", rows.len(), out.display());
             Ok(())
         }
         Command::Token {

@@ -21,6 +21,7 @@
 //!    another route faster, and `{"type":"arrived"}`. `{"type":"end_navigation"}` stops it.
 
 use crate::cluster::batcher::Batcher;
+use crate::cluster::network::constant_time_eq;
 use crate::cluster::LoggedPing;
 use crate::route::navigation::{NavEvent, NavigationSession};
 use crate::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
@@ -521,10 +522,6 @@ fn nav_frame(e: &NavEvent) -> Message {
     Message::Text(v.to_string().into())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,68 +549,60 @@ mod tests {
             accuracy: Some(5.0),
         };
         assert!(validate(&good(), None, now).is_ok());
-        let code = |p: PingMessage, last: Option<i64>| validate(&p, last, now).unwrap_err().0;
-        assert_eq!(code(PingMessage { seq: 0, ..good() }, None), "InvalidSeq");
-        assert_eq!(
-            code(
+        let cases: [(PingMessage, Option<i64>, &str); 8] = [
+            (PingMessage { seq: 0, ..good() }, None, "InvalidSeq"),
+            (
                 PingMessage {
                     lat: 91.0,
                     ..good()
                 },
-                None
+                None,
+                "InvalidCoordinate",
             ),
-            "InvalidCoordinate"
-        );
-        assert_eq!(
-            code(
+            (
                 PingMessage {
                     lon: f64::NAN,
                     ..good()
                 },
-                None
+                None,
+                "InvalidCoordinate",
             ),
-            "InvalidCoordinate"
-        );
-        assert_eq!(
-            code(
+            (
                 PingMessage {
                     ts: now + 3_600_000,
                     ..good()
                 },
-                None
+                None,
+                "InvalidTimestamp",
             ),
-            "InvalidTimestamp"
-        );
-        assert_eq!(
-            code(
+            (
                 PingMessage {
                     ts: now - 2 * MAX_AGE_MS,
                     ..good()
                 },
-                None
+                None,
+                "InvalidTimestamp",
             ),
-            "InvalidTimestamp"
-        );
-        assert_eq!(code(good(), Some(now + 1)), "TimestampBackwards");
-        assert_eq!(
-            code(
+            (good(), Some(now + 1), "TimestampBackwards"),
+            (
                 PingMessage {
                     speed: Some(150.0),
                     ..good()
                 },
-                None
+                None,
+                "InvalidSpeed",
             ),
-            "InvalidSpeed"
-        );
-        assert_eq!(
-            code(
+            (
                 PingMessage {
                     heading: Some(400.0),
                     ..good()
                 },
-                None
+                None,
+                "InvalidHeading",
             ),
-            "InvalidHeading"
-        );
+        ];
+        for (ping, last, code) in cases {
+            assert_eq!(validate(&ping, last, now).unwrap_err().0, code);
+        }
     }
 }

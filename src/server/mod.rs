@@ -43,6 +43,7 @@ pub fn routes(
     cluster: Option<Arc<ClusterNode>>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let health_router = router.clone();
+    let traffic_router = router.clone();
     let health = warp::path("health")
         .and(warp::path::end())
         .and(warp::get())
@@ -71,10 +72,25 @@ pub fn routes(
         },
     );
     let cluster: BoxedFilter<(Response,)> = match cluster {
-        Some(node) => raft_routes(node.raft.clone(), node_secret(&node))
-            .or(cluster_routes(node))
-            .unify()
-            .boxed(),
+        Some(node) => {
+            let (traffic_node, traffic_router) = (node.clone(), traffic_router.clone());
+            let traffic = warp::path("traffic")
+                .and(warp::path::end())
+                .and(warp::get())
+                .map(move || {
+                    let rows = crate::traffic::export::rows(
+                        &traffic_node.state.live,
+                        &traffic_router.store,
+                    );
+                    warp::reply::json(&rows).into_response()
+                });
+            raft_routes(node.raft.clone(), node_secret(&node))
+                .or(cluster_routes(node))
+                .unify()
+                .or(traffic)
+                .unify()
+                .boxed()
+        }
         None => warp::any()
             .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
             .boxed(),

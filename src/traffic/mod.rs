@@ -5,6 +5,7 @@
 //! (deterministically, by ping time) and publishes immutable per-tile speed arrays that the search
 //! reads without locks; weights use a live speed while it is fresh and free flow after.
 
+pub mod export;
 pub mod live;
 pub mod matching;
 pub mod speeds;

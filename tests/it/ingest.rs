@@ -355,3 +355,98 @@ async fn a_phone_navigates_over_the_same_websocket() {
         "distance left must shrink: {progress:?}"
     );
 }
+
+/// The CLI exports a node's live table to Parquet that reads back with the same rows.
+#[cfg(feature = "analytics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traffic_table_exports_to_parquet() {
+    use polars::prelude::{ParquetReader, SerReader};
+    let nodes = start_cluster("ingest-export").await;
+    let r = router("small/liechtenstein-2015-07");
+    let j = junctions(&r);
+    let t0 = now_ms() - 120_000;
+    // Ten phones, each driving past a different junction at a reported 36 km/h.
+    for d in 0..10u64 {
+        let mut ws = authed(nodes[(d % 3) as usize].ingest, 500 + d).await;
+        let (lat, lon) = j[(d as usize * 97) % j.len()];
+        let pings: Vec<Value> = (1..=3u64)
+            .map(|s| json!({"seq": s, "ts": t0 + s as i64 * 1000, "lat": lat, "lon": lon, "speed": 10.0, "heading": 0.0}))
+            .collect();
+        send(&mut ws, json!({"type": "pings", "pings": pings})).await;
+        for _ in 0..3 {
+            assert_eq!(next(&mut ws).await.unwrap()["type"], "ack");
+        }
+    }
+    let addr = nodes[0].addr;
+    let state = nodes[0].node().state.clone();
+    wait_for("the pings to apply", Duration::from_secs(10), || {
+        state.pings_applied() == 30
+    })
+    .await;
+    let rows: Vec<Value> = reqwest::get(format!("http://{addr}/traffic"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!rows.is_empty() && rows.len() <= 10, "{} rows", rows.len());
+    assert!(
+        rows.iter()
+            .all(|r| (r["speed_kmh"].as_f64().unwrap() - 36.0).abs() < 0.5),
+        "{rows:?}"
+    );
+
+    let out = crate::common::scratch_dir("export").join("traffic.parquet");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args([
+            "traffic",
+            "export",
+            "--node",
+            &addr.to_string(),
+            "--format",
+            "parquet",
+            "--out",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let df = ParquetReader::new(std::fs::File::open(&out).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), rows.len());
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "edge",
+            "tile",
+            "osm_way_id",
+            "speed_kmh",
+            "free_flow_kmh",
+            "samples",
+            "updated_ms"
+        ]
+    );
+    let way = df
+        .column("osm_way_id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(way, rows[0]["osm_way_id"].as_i64().unwrap());
+    assert!(way > 0);
+    // A node that is not there: a clear error, exit code 1.
+    let failed = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["traffic", "export", "--node", "127.0.0.1:1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("error: fetching"));
+}

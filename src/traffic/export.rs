@@ -1,0 +1,98 @@
+//! Exports of the live traffic table for analysts: one row per directed edge with live data
+//! (graph edge id, OSM way id, speeds, samples, last update), as JSON over HTTP (`GET /traffic`)
+//! and as a Parquet file that pandas, polars or duckdb read directly.
+
+use super::LiveTraffic;
+use crate::graph::GraphStore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrafficRow {
+    /// Graph edge id as `tile:local` (tile = geohash cell index of the graph version).
+    pub edge: String,
+    pub tile: String,
+    pub osm_way_id: i64,
+    pub speed_kmh: f32,
+    pub free_flow_kmh: f32,
+    pub samples: u32,
+    /// Newest observation, ms since the epoch.
+    pub updated_ms: i64,
+}
+
+/// The table's rows, sorted by edge; edges unknown to this graph are skipped.
+pub fn rows(live: &LiveTraffic, store: &GraphStore) -> Vec<TrafficRow> {
+    live.entries()
+        .into_iter()
+        .filter_map(|(id, o)| {
+            let tile = store.tile(id.tile).ok()?;
+            let edge = tile.edges.get(id.local as usize)?;
+            Some(TrafficRow {
+                edge: format!("{}:{}", id.tile, id.local),
+                tile: store.geohash(id.tile).to_string(),
+                osm_way_id: edge.way_id.to_native(),
+                speed_kmh: o.speed_kmh,
+                free_flow_kmh: edge.speed_kmh.to_native(),
+                samples: o.samples,
+                updated_ms: o.updated_ms,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[cfg(feature = "analytics")]
+    #[error("parquet: {0}")]
+    Parquet(#[from] polars::prelude::PolarsError),
+}
+
+/// Writes rows as a Parquet file (zstd-compressed columns); returns its size in bytes.
+#[cfg(feature = "analytics")]
+pub fn write_parquet(rows: &[TrafficRow], path: &std::path::Path) -> Result<u64, ExportError> {
+    use polars::prelude::*;
+    let columns = vec![
+        Column::new(
+            "edge".into(),
+            rows.iter().map(|r| r.edge.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "tile".into(),
+            rows.iter().map(|r| r.tile.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "osm_way_id".into(),
+            rows.iter().map(|r| r.osm_way_id).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "speed_kmh".into(),
+            rows.iter().map(|r| r.speed_kmh).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "free_flow_kmh".into(),
+            rows.iter().map(|r| r.free_flow_kmh).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "samples".into(),
+            rows.iter().map(|r| r.samples).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "updated_ms".into(),
+            rows.iter().map(|r| r.updated_ms).collect::<Vec<_>>(),
+        ),
+    ];
+    let mut df = DataFrame::new(rows.len(), columns)?;
+    let io = |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(&mut df)?;
+    std::fs::metadata(path).map(|m| m.len()).map_err(io)
+}
