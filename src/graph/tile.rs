@@ -11,7 +11,7 @@
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// Bumped whenever an archived layout changes; the store refuses other versions.
-pub const TILE_FORMAT_VERSION: u32 = 2;
+pub const TILE_FORMAT_VERSION: u32 = 3;
 
 /// Coordinates are stored as fixed point with 1e-7 degree resolution (~1 cm), as OSM does.
 pub const COORD_SCALE: f64 = 1e7;
@@ -74,6 +74,8 @@ pub struct Edge {
     pub bearing_end: u16,
     pub class: u8,
     pub flags: u8,
+    /// Traffic signals passed on this edge (each costs a fixed delay).
+    pub signals: u8,
 }
 
 /// A forbidden turn at a via node of this tile: arriving on `from` (any tile), leaving on the

@@ -19,6 +19,8 @@ pub struct TurnParams {
     /// > 1 makes turns across traffic (left, in right-hand traffic) dearer than right turns.
     pub turn_bias: f64,
     pub u_turn_penalty_s: f64,
+    /// Average delay of passing a traffic signal.
+    pub traffic_signal_s: f64,
 }
 
 impl Default for TurnParams {
@@ -27,6 +29,7 @@ impl Default for TurnParams {
             turn_penalty_s: 7.5,
             turn_bias: 1.075,
             u_turn_penalty_s: 20.0,
+            traffic_signal_s: 2.0,
         }
     }
 }
@@ -37,6 +40,7 @@ pub struct CostModel<S: SpeedSource> {
     /// angles turn right.
     turn_by_angle: [f32; 360],
     u_turn_penalty_s: f64,
+    traffic_signal_s: f64,
 }
 
 impl<S: SpeedSource> CostModel<S> {
@@ -50,6 +54,7 @@ impl<S: SpeedSource> CostModel<S> {
             speeds,
             turn_by_angle,
             u_turn_penalty_s: params.u_turn_penalty_s,
+            traffic_signal_s: params.traffic_signal_s,
         }
     }
 
@@ -59,14 +64,15 @@ impl<S: SpeedSource> CostModel<S> {
             speeds,
             turn_by_angle: self.turn_by_angle,
             u_turn_penalty_s: self.u_turn_penalty_s,
+            traffic_signal_s: self.traffic_signal_s,
         }
     }
 
-    /// Seconds to drive the whole edge.
+    /// Seconds to drive the whole edge, traffic signals on it included.
     #[inline]
     pub fn edge_cost_s(&self, id: EdgeId, edge: &ArchivedEdge) -> f64 {
         let speed_ms = self.speeds.speed_kmh(id, edge) as f64 / 3.6;
-        edge.length_m.to_native() as f64 / speed_ms
+        edge.length_m.to_native() as f64 / speed_ms + edge.signals as f64 * self.traffic_signal_s
     }
 
     /// Cost of turning from `from` (arriving at node `via` of `via_tile`) onto `to`, which leaves

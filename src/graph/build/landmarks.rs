@@ -18,7 +18,8 @@ pub struct Landmarks {
     pub to: Vec<f32>,
 }
 
-/// Travel time of an edge exactly as the search computes it from the stored f32 fields.
+/// Free-flow drive time of an edge from the stored f32 fields, as the search computes it minus
+/// traffic-signal delays: never more than the search's cost, so the bounds stay lower bounds.
 pub fn free_flow_cost_s(length_m: f32, speed_kmh: f32) -> f64 {
     length_m as f64 / (speed_kmh as f64 / 3.6)
 }

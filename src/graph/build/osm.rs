@@ -7,7 +7,7 @@ use super::BuildError;
 use crate::graph::profile::{car_restriction, car_way_profile, RestrictionKind, WayProfile};
 use indicatif::ProgressBar;
 use osmpbf::{Element, ElementReader, RelMemberType};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 pub struct OsmWay {
@@ -31,6 +31,12 @@ pub struct OsmData {
     pub restrictions_skipped: u64,
     /// `(lat, lon)` of every node a kept way references and the file contains.
     pub node_coords: HashMap<i64, (f64, f64)>,
+    /// Road nodes tagged `highway=traffic_signals`.
+    pub traffic_signals: HashSet<i64>,
+}
+
+fn is_signal((k, v): (&str, &str)) -> bool {
+    k == "highway" && v == "traffic_signals"
 }
 
 pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildError> {
@@ -106,6 +112,7 @@ pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildErr
 
     progress.set_message("pass 2/2: node coordinates");
     let mut node_coords: HashMap<i64, (f64, f64)> = HashMap::new();
+    let mut traffic_signals: HashSet<i64> = HashSet::new();
     for way in &ways {
         for &r in &way.refs {
             node_coords.insert(r, (f64::NAN, f64::NAN));
@@ -117,13 +124,16 @@ pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildErr
             if seen % 65_536 == 0 {
                 progress.set_position(seen);
             }
-            let (id, lat, lon) = match element {
-                Element::Node(n) => (n.id(), n.lat(), n.lon()),
-                Element::DenseNode(n) => (n.id(), n.lat(), n.lon()),
+            let (id, lat, lon, signal) = match element {
+                Element::Node(n) => (n.id(), n.lat(), n.lon(), n.tags().any(is_signal)),
+                Element::DenseNode(n) => (n.id(), n.lat(), n.lon(), n.tags().any(is_signal)),
                 _ => return,
             };
             if let Some(slot) = node_coords.get_mut(&id) {
                 *slot = (lat, lon);
+                if signal {
+                    traffic_signals.insert(id);
+                }
             }
         })
         .map_err(pbf_error)?;
@@ -131,6 +141,7 @@ pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildErr
     // Dangling references (clipped extracts) stay out of the map; the topology splits ways there.
     node_coords.retain(|_, c| c.0.is_finite() && c.1.is_finite());
     Ok(OsmData {
+        traffic_signals,
         ways,
         restrictions,
         restrictions_skipped,

@@ -198,6 +198,11 @@ pub fn write_tiles(
                     bearing_end: end_bearing(&pts),
                     class: class_code(way.profile.class),
                     flags: edge_flags,
+                    signals: if edge.reversed {
+                        chain.signals_backward
+                    } else {
+                        chain.signals_forward
+                    },
                 });
                 shape_points += pts.len() as u64;
                 tile.shapes

@@ -18,6 +18,10 @@ pub struct Chain {
     pub to: u32,
     pub points: Vec<(f64, f64)>,
     pub length_m: f64,
+    /// Traffic signals passed driving the chain, counting its end nodes but not its start (a
+    /// signal at a junction is paid by the chain that arrives there).
+    pub signals_forward: u8,
+    pub signals_backward: u8,
 }
 
 /// One drivable direction of a chain.
@@ -141,6 +145,13 @@ pub fn build_topology(osm: &OsmData) -> Topology {
     for (way, nodes) in node_chains {
         let points: Vec<(f64, f64)> = nodes.iter().map(|&n| coords[n as usize]).collect();
         let length_m = points.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+        let is_signal = |n: &u32| osm.traffic_signals.contains(&osm_ids[*n as usize]);
+        let signals_forward = nodes[1..].iter().filter(|n| is_signal(n)).count().min(255) as u8;
+        let signals_backward = nodes[..nodes.len() - 1]
+            .iter()
+            .filter(|n| is_signal(n))
+            .count()
+            .min(255) as u8;
         let from = junction_index[nodes[0] as usize];
         let to = junction_index[*nodes.last().unwrap() as usize];
         let profile = &osm.ways[way as usize].profile;
@@ -151,6 +162,8 @@ pub fn build_topology(osm: &OsmData) -> Topology {
             to,
             points,
             length_m,
+            signals_forward,
+            signals_backward,
         });
         let fwd = profile.forward.then(|| {
             edges.push(DirEdge {
