@@ -7,7 +7,7 @@ use super::network::{require_secret, HttpNetworkFactory, SECRET_HEADER};
 use super::state_machine::{StateMachine, TrafficState};
 use super::{BatchReceipt, NodeId, PingBatch, Raft};
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::{BasicNode, ChangeMembers, Config, ServerState};
+use openraft::{BasicNode, ChangeMembers, Config};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -211,10 +211,6 @@ impl ClusterNode {
     /// The cluster secret (for the RPC routes of this node's server).
     pub fn secret(&self) -> Arc<str> {
         self.secret.clone()
-    }
-
-    pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
     }
 }
 

@@ -84,7 +84,7 @@ pub fn routes(
                     );
                     warp::reply::json(&rows).into_response()
                 });
-            raft_routes(node.raft.clone(), node_secret(&node))
+            raft_routes(node.raft.clone(), node.secret())
                 .or(cluster_routes(node))
                 .unify()
                 .or(traffic)
@@ -107,10 +107,6 @@ pub fn routes(
             )
         })
         .unify()
-}
-
-fn node_secret(node: &ClusterNode) -> Arc<str> {
-    node.secret()
 }
 
 /// Serves until the process is stopped. Binds first so a taken port is a clean error.

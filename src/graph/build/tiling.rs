@@ -8,7 +8,6 @@ use super::osm::OsmData;
 use super::topology::Topology;
 use super::BuildError;
 use crate::graph::manifest::{Counts, Manifest, TileEntry};
-use crate::graph::profile::RoadClass;
 use crate::graph::store::sha256_hex;
 use crate::graph::tile::{
     flags, Coord, Edge, ForbiddenTurn, SnapGrid, SnapItem, Tile, TILE_FORMAT_VERSION,
@@ -196,7 +195,7 @@ pub fn write_tiles(
                     way_id: way.id,
                     bearing_start: start_bearing(&pts),
                     bearing_end: end_bearing(&pts),
-                    class: class_code(way.profile.class),
+                    class: way.profile.class.as_u8(),
                     flags: edge_flags,
                     signals: if edge.reversed {
                         chain.signals_backward
@@ -275,10 +274,6 @@ pub fn write_tiles(
         },
         tiles: entries,
     })
-}
-
-fn class_code(class: RoadClass) -> u8 {
-    class.as_u8()
 }
 
 fn whole_degrees(d: f64) -> u16 {
