@@ -7,7 +7,7 @@ use meridian::graph::build::{self, BuildOptions, DEFAULT_PRECISION};
 use meridian::graph::GraphStore;
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
 use meridian::route::Router;
-use meridian::server::{self, Limits};
+use meridian::server::{self, Limits, ServerOptions};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,6 +111,9 @@ enum Command {
         /// Most coordinates accepted in one route request.
         #[arg(long, default_value_t = 100)]
         max_coordinates: usize,
+        /// Map images written by `meridian render`, served under /tiles/ for the map page at /.
+        #[arg(long)]
+        tiles: Option<PathBuf>,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -169,6 +172,34 @@ fn graph_is_stale(map: &std::path::Path, graph: &std::path::Path) -> Result<bool
     )
 }
 
+/// A tiles directory must exist; images of another graph version are served with a warning
+/// (the page still works, roads may just be drawn slightly differently from how routes run).
+fn check_tiles(dir: &std::path::Path, router: &Router) -> Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "tiles directory {} does not exist (write it with `meridian render`)",
+            dir.display()
+        );
+    }
+    match meridian::tiles::index::TileIndex::read(dir) {
+        Ok(index) => {
+            let m = router.store.manifest();
+            if index.graph_version != m.graph_version {
+                eprintln!(
+                    "meridian: warning: {} was drawn from graph {} version {}, serving {} version {}",
+                    dir.display(),
+                    index.graph,
+                    index.graph_version,
+                    m.name,
+                    m.graph_version
+                );
+            }
+        }
+        Err(e) => eprintln!("meridian: warning: {e}; the map page will show no images"),
+    }
+    Ok(())
+}
+
 fn main() {
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
@@ -189,6 +220,7 @@ fn run(cli: Cli) -> Result<()> {
             let data_dir = data_dir.unwrap_or_else(|| {
                 PathBuf::from("graphdata").join(format!("{}-cluster", map_name(&map)))
             });
+            let tiles_dir = PathBuf::from("tiles").join(map_name(&map));
             if graph_is_stale(&map, &graph)? {
                 run(Cli {
                     command: Command::Import {
@@ -204,7 +236,12 @@ fn run(cli: Cli) -> Result<()> {
                     map.display()
                 );
             }
-            up::run_local_cluster(&graph, nodes, base_port, &data_dir)
+            // Images rendered for this map, if any, back the map page of every node.
+            let tiles = tiles_dir
+                .join(meridian::tiles::index::INDEX_FILE)
+                .is_file()
+                .then_some(tiles_dir);
+            up::run_local_cluster(&graph, nodes, base_port, &data_dir, tiles.as_deref())
         }
         Command::Import {
             input,
@@ -248,15 +285,20 @@ fn run(cli: Cli) -> Result<()> {
             graph,
             listen,
             max_coordinates,
+            tiles,
             cluster,
         } => {
             let store = GraphStore::open(&graph)
                 .with_context(|| format!("opening graph {}", graph.display()))?;
             let router = Arc::new(Router::new(Arc::new(store)));
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let limits = Limits {
+            let mut options = ServerOptions::from(Limits {
                 max_route_coordinates: max_coordinates,
-            };
+            });
+            if let Some(dir) = tiles {
+                check_tiles(&dir, &router)?;
+                options = options.with_tiles(dir);
+            }
             runtime.block_on(async move {
                 let node = match cluster.node_id {
                     None => None,
@@ -291,7 +333,10 @@ fn run(cli: Cli) -> Result<()> {
                     eprintln!("meridian: websocket ingest on ws://{addr}");
                 }
                 eprintln!("meridian: serving {} on http://{listen}", graph.display());
-                server::serve(router, listen, limits, node)
+                if options.tiles.is_some() {
+                    eprintln!("meridian: map page on http://{listen}/");
+                }
+                server::serve(router, listen, options, node)
                     .await
                     .with_context(|| format!("serving on {listen}"))
             })?;

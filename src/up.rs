@@ -20,7 +20,13 @@ impl Drop for Nodes {
     }
 }
 
-pub fn run_local_cluster(graph: &Path, nodes: u64, base_port: u16, data_dir: &Path) -> Result<()> {
+pub fn run_local_cluster(
+    graph: &Path,
+    nodes: u64,
+    base_port: u16,
+    data_dir: &Path,
+    tiles: Option<&Path>,
+) -> Result<()> {
     if nodes == 0 {
         bail!("a cluster needs at least one node");
     }
@@ -35,8 +41,12 @@ pub fn run_local_cluster(graph: &Path, nodes: u64, base_port: u16, data_dir: &Pa
     for id in 1..=nodes {
         let addr = format!("127.0.0.1:{}", base_port as u64 + id - 1);
         let ingest = format!("127.0.0.1:{}", base_port as u64 + 100 + id - 1);
-        let child = Command::new(&exe)
-            .arg("serve")
+        let mut command = Command::new(&exe);
+        command.arg("serve");
+        if let Some(dir) = tiles {
+            command.arg("--tiles").arg(dir);
+        }
+        let child = command
             .arg("--graph")
             .arg(graph)
             .arg("--listen")
@@ -83,6 +93,17 @@ pub fn run_local_cluster(graph: &Path, nodes: u64, base_port: u16, data_dir: &Pa
             "  node {id}: http://{addr}  (routes /route/v1/driving/..., status /cluster), pings ws://{}",
             ingests[id]
         );
+    }
+    match tiles {
+        Some(dir) => eprintln!(
+            "meridian: map page: http://{}/ (images from {})",
+            members[&1],
+            dir.display()
+        ),
+        None => eprintln!(
+            "meridian: map page: http://{}/ (no images: write them with `meridian render`)",
+            members[&1]
+        ),
     }
     eprintln!(
         "meridian: device tokens: MERIDIAN_INGEST_SECRET=$(cat {}) meridian token --device <id>",

@@ -1,9 +1,12 @@
-//! The HTTP server: the OSRM v1 route service ([`route_api`]) and `/health`, on warp; on a
-//! cluster member also the Raft RPC and `/cluster` routes, and the publisher that turns the
-//! replicated traffic table into the snapshot routes read.
+//! The HTTP server: the OSRM v1 route service ([`route_api`]) and `/health`, on warp; the map
+//! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
+//! member also the Raft RPC and `/cluster` routes, and the publisher that turns the replicated
+//! traffic table into the snapshot routes read.
 
 pub mod ingest;
+pub mod map_page;
 pub mod route_api;
+pub mod tile_files;
 
 use crate::cluster::network::{raft_routes, unauthorized_reply};
 use crate::cluster::node::{cluster_routes, ClusterNode};
@@ -11,10 +14,11 @@ use crate::route::Router;
 use crate::traffic::live::DEFAULT_FRESH_MS;
 use serde_json::json;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -33,15 +37,42 @@ impl Default for Limits {
     }
 }
 
+/// Everything about a server besides its router and cluster membership. A bare [`Limits`]
+/// converts into options without tiles, so `serve_on(router, listener, limits, None)` stays
+/// valid.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    pub limits: Limits,
+    /// A directory written by `meridian render`, served under `/tiles/`.
+    pub tiles: Option<PathBuf>,
+}
+
+impl ServerOptions {
+    pub fn with_tiles(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.tiles = Some(dir.into());
+        self
+    }
+}
+
+impl From<Limits> for ServerOptions {
+    fn from(limits: Limits) -> Self {
+        ServerOptions {
+            limits,
+            tiles: None,
+        }
+    }
+}
+
 /// How often the traffic table is folded into the snapshot routes read.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// All routes of a service; a cluster member also answers Raft RPC and `/cluster`.
 pub fn routes(
     router: Arc<Router>,
-    limits: Limits,
+    options: ServerOptions,
     cluster: Option<Arc<ClusterNode>>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
+    let limits = options.limits;
     let health_router = router.clone();
     let traffic_router = router.clone();
     let health = warp::path("health")
@@ -65,6 +96,25 @@ pub fn routes(
             )
             .into_response()
         });
+    let page = warp::path::end()
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and_then(|method: Method, headers: HeaderMap| async move {
+            match method {
+                Method::GET | Method::HEAD => {
+                    Ok(map_page::respond(&headers, method == Method::HEAD))
+                }
+                _ => Err(warp::reject::not_found()),
+            }
+        });
+    // Without a tiles directory `/tiles/...` still answers in the API's shape (the page then
+    // routes on a blank background).
+    let tiles: BoxedFilter<(Response,)> = match options.tiles {
+        Some(dir) => Arc::new(tile_files::TileFiles::new(dir)).routes(),
+        None => warp::path("tiles")
+            .map(|| tile_files::not_found("this server has no map images (start it with --tiles)"))
+            .boxed(),
+    };
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let api = warp::get().and(warp::path::full()).and(query).map(
         move |path: warp::path::FullPath, query: String| {
@@ -98,6 +148,10 @@ pub fn routes(
     cluster
         .or(health)
         .unify()
+        .or(page)
+        .unify()
+        .or(tiles)
+        .unify()
         .or(api)
         .unify()
         .recover(|r: warp::Rejection| async move {
@@ -113,11 +167,11 @@ pub fn routes(
 pub async fn serve(
     router: Arc<Router>,
     addr: SocketAddr,
-    limits: Limits,
+    options: impl Into<ServerOptions>,
     cluster: Option<Arc<ClusterNode>>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    serve_on(router, listener, limits, cluster).await;
+    serve_on(router, listener, options, cluster).await;
     Ok(())
 }
 
@@ -126,13 +180,13 @@ pub async fn serve(
 pub async fn serve_on(
     router: Arc<Router>,
     listener: tokio::net::TcpListener,
-    limits: Limits,
+    options: impl Into<ServerOptions>,
     cluster: Option<Arc<ClusterNode>>,
 ) {
     if let Some(node) = &cluster {
         tokio::spawn(publish_traffic(router.clone(), node.clone()));
     }
-    warp::serve(routes(router, limits, cluster))
+    warp::serve(routes(router, options.into(), cluster))
         .incoming(listener)
         .run()
         .await;
