@@ -87,6 +87,7 @@ pub fn routes(
                     "status": "ok",
                     "graph": m.name,
                     "graph_version": m.graph_version,
+                    "bbox": m.bbox,
                     "tiles": m.tiles.len(),
                     "tiles_loaded": store.loaded_tiles(),
                     "live_edges": traffic.live_edges,
