@@ -8,6 +8,7 @@ use meridian::graph::GraphStore;
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
 use meridian::route::Router;
 use meridian::server::{self, Limits};
+use meridian::tiles::render::{self, RenderOptions};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -136,6 +137,22 @@ enum Command {
         /// The ingest secret (or env MERIDIAN_INGEST_SECRET).
         #[arg(long, env = "MERIDIAN_INGEST_SECRET", hide_env_values = true)]
         ingest_secret: String,
+    },
+    /// Draw road-map PNG images named by geohash (tiles/<precision>/<geohash>.png + index.json),
+    /// ready for any static web server or CDN.
+    Render {
+        /// Graph directory written by `meridian import`.
+        #[arg(long)]
+        graph: PathBuf,
+        /// Output directory, e.g. tiles/<map name>.
+        #[arg(long)]
+        out: PathBuf,
+        /// Geohash precisions to draw, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = meridian::tiles::DISPLAY_PRECISIONS)]
+        precisions: Vec<usize>,
+        /// Drawing threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Check every tile of a graph against the checksums in its manifest.
     Verify {
@@ -379,6 +396,45 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "{}",
                 server::ingest::device_token(ingest_secret.as_bytes(), device)
+            );
+            Ok(())
+        }
+        Command::Render {
+            graph,
+            out,
+            precisions,
+            threads,
+        } => {
+            let store = GraphStore::open(&graph)
+                .with_context(|| format!("opening graph {}", graph.display()))?;
+            let defaults = RenderOptions::new(&out);
+            let stats = render::render(
+                &store,
+                &RenderOptions {
+                    precisions,
+                    threads: threads.unwrap_or(defaults.threads),
+                    progress: std::io::stderr().is_terminal(),
+                    ..defaults
+                },
+            )
+            .with_context(|| format!("rendering {}", graph.display()))?;
+            println!("rendered {} into {}", graph.display(), out.display());
+            for level in &stats.levels {
+                println!(
+                    "  precision {}: {} images, {:.1} MB",
+                    level.precision,
+                    level.images,
+                    level.bytes as f64 / 1e6
+                );
+            }
+            let secs = stats.elapsed.as_secs_f64();
+            println!(
+                "  {} roads, {} images in {:.2}s ({:.0} images/s), {:.1} MB",
+                stats.roads,
+                stats.images(),
+                secs,
+                stats.images() as f64 / secs.max(1e-9),
+                stats.bytes() as f64 / 1e6
             );
             Ok(())
         }

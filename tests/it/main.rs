@@ -7,6 +7,7 @@ mod exactness;
 mod import;
 mod ingest;
 mod navigation;
+mod render;
 mod routing;
 mod server;
 mod traffic;
