@@ -417,8 +417,30 @@ fn draw_cell(
             }
         }
     }
-    pixmap.encode_png().map_err(|e| e.to_string())
+    encode_opaque_png(&pixmap)
 }
+
+/// PNG of an opaque pixmap as 8-bit RGB: a quarter fewer bytes to compress than tiny-skia's
+/// RGBA encoder, which spent half the render time in deflate. On Porto, `Balanced` gave 63 MB
+/// at 165 images/s, `Fast` 106 MB at 142 images/s, tiny-skia's encoder 66 MB at 89 images/s.
+fn encode_opaque_png(pixmap: &Pixmap) -> Result<Vec<u8>, String> {
+    let rgb: Vec<u8> = pixmap
+        .data()
+        .chunks_exact(4)
+        .flat_map(|px| [px[0], px[1], px[2]])
+        .collect();
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    let mut encoder = png::Encoder::new(&mut out, pixmap.width(), pixmap.height());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(PNG_COMPRESSION);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+const PNG_COMPRESSION: png::Compression = png::Compression::Balanced;
 
 fn paint(rgb: [u8; 3]) -> Paint<'static> {
     let mut paint = Paint::default();
