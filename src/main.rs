@@ -8,6 +8,7 @@ use meridian::graph::GraphStore;
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
 use meridian::route::Router;
 use meridian::server::{self, Limits};
+use meridian::tiles::index::TileIndex;
 use meridian::tiles::render::{self, RenderOptions};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -186,6 +187,37 @@ fn graph_is_stale(map: &std::path::Path, graph: &std::path::Path) -> Result<bool
     )
 }
 
+/// Draws the map images for `graph` into `tiles` unless they already show this graph version.
+/// Images of an older version are deleted first: this is the local development directory, not
+/// a published one (publish each graph version under its own path instead).
+fn render_if_stale(graph: &std::path::Path, tiles: &std::path::Path) -> Result<()> {
+    let store = GraphStore::open(graph)?;
+    let version = &store.manifest().graph_version;
+    match TileIndex::read(tiles) {
+        Ok(index) if &index.graph_version == version => {
+            eprintln!("meridian: map images in {} are up to date", tiles.display());
+            return Ok(());
+        }
+        Ok(_) => {
+            eprintln!(
+                "meridian: {} holds images of another graph version; drawing them again",
+                tiles.display()
+            );
+            std::fs::remove_dir_all(tiles)
+                .with_context(|| format!("removing {}", tiles.display()))?;
+        }
+        Err(_) => {}
+    }
+    run(Cli {
+        command: Command::Render {
+            graph: graph.to_path_buf(),
+            out: tiles.to_path_buf(),
+            precisions: meridian::tiles::DISPLAY_PRECISIONS.to_vec(),
+            threads: None,
+        },
+    })
+}
+
 fn main() {
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
@@ -203,6 +235,7 @@ fn run(cli: Cli) -> Result<()> {
             data_dir,
         } => {
             let graph = graph.unwrap_or_else(|| PathBuf::from("graphdata").join(map_name(&map)));
+            let tiles = PathBuf::from("tiles").join(map_name(&map));
             let data_dir = data_dir.unwrap_or_else(|| {
                 PathBuf::from("graphdata").join(format!("{}-cluster", map_name(&map)))
             });
@@ -221,6 +254,7 @@ fn run(cli: Cli) -> Result<()> {
                     map.display()
                 );
             }
+            render_if_stale(&graph, &tiles)?;
             up::run_local_cluster(&graph, nodes, base_port, &data_dir)
         }
         Command::Import {
