@@ -8,6 +8,8 @@ use meridian::graph::GraphStore;
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
 use meridian::route::Router;
 use meridian::server::{self, Limits, ServerOptions};
+use meridian::tiles::index::TileIndex;
+use meridian::tiles::render::{self, RenderOptions};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -140,6 +142,22 @@ enum Command {
         #[arg(long, env = "MERIDIAN_INGEST_SECRET", hide_env_values = true)]
         ingest_secret: String,
     },
+    /// Draw road-map PNG images named by geohash (tiles/<precision>/<geohash>.png + index.json),
+    /// ready for any static web server or CDN.
+    Render {
+        /// Graph directory written by `meridian import`.
+        #[arg(long)]
+        graph: PathBuf,
+        /// Output directory, e.g. tiles/<map name>.
+        #[arg(long)]
+        out: PathBuf,
+        /// Geohash precisions to draw, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = meridian::tiles::DISPLAY_PRECISIONS)]
+        precisions: Vec<usize>,
+        /// Drawing threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Check every tile of a graph against the checksums in its manifest.
     Verify {
         #[arg(long)]
@@ -181,7 +199,7 @@ fn check_tiles(dir: &std::path::Path, router: &Router) -> Result<()> {
             dir.display()
         );
     }
-    match meridian::tiles::index::TileIndex::read(dir) {
+    match TileIndex::read(dir) {
         Ok(index) => {
             let m = router.store.manifest();
             if index.graph_version != m.graph_version {
@@ -198,6 +216,37 @@ fn check_tiles(dir: &std::path::Path, router: &Router) -> Result<()> {
         Err(e) => eprintln!("meridian: warning: {e}; the map page will show no images"),
     }
     Ok(())
+}
+
+/// Draws the map images for `graph` into `tiles` unless they already show this graph version.
+/// Images of an older version are deleted first: this is the local development directory, not
+/// a published one (publish each graph version under its own path instead).
+fn render_if_stale(graph: &std::path::Path, tiles: &std::path::Path) -> Result<()> {
+    let store = GraphStore::open(graph)?;
+    let version = &store.manifest().graph_version;
+    match TileIndex::read(tiles) {
+        Ok(index) if &index.graph_version == version => {
+            eprintln!("meridian: map images in {} are up to date", tiles.display());
+            return Ok(());
+        }
+        Ok(_) => {
+            eprintln!(
+                "meridian: {} holds images of another graph version; drawing them again",
+                tiles.display()
+            );
+            std::fs::remove_dir_all(tiles)
+                .with_context(|| format!("removing {}", tiles.display()))?;
+        }
+        Err(_) => {}
+    }
+    run(Cli {
+        command: Command::Render {
+            graph: graph.to_path_buf(),
+            out: tiles.to_path_buf(),
+            precisions: meridian::tiles::DISPLAY_PRECISIONS.to_vec(),
+            threads: None,
+        },
+    })
 }
 
 fn main() {
@@ -217,10 +266,10 @@ fn run(cli: Cli) -> Result<()> {
             data_dir,
         } => {
             let graph = graph.unwrap_or_else(|| PathBuf::from("graphdata").join(map_name(&map)));
+            let tiles = PathBuf::from("tiles").join(map_name(&map));
             let data_dir = data_dir.unwrap_or_else(|| {
                 PathBuf::from("graphdata").join(format!("{}-cluster", map_name(&map)))
             });
-            let tiles_dir = PathBuf::from("tiles").join(map_name(&map));
             if graph_is_stale(&map, &graph)? {
                 run(Cli {
                     command: Command::Import {
@@ -236,12 +285,9 @@ fn run(cli: Cli) -> Result<()> {
                     map.display()
                 );
             }
-            // Images rendered for this map, if any, back the map page of every node.
-            let tiles = tiles_dir
-                .join(meridian::tiles::index::INDEX_FILE)
-                .is_file()
-                .then_some(tiles_dir);
-            up::run_local_cluster(&graph, nodes, base_port, &data_dir, tiles.as_deref())
+            render_if_stale(&graph, &tiles)?;
+            // Every node serves the images, so each one's map page works.
+            up::run_local_cluster(&graph, nodes, base_port, &data_dir, Some(&tiles))
         }
         Command::Import {
             input,
@@ -424,6 +470,45 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "{}",
                 server::ingest::device_token(ingest_secret.as_bytes(), device)
+            );
+            Ok(())
+        }
+        Command::Render {
+            graph,
+            out,
+            precisions,
+            threads,
+        } => {
+            let store = GraphStore::open(&graph)
+                .with_context(|| format!("opening graph {}", graph.display()))?;
+            let defaults = RenderOptions::new(&out);
+            let stats = render::render(
+                &store,
+                &RenderOptions {
+                    precisions,
+                    threads: threads.unwrap_or(defaults.threads),
+                    progress: std::io::stderr().is_terminal(),
+                    ..defaults
+                },
+            )
+            .with_context(|| format!("rendering {}", graph.display()))?;
+            println!("rendered {} into {}", graph.display(), out.display());
+            for level in &stats.levels {
+                println!(
+                    "  precision {}: {} images, {:.1} MB",
+                    level.precision,
+                    level.images,
+                    level.bytes as f64 / 1e6
+                );
+            }
+            let secs = stats.elapsed.as_secs_f64();
+            println!(
+                "  {} roads, {} images in {:.2}s ({:.0} images/s), {:.1} MB",
+                stats.roads,
+                stats.images(),
+                secs,
+                stats.images() as f64 / secs.max(1e-9),
+                stats.bytes() as f64 / 1e6
             );
             Ok(())
         }

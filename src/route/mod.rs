@@ -13,6 +13,7 @@ pub mod snap;
 use crate::graph::{GraphStore, StoreError, NONE};
 use crate::spatial::geohash;
 use crate::spatial::geometry::haversine_m;
+use crate::tiles::ROUTE_TILE_PRECISION;
 use crate::traffic::{TrafficFeed, TrafficSnapshot};
 use cost::{CostModel, FreeFlow, TurnParams};
 use guidance::{PathSegment, Step};
@@ -59,7 +60,8 @@ pub struct Route {
     pub duration_s: f64,
     pub geometry: Vec<(f64, f64)>,
     pub legs: Vec<Leg>,
-    /// Geohash cells the route crosses, in order.
+    /// Geohash cells at the street-level display precision that the route's geometry crosses,
+    /// in order: the names of exactly the map images a client needs to show it.
     pub tiles: Vec<String>,
 }
 
@@ -144,11 +146,10 @@ impl Router {
             let skip = usize::from(!geometry.is_empty());
             geometry.extend(leg.geometry.iter().skip(skip));
         }
-        let precision = self.store.manifest().geohash_precision;
         let route = Route {
             distance_m: legs.iter().map(|l| l.distance_m).sum(),
             duration_s: legs.iter().map(|l| l.duration_s).sum(),
-            tiles: geohash::cells_along(&geometry, precision),
+            tiles: geohash::cells_along(&geometry, ROUTE_TILE_PRECISION),
             geometry,
             legs,
         };

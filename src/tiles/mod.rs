@@ -13,6 +13,7 @@
 //! files for detail a phone screen cannot use; precision 4 shows only a blur of roads.
 
 pub mod index;
+pub mod render;
 
 /// Geohash precisions images are drawn at, coarse to fine.
 pub const DISPLAY_PRECISIONS: [usize; 2] = [5, 6];

@@ -69,7 +69,7 @@ pub fn junctions(router: &Router) -> Vec<(f64, f64)> {
     out
 }
 
-/// Map images of `name` (its graph from [`graph_dir`]), written once per process.
+/// Map images of `name` drawn by the renderer from its graph ([`graph_dir`]), once per process.
 pub fn tiles_dir(name: &str) -> PathBuf {
     static DIRS: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let dirs = DIRS.get_or_init(|| Mutex::new(HashMap::new()));
@@ -79,100 +79,10 @@ pub fn tiles_dir(name: &str) -> PathBuf {
     }
     let store = GraphStore::open(graph_dir(name)).expect("open graph");
     let out = scratch_dir(&format!("{}-tiles", name.replace('/', "_")));
-    fake_tiles::write(&store, &out);
+    meridian::tiles::render::render(&store, &meridian::tiles::render::RenderOptions::new(&out))
+        .unwrap_or_else(|e| panic!("rendering {name} failed: {e}"));
     map.insert(name.to_string(), out.clone());
     out
-}
-
-/// Stand-in images until the renderer lands: one flat PNG per cell covering the graph's bbox.
-mod fake_tiles {
-    use meridian::graph::GraphStore;
-    use meridian::spatial::geohash;
-    use meridian::tiles::index::{TileIndex, TileLevel, INDEX_FORMAT_VERSION};
-    use meridian::tiles::{image_path, DISPLAY_PRECISIONS, TILE_WIDTH_PX};
-    use std::path::Path;
-
-    pub fn write(store: &GraphStore, out: &Path) {
-        let m = store.manifest();
-        let [min_lon, min_lat, max_lon, max_lat] = m.bbox;
-        let mut levels = Vec::new();
-        for p in DISPLAY_PRECISIONS {
-            let mut cells = std::collections::BTreeSet::new();
-            let b = geohash::decode_bbox(&geohash::encode(min_lat, min_lon, p).unwrap()).unwrap();
-            let (dlat, dlon) = (b.max_lat - b.min_lat, b.max_lon - b.min_lon);
-            let mut lat = min_lat;
-            while lat < max_lat + dlat {
-                let mut lon = min_lon;
-                while lon < max_lon + dlon {
-                    cells.insert(geohash::encode(lat.min(max_lat), lon.min(max_lon), p).unwrap());
-                    lon += dlon;
-                }
-                lat += dlat;
-            }
-            std::fs::create_dir_all(out.join(p.to_string())).unwrap();
-            for (i, c) in cells.iter().enumerate() {
-                let png = flat_png(TILE_WIDTH_PX, TILE_WIDTH_PX * 3 / 4, i as u8);
-                std::fs::write(out.join(image_path(c)), png).unwrap();
-            }
-            levels.push(TileLevel {
-                precision: p,
-                width_px: TILE_WIDTH_PX,
-                cells: cells.into_iter().collect(),
-            });
-        }
-        TileIndex {
-            format_version: INDEX_FORMAT_VERSION,
-            graph: m.name.clone(),
-            graph_version: m.graph_version.clone(),
-            bbox: m.bbox,
-            levels,
-        }
-        .write(out)
-        .unwrap();
-    }
-
-    fn flat_png(w: u32, h: u32, shade: u8) -> Vec<u8> {
-        let mut raw = Vec::new();
-        for _ in 0..h {
-            raw.push(0);
-            for x in 0..w {
-                raw.extend([200 + shade % 40, 210, if x % 64 == 0 { 90 } else { 190 }]);
-            }
-        }
-        // zlib with stored (uncompressed) deflate blocks.
-        let mut z = vec![0x78, 0x01];
-        for (i, chunk) in raw.chunks(65535).enumerate() {
-            let last = (i + 1) * 65535 >= raw.len();
-            z.push(last as u8);
-            z.extend((chunk.len() as u16).to_le_bytes());
-            z.extend((!(chunk.len() as u16)).to_le_bytes());
-            z.extend(chunk);
-        }
-        let (mut a, mut b) = (1u32, 0u32);
-        for &byte in &raw {
-            a = (a + byte as u32) % 65521;
-            b = (b + a) % 65521;
-        }
-        z.extend(((b << 16) | a).to_be_bytes());
-        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut chunk = |kind: &[u8], data: &[u8]| {
-            png.extend((data.len() as u32).to_be_bytes());
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(kind);
-            crc.update(data);
-            png.extend(kind);
-            png.extend(data);
-            png.extend(crc.finalize().to_be_bytes());
-        };
-        let mut ihdr = Vec::new();
-        ihdr.extend(w.to_be_bytes());
-        ihdr.extend(h.to_be_bytes());
-        ihdr.extend([8, 2, 0, 0, 0]);
-        chunk(b"IHDR", &ihdr);
-        chunk(b"IDAT", &z);
-        chunk(b"IEND", &[]);
-        png
-    }
 }
 
 /// Whether an external program a test drives is installed. Missing is a failure when

@@ -8,6 +8,7 @@ mod import;
 mod ingest;
 mod map_page;
 mod navigation;
+mod render;
 mod routing;
 mod server;
 mod tiles_http;

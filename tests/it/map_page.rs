@@ -167,8 +167,8 @@ impl Drop for Session {
                 .unwrap();
             rt.block_on(async {
                 let client = reqwest::Client::new();
-                let _ = tokio::time::timeout(Duration::from_secs(10), client.delete(&url).send())
-                    .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), client.delete(&url).send()).await;
             });
         })
         .join();
@@ -187,9 +187,7 @@ async fn pick_endpoints(addr: SocketAddr) -> [(f64, f64); 2] {
         );
         *nodes
             .iter()
-            .min_by(|a, b| {
-                haversine_m(**a, (lat, lon)).total_cmp(&haversine_m(**b, (lat, lon)))
-            })
+            .min_by(|a, b| haversine_m(**a, (lat, lon)).total_cmp(&haversine_m(**b, (lat, lon))))
             .unwrap()
     };
     let (a, b) = (nearest(0.45, 0.3), nearest(0.55, 0.6));
@@ -254,7 +252,9 @@ async fn routes_by_clicking_in_chromium() {
         .await;
     let tile_loaded = "return window.meridian && window.meridian.ready &&
         [...document.querySelectorAll('#tiles img')].filter(i => i.complete && i.naturalWidth > 0).length";
-    let loaded = s.wait_for("a loaded map image", tile_loaded, json!([])).await;
+    let loaded = s
+        .wait_for("a loaded map image", tile_loaded, json!([]))
+        .await;
     eprintln!("map page: {loaded} images loaded");
 
     // Frame both junctions (zooming in makes a click land within a few metres of them).
@@ -303,7 +303,10 @@ async fn routes_by_clicking_in_chromium() {
         "summary {summary:?} does not show {km}"
     );
     assert!(summary.contains("min"), "no ETA in {summary:?}");
-    let api_steps = api["routes"][0]["legs"][0]["steps"].as_array().unwrap().len();
+    let api_steps = api["routes"][0]["legs"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(steps as usize, api_steps, "one list item per step");
     assert!(points >= 2);
     // The clicks landed on the junctions: the API snapped them within a few metres.
@@ -324,13 +327,20 @@ async fn routes_by_clicking_in_chromium() {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("map_page.png");
     std::fs::write(&path, &png).unwrap();
     eprintln!("map page screenshot: {}", path.display());
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "screenshot is not a PNG");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "screenshot is not a PNG"
+    );
     let (w, h) = (
         u32::from_be_bytes(png[16..20].try_into().unwrap()),
         u32::from_be_bytes(png[20..24].try_into().unwrap()),
     );
     assert!(w >= 500 && h >= 400, "screenshot is {w}x{h}");
-    assert!(png.len() > 20_000, "screenshot of {} bytes is blank", png.len());
+    assert!(
+        png.len() > 20_000,
+        "screenshot of {} bytes is blank",
+        png.len()
+    );
 
     // A link with ?from=&to= routes on load to the same answer.
     s.post(

@@ -1,0 +1,218 @@
+//! Map images: rendering a real extract writes exactly the cells its roads cross, as valid PNGs
+//! whose road pixels lie where the graph's roads are; output is deterministic; route answers
+//! name images that exist.
+
+use crate::common::{graph_dir, junctions, router, scratch_dir};
+use meridian::graph::GraphStore;
+use meridian::spatial::geohash;
+use meridian::spatial::geometry::project_onto_segment;
+use meridian::tiles::index::TileIndex;
+use meridian::tiles::render::{pixel_of, render, RenderError, RenderOptions, BACKGROUND};
+use meridian::tiles::{image_path, DISPLAY_PRECISIONS, ROUTE_TILE_PRECISION, TILE_WIDTH_PX};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::OnceLock;
+use tiny_skia::Pixmap;
+
+/// Two (lat, lon) points.
+type Segment = ((f64, f64), (f64, f64));
+
+const MAP: &str = "small/helsinki-centre-2019-04";
+
+/// Every road shape of the graph, as (lat, lon) polylines.
+fn road_shapes(store: &GraphStore) -> Vec<Vec<(f64, f64)>> {
+    let mut shapes = Vec::new();
+    for t in 0..store.tile_count() {
+        let tile = store.tile(t).unwrap();
+        for e in 0..tile.edges.len() as u32 {
+            shapes.push(tile.shape(tile.edge(e)).collect());
+        }
+    }
+    shapes
+}
+
+/// Rendered once per test process; shared by the tests below.
+fn rendered() -> &'static Path {
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let store = GraphStore::open(graph_dir(MAP)).unwrap();
+        let out = scratch_dir("render");
+        let stats = render(&store, &RenderOptions::new(&out)).unwrap();
+        assert!(stats.images() > 0);
+        out
+    })
+}
+
+#[test]
+fn images_cover_exactly_the_cells_roads_cross() {
+    let store = GraphStore::open(graph_dir(MAP)).unwrap();
+    let shapes = road_shapes(&store);
+    let dir = rendered();
+    let index = TileIndex::read(dir).unwrap();
+    assert_eq!(index.graph_version, store.manifest().graph_version);
+    for p in DISPLAY_PRECISIONS {
+        let expected: BTreeSet<String> = shapes
+            .iter()
+            .flat_map(|s| geohash::cells_along(s, p))
+            .collect();
+        let level = index.level(p).unwrap();
+        let listed: BTreeSet<String> = level.cells.iter().cloned().collect();
+        assert_eq!(listed, expected, "index cells at precision {p}");
+        let on_disk: BTreeSet<String> = std::fs::read_dir(dir.join(p.to_string()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let files: BTreeSet<String> = expected.iter().map(|c| format!("{c}.png")).collect();
+        assert_eq!(on_disk, files, "files at precision {p}");
+    }
+}
+
+fn is_background(pixmap: &Pixmap, x: f32, y: f32) -> Option<bool> {
+    let (x, y) = (x.floor(), y.floor());
+    if x < 0.0 || y < 0.0 {
+        return None;
+    }
+    let px = pixmap.pixel(x as u32, y as u32)?;
+    Some([px.red(), px.green(), px.blue()] == BACKGROUND)
+}
+
+#[test]
+fn road_pixels_fall_where_the_roads_are() {
+    let store = GraphStore::open(graph_dir(MAP)).unwrap();
+    let shapes = road_shapes(&store);
+    let dir = rendered();
+    let mut rng = StdRng::seed_from_u64(7);
+    for p in DISPLAY_PRECISIONS {
+        // Segments by cell, to find the nearest road of a pixel quickly.
+        let mut segments: HashMap<String, Vec<Segment>> = HashMap::new();
+        for s in &shapes {
+            for w in s.windows(2) {
+                for c in geohash::cells_along(w, p) {
+                    segments.entry(c).or_default().push((w[0], w[1]));
+                }
+            }
+        }
+        // How far from a road centre line drawing may reach: the widest road's half width plus
+        // casing and anti-aliasing, in metres at this precision's pixel size.
+        let reach_m = if p >= 6 { 25.0 } else { 60.0 };
+        let (mut road_checked, mut empty_checked) = (0, 0);
+        let cells: Vec<&String> = segments.keys().collect();
+        for cell in cells {
+            let png = std::fs::read(dir.join(image_path(cell))).unwrap();
+            let pixmap = Pixmap::decode_png(&png).unwrap();
+            let (_, _, w, h) = pixel_of(cell, TILE_WIDTH_PX, (0.0, 0.0)).unwrap();
+            assert_eq!((pixmap.width(), pixmap.height()), (w, h), "{cell} size");
+            let bbox = geohash::decode_bbox(cell).unwrap();
+            // Road centre points inside the cell are not background.
+            for &(a, b) in &segments[cell] {
+                let mid = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+                if !bbox.contains(mid.0, mid.1) {
+                    continue;
+                }
+                let (x, y, _, _) = pixel_of(cell, TILE_WIDTH_PX, mid).unwrap();
+                if let Some(bg) = is_background(&pixmap, x, y) {
+                    assert!(!bg, "{cell}: road point {mid:?} drawn as background");
+                    road_checked += 1;
+                }
+            }
+            // Pixels far from every road (in this cell and its neighbours) are background.
+            let near: Vec<&Segment> = std::iter::once(cell.clone())
+                .chain(geohash::neighbors(cell).unwrap())
+                .filter_map(|c| segments.get(&c))
+                .flatten()
+                .collect();
+            for _ in 0..300 {
+                let (fx, fy) = (rng.random::<f64>(), rng.random::<f64>());
+                let point = (
+                    bbox.max_lat - fy * (bbox.max_lat - bbox.min_lat),
+                    bbox.min_lon + fx * (bbox.max_lon - bbox.min_lon),
+                );
+                let nearest = near
+                    .iter()
+                    .map(|(a, b)| project_onto_segment(point, *a, *b).distance_m)
+                    .fold(f64::INFINITY, f64::min);
+                if nearest < reach_m {
+                    continue;
+                }
+                let (x, y, _, _) = pixel_of(cell, TILE_WIDTH_PX, point).unwrap();
+                if let Some(bg) = is_background(&pixmap, x, y) {
+                    assert!(
+                        bg,
+                        "{cell}: {point:?} is {nearest:.0} m from any road but drawn"
+                    );
+                    empty_checked += 1;
+                }
+            }
+        }
+        assert!(
+            road_checked > 100,
+            "precision {p}: {road_checked} road pixels checked"
+        );
+        assert!(
+            empty_checked > 100,
+            "precision {p}: {empty_checked} empty pixels checked"
+        );
+    }
+}
+
+#[test]
+fn rendering_is_deterministic_and_keeps_graph_versions_apart() {
+    let store = GraphStore::open(graph_dir(MAP)).unwrap();
+    let out = scratch_dir("render-again");
+    render(
+        &store,
+        &RenderOptions {
+            precisions: vec![6],
+            threads: 1,
+            ..RenderOptions::new(&out)
+        },
+    )
+    .unwrap();
+    let first = rendered();
+    let index = TileIndex::read(&out).unwrap();
+    for cell in &index.level(6).unwrap().cells {
+        let a = std::fs::read(first.join(image_path(cell))).unwrap();
+        let b = std::fs::read(out.join(image_path(cell))).unwrap();
+        assert!(a == b, "{cell} differs between two renders");
+    }
+    // A directory holding another graph version's images is refused, not overwritten.
+    let mut other = index.clone();
+    other.graph_version = "someotherversion".into();
+    other.write(&out).unwrap();
+    match render(&store, &RenderOptions::new(&out)) {
+        Err(RenderError::OtherGraphVersion { found, .. }) => assert_eq!(found, "someotherversion"),
+        other => panic!("expected OtherGraphVersion, got {other:?}"),
+    }
+}
+
+#[test]
+fn route_answers_name_images_that_exist() {
+    let router = router(MAP);
+    let dir = rendered();
+    let nodes = junctions(&router);
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut routed = 0;
+    while routed < 30 {
+        let a = nodes[rng.random_range(0..nodes.len())];
+        let b = nodes[rng.random_range(0..nodes.len())];
+        // A clipped extract has a few junctions only turn restrictions lead out of.
+        let Ok(answer) = router.route(&[a, b], false) else {
+            continue;
+        };
+        routed += 1;
+        let tiles = &answer.route.tiles;
+        assert!(!tiles.is_empty());
+        assert_eq!(
+            tiles,
+            &geohash::cells_along(&answer.route.geometry, ROUTE_TILE_PRECISION)
+        );
+        for cell in tiles {
+            assert_eq!(cell.len(), ROUTE_TILE_PRECISION);
+            assert!(
+                dir.join(image_path(cell)).is_file(),
+                "route names {cell} but no image exists"
+            );
+        }
+    }
+}
