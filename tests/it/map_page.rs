@@ -317,6 +317,13 @@ async fn routes_by_clicking_in_chromium() {
         assert!(off < 60.0, "click {i} snapped {off:.0} m from its junction");
     }
 
+    s.wait_for(
+        "every image on screen to finish loading",
+        "const imgs = [...document.querySelectorAll('#tiles img')];
+         return imgs.length > 0 && imgs.every(i => i.complete);",
+        json!([]),
+    )
+    .await;
     let shot = s
         .cmd(reqwest::Method::GET, "screenshot", None)
         .await

@@ -235,13 +235,14 @@ pub async fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     }
 }
 
-/// A minimal nginx configuration serving `tiles` under `/tiles/` like Meridian does.
+/// A minimal nginx configuration serving `tiles` under `/tiles/` like Meridian does. One
+/// process (no master/worker split), so killing it leaves no orphaned worker behind.
 fn nginx_conf(prefix: &Path, tiles: &Path, port: u16) -> String {
     let p = prefix.display();
     let t = tiles.display();
     format!(
         r#"daemon off;
-worker_processes 1;
+master_process off;
 pid {p}/nginx.pid;
 error_log {p}/error.log warn;
 events {{ worker_connections 64; }}
@@ -289,6 +290,8 @@ async fn nginx_serves_the_same_bytes() {
         .arg(&prefix)
         .arg("-e")
         .arg(prefix.join("error.log"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start nginx");
     let mut nginx = KillOnDrop(child);
