@@ -31,7 +31,7 @@ fn sample_cells(index: &TileIndex) -> Vec<String> {
     cells
 }
 
-fn header<'a>(r: &'a reqwest::Response, name: reqwest::header::HeaderName) -> &'a str {
+fn header(r: &reqwest::Response, name: reqwest::header::HeaderName) -> &str {
     r.headers()
         .get(&name)
         .unwrap_or_else(|| panic!("{} has no {name} header", r.url()))
