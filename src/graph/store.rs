@@ -220,29 +220,36 @@ impl GraphStore {
         }
     }
 
-    /// The tile's mapping and byte range; `Ok(None)` if the store does not hold it.
-    fn map_tile(&self, index: u32) -> Result<Option<(Arc<Mmap>, Range<usize>)>, String> {
+    /// The tile's mapping and byte range, not yet validated; `Ok(None)` if the store lacks it.
+    fn map_tile(&self, index: u32) -> Result<Option<LoadedTile>, String> {
         match &self.backing {
             Backing::Dir => {
                 let file = std::fs::File::open(self.tile_path(index)).map_err(|e| e.to_string())?;
                 // SAFETY: graph files are written once by `import` and never modified in place.
                 let map = unsafe { Mmap::map(&file) }.map_err(|e| e.to_string())?;
                 let len = map.len();
-                Ok(Some((Arc::new(map), 0..len)))
+                Ok(Some(LoadedTile {
+                    map: Arc::new(map),
+                    bytes: 0..len,
+                }))
             }
-            Backing::Mapped { map, ranges } => Ok(ranges[index as usize]
-                .clone()
-                .map(|r| (map.clone(), r))),
+            Backing::Mapped { map, ranges } => {
+                Ok(ranges[index as usize].clone().map(|bytes| LoadedTile {
+                    map: map.clone(),
+                    bytes,
+                }))
+            }
         }
     }
 
     fn load(&self, index: u32) -> Result<LoadedTile, String> {
-        let (map, bytes) = self
+        let loaded = self
             .map_tile(index)?
             .ok_or_else(|| "not in this store".to_string())?;
         // Validation also checks alignment, which is what makes reading in place safe.
-        let tile = rkyv::access::<ArchivedTile, rkyv::rancor::Error>(&map[bytes.clone()])
-            .map_err(|e| format!("invalid archive: {e}"))?;
+        let tile =
+            rkyv::access::<ArchivedTile, rkyv::rancor::Error>(&loaded.map[loaded.bytes.clone()])
+                .map_err(|e| format!("invalid archive: {e}"))?;
         if tile.format_version.to_native() != TILE_FORMAT_VERSION {
             return Err(format!(
                 "format version {} (expected {TILE_FORMAT_VERSION})",
@@ -252,7 +259,7 @@ impl GraphStore {
         if tile.index.to_native() != index || tile.geohash.as_str() != self.geohash(index) {
             return Err("tile does not match its manifest entry".into());
         }
-        Ok(LoadedTile { map, bytes })
+        Ok(loaded)
     }
 
     /// Recomputes the sha256 of every tile the store holds and compares it with the manifest.

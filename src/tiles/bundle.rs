@@ -36,8 +36,8 @@
 //! therefore the full graph's routes unless the fastest one leaves the area by more than the
 //! ring; then the bundle gives the fastest route that does not.
 
-use super::index::{IndexError, TileIndex, TileLevel, INDEX_FILE};
 use super::image_path;
+use super::index::{IndexError, TileIndex, TileLevel, INDEX_FILE};
 use crate::graph::manifest::{Manifest, ManifestError, MANIFEST_FILE};
 use crate::graph::store::sha256_hex;
 use crate::graph::tile::ArchivedTile;
@@ -103,9 +103,13 @@ pub enum BundleError {
     EmptyArea { area: String, graph: String },
     #[error("point {lon},{lat} is outside the bundle's area ({area})")]
     OutsideArea { lat: f64, lon: f64, area: String },
-    #[error("graph tile {file} does not match its manifest entry; run `meridian verify` on the graph")]
+    #[error(
+        "graph tile {file} does not match its manifest entry; run `meridian verify` on the graph"
+    )]
     GraphTile { file: String },
-    #[error("images in {dir} were drawn from graph version {found}, the graph is version {expected}")]
+    #[error(
+        "images in {dir} were drawn from graph version {found}, the graph is version {expected}"
+    )]
     ImageVersion {
         dir: String,
         found: String,
@@ -227,8 +231,13 @@ pub struct BundleGraph {
 pub struct BundleImages {
     /// The graph version the images were drawn from (always the bundle's graph version).
     pub graph_version: String,
-    /// Number of images per precision.
-    pub levels: Vec<(usize, usize)>,
+    pub levels: Vec<ImageLevel>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageLevel {
+    pub precision: usize,
+    pub images: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -407,7 +416,10 @@ pub fn write_bundle(opts: &BundleOptions) -> Result<BundleReport, BundleError> {
             graph_version: graph_manifest.graph_version.clone(),
             levels: levels
                 .iter()
-                .map(|l| (l.precision, l.cells.len()))
+                .map(|l| ImageLevel {
+                    precision: l.precision,
+                    images: l.cells.len(),
+                })
                 .collect(),
         });
     }
@@ -547,10 +559,12 @@ impl Bundle {
         // Locate members by their tar headers (the tar crate checks header checksums).
         let mut located: Vec<(String, Range<usize>)> = Vec::new();
         let mut archive = tar::Archive::new(std::io::Cursor::new(&map[..]));
-        let entries = archive.entries_with_seek().map_err(|e| BundleError::NotABundle {
-            path: shown.clone(),
-            detail: e.to_string(),
-        })?;
+        let entries = archive
+            .entries_with_seek()
+            .map_err(|e| BundleError::NotABundle {
+                path: shown.clone(),
+                detail: e.to_string(),
+            })?;
         for entry in entries {
             let entry = entry.map_err(|e| match located.last() {
                 // A header cut by the end of the file: the bundle is short, not damaged.
@@ -583,10 +597,12 @@ impl Bundle {
         if first_range.end > map.len() {
             return Err(truncated(format!("member {MANIFEST_MEMBER} is cut short")));
         }
-        let manifest: BundleManifest =
-            serde_json::from_slice(&map[first_range]).map_err(|e| {
-                corrupt(MANIFEST_MEMBER, format!("is not a valid bundle manifest: {e}"))
-            })?;
+        let manifest: BundleManifest = serde_json::from_slice(&map[first_range]).map_err(|e| {
+            corrupt(
+                MANIFEST_MEMBER,
+                format!("is not a valid bundle manifest: {e}"),
+            )
+        })?;
         if manifest.format != BUNDLE_FORMAT {
             return Err(BundleError::NotABundle {
                 path: shown,
@@ -633,9 +649,14 @@ impl Bundle {
             }
             end_of_data = end_of_data.max(range.end);
         }
+        let listed: HashMap<&str, &Member> = manifest
+            .members
+            .iter()
+            .map(|m| (m.name.as_str(), m))
+            .collect();
         if let Some((name, _)) = located[1..]
             .iter()
-            .find(|(n, _)| !manifest.members.iter().any(|m| &m.name == n))
+            .find(|(n, _)| !listed.contains_key(n.as_str()))
         {
             return Err(corrupt(name, "is not listed in the manifest".into()));
         }
@@ -668,17 +689,27 @@ impl Bundle {
         for (i, entry) in graph_manifest.tiles.iter().enumerate() {
             let name = format!("{GRAPH_PREFIX}{}", entry.file);
             if let Some(range) = by_name.get(&name) {
-                let listed = manifest.members.iter().find(|m| m.name == name);
-                if listed.is_none_or(|m| m.sha256 != entry.sha256) {
+                if listed
+                    .get(name.as_str())
+                    .is_none_or(|m| m.sha256 != entry.sha256)
+                {
                     return Err(corrupt(
                         &name,
-                        format!("is not tile {} of graph version {}", entry.geohash, graph_manifest.graph_version),
+                        format!(
+                            "is not tile {} of graph version {}",
+                            entry.geohash, graph_manifest.graph_version
+                        ),
                     ));
                 }
                 ranges[i] = Some(range.clone());
             }
         }
-        for g in manifest.graph.area_tiles.iter().chain(&manifest.graph.ring_tiles) {
+        for g in manifest
+            .graph
+            .area_tiles
+            .iter()
+            .chain(&manifest.graph.ring_tiles)
+        {
             let held = graph_manifest
                 .tiles
                 .iter()
@@ -766,7 +797,14 @@ mod tests {
         assert_eq!(bb, Area::Bbox([9.5, 47.1, 9.6, 47.2]));
         assert!(bb.contains(47.15, 9.55));
         assert!(!bb.contains(47.25, 9.55));
-        for bad in ["U0QU", "u0qa", "", "1,2,3", "9.6,47.1,9.5,47.2", "0,0,0,100"] {
+        for bad in [
+            "U0QU",
+            "u0qa",
+            "",
+            "1,2,3",
+            "9.6,47.1,9.5,47.2",
+            "0,0,0,100",
+        ] {
             assert!(Area::parse(bad).is_err(), "{bad}");
         }
         assert!(a.to_string().starts_with("geohash cell u0qu: lon "));

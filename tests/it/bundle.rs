@@ -91,7 +91,10 @@ fn compare_with_full_graph(map: &str, area: &str, pairs: usize, anywhere: bool) 
     let path = bundle_of(map, area, "roundtrip");
     let bundle = Bundle::open(&path).unwrap();
     let store = bundle.store();
-    assert!(store.is_partial(), "the test needs tiles outside the bundle");
+    assert!(
+        store.is_partial(),
+        "the test needs tiles outside the bundle"
+    );
     assert_eq!(bundle.manifest().traffic, None);
     assert_eq!(bundle.manifest().images, None);
 
@@ -105,9 +108,19 @@ fn compare_with_full_graph(map: &str, area: &str, pairs: usize, anywhere: bool) 
     };
     let inside: Vec<(f64, f64)> = junctions(&full)
         .into_iter()
-        .filter(|p| if anywhere { held(p) } else { area.contains(p.0, p.1) })
+        .filter(|p| {
+            if anywhere {
+                held(p)
+            } else {
+                area.contains(p.0, p.1)
+            }
+        })
         .collect();
-    assert!(inside.len() > 1000, "{} junctions in the area", inside.len());
+    assert!(
+        inside.len() > 1000,
+        "{} junctions in the area",
+        inside.len()
+    );
 
     let opts = ResponseOptions {
         overview: Overview::Full,
@@ -334,8 +347,13 @@ fn points_outside_the_area_are_refused() {
     }
     let p = path.display().to_string();
     for pair in [[inside, outside], [outside, inside]] {
-        let (ok, stdout, stderr) =
-            meridian(&["route", "--bundle", &p, &point_arg(pair[0]), &point_arg(pair[1])]);
+        let (ok, stdout, stderr) = meridian(&[
+            "route",
+            "--bundle",
+            &p,
+            &point_arg(pair[0]),
+            &point_arg(pair[1]),
+        ]);
         assert!(!ok, "{stdout}");
         assert!(
             stderr.contains("outside the bundle's area (geohash cell u0qu"),
@@ -354,7 +372,10 @@ fn points_outside_the_area_are_refused() {
     let o = out.display().to_string();
     let (ok, _, stderr) = meridian(&["route", "--bundle", &o, "9.52,47.14", "9.60,47.14"]);
     assert!(!ok);
-    assert!(stderr.contains("outside the bundle's area (bbox lon 9.50000..9.56000"), "{stderr}");
+    assert!(
+        stderr.contains("outside the bundle's area (bbox lon 9.50000..9.56000"),
+        "{stderr}"
+    );
     let (ok, stdout, stderr) = meridian(&["route", "--bundle", &o, "9.52,47.14", "9.54,47.16"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("\"code\": \"Ok\""));
