@@ -228,7 +228,10 @@ fn main() {
     );
     println!("| server | requests | req/s | MB/s | p50 ms | p99 ms | non-2xx/3xx |\n|---|---|---|---|---|---|---|");
     for (name, port) in [("meridian serve", mport), ("nginx 1.22", nport)] {
-        for (kind, script) in [("200 (full image)", &full), ("304 (If-None-Match)", &revalidate)] {
+        for (kind, script) in [
+            ("200 (full image)", &full),
+            ("304 (If-None-Match)", &revalidate),
+        ] {
             let r = run_wrk(
                 &format!("http://127.0.0.1:{port}"),
                 script,

@@ -9,7 +9,8 @@ use meridian::route::{RouteError, Router};
 use meridian::server::{serve_on, Limits};
 use meridian::spatial::geohash;
 use meridian::tiles::bundle::{write_bundle, Area, Bundle, BundleError, BundleOptions};
-use meridian::tiles::index::{TileIndex, TileLevel};
+use meridian::tiles::index::TileIndex;
+use meridian::tiles::render::{render, RenderOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -384,30 +385,10 @@ fn points_outside_the_area_are_refused() {
 #[test]
 fn images_of_the_area_go_into_the_bundle() {
     let graph = graph_dir(MAP);
-    let version = meridian::graph::Manifest::read(&graph)
-        .unwrap()
-        .graph_version;
     let tiles = scratch_dir("images");
-    let cells5 = ["u0qu0", "u0qu1", "u0qg8"];
-    let cells6 = ["u0qu0b", "u0qg8z"];
-    for c in cells5.iter().chain(&cells6) {
-        let f = tiles.join(meridian::tiles::image_path(c));
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, format!("png of {c}")).unwrap();
-    }
-    let level = |precision: usize, cells: &[&str]| TileLevel {
-        precision,
-        width_px: 512,
-        cells: cells.iter().map(|c| c.to_string()).collect(),
-    };
-    let mut index = TileIndex {
-        format_version: 1,
-        graph: "liechtenstein".into(),
-        graph_version: version,
-        bbox: [0.0; 4],
-        levels: vec![level(5, &cells5), level(6, &cells6)],
-    };
-    index.write(&tiles).unwrap();
+    let store = GraphStore::open(&graph).unwrap();
+    render(&store, &RenderOptions::new(&tiles)).unwrap();
+    let index = TileIndex::read(&tiles).unwrap();
     let out = scratch_dir("images-out").join("i.bundle");
     let opts = BundleOptions {
         graph_dir: graph.clone(),
@@ -417,17 +398,37 @@ fn images_of_the_area_go_into_the_bundle() {
     };
     write_bundle(&opts).unwrap();
     let bundle = Bundle::open(&out).unwrap();
-    assert_eq!(bundle.manifest().counts.images, 3);
-    assert_eq!(bundle.image("u0qu0b"), Some(&b"png of u0qu0b"[..]));
-    assert_eq!(bundle.image("u0qu1"), Some(&b"png of u0qu1"[..]));
-    assert_eq!(bundle.image("u0qg8"), None);
     let sub: TileIndex =
         serde_json::from_slice(bundle.member("tiles/index.json").unwrap()).unwrap();
-    assert_eq!(sub.levels[1].cells, ["u0qu0b"]);
+    let (mut inside, mut outside) = (0, 0);
+    for level in &index.levels {
+        let bundled = &sub.level(level.precision).unwrap().cells;
+        for cell in &level.cells {
+            let rendered = std::fs::read(tiles.join(meridian::tiles::image_path(cell))).unwrap();
+            if cell.starts_with(AREA) {
+                // Every image of the area is in the bundle, byte for byte.
+                assert_eq!(bundle.image(cell), Some(&rendered[..]), "{cell}");
+                assert!(bundled.contains(cell));
+                inside += 1;
+            } else if !AREA.starts_with(cell.as_str()) {
+                assert_eq!(bundle.image(cell), None, "{cell} is outside the area");
+                outside += 1;
+            }
+        }
+    }
+    assert!(
+        inside > 10 && outside > 10,
+        "{inside} inside, {outside} outside"
+    );
+    assert_eq!(
+        bundle.manifest().counts.images as usize,
+        sub.levels.iter().map(|l| l.cells.len()).sum::<usize>()
+    );
 
     // Images of another graph version are refused.
-    index.graph_version = "0000".into();
-    index.write(&tiles).unwrap();
+    let mut other = index.clone();
+    other.graph_version = "0000".into();
+    other.write(&tiles).unwrap();
     assert!(matches!(
         write_bundle(&opts),
         Err(BundleError::ImageVersion { .. })
