@@ -1,4 +1,5 @@
-//! The `meridian` command line: import a map, serve routes, route offline, verify a graph.
+//! The `meridian` command line: import a map, serve routes, route offline (on a graph directory
+//! or an offline bundle), write bundles, verify a graph.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -8,6 +9,7 @@ use meridian::graph::GraphStore;
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
 use meridian::route::Router;
 use meridian::server::{self, Limits, ServerOptions};
+use meridian::tiles::bundle::{self, Area, Bundle, BundleOptions};
 use meridian::tiles::index::TileIndex;
 use meridian::tiles::render::{self, RenderOptions};
 use std::io::IsTerminal;
@@ -121,13 +123,33 @@ enum Command {
     },
     /// Compute one route locally and print the OSRM JSON answer.
     Route {
+        /// Graph directory written by `meridian import`.
+        #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
+        graph: Option<PathBuf>,
+        /// Offline bundle written by `meridian bundle` (points must lie in its area).
         #[arg(long)]
-        graph: PathBuf,
+        bundle: Option<PathBuf>,
         /// Two or more "lon,lat" points.
         #[arg(required = true, num_args = 2..)]
         points: Vec<String>,
         #[arg(long)]
         steps: bool,
+    },
+    /// Write an offline bundle: the graph tiles (and map images) of an area in one tar file that
+    /// `meridian route --bundle` routes on without a server.
+    Bundle {
+        /// Graph directory written by `meridian import`.
+        #[arg(long)]
+        graph: PathBuf,
+        /// A geohash prefix (e.g. ez3f) or "min_lon,min_lat,max_lon,max_lat".
+        #[arg(long, allow_hyphen_values = true)]
+        area: String,
+        /// Tiles directory (index.json + <precision>/<geohash>.png) to take map images from.
+        #[arg(long)]
+        tiles: Option<PathBuf>,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Work with a running cluster's traffic table.
     Traffic {
@@ -388,14 +410,57 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             Ok(())
         }
+        Command::Bundle {
+            graph,
+            area,
+            tiles,
+            out,
+        } => {
+            let report = bundle::write_bundle(&BundleOptions {
+                graph_dir: graph,
+                area: Area::parse(&area)?,
+                tiles_dir: tiles,
+                out: out.clone(),
+            })?;
+            let m = &report.manifest;
+            println!(
+                "wrote {}: {} members ({} graph tiles: {} in the area, {} around it; {} images), {:.1} MB in {:.2}s",
+                out.display(),
+                m.counts.members + 1,
+                m.counts.graph_tiles,
+                m.graph.area_tiles.len(),
+                m.graph.ring_tiles.len(),
+                m.counts.images,
+                report.bytes as f64 / 1e6,
+                report.time.as_secs_f64()
+            );
+            if m.images.is_none() {
+                println!("  no map images (pass --tiles DIR to include them)");
+            }
+            Ok(())
+        }
         Command::Route {
             graph,
+            bundle,
             points,
             steps,
         } => {
-            let store = GraphStore::open(&graph)
-                .with_context(|| format!("opening graph {}", graph.display()))?;
-            let router = Router::new(Arc::new(store));
+            // A bundle is verified whole on open, so a damaged one fails here, before routing.
+            let (store, bundle) = match (&graph, &bundle) {
+                (_, Some(path)) => {
+                    let b = Bundle::open(path)?;
+                    (b.store(), Some(b))
+                }
+                (Some(graph), None) => (
+                    Arc::new(
+                        GraphStore::open(graph)
+                            .with_context(|| format!("opening graph {}", graph.display()))?,
+                    ),
+                    None,
+                ),
+                (None, None) => bail!("give --graph or --bundle"),
+            };
+            let router = Router::new(store);
             let mut coords = Vec::new();
             for p in &points {
                 let Some((lon, lat)) = p.split_once(',') else {
@@ -411,6 +476,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
                     bail!("point {p:?} is out of range");
+                }
+                if let Some(b) = &bundle {
+                    b.check_point(lat, lon)?;
                 }
                 coords.push((lat, lon));
             }

@@ -33,7 +33,7 @@ pub fn visit_segments_near(
         max_lon: (point.1 + dlon).min(180.0),
     };
     for cell in geohash::cells_covering(&query, precision) {
-        let Some(t) = store.tile_index(&cell) else {
+        let Some(t) = store.tile_index(&cell).filter(|&t| store.has_tile(t)) else {
             continue;
         };
         let tile = store.tile(t)?;
@@ -63,9 +63,15 @@ pub fn visit_segments_near(
                 let last = grid.bucket_first[b + 1].to_native() as usize;
                 for item in &grid.items[first..last] {
                     let id = GlobalId::new(item.edge_tile.to_native(), item.edge_local.to_native());
+                    if !store.has_tile(id.tile) {
+                        continue;
+                    }
                     let edge_tile = store.tile(id.tile)?;
                     let edge = edge_tile.edge(id.local);
-                    if edge.flags & flags::SNAPPABLE == 0 {
+                    // A road into a tile a partial store lacks cannot be driven: not a road here.
+                    if edge.flags & flags::SNAPPABLE == 0
+                        || !store.has_tile(edge.target_tile.to_native())
+                    {
                         continue;
                     }
                     let segment = item.segment.to_native();

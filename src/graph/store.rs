@@ -1,14 +1,20 @@
 //! The tile store: opens a graph directory, and memory-maps and validates each tile the first
 //! time a search touches it. Tiles are immutable once written, so a loaded tile is shared by all
 //! searches without locks.
+//!
+//! A store can also read its tiles in place from one mapped file holding many of them (an
+//! offline bundle, see `crate::tiles::bundle`), which may hold only some tiles of the graph:
+//! [`GraphStore::has_tile`] says which, and the search and snapping treat roads into the others
+//! as absent.
 
 use super::manifest::{Manifest, ManifestError};
 use super::tile::{ArchivedTile, TILE_FORMAT_VERSION};
 use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,32 +35,93 @@ pub enum StoreError {
     Corrupt { path: String, reason: String },
     #[error("tile index {0} is not in this graph")]
     NoSuchTile(u32),
+    #[error("tile {geohash} is not in {path} (outside its area)")]
+    Absent { path: String, geohash: String },
+    #[error("{path}: {reason}")]
+    BadLayout { path: String, reason: String },
 }
 
-/// A validated, memory-mapped tile.
+/// A validated tile: a byte range of a read-only mapping (its own file, or a bundle).
 struct LoadedTile {
-    map: Mmap,
+    map: Arc<Mmap>,
+    bytes: Range<usize>,
 }
 
 impl LoadedTile {
+    #[inline]
     fn archived(&self) -> &ArchivedTile {
         // SAFETY: the bytes were validated with `rkyv::access` when the tile was loaded and the
         // mapping is read-only and lives as long as `self`.
-        unsafe { rkyv::access_unchecked::<ArchivedTile>(&self.map[..]) }
+        unsafe { rkyv::access_unchecked::<ArchivedTile>(&self.map[self.bytes.clone()]) }
     }
 }
 
+/// Where tile bytes come from.
+enum Backing {
+    /// One file per tile in a graph directory, each mapped on first use.
+    Dir,
+    /// Tiles at byte ranges of one mapped file; `None` for tiles it does not hold.
+    Mapped {
+        map: Arc<Mmap>,
+        ranges: Vec<Option<Range<usize>>>,
+    },
+}
+
 pub struct GraphStore {
+    /// The graph directory, or the file the tiles are mapped from.
     dir: PathBuf,
     manifest: Manifest,
     by_geohash: HashMap<String, u32>,
     tiles: Vec<OnceLock<Result<LoadedTile, String>>>,
+    backing: Backing,
 }
 
 impl GraphStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<GraphStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let manifest = Manifest::read(&dir)?;
+        Self::with_backing(dir, manifest, Backing::Dir)
+    }
+
+    /// A store reading tiles in place from `map` (the file at `path`): tile `i` is
+    /// `map[ranges[i]]`, or absent when `ranges[i]` is `None`. Ranges must start 16-byte
+    /// aligned, as rkyv archives need; every tile is still validated on first use.
+    pub fn open_mapped(
+        path: impl AsRef<Path>,
+        manifest: Manifest,
+        map: Arc<Mmap>,
+        ranges: Vec<Option<Range<usize>>>,
+    ) -> Result<GraphStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let bad = |reason: String| StoreError::BadLayout {
+            path: path.display().to_string(),
+            reason,
+        };
+        if ranges.len() != manifest.tiles.len() {
+            return Err(bad(format!(
+                "{} tile ranges for {} manifest tiles",
+                ranges.len(),
+                manifest.tiles.len()
+            )));
+        }
+        for (r, t) in ranges.iter().zip(&manifest.tiles) {
+            if let Some(r) = r {
+                if r.start > r.end || r.end > map.len() || r.start % 16 != 0 {
+                    return Err(bad(format!(
+                        "tile {} at bytes {r:?} is out of bounds or misaligned",
+                        t.geohash
+                    )));
+                }
+            }
+        }
+        Self::with_backing(path, manifest, Backing::Mapped { map, ranges })
+    }
+
+    fn with_backing(
+        dir: PathBuf,
+        manifest: Manifest,
+        backing: Backing,
+    ) -> Result<GraphStore, StoreError> {
         if manifest.format_version != TILE_FORMAT_VERSION {
             return Err(StoreError::Version {
                 path: dir.display().to_string(),
@@ -74,6 +141,7 @@ impl GraphStore {
             manifest,
             by_geohash,
             tiles,
+            backing,
         })
     }
 
@@ -85,8 +153,29 @@ impl GraphStore {
         &self.dir
     }
 
+    /// Tiles of the graph, including any this store does not hold (see [`GraphStore::has_tile`]).
     pub fn tile_count(&self) -> u32 {
         self.tiles.len() as u32
+    }
+
+    /// False for a tile the store does not hold (left out of a bundle); roads into it must be
+    /// treated as absent. Always true for a graph directory's tiles.
+    #[inline]
+    pub fn has_tile(&self, index: u32) -> bool {
+        match &self.backing {
+            Backing::Dir => index < self.tile_count(),
+            Backing::Mapped { ranges, .. } => {
+                matches!(ranges.get(index as usize), Some(Some(_)))
+            }
+        }
+    }
+
+    /// True if some tiles of the graph are absent (a bundle of an area).
+    pub fn is_partial(&self) -> bool {
+        match &self.backing {
+            Backing::Dir => false,
+            Backing::Mapped { ranges, .. } => ranges.iter().any(Option::is_none),
+        }
     }
 
     pub fn tile_index(&self, geohash: &str) -> Option<u32> {
@@ -111,6 +200,10 @@ impl GraphStore {
             .ok_or(StoreError::NoSuchTile(index))?;
         match slot.get_or_init(|| self.load(index)) {
             Ok(t) => Ok(t.archived()),
+            Err(_) if !self.has_tile(index) => Err(StoreError::Absent {
+                path: self.dir.display().to_string(),
+                geohash: self.geohash(index).to_string(),
+            }),
             Err(reason) => Err(StoreError::Corrupt {
                 path: self.tile_path(index).display().to_string(),
                 reason: reason.clone(),
@@ -118,17 +211,45 @@ impl GraphStore {
         }
     }
 
+    /// The tile's file, or `<bundle>:<file>` for a tile inside a mapped file.
     fn tile_path(&self, index: u32) -> PathBuf {
-        self.dir.join(&self.manifest.tiles[index as usize].file)
+        let file = &self.manifest.tiles[index as usize].file;
+        match self.backing {
+            Backing::Dir => self.dir.join(file),
+            Backing::Mapped { .. } => PathBuf::from(format!("{}:{file}", self.dir.display())),
+        }
+    }
+
+    /// The tile's mapping and byte range, not yet validated; `Ok(None)` if the store lacks it.
+    fn map_tile(&self, index: u32) -> Result<Option<LoadedTile>, String> {
+        match &self.backing {
+            Backing::Dir => {
+                let file = std::fs::File::open(self.tile_path(index)).map_err(|e| e.to_string())?;
+                // SAFETY: graph files are written once by `import` and never modified in place.
+                let map = unsafe { Mmap::map(&file) }.map_err(|e| e.to_string())?;
+                let len = map.len();
+                Ok(Some(LoadedTile {
+                    map: Arc::new(map),
+                    bytes: 0..len,
+                }))
+            }
+            Backing::Mapped { map, ranges } => {
+                Ok(ranges[index as usize].clone().map(|bytes| LoadedTile {
+                    map: map.clone(),
+                    bytes,
+                }))
+            }
+        }
     }
 
     fn load(&self, index: u32) -> Result<LoadedTile, String> {
-        let path = self.tile_path(index);
-        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-        // SAFETY: graph files are written once by `import` and never modified in place.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| e.to_string())?;
-        let tile = rkyv::access::<ArchivedTile, rkyv::rancor::Error>(&map[..])
-            .map_err(|e| format!("invalid archive: {e}"))?;
+        let loaded = self
+            .map_tile(index)?
+            .ok_or_else(|| "not in this store".to_string())?;
+        // Validation also checks alignment, which is what makes reading in place safe.
+        let tile =
+            rkyv::access::<ArchivedTile, rkyv::rancor::Error>(&loaded.map[loaded.bytes.clone()])
+                .map_err(|e| format!("invalid archive: {e}"))?;
         if tile.format_version.to_native() != TILE_FORMAT_VERSION {
             return Err(format!(
                 "format version {} (expected {TILE_FORMAT_VERSION})",
@@ -138,20 +259,29 @@ impl GraphStore {
         if tile.index.to_native() != index || tile.geohash.as_str() != self.geohash(index) {
             return Err("tile does not match its manifest entry".into());
         }
-        Ok(LoadedTile { map })
+        Ok(loaded)
     }
 
-    /// Recomputes every tile's sha256 and compares it with the manifest. Returns the tiles that
-    /// differ.
+    /// Recomputes the sha256 of every tile the store holds and compares it with the manifest.
+    /// Returns the tiles that differ.
     pub fn verify_checksums(&self) -> Result<Vec<String>, StoreError> {
         let mut bad = Vec::new();
         for (i, entry) in self.manifest.tiles.iter().enumerate() {
-            let path = self.tile_path(i as u32);
-            let bytes = std::fs::read(&path).map_err(|source| StoreError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-            if sha256_hex(&bytes) != entry.sha256 {
+            let hash = match &self.backing {
+                Backing::Dir => {
+                    let path = self.tile_path(i as u32);
+                    let bytes = std::fs::read(&path).map_err(|source| StoreError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    sha256_hex(&bytes)
+                }
+                Backing::Mapped { map, ranges } => match &ranges[i] {
+                    Some(r) => sha256_hex(&map[r.clone()]),
+                    None => continue,
+                },
+            };
+            if hash != entry.sha256 {
                 bad.push(entry.geohash.clone());
             }
         }

@@ -7,6 +7,9 @@
 //! straight-line distance over the graph's top speed, and landmark (ALT) bounds computed at
 //! import; neither ever overestimates, and the search stops
 //! when no open label can beat the best complete route, so the answer is exact for its weights.
+//!
+//! Over a store that holds only some tiles (an offline bundle), an edge whose head lies in an
+//! absent tile is treated as if it did not exist, so the answer is exact for the roads held.
 
 use super::cost::{CostModel, SpeedSource};
 use crate::graph::tile::ArchivedTile;
@@ -77,6 +80,10 @@ impl Heuristic {
         // Rank landmarks by the bound they give at the first source edge's head.
         let source_tile = store.tile(first_source.edge.tile)?;
         let head = source_tile.edge(first_source.edge.local);
+        if !store.has_tile(head.target_tile.to_native()) {
+            // Only in a partial store; the straight-line bound alone is still valid.
+            return Ok(h);
+        }
         let head_tile = store.tile(head.target_tile.to_native())?;
         let (from_s, to_s) = head_tile.landmarks_at(head.target_local.to_native());
         let count = from_s.len();
@@ -316,6 +323,9 @@ pub fn shortest_path<S: SpeedSource>(
         let edge = tile.edge(s.edge.local);
         let len = edge.length_m.to_native();
         let d = model.edge_cost_s(s.edge, edge) * fraction(len as f64 - s.along_m, len);
+        if !store.has_tile(edge.target_tile.to_native()) {
+            continue;
+        }
         if space.improve(s.edge, tile.edges.len(), d, START) {
             let head_tile = store.tile(edge.target_tile.to_native())?;
             space.heap.push(Open {
@@ -345,6 +355,10 @@ pub fn shortest_path<S: SpeedSource>(
         let out_count = via_tile.edges.len();
         for out_local in via_tile.out_edges(via) {
             let out = via_tile.edge(out_local);
+            let head_tile = out.target_tile.to_native();
+            if head_tile != via_tile_index && !store.has_tile(head_tile) {
+                continue;
+            }
             let Some(turn) = model.turn_cost_s(via_tile, via, id, edge, out_local, out) else {
                 continue;
             };
@@ -364,7 +378,6 @@ pub fn shortest_path<S: SpeedSource>(
             }
             let nd = d + turn + out_cost;
             if nd < best && space.improve(out_id, out_count, nd, open.edge) {
-                let head_tile = out.target_tile.to_native();
                 let h = if head_tile == via_tile_index {
                     heuristic.at(via_tile, out.target_local.to_native())
                 } else {

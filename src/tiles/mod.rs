@@ -12,6 +12,7 @@
 //! streets with names, what turn-by-turn navigation shows). Precision 7 would mean 32× more
 //! files for detail a phone screen cannot use; precision 4 shows only a blur of roads.
 
+pub mod bundle;
 pub mod index;
 pub mod render;
 

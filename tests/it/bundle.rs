@@ -1,0 +1,436 @@
+//! Offline bundles: a bundle of an area routes exactly like the full graph for points inside it
+//! (library and `meridian route --bundle` against the HTTP server), and damaged bundles, points
+//! outside the area and mismatched images are refused with clear messages.
+
+use crate::common::{graph_dir, junctions, router, scratch_dir};
+use meridian::graph::GraphStore;
+use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
+use meridian::route::{RouteError, Router};
+use meridian::server::{serve_on, Limits};
+use meridian::spatial::geohash;
+use meridian::tiles::bundle::{write_bundle, Area, Bundle, BundleError, BundleOptions};
+use meridian::tiles::index::TileIndex;
+use meridian::tiles::render::{render, RenderOptions};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MAP: &str = "small/liechtenstein-2015-07";
+/// Holds most of Liechtenstein's roads; the graph's tiles u0qex and u0qg8 (south) are neither in
+/// it nor in its ring, so the bundle really lacks tiles.
+const AREA: &str = "u0qu";
+
+fn make_bundle(label: &str) -> PathBuf {
+    bundle_of(MAP, AREA, label)
+}
+
+fn bundle_of(map: &str, area: &str, label: &str) -> PathBuf {
+    let out = scratch_dir(label).join("area.bundle");
+    let report = write_bundle(&BundleOptions {
+        graph_dir: graph_dir(map),
+        area: Area::parse(area).unwrap(),
+        tiles_dir: None,
+        out: out.clone(),
+    })
+    .unwrap();
+    assert_eq!(report.bytes, std::fs::metadata(&out).unwrap().len());
+    out
+}
+
+fn meridian(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn point_arg(p: (f64, f64)) -> String {
+    format!("{},{}", p.1, p.0)
+}
+
+/// Byte range of a member's data, found with the tar crate (as any tar reader would).
+fn member_range(bundle: &Path, name: &str) -> std::ops::Range<usize> {
+    let bytes = std::fs::read(bundle).unwrap();
+    let mut archive = tar::Archive::new(std::io::Cursor::new(bytes));
+    for e in archive.entries_with_seek().unwrap() {
+        let e = e.unwrap();
+        if e.path().unwrap().to_str() == Some(name) {
+            let start = e.raw_file_position() as usize;
+            return start..start + e.size() as usize;
+        }
+    }
+    panic!("{name} not in {}", bundle.display());
+}
+
+/// True if every edge of the full graph's path, and its head, lies in a tile the bundle holds.
+fn path_inside(full: &Router, bundle_store: &GraphStore, a: (f64, f64), b: (f64, f64)) -> bool {
+    let (_, paths) = full.route_with_paths(&[a, b], false).unwrap();
+    paths.iter().flat_map(|p| &p.edges).all(|pe| {
+        let head = full
+            .store
+            .tile(pe.edge.tile)
+            .unwrap()
+            .edge(pe.edge.local)
+            .target_tile
+            .to_native();
+        bundle_store.has_tile(pe.edge.tile) && bundle_store.has_tile(head)
+    })
+}
+
+/// Routes `pairs` random pairs of junctions of `area` on the full graph and on a bundle of the
+/// area; returns (pairs equal, pairs whose fastest route leaves the bundle's tiles).
+/// With `anywhere`, the junctions are taken from every tile the bundle holds, ring included
+/// (the library does not check the area; the CLI does).
+fn compare_with_full_graph(map: &str, area: &str, pairs: usize, anywhere: bool) -> (usize, usize) {
+    let path = bundle_of(map, area, "roundtrip");
+    let bundle = Bundle::open(&path).unwrap();
+    let store = bundle.store();
+    assert!(
+        store.is_partial(),
+        "the test needs tiles outside the bundle"
+    );
+    assert_eq!(bundle.manifest().traffic, None);
+    assert_eq!(bundle.manifest().images, None);
+
+    let full = router(map);
+    let offline = Router::new(store.clone());
+    let area = bundle.area().clone();
+    let precision = store.manifest().geohash_precision;
+    let held = |p: &(f64, f64)| {
+        let cell = geohash::encode(p.0, p.1, precision).unwrap();
+        store.tile_index(&cell).is_some_and(|t| store.has_tile(t))
+    };
+    let inside: Vec<(f64, f64)> = junctions(&full)
+        .into_iter()
+        .filter(|p| {
+            if anywhere {
+                held(p)
+            } else {
+                area.contains(p.0, p.1)
+            }
+        })
+        .collect();
+    assert!(
+        inside.len() > 1000,
+        "{} junctions in the area",
+        inside.len()
+    );
+
+    let opts = ResponseOptions {
+        overview: Overview::Full,
+        geometries: Geometries::Polyline,
+        steps: true,
+    };
+    let mut rng = StdRng::seed_from_u64(0xb0d1e);
+    let (mut equal, mut leaving) = (0, 0);
+    for _ in 0..pairs {
+        let a = inside[rng.random_range(0..inside.len())];
+        let b = inside[rng.random_range(0..inside.len())];
+        let want = full.route(&[a, b], true);
+        let got = offline.route(&[a, b], true);
+        match want {
+            Err(RouteError::NoRoute) => {
+                assert!(matches!(got, Err(RouteError::NoRoute)), "{a:?} {b:?}");
+            }
+            Err(e) => panic!("full graph: {e}"),
+            Ok(want) if path_inside(&full, &store, a, b) => {
+                let got = got.unwrap_or_else(|e| panic!("{a:?} -> {b:?}: {e}"));
+                assert_eq!(got.route.distance_m, want.route.distance_m, "{a:?} {b:?}");
+                assert_eq!(got.route.duration_s, want.route.duration_s, "{a:?} {b:?}");
+                assert_eq!(got.route.geometry, want.route.geometry, "{a:?} {b:?}");
+                assert_eq!(
+                    route_response(&got, &opts),
+                    route_response(&want, &opts),
+                    "{a:?} {b:?}"
+                );
+                equal += 1;
+            }
+            // The fastest route leaves the bundle's tiles: from the same snapped edges, the
+            // bundle's own can only be slower. (A junction may snap onto another of its roads
+            // when the one the full graph picks leads into a missing tile.)
+            Ok(want) => {
+                leaving += 1;
+                let same_snaps = [a, b]
+                    .iter()
+                    .all(|&p| full.snap(p).unwrap() == offline.snap(p).unwrap());
+                match got {
+                    Ok(got) if same_snaps => {
+                        assert!(got.route.duration_s >= want.route.duration_s, "{a:?} {b:?}")
+                    }
+                    Ok(_) | Err(RouteError::NoRoute) => {}
+                    Err(e) => panic!("{a:?} -> {b:?}: {e}"),
+                }
+            }
+        }
+    }
+    eprintln!("{map} {area}: {equal} equal, {leaving} leave the bundle's tiles");
+    (equal, leaving)
+}
+
+/// Andorra's four central tiles (about half its roads): searches from them run into the ring,
+/// whose roads lead on into tiles the bundle lacks.
+#[test]
+fn bundle_routes_like_the_full_graph_inside_its_area() {
+    let (equal, leaving) =
+        compare_with_full_graph("small/andorra-2021-10", "1.50,42.50,1.57,42.57", 300, false);
+    assert!(equal >= 200, "only {equal} of 300 pairs compared");
+    assert!(leaving <= 15, "{leaving} of 300 routes leave the bundle");
+}
+
+#[test]
+fn geohash_area_bundle_routes_like_the_full_graph() {
+    let path = make_bundle("absent");
+    let store = Bundle::open(&path).unwrap().store();
+    let absent: Vec<&str> = (0..store.tile_count())
+        .filter(|&t| !store.has_tile(t))
+        .map(|t| store.geohash(t))
+        .collect();
+    assert_eq!(absent, ["u0qex", "u0qg8"]);
+    let (equal, leaving) = compare_with_full_graph(MAP, AREA, 100, false);
+    assert_eq!((equal, leaving), (100, 0));
+}
+
+/// Between points of the ring, fastest routes often run through tiles the bundle lacks: the
+/// search must drive around them (or find no route), never fail on the missing tile.
+#[test]
+fn searches_treat_roads_into_missing_tiles_as_absent() {
+    let (equal, leaving) = compare_with_full_graph(MAP, AREA, 300, true);
+    assert!(equal >= 150, "{equal}");
+    assert!(leaving >= 3, "only {leaving} routes needed a missing tile");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_route_on_a_bundle_prints_the_servers_answer() {
+    let path = make_bundle("cli");
+    let full = router(MAP);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_on(
+        full.clone(),
+        listener,
+        Limits {
+            max_route_coordinates: 10,
+        },
+        None,
+    ));
+    let area = Area::parse(AREA).unwrap();
+    let inside: Vec<(f64, f64)> = junctions(&full)
+        .into_iter()
+        .filter(|p| area.contains(p.0, p.1))
+        .collect();
+    let bundle_store = Bundle::open(&path).unwrap().store();
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut compared = 0;
+    while compared < 4 {
+        let a = inside[rng.random_range(0..inside.len())];
+        let b = inside[rng.random_range(0..inside.len())];
+        if !path_inside(&full, &bundle_store, a, b) {
+            continue;
+        }
+        let steps = compared % 2 == 0;
+        let url = format!(
+            "http://{addr}/route/v1/driving/{};{}?overview=full&geometries=polyline&steps={steps}",
+            point_arg(a),
+            point_arg(b)
+        );
+        let server: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        assert_eq!(server["code"], "Ok", "{server}");
+        let mut args = vec![
+            "route".to_string(),
+            "--bundle".to_string(),
+            path.display().to_string(),
+            point_arg(a),
+            point_arg(b),
+        ];
+        if steps {
+            args.push("--steps".into());
+        }
+        let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+            meridian(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap();
+        assert!(ok, "{stderr}");
+        let offline: Value = serde_json::from_str(&stdout).unwrap();
+        let (s, o) = (&server["routes"][0], &offline["routes"][0]);
+        assert_eq!(o["distance"], s["distance"]);
+        assert_eq!(o["duration"], s["duration"]);
+        assert_eq!(o["geometry"], s["geometry"]);
+        assert_eq!(offline, server, "the whole answer");
+        compared += 1;
+    }
+}
+
+#[test]
+fn corrupt_and_truncated_bundles_are_refused() {
+    let good = make_bundle("damage");
+    let dir = good.parent().unwrap().to_path_buf();
+    let bytes = std::fs::read(&good).unwrap();
+    let member = "graph/tiles/u0qu1.rkyv";
+    let range = member_range(&good, member);
+    let some_point = {
+        let b = Area::parse(AREA).unwrap().bbox();
+        let (lat, lon) = b.center();
+        format!("{lon},{lat}")
+    };
+
+    // One flipped bit inside a tile.
+    let mut flipped = bytes.clone();
+    flipped[range.start + range.len() / 2] ^= 0x10;
+    let corrupt = dir.join("corrupt.bundle");
+    std::fs::write(&corrupt, &flipped).unwrap();
+    match Bundle::open(&corrupt) {
+        Err(BundleError::Corrupt { member: m, .. }) => assert_eq!(m, member),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a corrupt bundle was opened"),
+    }
+    let c = corrupt.display().to_string();
+    let (ok, _, stderr) = meridian(&["route", "--bundle", &c, &some_point, &some_point]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("is corrupt") && stderr.contains(member),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    // Cut inside that tile, cut at a member boundary, and cut inside the end-of-archive blocks.
+    let cuts = [
+        range.start + 100,
+        range.end.div_ceil(512) * 512,
+        bytes.len() - 600,
+    ];
+    for cut in cuts {
+        let short = dir.join(format!("short-{cut}.bundle"));
+        std::fs::write(&short, &bytes[..cut]).unwrap();
+        match Bundle::open(&short) {
+            Err(BundleError::Truncated { .. }) => {}
+            Err(e) => panic!("cut at {cut}: wrong error: {e}"),
+            Ok(_) => panic!("cut at {cut}: a truncated bundle was opened"),
+        }
+        let s = short.display().to_string();
+        let (ok, _, stderr) = meridian(&["route", "--bundle", &s, &some_point, &some_point]);
+        assert!(!ok);
+        assert!(stderr.contains("is truncated"), "{stderr}");
+    }
+
+    // Not a bundle at all.
+    let junk = dir.join("junk.bundle");
+    std::fs::write(&junk, b"hello").unwrap();
+    assert!(Bundle::open(&junk).is_err());
+
+    // The untouched bundle still opens and checks out.
+    let ok = Bundle::open(&good).unwrap();
+    assert!(ok.store().verify_checksums().unwrap().is_empty());
+}
+
+#[test]
+fn points_outside_the_area_are_refused() {
+    let path = make_bundle("outside");
+    let bundle = Bundle::open(&path).unwrap();
+    let full = router(MAP);
+    let all = junctions(&full);
+    let area = bundle.area().clone();
+    let inside = *all.iter().find(|p| area.contains(p.0, p.1)).unwrap();
+    let outside = *all.iter().find(|p| !area.contains(p.0, p.1)).unwrap();
+    assert!(bundle.check_point(inside.0, inside.1).is_ok());
+    match bundle.check_point(outside.0, outside.1) {
+        Err(e @ BundleError::OutsideArea { .. }) => {
+            assert!(e.to_string().contains("geohash cell u0qu"), "{e}")
+        }
+        other => panic!("{:?}", other.err()),
+    }
+    let p = path.display().to_string();
+    for pair in [[inside, outside], [outside, inside]] {
+        let (ok, stdout, stderr) = meridian(&[
+            "route",
+            "--bundle",
+            &p,
+            &point_arg(pair[0]),
+            &point_arg(pair[1]),
+        ]);
+        assert!(!ok, "{stdout}");
+        assert!(
+            stderr.contains("outside the bundle's area (geohash cell u0qu"),
+            "{stderr}"
+        );
+    }
+    // A bbox area names its box.
+    let out = scratch_dir("bbox").join("b.bundle");
+    write_bundle(&BundleOptions {
+        graph_dir: graph_dir(MAP),
+        area: Area::parse("9.50,47.12,9.56,47.18").unwrap(),
+        tiles_dir: None,
+        out: out.clone(),
+    })
+    .unwrap();
+    let o = out.display().to_string();
+    let (ok, _, stderr) = meridian(&["route", "--bundle", &o, "9.52,47.14", "9.60,47.14"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("outside the bundle's area (bbox lon 9.50000..9.56000"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = meridian(&["route", "--bundle", &o, "9.52,47.14", "9.54,47.16"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("\"code\": \"Ok\""));
+}
+
+#[test]
+fn images_of_the_area_go_into_the_bundle() {
+    let graph = graph_dir(MAP);
+    let tiles = scratch_dir("images");
+    let store = GraphStore::open(&graph).unwrap();
+    render(&store, &RenderOptions::new(&tiles)).unwrap();
+    let index = TileIndex::read(&tiles).unwrap();
+    let out = scratch_dir("images-out").join("i.bundle");
+    let opts = BundleOptions {
+        graph_dir: graph.clone(),
+        area: Area::parse(AREA).unwrap(),
+        tiles_dir: Some(tiles.clone()),
+        out: out.clone(),
+    };
+    write_bundle(&opts).unwrap();
+    let bundle = Bundle::open(&out).unwrap();
+    let sub: TileIndex =
+        serde_json::from_slice(bundle.member("tiles/index.json").unwrap()).unwrap();
+    let (mut inside, mut outside) = (0, 0);
+    for level in &index.levels {
+        let bundled = &sub.level(level.precision).unwrap().cells;
+        for cell in &level.cells {
+            let rendered = std::fs::read(tiles.join(meridian::tiles::image_path(cell))).unwrap();
+            if cell.starts_with(AREA) {
+                // Every image of the area is in the bundle, byte for byte.
+                assert_eq!(bundle.image(cell), Some(&rendered[..]), "{cell}");
+                assert!(bundled.contains(cell));
+                inside += 1;
+            } else if !AREA.starts_with(cell.as_str()) {
+                assert_eq!(bundle.image(cell), None, "{cell} is outside the area");
+                outside += 1;
+            }
+        }
+    }
+    assert!(
+        inside > 10 && outside > 10,
+        "{inside} inside, {outside} outside"
+    );
+    assert_eq!(
+        bundle.manifest().counts.images as usize,
+        sub.levels.iter().map(|l| l.cells.len()).sum::<usize>()
+    );
+
+    // Images of another graph version are refused.
+    let mut other = index.clone();
+    other.graph_version = "0000".into();
+    other.write(&tiles).unwrap();
+    assert!(matches!(
+        write_bundle(&opts),
+        Err(BundleError::ImageVersion { .. })
+    ));
+}
