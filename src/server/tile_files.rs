@@ -320,6 +320,34 @@ mod tests {
         assert!(!if_none_match_matches("", tag));
     }
 
+    #[tokio::test]
+    async fn etags_are_cached_per_file_and_follow_replacements() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("5")).unwrap();
+        let path = dir.path().join("5/u0mt2.png");
+        std::fs::write(&path, b"first").unwrap();
+        let files = TileFiles::new(dir.path());
+        let tag = |r: &Response| r.headers()[ETAG].to_str().unwrap().to_string();
+        let first = files.respond("5/u0mt2.png", false, None).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(tag(&first), etag_of(b"first"));
+        assert_eq!(files.etags.len(), 1);
+        let revalidated = files
+            .respond("5/u0mt2.png", false, Some(&tag(&first)))
+            .await;
+        assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+        // A re-rendered file (other size) gets a new tag; the old one no longer matches.
+        std::fs::write(&path, b"second version").unwrap();
+        let replaced = files
+            .respond("5/u0mt2.png", false, Some(&tag(&first)))
+            .await;
+        assert_eq!(replaced.status(), StatusCode::OK);
+        assert_eq!(tag(&replaced), etag_of(b"second version"));
+        assert_eq!(files.etags.len(), 1);
+        let missing = files.respond("5/u0mt3.png", false, None).await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    }
+
     #[test]
     fn etags_are_quoted_and_content_derived() {
         let a = etag_of(b"one");
