@@ -421,7 +421,7 @@ fn images_of_the_area_go_into_the_bundle() {
         "{inside} inside, {outside} outside"
     );
     assert_eq!(
-        bundle.manifest().counts.images as usize,
+        bundle.manifest().counts.images,
         sub.levels.iter().map(|l| l.cells.len()).sum::<usize>()
     );
 
