@@ -4,6 +4,8 @@
 mod cluster;
 mod common;
 mod exactness;
+#[cfg(feature = "analytics")]
+mod history;
 mod import;
 mod ingest;
 mod navigation;
