@@ -15,7 +15,7 @@ use meridian::traffic::live::DEFAULT_FRESH_MS;
 use meridian::traffic::observations::{self, ObservationLog, ObservationOptions};
 use meridian::traffic::{HistoricalProfiles, LiveTraffic};
 use openraft::storage::RaftStateMachine;
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
@@ -76,8 +76,16 @@ fn week_pattern(slowed: &[EdgeId]) -> (Vec<Vec<LoggedPing>>, usize) {
     (pings.chunks(50).map(|c| c.to_vec()).collect(), n)
 }
 
-/// Applies `batches` as log entries `first..` through a state machine recording into `dir`.
-fn apply(dir: &Path, store: &Arc<GraphStore>, batches: &[Vec<LoggedPing>], first: u64) {
+/// Applies `batches` as log entries `first..` through a state machine (state in `dir/state`)
+/// recording into `dir/observations`, then builds a Raft snapshot; returns the highest
+/// watermark on disk right after the snapshot, before the log is dropped.
+fn apply(
+    dir: &Path,
+    state: &str,
+    store: &Arc<GraphStore>,
+    batches: &[Vec<LoggedPing>],
+    first: u64,
+) -> Option<u64> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -88,8 +96,7 @@ fn apply(dir: &Path, store: &Arc<GraphStore>, batches: &[Vec<LoggedPing>], first
         ObservationOptions { flush_rows: 300 },
     )
     .unwrap();
-    let state = Arc::new(TrafficState::default());
-    let mut sm = StateMachine::open(dir.join("state"), state)
+    let mut sm = StateMachine::open(dir.join(state), Arc::new(TrafficState::default()))
         .unwrap()
         .with_observations(Arc::new(log));
     let entries: Vec<_> = batches
@@ -98,7 +105,14 @@ fn apply(dir: &Path, store: &Arc<GraphStore>, batches: &[Vec<LoggedPing>], first
         .map(|(i, b)| entry(first + i as u64, b.clone()))
         .collect();
     rt.block_on(sm.apply(entries)).unwrap();
-    // Dropping the state machine drops the log, which writes what is buffered.
+    let mut builder = rt.block_on(sm.get_snapshot_builder());
+    rt.block_on(builder.build_snapshot()).unwrap();
+    observations::files(&dir.join("observations"))
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.file_stem()?.to_str()?.split_once('-')?.1.parse().ok())
+        .max()
+    // Dropping the state machine and builder drops the log, which writes what is buffered.
 }
 
 /// A pair of junctions with a route over 6 km and the middle third of its edges.
@@ -137,12 +151,15 @@ fn weekly_pattern_becomes_a_profile_that_routes_use() {
     let dir = scratch_dir("history");
     let (batches, written) = week_pattern(&slowed);
 
-    // Apply through the real state machine; then again after a "restart": the re-applied
-    // entries are at or below the watermark on disk and are not written twice.
-    apply(&dir, &store, &batches, 1);
+    // Apply through the real state machine: the snapshot flushes every entry it covers. Then
+    // "restart" with a state from before these entries (as when the log is replayed after the
+    // last snapshot): the re-applied entries are at or below the watermark on disk and are not
+    // written twice.
+    let last = batches.len() as u64;
+    assert_eq!(apply(&dir, "state", &store, &batches, 1), Some(last));
     let obs_dir = dir.join("observations");
     let files_once = observations::files(&obs_dir).unwrap();
-    apply(&dir, &store, &batches, 1);
+    assert_eq!(apply(&dir, "state-old", &store, &batches, 1), Some(last));
     assert_eq!(observations::files(&obs_dir).unwrap(), files_once);
     let names: Vec<String> = files_once
         .iter()
