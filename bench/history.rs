@@ -14,6 +14,7 @@ use meridian::traffic::history::{build_profiles, time_of_week_bin, BuildOptions 
 use meridian::traffic::observations::{self, ObservationLog, ObservationOptions};
 use meridian::traffic::HistoricalProfiles;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,7 +98,8 @@ fn main() {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
 
-    // A fifth of the directed edges carry traffic.
+    // A fifth of the directed edges carry traffic; 80% of it on 2,000 busy ones (arterials),
+    // which then have observations in most bins, the rest only in a few.
     let mut rng = StdRng::seed_from_u64(1);
     let mut edges = Vec::new();
     for t in 0..store.tile_count() {
@@ -108,6 +110,8 @@ fn main() {
             }
         }
     }
+    edges.shuffle(&mut rng);
+    let busy = 2_000.min(edges.len());
 
     // Observations in time order, 100 per log entry, through the real writer thread.
     let obs_dir = work.join("observations");
@@ -118,7 +122,12 @@ fn main() {
     let mut index = 0;
     for i in 0..rows {
         let ts = START_MS + (i as i64 * span) / rows as i64;
-        let (edge, free) = edges[rng.random_range(0..edges.len())];
+        let pick = if rng.random_bool(0.8) {
+            rng.random_range(0..busy)
+        } else {
+            rng.random_range(0..edges.len())
+        };
+        let (edge, free) = edges[pick];
         batch.push((edge, ts, free * factor(ts, &mut rng)));
         if batch.len() == 100 {
             index += 1;
@@ -137,7 +146,7 @@ fn main() {
     println!("## Observation log");
     println!();
     println!(
-        "{rows} rows over {} edges queued in {queued_s:.2} s (apply-side cost {:.0} ns/row), all written in {write_s:.2} s ({:.2} M rows/s): {} hourly files, {:.1} MB",
+        "{rows} rows over {} edges (80% on {busy}) queued in {queued_s:.2} s (apply-side cost {:.0} ns/row), all written in {write_s:.2} s ({:.2} M rows/s): {} hourly files, {:.1} MB",
         edges.len(),
         queued_s * 1e9 / rows as f64,
         rows as f64 / write_s / 1e6,

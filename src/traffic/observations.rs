@@ -3,7 +3,7 @@
 //! and for building historical profiles ([`super::history`]).
 //!
 //! The apply path only pushes one small `Vec` per Raft entry into a channel; a writer thread
-//! resolves OSM way ids, buffers rows by hour and writes Parquet when a newer hour starts, when
+//! resolves OSM way ids, buffers rows by hour and writes Parquet when a later hour starts, when
 //! the buffer holds `flush_rows` rows, when asked to (before every Raft snapshot), and on drop.
 //!
 //! Rows are written in apply order, so replicas that apply the same log write the same rows.
@@ -107,7 +107,6 @@ impl ObservationLog {
             options,
             hours: BTreeMap::new(),
             buffered: 0,
-            newest_hour: i64::MIN,
             last_index: recorded_up_to,
         };
         let thread = std::thread::Builder::new()
@@ -223,7 +222,6 @@ struct Writer {
     /// Buffered rows by hour since the epoch.
     hours: BTreeMap<i64, Vec<ObservationRow>>,
     buffered: usize,
-    newest_hour: i64,
     /// Newest log index received (or on disk at start).
     last_index: Option<u64>,
 }
@@ -251,14 +249,15 @@ impl Writer {
     }
 
     fn push(&mut self, index: u64, rows: Vec<AppliedObservation>) -> Result<(), ObservationError> {
-        // An entry reaching into a new hour closes the buffered ones first, so every file's
-        // watermark is an entry boundary (an entry's rows are never split across watermarks).
-        let newest = rows.iter().map(|r| r.1.div_euclid(HOUR_MS)).max();
-        if let Some(newest) = newest.filter(|h| *h > self.newest_hour) {
-            if self.buffered > 0 {
+        // An entry wholly in a later hour than everything buffered closes the buffered hours,
+        // so every file's watermark is an entry boundary. (An entry straddling two hours joins
+        // both buffers: one file per hour for in-order pings, not an extra sliver.)
+        let oldest = rows.iter().map(|r| r.1.div_euclid(HOUR_MS)).min();
+        let newest_buffered = self.hours.last_key_value().map(|(h, _)| *h);
+        if let (Some(oldest), Some(buffered)) = (oldest, newest_buffered) {
+            if oldest > buffered {
                 self.write_buffers()?;
             }
-            self.newest_hour = newest;
         }
         for (edge, ts_ms, speed_kmh) in rows {
             let id = GlobalId::unpack(edge);
