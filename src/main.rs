@@ -12,6 +12,7 @@ use meridian::server::{self, Limits, ServerOptions};
 use meridian::tiles::bundle::{self, Area, Bundle, BundleOptions};
 use meridian::tiles::index::TileIndex;
 use meridian::tiles::render::{self, RenderOptions};
+use meridian::traffic::HistoricalProfiles;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +52,10 @@ struct ClusterArgs {
     /// Secret that device tokens are derived from (or env MERIDIAN_INGEST_SECRET).
     #[arg(long, env = "MERIDIAN_INGEST_SECRET", hide_env_values = true)]
     ingest_secret: Option<String>,
+    /// Do not record applied observations in <data-dir>/observations (recorded by default in
+    /// builds with the `analytics` feature).
+    #[arg(long)]
+    no_observations: bool,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +69,22 @@ enum TrafficCommand {
         format: ExportFormat,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Build per-edge time-of-week speed profiles (15-minute bins, UTC) from observation
+    /// Parquet files (a cluster node's <data-dir>/observations), for `serve --profiles`.
+    History {
+        /// Directory of observation Parquet files (or one file).
+        #[arg(long)]
+        observations: PathBuf,
+        /// Graph directory the observations were matched on.
+        #[arg(long)]
+        graph: PathBuf,
+        /// Output profile file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Bins with fewer observations are left to free flow.
+        #[arg(long, default_value_t = 3)]
+        min_samples: u32,
     },
 }
 
@@ -118,6 +139,9 @@ enum Command {
         /// Map images written by `meridian render`, served under /tiles/ for the map page at /.
         #[arg(long)]
         tiles: Option<PathBuf>,
+        /// Historical speed profiles (`meridian traffic history`) for edges without live data.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -354,11 +378,27 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             max_coordinates,
             tiles,
+            profiles,
             cluster,
         } => {
-            let store = GraphStore::open(&graph)
-                .with_context(|| format!("opening graph {}", graph.display()))?;
-            let router = Arc::new(Router::new(Arc::new(store)));
+            let store = Arc::new(
+                GraphStore::open(&graph)
+                    .with_context(|| format!("opening graph {}", graph.display()))?,
+            );
+            let mut router = Router::new(store.clone());
+            if let Some(path) = profiles {
+                let p = HistoricalProfiles::load(&path, &store)
+                    .with_context(|| format!("loading profiles {}", path.display()))?;
+                eprintln!(
+                    "meridian: historical profiles for {} edges ({} bins) from {}",
+                    p.edges,
+                    p.bins,
+                    path.display()
+                );
+                router = router.with_profiles(Arc::new(p));
+            }
+            let router = Arc::new(router);
+            let record = cfg!(feature = "analytics") && !cluster.no_observations;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let mut options = ServerOptions::from(Limits {
                 max_route_coordinates: max_coordinates,
@@ -382,6 +422,7 @@ fn run(cli: Cli) -> Result<()> {
                                 .clone()
                                 .unwrap_or_else(|| PathBuf::from(format!("node-{id}"))),
                             secret,
+                            observations: record.then(|| store.clone()),
                         };
                         let node = ClusterNode::start(config.clone())
                             .await
@@ -531,6 +572,15 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {} traffic rows to {}", rows.len(), out.display());
             Ok(())
         }
+        Command::Traffic {
+            command:
+                TrafficCommand::History {
+                    observations,
+                    graph,
+                    out,
+                    min_samples,
+                },
+        } => history(&observations, &graph, &out, min_samples),
         Command::Token {
             device,
             ingest_secret,
@@ -598,4 +648,55 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `meridian traffic history`: observation files to a profile file.
+#[cfg(feature = "analytics")]
+fn history(
+    observations: &std::path::Path,
+    graph: &std::path::Path,
+    out: &std::path::Path,
+    min_samples: u32,
+) -> Result<()> {
+    use meridian::traffic::history::{build_profiles, BuildOptions};
+    let files = if observations.is_dir() {
+        meridian::traffic::observations::files(observations)?
+    } else {
+        vec![observations.to_path_buf()]
+    };
+    if files.is_empty() {
+        bail!("no .parquet files in {}", observations.display());
+    }
+    let store =
+        GraphStore::open(graph).with_context(|| format!("opening graph {}", graph.display()))?;
+    let (profiles, report) = build_profiles(&files, &store, &BuildOptions { min_samples })
+        .with_context(|| format!("building profiles from {}", observations.display()))?;
+    let bytes = profiles
+        .write(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let secs = report.total_time.as_secs_f64();
+    println!(
+        "read {} observations from {} files in {:.2}s ({:.0} rows/s; query {:.2}s)",
+        report.rows_read,
+        report.files,
+        secs,
+        report.rows_read as f64 / secs.max(1e-9),
+        report.query_time.as_secs_f64()
+    );
+    println!(
+        "profiled {} edges, {} (edge, bin) pairs with >= {min_samples} samples; {} dropped (edge not in this graph version)",
+        profiles.edges, profiles.bins, report.bins_wrong_way
+    );
+    println!("wrote {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);
+    Ok(())
+}
+
+#[cfg(not(feature = "analytics"))]
+fn history(
+    _observations: &std::path::Path,
+    _graph: &std::path::Path,
+    _out: &std::path::Path,
+    _min_samples: u32,
+) -> Result<()> {
+    bail!("this build has no Parquet support; rebuild with the `analytics` feature")
 }

@@ -6,6 +6,7 @@ use super::log_store::FileLogStore;
 use super::network::{require_secret, HttpNetworkFactory, SECRET_HEADER};
 use super::state_machine::{StateMachine, TrafficState};
 use super::{BatchReceipt, NodeId, PingBatch, Raft};
+use crate::traffic::observations::ObservationLog;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, Config};
 use serde::{Deserialize, Serialize};
@@ -16,13 +17,27 @@ use std::time::Duration;
 use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NodeConfig {
     pub id: NodeId,
     /// `host:port` other members and clients reach this node at.
     pub advertise: String,
     pub data_dir: PathBuf,
     pub secret: String,
+    /// Record applied observations as Parquet files in `<data_dir>/observations` (way ids from
+    /// this graph); needs the `analytics` feature.
+    pub observations: Option<Arc<crate::graph::GraphStore>>,
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("id", &self.id)
+            .field("advertise", &self.advertise)
+            .field("data_dir", &self.data_dir)
+            .field("observations", &self.observations.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +103,17 @@ impl ClusterNode {
         let log = FileLogStore::open(cfg.data_dir.join("log"))
             .await
             .map_err(|e| storage_error(e.to_string()))?;
-        let sm = StateMachine::open(cfg.data_dir.join("state"), state.clone())
+        let mut sm = StateMachine::open(cfg.data_dir.join("state"), state.clone())
             .map_err(|e| storage_error(e.to_string()))?;
+        if let Some(store) = &cfg.observations {
+            let log = ObservationLog::open(
+                cfg.data_dir.join("observations"),
+                store.clone(),
+                Default::default(),
+            )
+            .map_err(|e| storage_error(e.to_string()))?;
+            sm = sm.with_observations(Arc::new(log));
+        }
         let raft = Raft::new(
             cfg.id,
             Arc::new(config),

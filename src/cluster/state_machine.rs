@@ -1,7 +1,8 @@
 //! The state machine: applies committed ping batches to the live traffic table, each
 //! (device, seq) once, using ping timestamps only (never the wall clock), so every replica that
 //! applies the same log holds the same table. Snapshots serialise the table and the
-//! de-duplication state with rkyv.
+//! de-duplication state with rkyv. Optionally every applied observation also goes to the
+//! [`ObservationLog`] (hourly Parquet files for historical profiles), off the apply path.
 
 // openraft's traits fix `StorageError` as the error type; helpers return it unboxed too.
 #![allow(clippy::result_large_err)]
@@ -9,6 +10,7 @@
 use super::{BatchReceipt, NodeId, TypeConfig};
 use crate::graph::GlobalId;
 use crate::traffic::live::EdgeObservation;
+use crate::traffic::observations::ObservationLog;
 use crate::traffic::LiveTraffic;
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -133,6 +135,7 @@ pub struct StateMachine {
     dir: PathBuf,
     current: Option<(Meta, Vec<u8>)>,
     snapshot_seq: u64,
+    observations: Option<Arc<ObservationLog>>,
 }
 
 const SNAPSHOT_DATA: &str = "snapshot.bin";
@@ -152,6 +155,7 @@ impl StateMachine {
             dir,
             current: None,
             snapshot_seq: 0,
+            observations: None,
         };
         let meta_path = sm.dir.join(SNAPSHOT_META);
         if meta_path.exists() {
@@ -165,6 +169,12 @@ impl StateMachine {
             sm.current = Some((meta, bytes));
         }
         Ok(sm)
+    }
+
+    /// Also records every applied observation into `log`.
+    pub fn with_observations(mut self, log: Arc<ObservationLog>) -> Self {
+        self.observations = Some(log);
+        self
     }
 
     /// Writes the snapshot crash-safely: data then meta, each via a synced temp file and rename.
@@ -276,6 +286,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         self.snapshot_seq += 1;
         let (meta, bytes) = self.encode()?;
+        if let Some(log) = &self.observations {
+            // Rows of every entry this snapshot covers were queued before `encode` read the
+            // state; once flushed, purging the log behind the snapshot loses none of them. A
+            // failing analytics writer must not stop consensus, so it is reported, not fatal.
+            if let Err(e) = log.flush_async().await {
+                eprintln!("meridian: observation log flush before snapshot failed: {e}");
+            }
+        }
         self.persist(&meta, &bytes)?;
         self.current = Some((meta.clone(), bytes.clone()));
         Ok(Snapshot {
@@ -317,6 +335,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     applied.membership = StoredMembership::new(Some(entry.log_id), m);
                 }
                 EntryPayload::Normal(batch) => {
+                    let mut observed = Vec::new();
                     for p in batch.pings {
                         if !applied.devices.entry(p.device).or_default().insert(p.seq) {
                             receipt.duplicates += 1;
@@ -325,10 +344,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         receipt.applied += 1;
                         applied.pings_applied += 1;
                         if let (Some((tile, local)), Some(speed)) = (p.edge, p.speed_kmh) {
-                            self.state
-                                .live
-                                .observe(GlobalId::new(tile, local), speed, p.ts_ms);
+                            let id = GlobalId::new(tile, local);
+                            self.state.live.observe(id, speed, p.ts_ms);
+                            if self.observations.is_some() {
+                                observed.push((id.pack(), p.ts_ms, speed));
+                            }
                         }
+                    }
+                    if let Some(log) = &self.observations {
+                        log.record(entry.log_id.index, observed);
                     }
                 }
             }
@@ -343,6 +367,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             dir: self.dir.clone(),
             current: None,
             snapshot_seq: self.snapshot_seq + 1,
+            observations: self.observations.clone(),
         }
     }
 

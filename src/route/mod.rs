@@ -14,7 +14,7 @@ use crate::graph::{GraphStore, StoreError, NONE};
 use crate::spatial::geohash;
 use crate::spatial::geometry::haversine_m;
 use crate::tiles::ROUTE_TILE_PRECISION;
-use crate::traffic::{TrafficFeed, TrafficSnapshot};
+use crate::traffic::{HistoricalProfiles, TrafficFeed, TrafficSnapshot, TrafficSpeeds};
 use cost::{CostModel, FreeFlow, TurnParams};
 use guidance::{PathSegment, Step};
 use search::{Endpoint, LegPath, SearchSpace};
@@ -83,7 +83,17 @@ pub struct Router {
     base_model: CostModel<FreeFlow>,
     /// Live speeds, republished about once a second by the traffic publisher.
     pub traffic: Arc<TrafficFeed>,
+    /// Time-of-week speeds for edges without fresh live data (optional).
+    pub profiles: Option<Arc<HistoricalProfiles>>,
     pub max_snap_m: f64,
+}
+
+/// Now, in ms since the epoch (the default departure time).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Router {
@@ -94,13 +104,31 @@ impl Router {
             store,
             base_model: CostModel::new(FreeFlow { max_speed_kmh }, TurnParams::default()),
             traffic,
+            profiles: None,
             max_snap_m: DEFAULT_MAX_SNAP_M,
         }
     }
 
-    /// The cost model of this moment: turn costs plus the current traffic snapshot.
-    pub fn cost_model(&self) -> CostModel<Arc<TrafficSnapshot>> {
-        self.base_model.with_speeds(self.traffic.current())
+    /// Uses historical profiles where live data is missing.
+    pub fn with_profiles(mut self, profiles: Arc<HistoricalProfiles>) -> Self {
+        self.profiles = Some(profiles);
+        self
+    }
+
+    /// The cost model of this moment: turn costs, the current traffic snapshot, and the
+    /// profiles at the current time of week.
+    pub fn cost_model(&self) -> CostModel<TrafficSpeeds> {
+        self.cost_model_at(now_ms())
+    }
+
+    /// The cost model for a departure at `depart_ms` (profiles of that time of week; live
+    /// speeds are the current ones whatever the departure time, since they are fresh by now).
+    pub fn cost_model_at(&self, depart_ms: i64) -> CostModel<TrafficSpeeds> {
+        self.base_model.with_speeds(TrafficSpeeds::new(
+            self.traffic.current(),
+            self.profiles.clone(),
+            depart_ms,
+        ))
     }
 
     pub fn snap(&self, point: (f64, f64)) -> Result<Option<Snap>, StoreError> {
@@ -113,7 +141,18 @@ impl Router {
         points: &[(f64, f64)],
         with_steps: bool,
     ) -> Result<RouteAnswer, RouteError> {
-        self.route_with_paths(points, with_steps)
+        self.route_at(points, with_steps, None)
+    }
+
+    /// Like [`Router::route`], departing at `depart_ms` (default now).
+    pub fn route_at(
+        &self,
+        points: &[(f64, f64)],
+        with_steps: bool,
+        depart_ms: Option<i64>,
+    ) -> Result<RouteAnswer, RouteError> {
+        let model = self.cost_model_at(depart_ms.unwrap_or_else(now_ms));
+        self.route_with_model(&model, points, with_steps)
             .map(|(answer, _)| answer)
     }
 
@@ -121,6 +160,16 @@ impl Router {
     /// which navigation sessions follow and re-cost as traffic changes.
     pub fn route_with_paths(
         &self,
+        points: &[(f64, f64)],
+        with_steps: bool,
+    ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
+        // One snapshot for the whole request, so all legs see the same traffic.
+        self.route_with_model(&self.cost_model(), points, with_steps)
+    }
+
+    fn route_with_model<S: cost::SpeedSource>(
+        &self,
+        model: &CostModel<S>,
         points: &[(f64, f64)],
         with_steps: bool,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
@@ -132,11 +181,9 @@ impl Router {
         let mut legs = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
-        // One snapshot for the whole request, so all legs see the same traffic.
-        let model = self.cost_model();
         for pair in snaps.windows(2) {
             let path = SPACE
-                .with(|space| self.leg_with(&model, &mut space.borrow_mut(), &pair[0], &pair[1]))?;
+                .with(|space| self.leg_with(model, &mut space.borrow_mut(), &pair[0], &pair[1]))?;
             tiles_touched += path.tiles_touched;
             legs.push(self.describe_leg(&path, with_steps)?);
             paths.push(path);
@@ -181,7 +228,8 @@ impl Router {
         self.leg_with(&self.cost_model(), space, from, to)
     }
 
-    fn leg_with<S: cost::SpeedSource>(
+    /// The fastest path between two snapped points under a given cost model.
+    pub fn leg_with<S: cost::SpeedSource>(
         &self,
         model: &CostModel<S>,
         space: &mut SearchSpace,

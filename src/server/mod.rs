@@ -92,6 +92,7 @@ pub fn routes(
                     "tiles_loaded": store.loaded_tiles(),
                     "live_edges": traffic.live_edges,
                     "traffic_published_ms": traffic.published_ms,
+                    "profile_edges": health_router.profiles.as_ref().map_or(0, |p| p.edges),
                 })),
                 StatusCode::OK,
             )

@@ -1,5 +1,7 @@
 //! `GET /route/v1/{profile}/{lon},{lat};{lon},{lat}[;...]` as OSRM speaks it: request parsing
-//! with OSRM's error codes, and the answer from [`crate::route::osrm`].
+//! with OSRM's error codes, and the answer from [`crate::route::osrm`]. One Meridian extension:
+//! `depart=<unix seconds>` picks the time of week the historical profiles are read at (default
+//! now); OSRM clients never send it, so requests stay OSRM compatible.
 
 use super::Limits;
 use crate::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
@@ -45,17 +47,24 @@ pub struct RouteQuery {
     /// `(lat, lon)` in request order.
     pub points: Vec<(f64, f64)>,
     pub options: ResponseOptions,
+    /// Departure time, ms since the epoch (`depart=` in seconds); `None` = now.
+    pub depart_ms: Option<i64>,
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
-    let parsed = parse_path(path, limits)
-        .and_then(|points| parse_options(query).map(|options| RouteQuery { points, options }));
+    let parsed = parse_path(path, limits).and_then(|points| {
+        Ok(RouteQuery {
+            points,
+            options: parse_options(query)?,
+            depart_ms: parse_depart(query)?,
+        })
+    });
     let request = match parsed {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
     let opts = request.options;
-    match router.route(&request.points, opts.steps) {
+    match router.route_at(&request.points, opts.steps, request.depart_ms) {
         Ok(answer) => warp::reply::json(&route_response(&answer, &opts)).into_response(),
         Err(e) => error_for(&e).into_response(),
     }
@@ -212,6 +221,8 @@ pub fn parse_options(query: &str) -> Result<ResponseOptions, ApiError> {
             }
             "hints" | "radiuses" | "bearings" | "approaches" | "exclude" | "snapping"
             | "skip_waypoints" => {}
+            // Meridian's departure time, parsed by `parse_depart`.
+            "depart" => {}
             _ => {
                 return Err(ApiError::bad(
                     "InvalidQuery",
@@ -221,6 +232,27 @@ pub fn parse_options(query: &str) -> Result<ResponseOptions, ApiError> {
         }
     }
     Ok(opts)
+}
+
+/// The `depart=<unix seconds>` extension, as ms since the epoch.
+pub fn parse_depart(query: &str) -> Result<Option<i64>, ApiError> {
+    let mut depart = None;
+    for kv in query.split('&') {
+        if let Some(v) = kv.strip_prefix("depart=") {
+            let secs: i64 = v
+                .parse()
+                .ok()
+                .filter(|s: &i64| (0..=i64::MAX / 1000).contains(s))
+                .ok_or_else(|| {
+                    ApiError::bad(
+                        "InvalidValue",
+                        format!("Invalid value {v:?} for option depart (unix seconds)"),
+                    )
+                })?;
+            depart = Some(secs * 1000);
+        }
+    }
+    Ok(depart)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -263,6 +295,16 @@ mod tests {
         assert_eq!(o.overview, Overview::Full);
         assert_eq!(o.geometries, Geometries::GeoJson);
         assert!(o.steps);
+        assert_eq!(parse_depart("steps=true").unwrap(), None);
+        assert_eq!(
+            parse_depart("depart=1795422600&steps=false").unwrap(),
+            Some(1_795_422_600_000)
+        );
+        assert!(parse_options("depart=1795422600").is_ok());
+        assert_eq!(
+            parse_depart("depart=soon").unwrap_err().code,
+            "InvalidValue"
+        );
     }
 
     #[test]

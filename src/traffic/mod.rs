@@ -3,16 +3,22 @@
 //! [`matching`] places a ping on a directed edge and derives a speed from the device's previous
 //! ping (pure work, done once where the ping arrives). [`live`] aggregates matched pings per edge
 //! (deterministically, by ping time) and publishes immutable per-tile speed arrays that the search
-//! reads without locks; weights use a live speed while it is fresh and free flow after.
+//! reads without locks. [`observations`] keeps every applied observation as hourly Parquet files,
+//! from which [`history`] builds per-edge time-of-week profiles. Weights use the freshest of: a
+//! live speed while it is fresh, the profile speed for the departure time, free flow
+//! ([`speeds::TrafficSpeeds`]).
 
 pub mod export;
+pub mod history;
 pub mod live;
 pub mod matching;
+pub mod observations;
 pub mod speeds;
 
+pub use history::HistoricalProfiles;
 pub use live::{LiveTraffic, TrafficFeed, TrafficSnapshot};
 pub use matching::{MatchedPing, Matcher};
-pub use speeds::{FreeFlow, SpeedSource};
+pub use speeds::{FreeFlow, SpeedSource, TrafficSpeeds};
 
 /// One GPS fix from a device.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,7 +1,10 @@
 //! Where edge speeds come from: the one interface the route cost model reads speeds through.
 //! Free flow (class and maxspeed, stored in the tiles) is the fallback; the live traffic
-//! snapshot ([`super::TrafficSnapshot`]) overrides it where it has fresh data.
+//! snapshot ([`super::TrafficSnapshot`]) overrides it where it has fresh data, and historical
+//! profiles ([`super::HistoricalProfiles`]) fill in for the departure time where it has none.
 
+use super::history::{time_of_week_bin, HistoricalProfiles};
+use super::TrafficSnapshot;
 use crate::graph::tile::ArchivedEdge;
 use crate::graph::EdgeId;
 use std::sync::Arc;
@@ -44,5 +47,65 @@ impl<T: SpeedSource> SpeedSource for Arc<T> {
     }
     fn max_speedup(&self) -> f64 {
         (**self).max_speedup()
+    }
+}
+
+/// What routes use: per edge the live speed while fresh, else the historical profile speed of the
+/// departure time's bin, else free flow. The whole route uses the departure bin (no
+/// time-dependent search), which keeps edge costs static and the A* exact.
+#[derive(Clone)]
+pub struct TrafficSpeeds {
+    live: Arc<TrafficSnapshot>,
+    history: Option<Arc<HistoricalProfiles>>,
+    bin: u16,
+    speedup: f64,
+}
+
+impl TrafficSpeeds {
+    pub fn new(
+        live: Arc<TrafficSnapshot>,
+        history: Option<Arc<HistoricalProfiles>>,
+        depart_ms: i64,
+    ) -> Self {
+        let bin = time_of_week_bin(depart_ms);
+        // Both layers are capped at the graph's top speed; the bound covers either one winning.
+        let speedup = history
+            .as_ref()
+            .map_or(1.0, |h| h.max_speedup(bin))
+            .max(live.max_speedup());
+        TrafficSpeeds {
+            live,
+            history,
+            bin,
+            speedup,
+        }
+    }
+
+    /// The time-of-week bin the profile speeds are read at.
+    pub fn bin(&self) -> u16 {
+        self.bin
+    }
+}
+
+impl SpeedSource for TrafficSpeeds {
+    #[inline]
+    fn speed_kmh(&self, id: EdgeId, edge: &ArchivedEdge) -> f32 {
+        if let Some(s) = self.live.live_speed_kmh(id) {
+            return s;
+        }
+        if let Some(s) = self
+            .history
+            .as_ref()
+            .and_then(|h| h.speed_kmh(id, self.bin))
+        {
+            return s;
+        }
+        edge.speed_kmh.to_native()
+    }
+    fn max_speed_kmh(&self) -> f32 {
+        self.live.max_speed_kmh()
+    }
+    fn max_speedup(&self) -> f64 {
+        self.speedup
     }
 }

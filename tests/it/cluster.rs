@@ -48,6 +48,7 @@ impl TestNode {
             advertise: addr.to_string(),
             data_dir: dir.clone(),
             secret: SECRET.into(),
+            observations: None,
         };
         let routes = router(GRAPH);
         let thread = std::thread::spawn(move || {

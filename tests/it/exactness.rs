@@ -3,6 +3,7 @@
 
 use crate::common::{junctions, router};
 use meridian::graph::{EdgeId, GlobalId};
+use meridian::route::cost::{CostModel, SpeedSource};
 use meridian::route::search::SearchSpace;
 use meridian::route::snap::Snap;
 use meridian::route::Router;
@@ -17,16 +18,16 @@ use std::collections::HashMap;
 
 /// The line graph: one node per directed edge, one arc per allowed turn, weighted with the turn
 /// plus the whole next edge; built from the same cost model the router uses.
-struct LineGraph {
+struct LineGraph<'m, S: SpeedSource> {
     g: DiGraph<EdgeId, f64>,
     index: HashMap<EdgeId, NodeIndex>,
     source: NodeIndex,
+    model: &'m CostModel<S>,
 }
 
-impl LineGraph {
-    fn build(router: &Router) -> LineGraph {
+impl<'m, S: SpeedSource> LineGraph<'m, S> {
+    fn build(router: &Router, model: &'m CostModel<S>) -> Self {
         let store = &router.store;
-        let model = &router.cost_model();
         let mut g = DiGraph::new();
         let mut index = HashMap::new();
         for t in 0..store.tile_count() {
@@ -54,14 +55,19 @@ impl LineGraph {
             }
         }
         let source = g.add_node(GlobalId::new(u32::MAX, u32::MAX));
-        LineGraph { g, index, source }
+        LineGraph {
+            g,
+            index,
+            source,
+            model,
+        }
     }
 
     fn cost(&self, router: &Router, e: EdgeId) -> (f64, f64) {
         let tile = router.store.tile(e.tile).unwrap();
         let edge = tile.edge(e.local);
         (
-            router.cost_model().edge_cost_s(e, edge),
+            self.model.edge_cost_s(e, edge),
             edge.length_m.to_native() as f64,
         )
     }
@@ -114,7 +120,18 @@ fn check_random_pairs(name: &str, pairs: usize, seed: u64) {
 }
 
 fn check_pairs_on(router: &Router, name: &str, pairs: usize, seed: u64) {
-    let mut reference = LineGraph::build(router);
+    check_pairs_with(router, &router.cost_model(), name, pairs, seed);
+}
+
+/// A* under `model` against Dijkstra under the same model on `pairs` random pairs.
+pub fn check_pairs_with<S: SpeedSource>(
+    router: &Router,
+    model: &CostModel<S>,
+    name: &str,
+    pairs: usize,
+    seed: u64,
+) {
+    let mut reference = LineGraph::build(router, model);
     let nodes = junctions(router);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut space = SearchSpace::new();
@@ -131,7 +148,10 @@ fn check_pairs_on(router: &Router, name: &str, pairs: usize, seed: u64) {
         let (a, b) = (pick(), pick());
         let sa = router.snap(a).unwrap().expect("snap a");
         let sb = router.snap(b).unwrap().expect("snap b");
-        let ours = router.leg(&mut space, &sa, &sb).ok().map(|p| p.cost_s);
+        let ours = router
+            .leg_with(model, &mut space, &sa, &sb)
+            .ok()
+            .map(|p| p.cost_s);
         let theirs = reference.query(router, &sa, &sb);
         match (ours, theirs) {
             (Some(x), Some(y)) => {

@@ -5,6 +5,8 @@ mod bundle;
 mod cluster;
 mod common;
 mod exactness;
+#[cfg(feature = "analytics")]
+mod history;
 mod import;
 mod ingest;
 mod map_page;
