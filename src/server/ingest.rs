@@ -40,6 +40,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Largest accepted frame or message: a few hundred pings.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Outgoing frames are buffered up to this before a write (the writer flushes explicitly).
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// A connection must authenticate this soon.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pings stamped further in the future than this (device clock skew) are refused.
@@ -171,7 +173,7 @@ impl Connection {
 async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
@@ -179,10 +181,19 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
     };
     let (mut sink, mut source) = ws.split();
     let (out, mut outgoing) = mpsc::channel::<Message>(1024);
+    // Frames queued together (the acks of one batch) go out in one write and one flush.
     let writer = tokio::spawn(async move {
-        while let Some(m) = outgoing.recv().await {
-            let closing = matches!(m, Message::Close(_));
-            if sink.send(m).await.is_err() || closing {
+        'write: while let Some(first) = outgoing.recv().await {
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                let closing = matches!(m, Message::Close(_));
+                if sink.feed(m).await.is_err() || closing {
+                    let _ = sink.flush().await;
+                    break 'write;
+                }
+                next = outgoing.try_recv().ok();
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
@@ -280,12 +291,16 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
                 break;
             }
             (ClientMessage::Ping(p), Some(device)) => {
-                accept_ping(&ctx, &mut conn, device, p, &out).await
+                if let Some(logged) = accept_ping(&ctx, &mut conn, device, p, &out).await {
+                    submit_and_ack(&ctx, vec![logged], &out);
+                }
             }
             (ClientMessage::Pings { pings }, Some(device)) => {
+                let mut accepted = Vec::with_capacity(pings.len());
                 for p in pings {
-                    accept_ping(&ctx, &mut conn, device, p, &out).await;
+                    accepted.extend(accept_ping(&ctx, &mut conn, device, p, &out).await);
                 }
+                submit_and_ack(&ctx, accepted, &out);
             }
             (ClientMessage::Navigate { destination }, Some(_)) => {
                 start_navigation(&ctx, &mut conn, destination, &out).await
@@ -354,13 +369,15 @@ fn validate(p: &PingMessage, last_ts: Option<i64>, now: i64) -> Result<(), (&'st
     Ok(())
 }
 
+/// Validates a ping, feeds an active navigation session, and matches it: the ping as it goes
+/// into the log, or `None` when it was refused (its error frame is already sent).
 async fn accept_ping(
     ctx: &Arc<IngestContext>,
     conn: &mut Connection,
     device: u64,
     p: PingMessage,
     out: &mpsc::Sender<Message>,
-) {
+) -> Option<LoggedPing> {
     if !conn.take_token() {
         let _ = out
             .send(error_frame(
@@ -369,11 +386,11 @@ async fn accept_ping(
                 Some(p.seq),
             ))
             .await;
-        return;
+        return None;
     }
     if let Err((code, message)) = validate(&p, conn.last_ts, now_ms()) {
         let _ = out.send(error_frame(code, &message, Some(p.seq))).await;
-        return;
+        return None;
     }
     conn.last_ts = Some(p.ts);
     conn.last_position = Some((p.lat, p.lon));
@@ -424,19 +441,33 @@ async fn accept_ping(
         edge: matched.as_ref().map(|m| (m.edge.tile, m.edge.local)),
         speed_kmh: matched.and_then(|m| m.speed_kmh),
     };
+    Some(logged)
+}
+
+/// Hands a frame's accepted pings to the batcher in one task and acks each once committed.
+fn submit_and_ack(ctx: &Arc<IngestContext>, pings: Vec<LoggedPing>, out: &mpsc::Sender<Message>) {
+    if pings.is_empty() {
+        return;
+    }
     let batcher = ctx.batcher.clone();
     let out = out.clone();
-    let seq = p.seq;
     tokio::spawn(async move {
-        let frame = match batcher.submit(logged).await {
-            Ok(()) => Message::Text(json!({"type": "ack", "acked": seq}).to_string().into()),
-            Err(e) => error_frame(
-                "NotCommitted",
-                &format!("not committed, resend later: {e}"),
-                Some(seq),
-            ),
-        };
-        let _ = out.send(frame).await;
+        let seqs: Vec<u64> = pings.iter().map(|p| p.seq).collect();
+        let results =
+            futures_util::future::join_all(pings.into_iter().map(|p| batcher.submit(p))).await;
+        for (seq, result) in seqs.into_iter().zip(results) {
+            let frame = match result {
+                Ok(()) => Message::Text(format!(r#"{{"type":"ack","acked":{seq}}}"#).into()),
+                Err(e) => error_frame(
+                    "NotCommitted",
+                    &format!("not committed, resend later: {e}"),
+                    Some(seq),
+                ),
+            };
+            if out.send(frame).await.is_err() {
+                return;
+            }
+        }
     });
 }
 
