@@ -4,13 +4,13 @@
 //!
 //! Run: `cargo bench --bench ingest` (env: `VEHICLES` connections, default 1000; `RATE` pings/s
 //! per vehicle, default 20, i.e. simulated time runs faster than real time; `SECONDS`, default
-//! 20; `MERIDIAN_SHARED`, default `../shared`).
+//! 20; `FRAMES` = `binary` (default) or `json`; `MERIDIAN_SHARED`, default `../shared`).
 
 use futures_util::{SinkExt, StreamExt};
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::Router;
-use meridian::server::ingest::device_token;
+use meridian::server::ingest::{device_token, encode_binary_pings, PingMessage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -72,6 +72,8 @@ async fn main() {
     let vehicles: usize = env_or("VEHICLES", 1000);
     let rate: usize = env_or("RATE", 20);
     let seconds: u64 = env_or("SECONDS", 20);
+    // FRAMES=json sends JSON `pings` frames instead of binary ones.
+    let binary = std::env::var("FRAMES").map_or(true, |f| f != "json");
     let shared = PathBuf::from(
         std::env::var("MERIDIAN_SHARED")
             .unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR"))),
@@ -199,11 +201,17 @@ async fn main() {
                     seq += 1;
                     i = (i + 1) % route.len();
                     let (lat, lon) = route[i];
-                    pings.push(json!({"seq": seq, "ts": ts, "lat": lat + rng.random_range(-4e-5..4e-5),
-                        "lon": lon + rng.random_range(-4e-5..4e-5), "accuracy": 5.0}));
+                    pings.push(PingMessage { seq, ts, lat: lat + rng.random_range(-4e-5..4e-5),
+                        lon: lon + rng.random_range(-4e-5..4e-5), speed: None, heading: None, accuracy: Some(5.0) });
                     sent.lock().unwrap().insert(seq, Instant::now());
                 }
-                if tx.send(Message::Text(json!({"type": "pings", "pings": pings}).to_string().into())).await.is_err() {
+                let frame = if binary {
+                    Message::Binary(encode_binary_pings(&pings).into())
+                } else {
+                    let list: Vec<Value> = pings.iter().map(|p| json!({"seq": p.seq, "ts": p.ts, "lat": p.lat, "lon": p.lon, "accuracy": p.accuracy})).collect();
+                    Message::Text(json!({"type": "pings", "pings": list}).to_string().into())
+                };
+                if tx.send(frame).await.is_err() {
                     break;
                 }
             }
@@ -226,8 +234,9 @@ async fn main() {
     println!("# Meridian ingest benchmark (Porto, 3 node processes on one 2-core box)");
     println!();
     println!(
-        "{vehicles} websocket vehicles, {rate} pings/s each offered ({} pings/s), {seconds} s",
-        vehicles * rate
+        "{vehicles} websocket vehicles, {rate} pings/s each offered ({} pings/s), {seconds} s, {} frames",
+        vehicles * rate,
+        if binary { "binary" } else { "JSON" }
     );
     println!();
     println!("| acked pings/s | ack latency p50 ms | p90 ms | p99 ms | node CPU s (1, 2, 3) over the run |");

@@ -8,6 +8,8 @@
 //! 2. client → `{"type":"ping","seq":1,"ts":1700000000000,"lat":41.15,"lon":-8.61,"speed":12.5,
 //!    "heading":90,"accuracy":5}` (`speed` m/s, `heading` degrees, `accuracy` metres optional) or
 //!    `{"type":"pings","pings":[...]}`; sequence numbers start at 1 per device.
+//!    Or, more cheaply, binary frames of 44-byte pings (see [`decode_binary_pings`]): same
+//!    validation, same acks.
 //! 3. server → `{"type":"ack","acked":1}` once the ping is committed by a quorum of the Raft
 //!    group and fsynced. A client resends what was not acked after reconnecting; duplicates are
 //!    applied once.
@@ -106,15 +108,61 @@ struct LatLon {
     lon: f64,
 }
 
-#[derive(Deserialize)]
-struct PingMessage {
-    seq: u64,
-    ts: i64,
-    lat: f64,
-    lon: f64,
-    speed: Option<f32>,
-    heading: Option<f32>,
-    accuracy: Option<f32>,
+/// One GPS fix as a client sends it (JSON `ping` or one record of a binary frame).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PingMessage {
+    pub seq: u64,
+    pub ts: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub speed: Option<f32>,
+    pub heading: Option<f32>,
+    pub accuracy: Option<f32>,
+}
+
+/// Bytes of one ping in a binary frame.
+pub const BINARY_PING_BYTES: usize = 44;
+
+/// Pings of a binary frame: each `seq u64, ts i64 (ms), lat f64, lon f64, speed f32 (m/s),
+/// heading f32 (degrees), accuracy f32 (metres)`, little endian, NaN for an absent optional
+/// field. `None` unless the frame is a non-empty whole number of pings.
+pub fn decode_binary_pings(bytes: &[u8]) -> Option<Vec<PingMessage>> {
+    if bytes.is_empty() || bytes.len() % BINARY_PING_BYTES != 0 {
+        return None;
+    }
+    let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    let f32_at = |b: &[u8], i: usize| {
+        let v = f32::from_le_bytes(b[i..i + 4].try_into().unwrap_or([0; 4]));
+        (!v.is_nan()).then_some(v)
+    };
+    let pings = bytes
+        .chunks_exact(BINARY_PING_BYTES)
+        .map(|b| PingMessage {
+            seq: u64_at(b, 0),
+            ts: u64_at(b, 8) as i64,
+            lat: f64::from_bits(u64_at(b, 16)),
+            lon: f64::from_bits(u64_at(b, 24)),
+            speed: f32_at(b, 32),
+            heading: f32_at(b, 36),
+            accuracy: f32_at(b, 40),
+        })
+        .collect();
+    Some(pings)
+}
+
+/// Encodes pings as a binary frame (the inverse of [`decode_binary_pings`]), for clients.
+pub fn encode_binary_pings(pings: &[PingMessage]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pings.len() * BINARY_PING_BYTES);
+    for p in pings {
+        out.extend_from_slice(&p.seq.to_le_bytes());
+        out.extend_from_slice(&p.ts.to_le_bytes());
+        out.extend_from_slice(&p.lat.to_le_bytes());
+        out.extend_from_slice(&p.lon.to_le_bytes());
+        for v in [p.speed, p.heading, p.accuracy] {
+            out.extend_from_slice(&v.unwrap_or(f32::NAN).to_le_bytes());
+        }
+    }
+    out
 }
 
 fn error_frame(code: &str, message: &str, seq: Option<u64>) -> Message {
@@ -229,14 +277,31 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
         let text = match next {
             None | Some(Ok(Message::Close(_))) => break,
             Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Binary(_))) => {
-                let _ = out
-                    .send(error_frame(
-                        "InvalidMessage",
-                        "only JSON text frames are accepted",
-                        None,
-                    ))
-                    .await;
+            Some(Ok(Message::Binary(bytes))) => {
+                let Some(device) = conn.device else {
+                    let _ = out
+                        .send(error_frame("Unauthorized", "send auth first", None))
+                        .await;
+                    break;
+                };
+                match decode_binary_pings(&bytes) {
+                    Some(pings) => {
+                        let mut accepted = Vec::with_capacity(pings.len());
+                        for p in pings {
+                            accepted.extend(accept_ping(&ctx, &mut conn, device, p, &out).await);
+                        }
+                        submit_and_ack(&ctx, accepted, &out);
+                    }
+                    None => {
+                        let message = format!(
+                            "a binary frame holds whole {BINARY_PING_BYTES}-byte pings, not {} bytes",
+                            bytes.len()
+                        );
+                        let _ = out
+                            .send(error_frame("InvalidMessage", &message, None))
+                            .await;
+                    }
+                }
                 continue;
             }
             Some(Ok(_)) => continue,

@@ -450,3 +450,62 @@ async fn the_traffic_table_exports_to_parquet() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("error: fetching"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_frames_are_acked_like_json_and_checked_the_same_way() {
+    use meridian::server::ingest::{encode_binary_pings, PingMessage};
+    let nodes = start_cluster("ingest-binary").await;
+    let r = router("small/liechtenstein-2015-07");
+    let (lat, lon) = junctions(&r)[100];
+    let now = now_ms();
+    let ping = |seq: u64, lat: f64| PingMessage {
+        seq,
+        ts: now + seq as i64 * 1000,
+        lat,
+        lon,
+        speed: Some(8.0),
+        heading: None,
+        accuracy: Some(5.0),
+    };
+
+    // Unauthenticated binary frames close the connection.
+    let mut anon = connect(nodes[1].ingest).await;
+    anon.send(Message::Binary(encode_binary_pings(&[ping(1, lat)]).into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut anon).await.unwrap()["code"], "Unauthorized");
+
+    let mut ws = authed(nodes[1].ingest, 55).await;
+    // Seq 3 has a latitude out of range: refused alone, the others acked after commit.
+    let frame = encode_binary_pings(&[ping(1, lat), ping(2, lat), ping(3, 123.0), ping(4, lat)]);
+    ws.send(Message::Binary(frame.into())).await.unwrap();
+    let (mut acked, mut refused) = (BTreeSet::new(), Vec::new());
+    while acked.len() + refused.len() < 4 {
+        let m = next(&mut ws).await.unwrap();
+        match m["type"].as_str() {
+            Some("ack") => {
+                acked.insert(m["acked"].as_u64().unwrap());
+            }
+            Some("error") => refused.push((m["code"].clone(), m["seq"].as_u64())),
+            _ => panic!("unexpected {m}"),
+        }
+    }
+    assert_eq!(acked, BTreeSet::from([1, 2, 4]));
+    assert_eq!(refused, vec![(json!("InvalidCoordinate"), Some(3))]);
+    let state = nodes[1].node().state.clone();
+    wait_for("binary pings to apply", Duration::from_secs(10), || {
+        state.has_applied(55, 4)
+    })
+    .await;
+    assert!(!state.has_applied(55, 3));
+
+    // A frame that is not whole pings is an error frame; the connection stays usable.
+    ws.send(Message::Binary(vec![0u8; 45].into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "InvalidMessage");
+    ws.send(Message::Binary(encode_binary_pings(&[ping(5, lat)]).into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await.unwrap()["acked"], 5);
+}
