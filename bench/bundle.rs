@@ -83,6 +83,7 @@ fn main() {
             graph_dir: graph.clone(),
             area: area.clone(),
             tiles_dir: None,
+            profiles: None,
             out: out.clone(),
         })
         .expect("bundle");

@@ -158,6 +158,9 @@ enum Command {
         points: Vec<String>,
         #[arg(long)]
         steps: bool,
+        /// Departure time (unix seconds) for a bundle's historical profiles (default: now).
+        #[arg(long)]
+        depart: Option<i64>,
     },
     /// Write an offline bundle: the graph tiles (and map images) of an area in one tar file that
     /// `meridian route --bundle` routes on without a server.
@@ -171,6 +174,9 @@ enum Command {
         /// Tiles directory (index.json + <precision>/<geohash>.png) to take map images from.
         #[arg(long)]
         tiles: Option<PathBuf>,
+        /// Historical profile file of this graph (`meridian traffic history`) to include.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
         /// The bundle file to write.
         #[arg(long)]
         out: PathBuf,
@@ -455,12 +461,21 @@ fn run(cli: Cli) -> Result<()> {
             graph,
             area,
             tiles,
+            profiles,
             out,
         } => {
+            if let Some(path) = &profiles {
+                // Only profiles of this very graph version may travel with its tiles.
+                let store = GraphStore::open(&graph)
+                    .with_context(|| format!("opening graph {}", graph.display()))?;
+                HistoricalProfiles::load(path, &store)
+                    .with_context(|| format!("checking profiles {}", path.display()))?;
+            }
             let report = bundle::write_bundle(&BundleOptions {
                 graph_dir: graph,
                 area: Area::parse(&area)?,
                 tiles_dir: tiles,
+                profiles,
                 out: out.clone(),
             })?;
             let m = &report.manifest;
@@ -478,6 +493,9 @@ fn run(cli: Cli) -> Result<()> {
             if m.images.is_none() {
                 println!("  no map images (pass --tiles DIR to include them)");
             }
+            if m.traffic.is_none() {
+                println!("  no traffic profiles (pass --profiles FILE to include them)");
+            }
             Ok(())
         }
         Command::Route {
@@ -485,6 +503,7 @@ fn run(cli: Cli) -> Result<()> {
             bundle,
             points,
             steps,
+            depart,
         } => {
             // A bundle is verified whole on open, so a damaged one fails here, before routing.
             let (store, bundle) = match (&graph, &bundle) {
@@ -501,7 +520,13 @@ fn run(cli: Cli) -> Result<()> {
                 ),
                 (None, None) => bail!("give --graph or --bundle"),
             };
-            let router = Router::new(store);
+            let mut router = Router::new(store.clone());
+            if let Some(bytes) = bundle.as_ref().and_then(|b| b.profiles()) {
+                let profiles =
+                    HistoricalProfiles::from_file_bytes(bytes, bundle::PROFILES_MEMBER, &store)
+                        .context("reading the bundle's traffic profiles")?;
+                router = router.with_profiles(Arc::new(profiles));
+            }
             let mut coords = Vec::new();
             for p in &points {
                 let Some((lon, lat)) = p.split_once(',') else {
@@ -523,7 +548,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 coords.push((lat, lon));
             }
-            let answer = router.route(&coords, steps)?;
+            let answer = router.route_at(&coords, steps, depart.map(|s| s * 1000))?;
             let opts = ResponseOptions {
                 overview: Overview::Full,
                 geometries: Geometries::Polyline,

@@ -18,6 +18,9 @@
 //! 4. `tiles/index.json` and `tiles/<precision>/<geohash>.png`, only when the bundle was made
 //!    with `--tiles DIR`: the images of DIR at every level whose cell intersects the area, and a
 //!    [`TileIndex`] listing just those.
+//! 5. `traffic/profiles.bin`, only when made with `--profiles FILE`: the historical time-of-week
+//!    profile file of the graph (`meridian traffic history`), whole; offline routes use it for
+//!    their departure time.
 //!
 //! A tar member's data starts on a 512-byte boundary, and a memory map starts on a page, so a
 //! tile archive inside a mapped bundle is as aligned as rkyv needs (at most 16 bytes): the
@@ -26,9 +29,9 @@
 //! anything is routed; a bundle shorter than its last member plus the end-of-archive blocks is
 //! reported as truncated.
 //!
-//! `traffic` is `null` in version 1: routes use the free-flow speeds stored in the tiles. A later
-//! version may name a member with historical speed profiles there; readers of version 1 refuse
-//! a bundle whose `traffic` is not `null`, so it can never be silently ignored.
+//! `traffic` is `null` (routes use the free-flow speeds stored in the tiles) or
+//! `{"profiles": "traffic/profiles.bin"}`. Readers refuse any other value, so traffic data a
+//! build does not understand is never silently ignored.
 //!
 //! Tile indexes stay those of the whole graph, so edge ids, landmarks and the route answer are
 //! the same as the server's; an edge whose head lies in a tile the bundle lacks is treated as
@@ -272,7 +275,7 @@ pub struct BundleManifest {
     pub graph_manifest: Manifest,
     /// `null`: the bundle has no map images (it was made without `--tiles`).
     pub images: Option<BundleImages>,
-    /// `null` in version 1: no historical traffic profile; routes use free-flow speeds.
+    /// `null` (no historical profile: free-flow speeds) or `{"profiles": "<member>"}`.
     pub traffic: Option<serde_json::Value>,
     pub counts: BundleCounts,
     /// Every member after `manifest.json`, in archive order.
@@ -286,8 +289,14 @@ pub struct BundleOptions {
     pub area: Area,
     /// A tiles directory (`index.json` + `<precision>/<geohash>.png`) to take images from.
     pub tiles_dir: Option<PathBuf>,
+    /// A historical profile file (`meridian traffic history`) of this graph, carried whole;
+    /// the caller checks it belongs to the graph.
+    pub profiles: Option<PathBuf>,
     pub out: PathBuf,
 }
+
+/// Member holding the historical traffic profiles, when the bundle has them.
+pub const PROFILES_MEMBER: &str = "traffic/profiles.bin";
 
 #[derive(Clone, Debug)]
 pub struct BundleReport {
@@ -368,6 +377,11 @@ pub fn write_bundle(opts: &BundleOptions) -> Result<BundleReport, BundleError> {
             Source::File(opts.graph_dir.join(&entry.file)),
         ));
     }
+
+    let traffic = opts.profiles.as_ref().map(|p| {
+        sources.push((PROFILES_MEMBER.to_string(), Source::File(p.clone())));
+        serde_json::json!({ "profiles": PROFILES_MEMBER })
+    });
 
     let mut images = None;
     let mut image_count = 0;
@@ -463,7 +477,7 @@ pub fn write_bundle(opts: &BundleOptions) -> Result<BundleReport, BundleError> {
             ring_tiles: geohashes(&ring),
         },
         images,
-        traffic: None,
+        traffic,
         counts: BundleCounts {
             graph_tiles: tiles.len(),
             images: image_count,
@@ -616,11 +630,16 @@ impl Bundle {
                 expected: BUNDLE_FORMAT_VERSION,
             });
         }
-        if manifest.traffic.is_some() {
-            return Err(corrupt(
-                MANIFEST_MEMBER,
-                "names a traffic profile, which format version 1 does not have".into(),
-            ));
+        // `traffic` is null or names the profile member; anything else this build would ignore.
+        if let Some(traffic) = &manifest.traffic {
+            let names_member = traffic == &serde_json::json!({ "profiles": PROFILES_MEMBER })
+                && manifest.members.iter().any(|m| m.name == PROFILES_MEMBER);
+            if !names_member {
+                return Err(corrupt(
+                    MANIFEST_MEMBER,
+                    format!("names traffic data this build does not know: {traffic}"),
+                ));
+            }
         }
 
         // Members: all listed ones present, whole, and with their checksums; no others.
@@ -749,6 +768,11 @@ impl Bundle {
     /// A member's bytes, read in place.
     pub fn member(&self, name: &str) -> Option<&[u8]> {
         self.members.get(name).map(|r| &self.map[r.clone()])
+    }
+
+    /// The historical profile file's bytes, if the bundle has profiles.
+    pub fn profiles(&self) -> Option<&[u8]> {
+        self.member(PROFILES_MEMBER)
     }
 
     /// The PNG image of a cell, if the bundle has one.

@@ -232,6 +232,17 @@ impl HistoricalProfiles {
             path: name.clone(),
             source,
         })?;
+        Self::from_file_bytes(&bytes, &name, store)
+    }
+
+    /// Profiles from the bytes of a profile file (`name` is for messages), e.g. a bundle member.
+    /// Tiles the store does not have (outside a bundle) are skipped.
+    pub fn from_file_bytes(
+        bytes: &[u8],
+        name: &str,
+        store: &GraphStore,
+    ) -> Result<Self, HistoryError> {
+        let name = name.to_string();
         let bad = |reason: &str| HistoryError::Format {
             path: name.clone(),
             reason: reason.to_string(),
@@ -271,6 +282,10 @@ impl HistoricalProfiles {
             let n = r.u32().ok_or_else(truncated)? as usize;
             if t >= tiles.len() {
                 return Err(bad("tile index out of range"));
+            }
+            if !store.has_tile(t as u32) {
+                r.take(n * 4 + n * BINS_PER_WEEK).ok_or_else(truncated)?;
+                continue;
             }
             let edge_count = store.tile(t as u32)?.edges.len();
             let mut slot = vec![NO_SLOT; edge_count].into_boxed_slice();

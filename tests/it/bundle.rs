@@ -32,6 +32,7 @@ fn bundle_of(map: &str, area: &str, label: &str) -> PathBuf {
         graph_dir: graph_dir(map),
         area: Area::parse(area).unwrap(),
         tiles_dir: None,
+        profiles: None,
         out: out.clone(),
     })
     .unwrap();
@@ -367,6 +368,7 @@ fn points_outside_the_area_are_refused() {
         graph_dir: graph_dir(MAP),
         area: Area::parse("9.50,47.12,9.56,47.18").unwrap(),
         tiles_dir: None,
+        profiles: None,
         out: out.clone(),
     })
     .unwrap();
@@ -394,6 +396,7 @@ fn images_of_the_area_go_into_the_bundle() {
         graph_dir: graph.clone(),
         area: Area::parse(AREA).unwrap(),
         tiles_dir: Some(tiles.clone()),
+        profiles: None,
         out: out.clone(),
     };
     write_bundle(&opts).unwrap();
@@ -433,4 +436,104 @@ fn images_of_the_area_go_into_the_bundle() {
         write_bundle(&opts),
         Err(BundleError::ImageVersion { .. })
     ));
+}
+
+#[test]
+fn bundled_profiles_route_like_the_server_at_the_departure_time() {
+    use meridian::graph::GlobalId;
+    use meridian::traffic::history::time_of_week_bin;
+    use meridian::traffic::HistoricalProfiles;
+    use std::sync::Arc;
+
+    // Monday 2026-11-23 08:30 UTC: a third of the roads crawl at 8 km/h in this bin.
+    let depart_s: i64 = 1_795_422_600;
+    let bin = time_of_week_bin(depart_s * 1000);
+    let graph = graph_dir(MAP);
+    let store = Arc::new(GraphStore::open(&graph).unwrap());
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut bins = Vec::new();
+    for t in 0..store.tile_count() {
+        for l in 0..store.tile(t).unwrap().edges.len() as u32 {
+            if rng.random_bool(0.33) {
+                bins.push((GlobalId::new(t, l), bin, 8.0));
+            }
+        }
+    }
+    let profiles = Arc::new(HistoricalProfiles::from_bins(&store, bins).unwrap());
+    let profile_file = scratch_dir("bundle-profiles").join("profiles.bin");
+    profiles.write(&profile_file).unwrap();
+
+    // Through the CLI, which checks the profiles belong to the graph.
+    let out = scratch_dir("bundle-profiles-out").join("p.bundle");
+    let (ok, _, err) = meridian(&[
+        "bundle",
+        "--graph",
+        graph.to_str().unwrap(),
+        "--area",
+        AREA,
+        "--profiles",
+        profile_file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let bundle = Bundle::open(&out).unwrap();
+    assert!(bundle.manifest().traffic.is_some());
+    let offline_store = bundle.store();
+    let offline_profiles =
+        HistoricalProfiles::from_file_bytes(bundle.profiles().unwrap(), "profiles", &offline_store)
+            .unwrap();
+    let offline = Router::new(offline_store).with_profiles(Arc::new(offline_profiles));
+    let full = Router::new(store.clone()).with_profiles(profiles);
+
+    let area = bundle.area().clone();
+    let inside: Vec<(f64, f64)> = junctions(&full)
+        .into_iter()
+        .filter(|p| area.contains(p.0, p.1))
+        .collect();
+    let opts = ResponseOptions {
+        overview: Overview::Full,
+        geometries: Geometries::Polyline,
+        steps: false,
+    };
+    let (mut compared, mut slowed) = (0, 0);
+    while compared < 60 {
+        let a = inside[rng.random_range(0..inside.len())];
+        let b = inside[rng.random_range(0..inside.len())];
+        let Ok(want) = full.route_at(&[a, b], false, Some(depart_s * 1000)) else {
+            continue;
+        };
+        // Routes that leave the bundle's tiles may differ; the area tests cover that case.
+        let Ok(got) = offline.route_at(&[a, b], false, Some(depart_s * 1000)) else {
+            continue;
+        };
+        if got.route.duration_s != want.route.duration_s {
+            assert!(got.route.duration_s >= want.route.duration_s);
+            continue;
+        }
+        assert_eq!(route_response(&got, &opts), route_response(&want, &opts));
+        let free = full
+            .route_at(&[a, b], false, Some((depart_s + 86_400) * 1000))
+            .unwrap();
+        if want.route.duration_s > free.route.duration_s + 1.0 {
+            slowed += 1;
+        }
+        compared += 1;
+        if compared <= 3 {
+            // The CLI on the bundle prints the same answer for that departure.
+            let (ok, stdout, err) = meridian(&[
+                "route",
+                "--bundle",
+                out.to_str().unwrap(),
+                "--depart",
+                &depart_s.to_string(),
+                &point_arg(a),
+                &point_arg(b),
+            ]);
+            assert!(ok, "{err}");
+            let printed: Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(printed, route_response(&want, &opts));
+        }
+    }
+    assert!(slowed > 30, "only {slowed} of 60 routes felt the profiles");
 }
