@@ -45,14 +45,30 @@ pub enum StoreError {
 struct LoadedTile {
     map: Arc<Mmap>,
     bytes: Range<usize>,
+    /// The archive's root inside `map`, found once at validation so a search's many tile
+    /// lookups skip rkyv's root-position arithmetic and the range check.
+    root: *const ArchivedTile,
 }
 
+// SAFETY: `root` points into the read-only mapping that `map` keeps alive; nothing writes it.
+unsafe impl Send for LoadedTile {}
+// SAFETY: as above; shared reads of immutable bytes.
+unsafe impl Sync for LoadedTile {}
+
 impl LoadedTile {
+    fn new(map: Arc<Mmap>, bytes: Range<usize>) -> Self {
+        LoadedTile {
+            map,
+            bytes,
+            root: std::ptr::null(),
+        }
+    }
+
     #[inline]
     fn archived(&self) -> &ArchivedTile {
-        // SAFETY: the bytes were validated with `rkyv::access` when the tile was loaded and the
-        // mapping is read-only and lives as long as `self`.
-        unsafe { rkyv::access_unchecked::<ArchivedTile>(&self.map[self.bytes.clone()]) }
+        // SAFETY: `root` was set from `rkyv::access` on validated bytes before the tile was
+        // stored (see `GraphStore::load`), and the mapping lives as long as `self`.
+        unsafe { &*self.root }
     }
 }
 
@@ -228,22 +244,16 @@ impl GraphStore {
                 // SAFETY: graph files are written once by `import` and never modified in place.
                 let map = unsafe { Mmap::map(&file) }.map_err(|e| e.to_string())?;
                 let len = map.len();
-                Ok(Some(LoadedTile {
-                    map: Arc::new(map),
-                    bytes: 0..len,
-                }))
+                Ok(Some(LoadedTile::new(Arc::new(map), 0..len)))
             }
-            Backing::Mapped { map, ranges } => {
-                Ok(ranges[index as usize].clone().map(|bytes| LoadedTile {
-                    map: map.clone(),
-                    bytes,
-                }))
-            }
+            Backing::Mapped { map, ranges } => Ok(ranges[index as usize]
+                .clone()
+                .map(|bytes| LoadedTile::new(map.clone(), bytes))),
         }
     }
 
     fn load(&self, index: u32) -> Result<LoadedTile, String> {
-        let loaded = self
+        let mut loaded = self
             .map_tile(index)?
             .ok_or_else(|| "not in this store".to_string())?;
         // Validation also checks alignment, which is what makes reading in place safe.
@@ -259,6 +269,7 @@ impl GraphStore {
         if tile.index.to_native() != index || tile.geohash.as_str() != self.geohash(index) {
             return Err("tile does not match its manifest entry".into());
         }
+        loaded.root = tile;
         Ok(loaded)
     }
 
