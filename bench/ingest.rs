@@ -251,6 +251,25 @@ async fn main() {
         cpu[1],
         cpu[2]
     );
+    // Raft commit latency as the leader measured it (client_write: append, fsync, replicate,
+    // commit, apply), apart from the batching and websocket time in the ack latency.
+    for h in &http {
+        let Ok(response) = client.get(format!("http://{h}/cluster")).send().await else {
+            continue;
+        };
+        let Ok(status) = response.json::<Value>().await else {
+            continue;
+        };
+        let c = &status["commit_latency"];
+        if status["state"] == "Leader" {
+            println!();
+            println!(
+                "Raft commit latency on the leader ({} entries, last 4,096): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+                c["samples"], c["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                c["p90_ms"].as_f64().unwrap_or(f64::NAN), c["p99_ms"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
 
     // Ping to route: crawl along an edge of a route, time from the last ack until a node's route
     // answer changes.

@@ -8,6 +8,7 @@
 //! Raft RPCs over HTTP with a cluster secret, [`node`] runs one member.
 
 pub mod batcher;
+pub mod latency;
 pub mod log_store;
 pub mod network;
 pub mod node;

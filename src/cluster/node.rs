@@ -2,6 +2,7 @@
 //! ping batches (forwarding to the leader when it is not the leader), and offers the membership
 //! operations and status over HTTP (`/cluster...`, secret-protected except the status).
 
+use super::latency::{LatencySummary, LatencyWindow};
 use super::log_store::FileLogStore;
 use super::network::{require_secret, HttpNetworkFactory, SECRET_HEADER};
 use super::state_machine::{StateMachine, TrafficState};
@@ -56,6 +57,9 @@ pub struct ClusterNode {
     pub state: Arc<TrafficState>,
     client: reqwest::Client,
     secret: Arc<str>,
+    /// Time of this node's own `client_write`s (as leader): append, fsync, replicate to a
+    /// quorum, commit and apply.
+    commit_latency: LatencyWindow,
 }
 
 /// What `GET /cluster` shows.
@@ -73,6 +77,8 @@ pub struct ClusterStatus {
     pub pings_applied: u64,
     pub live_edges: usize,
     pub state_hash: String,
+    /// Raft commit latency of the writes this node made as leader.
+    pub commit_latency: LatencySummary,
 }
 
 /// Writes a batch tries this many times across leader changes before giving up.
@@ -129,6 +135,7 @@ impl ClusterNode {
             state,
             client: reqwest::Client::new(),
             secret: cfg.secret.as_str().into(),
+            commit_latency: LatencyWindow::default(),
         })
     }
 
@@ -170,8 +177,13 @@ impl ClusterNode {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 * attempt.min(10) as u64)).await;
             }
+            let started = std::time::Instant::now();
             match self.raft.client_write(batch.clone()).await {
-                Ok(r) => return Ok(r.data),
+                Ok(r) => {
+                    self.commit_latency
+                        .record(started.elapsed().as_secs_f32() * 1000.0);
+                    return Ok(r.data);
+                }
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     let Some(leader) = f.leader_node else {
                         last = "no leader known yet".into();
@@ -229,6 +241,7 @@ impl ClusterNode {
             pings_applied: self.state.pings_applied(),
             live_edges: self.state.live.len(),
             state_hash: self.state.state_hash(),
+            commit_latency: self.commit_latency.summary(),
         }
     }
 
