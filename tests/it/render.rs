@@ -193,7 +193,10 @@ fn route_answers_name_images_that_exist() {
     let nodes = junctions(&router);
     let mut rng = StdRng::seed_from_u64(11);
     let mut routed = 0;
+    let mut attempts = 0;
     while routed < 30 {
+        attempts += 1;
+        assert!(attempts <= 300, "only {routed} of 300 pairs routed");
         let a = nodes[rng.random_range(0..nodes.len())];
         let b = nodes[rng.random_range(0..nodes.len())];
         // A clipped extract has a few junctions only turn restrictions lead out of.
