@@ -1,6 +1,7 @@
 //! The observation log: every matched speed the state machine applies, kept as hourly Parquet
 //! files (`<dir>/<yyyymmddhh>-<log index>.parquet`, hour of the PING time in UTC) for analytics
-//! and for building historical profiles ([`super::history`]).
+//! and for building historical profiles ([`super::history`]). Columns: `edge`, `osm_way_id`,
+//! `ts_ms`, `speed_kmh` and `log_index`, the Raft log index of the entry the row came from.
 //!
 //! The apply path only pushes one small `Vec` per Raft entry into a channel; a writer thread
 //! resolves OSM way ids, buffers rows by hour and writes Parquet when a later hour starts, when
@@ -11,8 +12,15 @@
 //! restart the log re-applies entries after the last snapshot, and rows of entries at or below the
 //! highest watermark on disk are dropped instead of written twice. The state machine flushes
 //! before persisting a snapshot, so every entry a snapshot covers is on disk: nothing is lost
-//! when the log behind it is purged. (A follower that catches up by installing a snapshot
-//! skips the entries in it; its files then lack those rows, the leader's have them.)
+//! when the log behind it is purged.
+//!
+//! A follower that catches up by installing a snapshot skips the entries in it; its files then
+//! lack those rows, other nodes' have them. Nodes cut their files at different places, so files
+//! cannot be matched up across nodes, but rows can: applying is deterministic, so an entry's
+//! rows (same `log_index`) are identical on every node that recorded it.
+//! [`super::history::build_profiles`] merges several nodes' directories by `log_index`, each
+//! entry's rows counted once, and reports which entries no node has. Files written before the
+//! `log_index` column existed can only be read on their own (one source), without that merge.
 
 use crate::graph::{GlobalId, GraphStore};
 use std::collections::BTreeMap;
@@ -34,6 +42,9 @@ pub struct ObservationRow {
     pub osm_way_id: i64,
     pub ts_ms: i64,
     pub speed_kmh: f32,
+    /// Raft log index of the entry the row came from. Applying is deterministic, so an entry's
+    /// rows are the same on every replica: this identifies them across nodes' files.
+    pub log_index: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -273,6 +284,7 @@ impl Writer {
                 osm_way_id,
                 ts_ms,
                 speed_kmh,
+                log_index: index,
             });
             self.buffered += 1;
         }
@@ -319,6 +331,10 @@ pub fn write_rows(rows: &[ObservationRow], path: &Path) -> Result<(), Observatio
         Column::new(
             "speed_kmh".into(),
             rows.iter().map(|r| r.speed_kmh).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "log_index".into(),
+            rows.iter().map(|r| r.log_index).collect::<Vec<_>>(),
         ),
     ];
     let mut df = DataFrame::new(rows.len(), columns)?;
