@@ -10,7 +10,9 @@
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::{GlobalId, GraphStore};
 use meridian::route::Router;
-use meridian::traffic::history::{build_profiles, time_of_week_bin, BuildOptions as Opts};
+use meridian::traffic::history::{
+    build_profiles, time_of_week_bin, BuildOptions as Opts, ObservationSource,
+};
 use meridian::traffic::observations::{self, ObservationLog, ObservationOptions};
 use meridian::traffic::HistoricalProfiles;
 use rand::rngs::StdRng;
@@ -155,7 +157,8 @@ fn main() {
     );
 
     let t = Instant::now();
-    let (profiles, report) = build_profiles(&files, &store, &Opts::default()).unwrap();
+    let source = ObservationSource::new(obs_dir.display().to_string(), files.clone());
+    let (profiles, report) = build_profiles(&[source], &store, &Opts::default()).unwrap();
     let build_s = t.elapsed().as_secs_f64();
     let path = work.join("porto.profiles");
     let size = profiles.write(&path).unwrap();

@@ -73,9 +73,10 @@ enum TrafficCommand {
     /// Build per-edge time-of-week speed profiles (15-minute bins, UTC) from observation
     /// Parquet files (a cluster node's <data-dir>/observations), for `serve --profiles`.
     History {
-        /// Directory of observation Parquet files (or one file).
-        #[arg(long)]
-        observations: PathBuf,
+        /// Directory of observation Parquet files (or one file). Repeat it for several nodes'
+        /// directories: each Raft log entry's rows are counted once, from one of them.
+        #[arg(long, required = true)]
+        observations: Vec<PathBuf>,
         /// Graph directory the observations were matched on.
         #[arg(long)]
         graph: PathBuf,
@@ -675,27 +676,23 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `meridian traffic history`: observation files to a profile file.
+/// `meridian traffic history`: observation files (of one or several nodes) to a profile file.
 #[cfg(feature = "analytics")]
 fn history(
-    observations: &std::path::Path,
+    observations: &[PathBuf],
     graph: &std::path::Path,
     out: &std::path::Path,
     min_samples: u32,
 ) -> Result<()> {
-    use meridian::traffic::history::{build_profiles, BuildOptions};
-    let files = if observations.is_dir() {
-        meridian::traffic::observations::files(observations)?
-    } else {
-        vec![observations.to_path_buf()]
-    };
-    if files.is_empty() {
-        bail!("no .parquet files in {}", observations.display());
-    }
+    use meridian::traffic::history::{build_profiles, BuildOptions, ObservationSource};
+    let sources = observations
+        .iter()
+        .map(|p| ObservationSource::from_path(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let store =
         GraphStore::open(graph).with_context(|| format!("opening graph {}", graph.display()))?;
-    let (profiles, report) = build_profiles(&files, &store, &BuildOptions { min_samples })
-        .with_context(|| format!("building profiles from {}", observations.display()))?;
+    let (profiles, report) = build_profiles(&sources, &store, &BuildOptions { min_samples })
+        .context("building profiles")?;
     let bytes = profiles
         .write(out)
         .with_context(|| format!("writing {}", out.display()))?;
@@ -709,6 +706,42 @@ fn history(
         report.query_time.as_secs_f64()
     );
     println!(
+        "{} log entries, {} rows used",
+        report.entries, report.rows_used
+    );
+    for s in &report.sources {
+        print!(
+            "  {}: {} files, {} rows, {} entries ({} missing), {} entries used",
+            s.name,
+            s.files,
+            s.rows,
+            s.entries,
+            report.entries - s.entries,
+            s.entries_used
+        );
+        if s.rows_without_index > 0 {
+            print!(", {} rows without a log index", s.rows_without_index);
+        }
+        println!();
+    }
+    if !report.missing.is_empty() {
+        let ranges: Vec<String> = report
+            .missing
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    format!("{a}")
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        println!(
+            "log indexes with rows in no source (lost, or entries without observations): {}",
+            ranges.join(", ")
+        );
+    }
+    println!(
         "profiled {} edges, {} (edge, bin) pairs with >= {min_samples} samples; {} dropped (edge not in this graph version)",
         profiles.edges, profiles.bins, report.bins_wrong_way
     );
@@ -718,7 +751,7 @@ fn history(
 
 #[cfg(not(feature = "analytics"))]
 fn history(
-    _observations: &std::path::Path,
+    _observations: &[PathBuf],
     _graph: &std::path::Path,
     _out: &std::path::Path,
     _min_samples: u32,

@@ -10,7 +10,9 @@ use meridian::cluster::{LoggedPing, PingBatch, TypeConfig};
 use meridian::graph::{EdgeId, GlobalId, GraphStore};
 use meridian::route::search::SearchSpace;
 use meridian::route::Router;
-use meridian::traffic::history::{build_profiles, time_of_week_bin, BuildOptions, BIN_MS};
+use meridian::traffic::history::{
+    build_profiles, time_of_week_bin, BuildOptions, BuildReport, ObservationSource, BIN_MS,
+};
 use meridian::traffic::live::DEFAULT_FRESH_MS;
 use meridian::traffic::observations::{self, ObservationLog, ObservationOptions};
 use meridian::traffic::{HistoricalProfiles, LiveTraffic};
@@ -176,8 +178,12 @@ fn weekly_pattern_becomes_a_profile_that_routes_use() {
     assert!(names.len() <= written / 300 + 6, "{names:?}");
 
     // The library build: per-bin medians, sparse bins dropped.
-    let (profiles, report) = build_profiles(&files_once, &store, &BuildOptions::default()).unwrap();
+    let source = ObservationSource::new("node", files_once.clone());
+    let (profiles, report) = build_profiles(&[source], &store, &BuildOptions::default()).unwrap();
     assert_eq!(report.rows_read, written as u64);
+    assert_eq!(report.rows_used, written as u64);
+    assert_eq!(report.entries, last);
+    assert!(report.missing.is_empty(), "{:?}", report.missing);
     assert_eq!(report.bins_wrong_way, 0);
     let monday_8 = time_of_week_bin(MONDAY_MS + 8 * HOUR_MS);
     let slow_bins: HashSet<u16> = (monday_8..monday_8 + 4).collect();
@@ -306,4 +312,247 @@ fn tiled_search_stays_exact_under_profiles_and_live_traffic() {
     assert_eq!(model.speeds.bin(), bin);
     check_pairs_with(&with, &model, GRAPH, 300, 5);
     assert_eq!(time_of_week_bin(depart + BIN_MS), bin + 1);
+}
+
+/// Four edges of the graph, for the merge tests.
+fn some_edges(store: &GraphStore) -> Vec<EdgeId> {
+    (0..store.tile_count())
+        .find(|&t| store.tile(t).unwrap().edges.len() >= 4)
+        .map(|t| (0..4).map(|l| GlobalId::new(t, l)).collect())
+        .unwrap()
+}
+
+/// Log entries 1..=8 of pings on `edges`: entries 1 and 2 one 5 km/h ping per edge on Monday
+/// 03:00 (2 samples per bin, under the default `min_samples` of 3, but 6 if counted three
+/// times); entries 3..=8 one ping per edge in the Monday 08:00 bin at 10, 20, .. 60 km/h
+/// (median 35; 45 without entries 4 and 5; 40 if all but those are counted twice).
+fn merge_pattern(edges: &[EdgeId]) -> Vec<Vec<LoggedPing>> {
+    let mut seq = 0;
+    let mut batch = |ts_ms: i64, speed: f32| -> Vec<LoggedPing> {
+        edges
+            .iter()
+            .enumerate()
+            .map(|(d, e)| {
+                seq += 1;
+                LoggedPing {
+                    device: d as u64,
+                    seq,
+                    ts_ms,
+                    lat: 0.0,
+                    lon: 0.0,
+                    edge: Some((e.tile, e.local)),
+                    speed_kmh: Some(speed),
+                }
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for k in 0..2 {
+        out.push(batch(MONDAY_MS + 3 * HOUR_MS + k * 60_000, 5.0));
+    }
+    for k in 0..6 {
+        out.push(batch(
+            MONDAY_MS + 8 * HOUR_MS + k * 60_000,
+            10.0 * (k + 1) as f32,
+        ));
+    }
+    out
+}
+
+/// Records the entries `indexes` (1-based) of `batches` with the real observation log, as a
+/// node's apply path does, into `dir`; files hold at most `flush_rows` rows. A follower that
+/// installed a snapshot is one whose indexes skip the entries the snapshot covered.
+fn record(
+    dir: &Path,
+    store: &Arc<GraphStore>,
+    batches: &[Vec<LoggedPing>],
+    indexes: impl IntoIterator<Item = u64>,
+    flush_rows: usize,
+) -> ObservationSource {
+    let log = ObservationLog::open(dir, store.clone(), ObservationOptions { flush_rows }).unwrap();
+    for i in indexes {
+        let rows = batches[i as usize - 1]
+            .iter()
+            .map(|p| {
+                let (tile, local) = p.edge.unwrap();
+                (
+                    GlobalId::new(tile, local).pack(),
+                    p.ts_ms,
+                    p.speed_kmh.unwrap(),
+                )
+            })
+            .collect();
+        log.record(i, rows);
+    }
+    drop(log); // writes what is buffered
+    source(dir)
+}
+
+fn source(dir: &Path) -> ObservationSource {
+    ObservationSource::from_path(dir).unwrap()
+}
+
+fn build(
+    sources: &[ObservationSource],
+    store: &GraphStore,
+) -> (Vec<(EdgeId, u16, f32)>, BuildReport) {
+    let (profiles, report) = build_profiles(sources, store, &BuildOptions::default()).unwrap();
+    (profiles.entries(), report)
+}
+
+/// The leader's complete directory (written by the real state machine) and a follower's that
+/// lacks entries 4 and 5, as if it had caught up by installing a snapshot up to 5 after
+/// recording 1..=3.
+fn leader_and_follower(
+    dir: &Path,
+    store: &Arc<GraphStore>,
+    batches: &[Vec<LoggedPing>],
+) -> (ObservationSource, ObservationSource) {
+    assert_eq!(
+        apply(&dir.join("leader"), "state", store, batches, 1),
+        Some(8)
+    );
+    let leader = source(&dir.join("leader/observations"));
+    let follower = record(
+        &dir.join("follower/observations"),
+        store,
+        batches,
+        [1, 2, 3, 6, 7, 8],
+        5,
+    );
+    (leader, follower)
+}
+
+#[test]
+fn merged_nodes_fill_a_follower_gap() {
+    let store = router(GRAPH).store.clone();
+    let edges = some_edges(&store);
+    let batches = merge_pattern(&edges);
+    let dir = scratch_dir("follower-gap");
+    let (leader, follower) = leader_and_follower(&dir, &store, &batches);
+    // Different file boundaries: entries cannot be matched up by file.
+    assert_ne!(leader.files.len(), follower.files.len());
+
+    let (complete, _) = build(std::slice::from_ref(&leader), &store);
+    let monday_8 = time_of_week_bin(MONDAY_MS + 8 * HOUR_MS);
+    let expected: Vec<_> = edges.iter().map(|&e| (e, monday_8, 35.0)).collect();
+    assert_eq!(complete, expected);
+    // The gap matters: the follower alone has other medians.
+    let (alone, _) = build(std::slice::from_ref(&follower), &store);
+    assert_eq!(
+        alone,
+        edges
+            .iter()
+            .map(|&e| (e, monday_8, 45.0))
+            .collect::<Vec<_>>()
+    );
+
+    // Either order: every entry once, the follower's gap filled from the leader.
+    for sources in [
+        [leader.clone(), follower.clone()],
+        [follower.clone(), leader.clone()],
+    ] {
+        let (merged, report) = build(&sources, &store);
+        assert_eq!(merged, complete);
+        assert_eq!(report.rows_used, 8 * 4);
+        assert_eq!(report.rows_read, (8 + 6) * 4);
+    }
+}
+
+#[test]
+fn identical_replicas_count_once() {
+    let store = router(GRAPH).store.clone();
+    let edges = some_edges(&store);
+    let batches = merge_pattern(&edges);
+    let dir = scratch_dir("replicas");
+    assert_eq!(
+        apply(&dir.join("n1"), "state", &store, &batches, 1),
+        Some(8)
+    );
+    let replicas = [
+        source(&dir.join("n1/observations")),
+        record(&dir.join("n2"), &store, &batches, 1..=8, 3),
+        record(&dir.join("n3"), &store, &batches, 1..=8, 1_000),
+    ];
+    let (one, _) = build(&replicas[..1], &store);
+    // Counted three times, the 03:00 bins would reach `min_samples`.
+    let monday_3 = time_of_week_bin(MONDAY_MS + 3 * HOUR_MS);
+    assert!(one.iter().all(|(_, bin, _)| *bin != monday_3), "{one:?}");
+    assert_eq!(one.len(), edges.len());
+    let (three, report) = build(&replicas, &store);
+    assert_eq!(three, one);
+    assert_eq!(report.rows_read, 3 * 8 * 4);
+    assert_eq!(report.rows_used, 8 * 4);
+    assert_eq!(report.entries, 8);
+}
+
+#[test]
+fn report_counts_entries_per_source_and_missing_ranges() {
+    let plain = router(GRAPH);
+    let store = plain.store.clone();
+    let edges = some_edges(&store);
+    let batches = merge_pattern(&edges);
+    let dir = scratch_dir("merge-report");
+    let (leader, follower) = leader_and_follower(&dir, &store, &batches);
+    let counts = |r: &BuildReport| -> Vec<(u64, u64, u64, u64)> {
+        r.sources
+            .iter()
+            .map(|s| (s.rows, s.entries, s.entries_used, s.rows_used))
+            .collect()
+    };
+
+    let (_, report) = build(&[follower.clone(), leader.clone()], &store);
+    assert_eq!(report.entries, 8);
+    assert!(report.missing.is_empty(), "{:?}", report.missing);
+    assert_eq!(counts(&report), vec![(24, 6, 6, 24), (32, 8, 2, 8)]);
+    assert_eq!(report.sources[0].name, follower.name);
+    assert_eq!(report.files, leader.files.len() + follower.files.len());
+
+    let (_, report) = build(&[leader.clone(), follower.clone()], &store);
+    assert_eq!(counts(&report), vec![(32, 8, 8, 32), (24, 6, 0, 0)]);
+
+    // Entries no source has: the follower alone lacks 4 and 5; a second follower with the
+    // same gap and a later one (7..=8 lost too) leaves them missing, and 7..=8 are filled.
+    let (_, report) = build(std::slice::from_ref(&follower), &store);
+    assert_eq!(report.missing, vec![(4, 5)]);
+    assert_eq!(report.entries, 6);
+    let other = record(&dir.join("other"), &store, &batches, [1, 2, 3, 6], 1_000);
+    let (_, report) = build(&[other.clone(), follower.clone()], &store);
+    assert_eq!(report.missing, vec![(4, 5)]);
+    assert_eq!(counts(&report), vec![(16, 4, 4, 16), (24, 6, 2, 8)]);
+
+    // The CLI takes several directories and prints the same counts.
+    let out = dir.join("merged.profiles");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["traffic", "history", "--observations"])
+        .arg(dir.join("follower/observations"))
+        .arg("--observations")
+        .arg(dir.join("leader/observations"))
+        .arg("--graph")
+        .arg(graph_dir(GRAPH))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(stdout.contains("8 log entries, 32 rows used"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}: {} files, 24 rows, 6 entries (2 missing), 6 entries used",
+            follower.name,
+            follower.files.len()
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("rows in no source"), "{stdout}");
+    let (complete, _) = build(std::slice::from_ref(&leader), &store);
+    assert_eq!(
+        HistoricalProfiles::load(&out, &store).unwrap().entries(),
+        complete
+    );
 }
