@@ -11,8 +11,10 @@
 //!    Or, more cheaply, binary frames of 44-byte pings (see [`decode_binary_pings`]): same
 //!    validation, same acks.
 //! 3. server → `{"type":"ack","acked":1}` once the ping is committed by a quorum of the Raft
-//!    group and fsynced. A client resends what was not acked after reconnecting; duplicates are
-//!    applied once.
+//!    group and fsynced. A client resends what was not acked (after a `NotCommitted` error on
+//!    the same connection, or after reconnecting to any node); duplicates are applied once.
+//!    A resent ping (seq not above the highest sent on the connection) is exempt from the
+//!    timestamp-order check.
 //! 4. Errors → `{"type":"error","code":"...","message":"...","seq":1}`; a bad ping is refused alone,
 //!    a bad token or an oversized frame closes the connection.
 //! 5. Navigation on the same connection: client → `{"type":"navigate","destination":{"lat":..,
@@ -196,6 +198,8 @@ pub async fn serve_ingest(listener: TcpListener, ctx: Arc<IngestContext>) {
 struct Connection {
     device: Option<u64>,
     last_ts: Option<i64>,
+    /// Highest sequence number accepted on this connection: a ping at or below it is a resend.
+    highest_seq: u64,
     /// Position of the last accepted ping: where navigation starts.
     last_position: Option<(f64, f64)>,
     navigation: Option<NavigationSession>,
@@ -250,6 +254,7 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
     let mut conn = Connection {
         device: None,
         last_ts: None,
+        highest_seq: 0,
         last_position: None,
         navigation: None,
         tokens: BURST,
@@ -453,13 +458,20 @@ async fn accept_ping(
             .await;
         return None;
     }
-    if let Err((code, message)) = validate(&p, conn.last_ts, now_ms()) {
+    // A resend of a ping that was not acked (e.g. `NotCommitted`) is older than what followed it:
+    // it skips the ordering check and does not move the device's position back.
+    let resend = p.seq <= conn.highest_seq;
+    let last_ts = if resend { None } else { conn.last_ts };
+    if let Err((code, message)) = validate(&p, last_ts, now_ms()) {
         let _ = out.send(error_frame(code, &message, Some(p.seq))).await;
         return None;
     }
-    conn.last_ts = Some(p.ts);
-    conn.last_position = Some((p.lat, p.lon));
-    if let Some(session) = conn.navigation.as_mut() {
+    if !resend {
+        conn.highest_seq = p.seq;
+        conn.last_ts = Some(p.ts);
+        conn.last_position = Some((p.lat, p.lon));
+    }
+    if let Some(session) = conn.navigation.as_mut().filter(|_| !resend) {
         match session.on_position(
             &ctx.router,
             (p.lat, p.lon),

@@ -159,15 +159,21 @@ impl Matcher {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| s * 3.6);
         let speed_kmh = reported.or(derived).filter(|s| *s <= MAX_PLAUSIBLE_KMH);
-        self.last.insert(
-            ping.device,
-            LastFix {
-                edge: best.edge,
-                along_m: best.along_m,
-                ts_ms: ping.ts_ms,
-                point,
-            },
-        );
+        // A resent older fix must not replace a newer one.
+        let fix = LastFix {
+            edge: best.edge,
+            along_m: best.along_m,
+            ts_ms: ping.ts_ms,
+            point,
+        };
+        self.last
+            .entry(ping.device)
+            .and_modify(|f| {
+                if fix.ts_ms >= f.ts_ms {
+                    *f = fix;
+                }
+            })
+            .or_insert(fix);
         Ok(Some(MatchedPing {
             device: ping.device,
             seq: ping.seq,

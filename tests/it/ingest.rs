@@ -216,6 +216,24 @@ async fn bad_input_is_refused_with_error_frames_and_good_clients_are_not_disturb
     }
     seen.sort();
     assert_eq!(seen, ["TimestampBackwards", "ack"]);
+    // Resending an earlier ping on the same connection (as after `NotCommitted`) is not "going
+    // backwards": the resent seq 4 and the earlier-stamped seq 2 are acked.
+    send(
+        &mut bad,
+        json!({"type": "pings", "pings": [
+            {"seq": 4, "ts": now, "lat": lat, "lon": lon},
+            {"seq": 2, "ts": now - 30_000, "lat": lat, "lon": lon},
+        ]}),
+    )
+    .await;
+    let mut resent = Vec::new();
+    for _ in 0..2 {
+        let m = next(&mut bad).await.unwrap();
+        assert_eq!(m["type"], "ack", "{m}");
+        resent.push(m["acked"].as_u64().unwrap());
+    }
+    resent.sort();
+    assert_eq!(resent, [2, 4]);
     // A flood: beyond the burst allowance pings are refused, not queued.
     let flood: Vec<Value> = (10..400)
         .map(|s| json!({"seq": s, "ts": now + s as i64, "lat": lat, "lon": lon}))
@@ -277,7 +295,9 @@ async fn bad_input_is_refused_with_error_frames_and_good_clients_are_not_disturb
         state.has_applied(2, 4)
     })
     .await;
-    for seq in [1, 2, 3, 5] {
+    // Seq 2 was refused at first, then resent valid and acked.
+    assert!(state.has_applied(2, 2));
+    for seq in [1, 3, 5] {
         assert!(!state.has_applied(2, seq), "refused ping {seq} was applied");
     }
 }
