@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use meridian::cluster::node::{ClusterNode, NodeConfig};
+use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
 use meridian::graph::build::{self, BuildOptions, DEFAULT_PRECISION};
 use meridian::graph::GraphStore;
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
@@ -56,6 +56,9 @@ struct ClusterArgs {
     /// builds with the `analytics` feature).
     #[arg(long)]
     no_observations: bool,
+    /// Snapshot the traffic state and purge the Raft log every this many entries.
+    #[arg(long, default_value_t = SnapshotSchedule::default().every_entries, value_parser = clap::value_parser!(u64).range(100..))]
+    snapshot_every: u64,
 }
 
 #[derive(Subcommand)]
@@ -430,6 +433,10 @@ fn run(cli: Cli) -> Result<()> {
                                 .unwrap_or_else(|| PathBuf::from(format!("node-{id}"))),
                             secret,
                             observations: record.then(|| store.clone()),
+                            snapshots: SnapshotSchedule {
+                                every_entries: cluster.snapshot_every,
+                                keep_entries: (cluster.snapshot_every / 10).min(2_000),
+                            },
                         };
                         let node = ClusterNode::start(config.clone())
                             .await

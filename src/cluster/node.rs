@@ -28,6 +28,26 @@ pub struct NodeConfig {
     /// Record applied observations as Parquet files in `<data_dir>/observations` (way ids from
     /// this graph); needs the `analytics` feature.
     pub observations: Option<Arc<crate::graph::GraphStore>>,
+    pub snapshots: SnapshotSchedule,
+}
+
+/// When a node snapshots its state machine and purges the log behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotSchedule {
+    /// Snapshot after this many entries since the last snapshot.
+    pub every_entries: u64,
+    /// Entries kept in the log behind a snapshot, so a slightly lagging follower catches up from
+    /// the log rather than by installing the snapshot.
+    pub keep_entries: u64,
+}
+
+impl Default for SnapshotSchedule {
+    fn default() -> Self {
+        SnapshotSchedule {
+            every_entries: 20_000,
+            keep_entries: 2_000,
+        }
+    }
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -37,6 +57,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("advertise", &self.advertise)
             .field("data_dir", &self.data_dir)
             .field("observations", &self.observations.is_some())
+            .field("snapshots", &self.snapshots)
             .finish_non_exhaustive()
     }
 }
@@ -95,10 +116,10 @@ impl ClusterNode {
             heartbeat_interval: 100,
             election_timeout_min: 400,
             election_timeout_max: 800,
-            // Snapshots (and log purges) every 20k entries; keep some log so a slightly lagging
-            // follower catches up from the log rather than a snapshot.
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
-            max_in_snapshot_log_to_keep: 2_000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snapshots.every_entries),
+            max_in_snapshot_log_to_keep: cfg.snapshots.keep_entries,
+            // Purge in steps well below the snapshot interval (openraft's default is 256).
+            purge_batch_size: (cfg.snapshots.every_entries / 4).clamp(1, 256),
             install_snapshot_timeout: 10_000,
             max_payload_entries: 64,
             ..Default::default()

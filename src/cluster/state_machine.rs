@@ -128,12 +128,16 @@ struct SnapshotPayload {
 }
 
 type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
+/// The latest snapshot: its meta and rkyv bytes.
+type CurrentSnapshot = Arc<Mutex<Option<(Meta, Vec<u8>)>>>;
 
 pub struct StateMachine {
     pub state: Arc<TrafficState>,
     /// Where the latest snapshot is kept (`snapshot.bin` + `snapshot.json`).
     dir: PathBuf,
-    current: Option<(Meta, Vec<u8>)>,
+    /// The latest snapshot, shared with the snapshot builders this machine hands out: a snapshot
+    /// a builder made is the one the leader sends to a follower behind its purged log.
+    current: CurrentSnapshot,
     snapshot_seq: u64,
     observations: Option<Arc<ObservationLog>>,
 }
@@ -150,10 +154,10 @@ impl StateMachine {
     ) -> Result<Self, StorageError<NodeId>> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        let mut sm = StateMachine {
+        let sm = StateMachine {
             state,
             dir,
-            current: None,
+            current: Arc::default(),
             snapshot_seq: 0,
             observations: None,
         };
@@ -166,7 +170,7 @@ impl StateMachine {
                     .map_err(|e| StorageIOError::read_snapshot(None, &std::io::Error::other(e)))?;
             let bytes = read(&sm.dir.join(SNAPSHOT_DATA))?;
             sm.decode_into(&meta, &bytes)?;
-            sm.current = Some((meta, bytes));
+            *sm.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((meta, bytes));
         }
         Ok(sm)
     }
@@ -175,6 +179,22 @@ impl StateMachine {
     pub fn with_observations(mut self, log: Arc<ObservationLog>) -> Self {
         self.observations = Some(log);
         self
+    }
+
+    /// Makes `meta`/`bytes` the current snapshot, on disk and in memory, unless a newer one is
+    /// already current (a builder and an install may finish in either order). The lock also
+    /// keeps two writers off the same files.
+    fn keep(&self, meta: &Meta, bytes: &[u8]) -> Result<(), StorageError<NodeId>> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current
+            .as_ref()
+            .is_some_and(|(c, _)| c.last_log_id > meta.last_log_id)
+        {
+            return Ok(());
+        }
+        self.persist(meta, bytes)?;
+        *current = Some((meta.clone(), bytes.to_vec()));
+        Ok(())
     }
 
     /// Writes the snapshot crash-safely: data then meta, each via a synced temp file and rename.
@@ -294,8 +314,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 eprintln!("meridian: observation log flush before snapshot failed: {e}");
             }
         }
-        self.persist(&meta, &bytes)?;
-        self.current = Some((meta.clone(), bytes.clone()));
+        self.keep(&meta, &bytes)?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
@@ -365,7 +384,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         StateMachine {
             state: self.state.clone(),
             dir: self.dir.clone(),
-            current: None,
+            current: self.current.clone(),
             snapshot_seq: self.snapshot_seq + 1,
             observations: self.observations.clone(),
         }
@@ -384,15 +403,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError<NodeId>> {
         let bytes = snapshot.into_inner();
         self.decode_into(meta, &bytes)?;
-        self.persist(meta, &bytes)?;
-        self.current = Some((meta.clone(), bytes));
+        self.keep(meta, &bytes)?;
         Ok(())
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        Ok(self.current.clone().map(|(meta, bytes)| Snapshot {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Ok(current.map(|(meta, bytes)| Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
         }))

@@ -5,7 +5,7 @@
 
 use crate::common::{router, scratch_dir};
 use meridian::cluster::network::SECRET_HEADER;
-use meridian::cluster::node::{ClusterNode, NodeConfig};
+use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
 use meridian::cluster::{LoggedPing, PingBatch};
 use meridian::server::{serve_on, start_ingest, Limits};
 use std::collections::BTreeMap;
@@ -19,6 +19,14 @@ const GRAPH: &str = "small/liechtenstein-2015-07";
 
 pub const INGEST_SECRET: &[u8] = b"test-ingest-secret";
 
+/// How a test node differs from a default one.
+#[derive(Clone, Copy, Default)]
+struct NodeOptions {
+    snapshots: SnapshotSchedule,
+    /// Record observation files in `<dir>/observations` (needs the `analytics` feature).
+    observations: bool,
+}
+
 pub struct TestNode {
     pub id: u64,
     pub addr: SocketAddr,
@@ -28,29 +36,28 @@ pub struct TestNode {
     node: Option<Arc<ClusterNode>>,
     kill: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    options: NodeOptions,
 }
 
 impl TestNode {
-    pub fn start(id: u64, addr: SocketAddr, dir: PathBuf) -> TestNode {
-        Self::start_with_ingest(id, addr, free_addr(), dir)
-    }
-
-    pub fn start_with_ingest(
+    fn start_with(
         id: u64,
         addr: SocketAddr,
         ingest: SocketAddr,
         dir: PathBuf,
+        options: NodeOptions,
     ) -> TestNode {
         let (node_tx, node_rx) = std::sync::mpsc::channel();
         let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
+        let routes = router(GRAPH);
         let cfg = NodeConfig {
             id,
             advertise: addr.to_string(),
             data_dir: dir.clone(),
             secret: SECRET.into(),
-            observations: None,
+            observations: options.observations.then(|| routes.store.clone()),
+            snapshots: options.snapshots,
         };
-        let routes = router(GRAPH);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -84,11 +91,24 @@ impl TestNode {
             node: Some(node),
             kill: Some(kill_tx),
             thread: Some(thread),
+            options,
         }
     }
 
     pub fn node(&self) -> &Arc<ClusterNode> {
         self.node.as_ref().expect("node is running")
+    }
+
+    /// Crashes the node (if running) and starts it again on the same address and files.
+    fn restart(&mut self) {
+        self.crash();
+        *self = Self::start_with(
+            self.id,
+            self.addr,
+            self.ingest,
+            self.dir.clone(),
+            self.options,
+        );
     }
 
     fn crash(&mut self) {
@@ -138,9 +158,16 @@ pub async fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> boo
 }
 
 pub async fn start_cluster(label: &str) -> Vec<TestNode> {
+    start_cluster_with(label, NodeOptions::default()).await
+}
+
+async fn start_cluster_with(label: &str, options: NodeOptions) -> Vec<TestNode> {
     let root = scratch_dir(label);
     let nodes: Vec<TestNode> = (1..=3)
-        .map(|id| TestNode::start(id, free_addr(), root.join(format!("node-{id}"))))
+        .map(|id| {
+            let dir = root.join(format!("node-{id}"));
+            TestNode::start_with(id, free_addr(), free_addr(), dir, options)
+        })
         .collect();
     let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
     nodes[0].node().initialize(members).await.unwrap();
@@ -195,13 +222,7 @@ async fn acknowledged_pings_survive_a_leader_crash_and_a_restarted_node_catches_
     assert_eq!(a.state.pings_applied(), acked.len() as u64);
 
     // The crashed node comes back from its files and catches up to the same state.
-    let (id, addr, dir) = (
-        nodes[leader].id,
-        nodes[leader].addr,
-        nodes[leader].dir.clone(),
-    );
-    let ingest = nodes[leader].ingest;
-    nodes[leader] = TestNode::start_with_ingest(id, addr, ingest, dir);
+    nodes[leader].restart();
     let target = a.status().state_hash;
     let back = nodes[leader].node().clone();
     wait_for(
@@ -263,4 +284,97 @@ async fn duplicates_are_applied_once_and_rpc_needs_the_secret() {
         .await
         .unwrap();
     assert_eq!(public["voters"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_the_purged_log_catches_up_by_installing_a_snapshot() {
+    // Snapshot every 40 entries and keep 10 behind it: a follower away for 150 entries can only
+    // come back through the leader's snapshot (Raft's install-snapshot RPC over HTTP).
+    let options = NodeOptions {
+        snapshots: SnapshotSchedule {
+            every_entries: 40,
+            keep_entries: 10,
+        },
+        observations: cfg!(feature = "analytics"),
+    };
+    let mut nodes = start_cluster_with("raft-snapshot", options).await;
+    let leader_id = nodes[0].node().status().leader.unwrap();
+    let leader = nodes.iter().position(|n| n.id == leader_id).unwrap();
+    let away = (leader + 1) % 3;
+    let writer = nodes[leader].node().clone();
+    for i in 0..5u64 {
+        writer
+            .write(&batch(1, i * 10 + 1..i * 10 + 11))
+            .await
+            .unwrap();
+    }
+    let away_last = {
+        let state = nodes[away].node().state.clone();
+        wait_for(
+            "the follower to apply the first batches",
+            Duration::from_secs(10),
+            || state.pings_applied() == 50,
+        )
+        .await;
+        nodes[away].node().status().last_log_index.unwrap()
+    };
+    nodes[away].crash();
+    let mut acked = 50u64;
+    for i in 0..150u64 {
+        let b = batch(2 + i % 3, (i / 3) * 10 + 1..(i / 3) * 10 + 11);
+        writer.write(&b).await.unwrap();
+        acked += 10;
+    }
+    // The leader snapshots and purges the log the follower would need.
+    wait_for("the leader to purge", Duration::from_secs(10), || {
+        writer.status().purged_index.is_some_and(|p| p > away_last)
+    })
+    .await;
+
+    nodes[away].restart();
+    let back = nodes[away].node().clone();
+    wait_for(
+        "the follower to install the snapshot and catch up",
+        Duration::from_secs(30),
+        || back.status().state_hash == writer.status().state_hash,
+    )
+    .await;
+    assert_eq!(back.state.pings_applied(), acked);
+    let status = back.status();
+    assert!(
+        status.purged_index.is_some_and(|p| p > away_last),
+        "the follower's log starts after the snapshot: {status:?}"
+    );
+
+    #[cfg(feature = "analytics")]
+    {
+        use meridian::traffic::history::{build_profiles, BuildOptions, ObservationSource};
+        // Stop every node so its observation writer flushes, then compare the files: the
+        // follower lacks the entries its snapshot covered; merged with the leader's, none lack.
+        let dirs: Vec<PathBuf> = nodes.iter().map(|n| n.dir.join("observations")).collect();
+        for n in &mut nodes {
+            n.crash();
+        }
+        let store = router(GRAPH).store.clone();
+        let build = |sources: &[&PathBuf]| {
+            let sources: Vec<ObservationSource> = sources
+                .iter()
+                .map(|d| ObservationSource::from_path(d).unwrap())
+                .collect();
+            build_profiles(&sources, &store, &BuildOptions { min_samples: 1 })
+                .unwrap()
+                .1
+        };
+        let alone = build(&[&dirs[away]]);
+        let leaders = build(&[&dirs[leader]]);
+        let merged = build(&[&dirs[away], &dirs[leader]]);
+        assert_eq!(leaders.rows_used, acked, "the leader recorded every ping");
+        assert!(
+            alone.rows_used < acked,
+            "the follower skipped the snapshot's entries"
+        );
+        assert_eq!(merged.rows_used, acked);
+        assert_eq!(merged.entries, leaders.entries);
+        assert!(merged.sources[1].entries_used > 0);
+    }
 }
