@@ -4,7 +4,7 @@
 use super::tile::flags;
 use super::{EdgeId, GlobalId, GraphStore, StoreError};
 use crate::spatial::geohash::{self, BBox};
-use crate::spatial::geometry::{haversine_m, metres_to_degrees, project_onto_segment, Projection};
+use crate::spatial::geometry::{haversine_m, metres_to_degrees, LocalFrame, Projection};
 
 /// A road segment near a point: which edge, which segment of its shape, and where the point
 /// projects onto it.
@@ -15,9 +15,9 @@ pub struct SegmentHit {
     pub projection: Projection,
 }
 
-/// Calls `visit` for every indexed road segment whose grid bucket touches the box of
-/// `radius_m` around `point` (a superset of the segments within `radius_m`; a segment may be
-/// visited more than once).
+/// Calls `visit` for the indexed road segments near `point`: every segment within `radius_m`
+/// (and some up to about 1% + 1 m further: callers compare the exact distance themselves); a
+/// segment may be visited more than once.
 pub fn visit_segments_near(
     store: &GraphStore,
     point: (f64, f64),
@@ -25,6 +25,10 @@ pub fn visit_segments_near(
     mut visit: impl FnMut(SegmentHit),
 ) -> Result<(), StoreError> {
     let precision = store.manifest().geohash_precision;
+    // Most segments in the grid buckets are far: a planar distance discards them without
+    // trigonometry; the margin covers the planar approximation.
+    let local = LocalFrame::at(point);
+    let keep_within_m = radius_m * 1.01 + 1.0;
     let (dlat, dlon) = metres_to_degrees(radius_m, point.0);
     let query = BBox {
         min_lat: (point.0 - dlat).max(-90.0),
@@ -63,10 +67,14 @@ pub fn visit_segments_near(
                 let last = grid.bucket_first[b + 1].to_native() as usize;
                 for item in &grid.items[first..last] {
                     let id = GlobalId::new(item.edge_tile.to_native(), item.edge_local.to_native());
-                    if !store.has_tile(id.tile) {
+                    // Most segments in a tile's grid belong to its own edges.
+                    let edge_tile = if id.tile == t {
+                        tile
+                    } else if store.has_tile(id.tile) {
+                        store.tile(id.tile)?
+                    } else {
                         continue;
-                    }
-                    let edge_tile = store.tile(id.tile)?;
+                    };
                     let edge = edge_tile.edge(id.local);
                     // A road into a tile a partial store lacks cannot be driven: not a road here.
                     if edge.flags & flags::SNAPPABLE == 0
@@ -78,10 +86,19 @@ pub fn visit_segments_near(
                     let base = (edge.shape_first.to_native() + segment) as usize;
                     let a = edge_tile.shapes[base].degrees();
                     let b2 = edge_tile.shapes[base + 1].degrees();
+                    let (t, planar_m) = local.project(a, b2);
+                    if planar_m > keep_within_m {
+                        continue;
+                    }
+                    let closest = (a.0 + (b2.0 - a.0) * t, a.1 + (b2.1 - a.1) * t);
                     visit(SegmentHit {
                         edge: id,
                         segment,
-                        projection: project_onto_segment(point, a, b2),
+                        projection: Projection {
+                            point: closest,
+                            fraction: t,
+                            distance_m: haversine_m(point, closest),
+                        },
                     });
                 }
             }
@@ -96,14 +113,18 @@ pub fn along_edge_m(store: &GraphStore, hit: &SegmentHit) -> Result<f64, StoreEr
     let edge = tile.edge(hit.edge.local);
     let first = edge.shape_first.to_native() as usize;
     let seg = hit.segment as usize;
-    let pts: Vec<(f64, f64)> = tile.shapes[first..=first + seg + 1]
-        .iter()
-        .map(|c| c.degrees())
-        .collect();
-    let mut along: f64 = pts[..=seg]
-        .windows(2)
-        .map(|w| haversine_m(w[0], w[1]))
-        .sum();
-    along += hit.projection.fraction * haversine_m(pts[seg], pts[seg + 1]);
+    let shape = &tile.shapes[first..=first + seg + 1];
+    let mut along = 0.0;
+    let mut previous = shape[0].degrees();
+    for (i, c) in shape.iter().enumerate().skip(1) {
+        let here = c.degrees();
+        let length = haversine_m(previous, here);
+        along += if i <= seg {
+            length
+        } else {
+            hit.projection.fraction * length
+        };
+        previous = here;
+    }
     Ok(along.clamp(0.0, edge.length_m.to_native() as f64))
 }

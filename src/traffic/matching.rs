@@ -50,7 +50,10 @@ pub struct Matcher {
 
 struct Candidate {
     edge: EdgeId,
-    along_m: f64,
+    /// The segment it was found on, and whether `edge` runs against the segment's direction.
+    hit: SegmentHit,
+    reversed: bool,
+    length_m: f64,
     score: f64,
 }
 
@@ -95,29 +98,39 @@ impl Matcher {
         for hit in hits {
             let tile = store.tile(hit.edge.tile)?;
             let edge = tile.edge(hit.edge.local);
-            let first = (edge.shape_first.to_native() + hit.segment) as usize;
-            let a = tile.shapes[first].degrees();
-            let b = tile.shapes[first + 1].degrees();
-            let segment_bearing = bearing_deg(a, b);
-            let along = along_edge_m(store, &hit)?;
             let length = edge.length_m.to_native() as f64;
+            let twin = (edge.twin_tile.to_native() != NONE)
+                .then(|| GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native()));
+            // The position along the edge matters while choosing only against a previous fix on
+            // the same road; otherwise it is computed for the winner alone.
+            let along = match previous {
+                Some(p) if p.edge == hit.edge || Some(p.edge) == twin => {
+                    Some(along_edge_m(store, &hit)?)
+                }
+                _ => None,
+            };
+            let segment_bearing = match heading {
+                Some(_) => {
+                    let first = (edge.shape_first.to_native() + hit.segment) as usize;
+                    Some(bearing_deg(
+                        tile.shapes[first].degrees(),
+                        tile.shapes[first + 1].degrees(),
+                    ))
+                }
+                None => None,
+            };
             // The indexed direction, and the other one when the road is two-way.
-            let mut options = vec![(hit.edge, along, segment_bearing)];
-            if edge.twin_tile.to_native() != NONE {
-                let twin = GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native());
-                options.push((
-                    twin,
-                    (length - along).max(0.0),
-                    (segment_bearing + 180.0) % 360.0,
-                ));
-            }
-            for (id, along_m, bearing) in options {
+            let options = [Some((hit.edge, false)), twin.map(|t| (t, true))];
+            for (id, reversed) in options.into_iter().flatten() {
                 let mut score = hit.projection.distance_m;
-                if let Some(h) = heading {
+                if let (Some(h), Some(b)) = (heading, segment_bearing) {
+                    let bearing = if reversed { (b + 180.0) % 360.0 } else { b };
                     score += HEADING_WEIGHT_M * angle_between(h, bearing) / 180.0;
                 }
                 if let Some(p) = previous {
-                    if p.edge == id && along_m + 1.0 >= p.along_m || follows(store, p.edge, id)? {
+                    let along_m = along.map(|a| if reversed { (length - a).max(0.0) } else { a });
+                    let ahead = p.edge == id && along_m.is_some_and(|a| a + 1.0 >= p.along_m);
+                    if ahead || follows(store, p.edge, id)? {
                         score -= CONTINUITY_BONUS_M;
                     }
                 }
@@ -127,7 +140,9 @@ impl Matcher {
                 {
                     best = Some(Candidate {
                         edge: id,
-                        along_m,
+                        hit,
+                        reversed,
+                        length_m: length,
                         score,
                     });
                 }
@@ -136,17 +151,23 @@ impl Matcher {
         let Some(best) = best else {
             return Ok(None);
         };
+        let along = along_edge_m(store, &best.hit)?;
+        let best_along_m = if best.reversed {
+            (best.length_m - along).max(0.0)
+        } else {
+            along
+        };
         let derived = match previous {
             Some(p) => {
-                let metres = if p.edge == best.edge && best.along_m >= p.along_m {
-                    Some(best.along_m - p.along_m)
+                let metres = if p.edge == best.edge && best_along_m >= p.along_m {
+                    Some(best_along_m - p.along_m)
                 } else if follows(store, p.edge, best.edge)? {
                     let prev_len = store
                         .tile(p.edge.tile)?
                         .edge(p.edge.local)
                         .length_m
                         .to_native() as f64;
-                    Some((prev_len - p.along_m).max(0.0) + best.along_m)
+                    Some((prev_len - p.along_m).max(0.0) + best_along_m)
                 } else {
                     None
                 };
@@ -162,7 +183,7 @@ impl Matcher {
         // A resent older fix must not replace a newer one.
         let fix = LastFix {
             edge: best.edge,
-            along_m: best.along_m,
+            along_m: best_along_m,
             ts_ms: ping.ts_ms,
             point,
         };
@@ -179,7 +200,7 @@ impl Matcher {
             seq: ping.seq,
             ts_ms: ping.ts_ms,
             edge: best.edge,
-            along_m: best.along_m as f32,
+            along_m: best_along_m as f32,
             speed_kmh,
         }))
     }
