@@ -84,6 +84,25 @@ impl LocalFrame {
     }
 }
 
+/// The point halfway along a polyline by length (its only point if it has one), or `None` when
+/// it is empty.
+pub fn halfway(shape: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let total: f64 = shape.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+    let mut left = total / 2.0;
+    for w in shape.windows(2) {
+        let length = haversine_m(w[0], w[1]);
+        if length >= left && length > 0.0 {
+            let t = left / length;
+            return Some((
+                w[0].0 + (w[1].0 - w[0].0) * t,
+                w[0].1 + (w[1].1 - w[0].1) * t,
+            ));
+        }
+        left -= length;
+    }
+    shape.last().copied()
+}
+
 /// A lower bound of the great-circle distance between two points, cheap enough for an A*
 /// heuristic: an equirectangular distance using the smaller cosine of the two latitudes, shrunk
 /// by a small margin so it never exceeds the haversine distance at city scales.
@@ -104,6 +123,28 @@ pub fn metres_to_degrees(metres: f64, lat: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn halfway_is_half_the_length_from_either_end() {
+        let shape = [
+            (41.0, -8.6),
+            (41.001, -8.6),
+            (41.001, -8.598),
+            (41.003, -8.598),
+        ];
+        let h = halfway(&shape).unwrap();
+        let total: f64 = shape.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+        // The halfway point lies on the second segment, total/2 from the start along the line.
+        let along = haversine_m(shape[0], shape[1]) + haversine_m(shape[1], h);
+        assert!(
+            (along - total / 2.0).abs() < 0.01,
+            "{along} vs {}",
+            total / 2.0
+        );
+        assert!((h.0 - 41.001).abs() < 1e-12);
+        assert_eq!(halfway(&[(1.0, 2.0)]), Some((1.0, 2.0)));
+        assert_eq!(halfway(&[]), None);
+    }
 
     #[test]
     fn haversine_of_one_degree_of_latitude() {

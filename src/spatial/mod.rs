@@ -1,5 +1,6 @@
-//! Spatial primitives shared by every layer: geohash cells ([`geohash`]) and metric geometry on
-//! the WGS84 sphere approximation ([`geometry`]).
+//! Spatial primitives shared by every layer: geohash cells ([`geohash`]), metric geometry on
+//! the WGS84 sphere approximation ([`geometry`]), and H3 cells for analytics ([`h3`]).
 
 pub mod geohash;
 pub mod geometry;
+pub mod h3;

@@ -1,9 +1,11 @@
 //! Exports of the live traffic table for analysts: one row per directed edge with live data
-//! (graph edge id, OSM way id, speeds, samples, last update), as JSON over HTTP (`GET /traffic`)
+//! (graph edge id, its H3 cell, OSM way id, speeds, samples, last update), as JSON over HTTP (`GET /traffic`)
 //! and as a Parquet file that pandas, polars or duckdb read directly.
 
 use super::LiveTraffic;
 use crate::graph::GraphStore;
+use crate::spatial::geometry::halfway;
+use crate::spatial::h3;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -11,6 +13,8 @@ pub struct TrafficRow {
     /// Graph edge id as `tile:local` (tile = geohash cell index of the graph version).
     pub edge: String,
     pub tile: String,
+    /// H3 cell (resolution 9, ~0.1 km²) of the edge's halfway point, for aggregating by hexagon.
+    pub h3_cell: Option<String>,
     pub osm_way_id: i64,
     pub speed_kmh: f32,
     pub free_flow_kmh: f32,
@@ -26,9 +30,14 @@ pub fn rows(live: &LiveTraffic, store: &GraphStore) -> Vec<TrafficRow> {
         .filter_map(|(id, o)| {
             let tile = store.tile(id.tile).ok()?;
             let edge = tile.edges.get(id.local as usize)?;
+            let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
+            let h3_cell = halfway(&shape)
+                .and_then(|p| h3::cell_of(p, h3::TRAFFIC_RESOLUTION))
+                .map(|c| c.to_string());
             Some(TrafficRow {
                 edge: format!("{}:{}", id.tile, id.local),
                 tile: store.geohash(id.tile).to_string(),
+                h3_cell,
                 osm_way_id: edge.way_id.to_native(),
                 speed_kmh: o.speed_kmh,
                 free_flow_kmh: edge.speed_kmh.to_native(),
@@ -63,6 +72,12 @@ pub fn write_parquet(rows: &[TrafficRow], path: &std::path::Path) -> Result<u64,
         Column::new(
             "tile".into(),
             rows.iter().map(|r| r.tile.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "h3_cell".into(),
+            rows.iter()
+                .map(|r| r.h3_cell.as_deref())
+                .collect::<Vec<_>>(),
         ),
         Column::new(
             "osm_way_id".into(),

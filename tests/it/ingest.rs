@@ -415,6 +415,21 @@ async fn the_traffic_table_exports_to_parquet() {
             .all(|r| (r["speed_kmh"].as_f64().unwrap() - 36.0).abs() < 0.5),
         "{rows:?}"
     );
+    // Each row's H3 cell (resolution 9: ~175 m hexagon edges) lies at the phone's junction.
+    let phones: Vec<(f64, f64)> = (0..10).map(|d| j[(d * 97) % j.len()]).collect();
+    for row in &rows {
+        let cell: h3o::CellIndex = row["h3_cell"].as_str().unwrap().parse().unwrap();
+        assert_eq!(cell.resolution(), h3o::Resolution::Nine);
+        let centre = h3o::LatLng::from(cell);
+        let nearest = phones
+            .iter()
+            .map(|p| meridian::spatial::geometry::haversine_m(*p, (centre.lat(), centre.lng())))
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            nearest < 400.0,
+            "{row}: cell centre {nearest:.0} m from any phone"
+        );
+    }
 
     let out = crate::common::scratch_dir("export").join("traffic.parquet");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
@@ -445,6 +460,7 @@ async fn the_traffic_table_exports_to_parquet() {
         [
             "edge",
             "tile",
+            "h3_cell",
             "osm_way_id",
             "speed_kmh",
             "free_flow_kmh",
@@ -460,6 +476,14 @@ async fn the_traffic_table_exports_to_parquet() {
         .get(0)
         .unwrap();
     assert_eq!(way, rows[0]["osm_way_id"].as_i64().unwrap());
+    let cell = df
+        .column("h3_cell")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .map(String::from);
+    assert_eq!(cell.as_deref(), rows[0]["h3_cell"].as_str());
     assert!(way > 0);
     // A node that is not there: a clear error, exit code 1.
     let failed = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
