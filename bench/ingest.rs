@@ -168,7 +168,12 @@ async fn main() {
         let route = routes[v % routes.len()].clone();
         let (acked, latencies) = (acked.clone(), latencies.clone());
         tasks.push(tokio::spawn(async move {
-            let Ok((mut sock, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await else { return };
+            // Small buffers, as a phone would have: tungstenite's default 128 KiB read buffer is
+            // zeroed as it grows, which made memset the load generator's top cost.
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .read_buffer_size(4096)
+                .write_buffer_size(0);
+            let Ok((mut sock, _)) = tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(config), false).await else { return };
             let device = v as u64 + 1;
             let auth = json!({"type": "auth", "device": device, "token": device_token(INGEST_SECRET.as_bytes(), device)});
             sock.send(Message::Text(auth.to_string().into())).await.unwrap();
