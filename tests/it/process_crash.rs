@@ -1,6 +1,6 @@
 //! The whole ingest path under a real crash: three `meridian serve` processes form the Raft
-//! group, phones stream pings over websockets to all three, and the leader's process is killed
-//! with SIGKILL mid-stream. Phones on the dead node reconnect to another node and resend what was
+//! group, phones stream pings over websockets to all three, and the leader's (or a follower's)
+//! process is killed with SIGKILL mid-stream. Phones on the dead node reconnect to another node and resend what was
 //! not acked; phones on the survivors just keep streaming. Every acked ping must be applied on
 //! both survivors exactly once, the survivors must agree on the state hash, and the killed node,
 //! restarted from its files, must catch up to the same state.
@@ -251,6 +251,21 @@ async fn phone(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_process_under_websocket_load_loses_no_acked_ping() {
+    kill_under_load(Victim::Leader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_follower_process_under_websocket_load_loses_no_acked_ping() {
+    kill_under_load(Victim::Follower).await;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Victim {
+    Leader,
+    Follower,
+}
+
+async fn kill_under_load(victim: Victim) {
     let root = scratch_dir("process-crash");
     let mut nodes: Vec<NodeProcess> = (1..=3)
         .map(|id| {
@@ -296,6 +311,10 @@ async fn killing_the_leader_process_under_websocket_load_loses_no_acked_ping() {
         .as_u64()
         .unwrap();
     let leader = nodes.iter().position(|n| n.id == leader_id).unwrap();
+    let killed_node = match victim {
+        Victim::Leader => leader,
+        Victim::Follower => (leader + 1) % 3,
+    };
 
     // Phones on every node, the leader's included.
     let killed = Arc::new(Mutex::new(false));
@@ -306,19 +325,19 @@ async fn killing_the_leader_process_under_websocket_load_loses_no_acked_ping() {
             tokio::spawn(phone(d, pings, ingests.clone(), killed.clone()))
         })
         .collect();
-    // Kill the leader once a good share of the pings is acked.
-    let leader_addr = nodes[leader].http;
+    // Kill the victim once a good share of the pings is applied there.
+    let victim_addr = nodes[killed_node].http;
     wait_until("pings to flow", Duration::from_secs(60), || {
         let client = client.clone();
         async move {
-            status(&client, leader_addr)
+            status(&client, victim_addr)
                 .await
                 .and_then(|s| s["pings_applied"].as_u64())
                 .is_some_and(|n| n >= DEVICES * PINGS_PER_DEVICE / 4)
         }
     })
     .await;
-    nodes[leader].kill();
+    nodes[killed_node].kill();
     *killed.lock().unwrap() = true;
 
     let mut logs = Vec::new();
@@ -330,8 +349,8 @@ async fn killing_the_leader_process_under_websocket_load_loses_no_acked_ping() {
     let reconnects: usize = logs.iter().map(|l| l.reconnects).sum();
     let not_committed: usize = logs.iter().map(|l| l.not_committed).sum();
     eprintln!(
-        "process crash: {acked_before_kill} pings acked before the kill, {reconnects} reconnects, \
-         {not_committed} NotCommitted resends, {total} pings in all"
+        "process crash ({victim:?}): {acked_before_kill} pings acked before the kill, \
+         {reconnects} reconnects, {not_committed} NotCommitted resends, {total} pings in all"
     );
     assert!(acked_before_kill > 0 && (acked_before_kill as u64) < total);
     assert!(
@@ -344,7 +363,7 @@ async fn killing_the_leader_process_under_websocket_load_loses_no_acked_ping() {
 
     // Every ping (so every acked one) is applied exactly once on both survivors, which agree.
     let survivors: Vec<SocketAddr> = (0..3)
-        .filter(|&i| i != leader)
+        .filter(|&i| i != killed_node)
         .map(|i| nodes[i].http)
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -369,8 +388,8 @@ async fn killing_the_leader_process_under_websocket_load_loses_no_acked_ping() {
     };
 
     // The killed node restarts from its files and catches up to the same state.
-    nodes[leader].restart();
-    let back = nodes[leader].http;
+    nodes[killed_node].restart();
+    let back = nodes[killed_node].http;
     wait_until(
         "the restarted node to catch up",
         Duration::from_secs(60),
