@@ -1,7 +1,9 @@
 //! The Raft ingest log with a real 3-node cluster: three nodes on real loopback sockets, each in
 //! its own runtime (dropping the runtime is a crash: every task and socket of that node dies,
 //! only its files stay). Acknowledged batches survive the leader's crash, a restarted node
-//! catches up to the same state, duplicates are applied once, and RPC needs the secret.
+//! catches up to the same state (from the log, or by installing a snapshot when the log behind
+//! it was purged), duplicates are applied once, RPC needs the secret, and membership changes
+//! (learner, promotion, removal of a follower and of the leader) keep the cluster writing.
 
 use crate::common::{router, scratch_dir};
 use meridian::cluster::network::SECRET_HEADER;
@@ -377,4 +379,128 @@ async fn a_follower_behind_the_purged_log_catches_up_by_installing_a_snapshot() 
         assert_eq!(merged.entries, leaders.entries);
         assert!(merged.sources[1].entries_used > 0);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_as_learner_becomes_a_voter_and_voters_even_the_leader_are_removed() {
+    let mut nodes = start_cluster("raft-membership").await;
+    let leader_id = nodes[0].node().status().leader.unwrap();
+    let leader = nodes.iter().position(|n| n.id == leader_id).unwrap();
+    let writer = nodes[leader].node().clone();
+    for i in 0..5u64 {
+        writer
+            .write(&batch(1, i * 10 + 1..i * 10 + 11))
+            .await
+            .unwrap();
+    }
+    let client = reqwest::Client::new();
+    let leader_addr = nodes[leader].addr;
+    let admin = |path: &str, body: serde_json::Value, secret: Option<&str>| {
+        let mut req = client
+            .post(format!("http://{leader_addr}/cluster/{path}"))
+            .json(&body);
+        if let Some(s) = secret {
+            req = req.header(SECRET_HEADER, s);
+        }
+        req.send()
+    };
+
+    // A fourth node starts empty and joins as a learner: it receives the whole log.
+    let root = scratch_dir("raft-membership-4");
+    let fourth = TestNode::start_with(4, free_addr(), free_addr(), root, NodeOptions::default());
+    let join = serde_json::json!({"id": 4, "addr": fourth.addr.to_string()});
+    let refused = admin("learner", join.clone(), None).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let added = admin("learner", join, Some(SECRET)).await.unwrap();
+    assert_eq!(added.status().as_u16(), 200, "{:?}", added.text().await);
+    let learner = fourth.node().clone();
+    wait_for("the learner to catch up", Duration::from_secs(10), || {
+        learner.status().state_hash == writer.status().state_hash
+    })
+    .await;
+    assert_eq!(learner.state.pings_applied(), 50);
+    let status = learner.status();
+    assert_eq!(status.state, "Learner");
+    assert!(!status.voters.contains(&4));
+    assert_eq!(status.members.len(), 4);
+
+    // Promoted to voter, then one of the old followers is removed and stopped for good.
+    let all: Vec<u64> = vec![1, 2, 3, 4];
+    let promoted = admin("voters", serde_json::json!({ "voters": all }), Some(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(promoted.status().as_u16(), 200);
+    wait_for(
+        "node 4 to see itself a voter",
+        Duration::from_secs(10),
+        || learner.status().voters.contains(&4),
+    )
+    .await;
+    let gone = (leader + 1) % 3;
+    let gone_id = nodes[gone].id;
+    let remaining: Vec<u64> = all.iter().copied().filter(|&i| i != gone_id).collect();
+    let removed = admin(
+        "voters",
+        serde_json::json!({ "voters": remaining }),
+        Some(SECRET),
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed.status().as_u16(), 200);
+    nodes[gone].crash();
+    let status = writer.status();
+    assert_eq!(
+        status.voters,
+        remaining
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+    assert!(!status.members.contains_key(&gone_id));
+
+    // The new membership commits writes, including ones the new node forwards to the leader.
+    let receipt = learner.write(&batch(2, 1..11)).await.unwrap();
+    assert_eq!(receipt.applied, 10);
+    let survivor = nodes[(leader + 2) % 3].node().clone();
+    wait_for("the voters to agree", Duration::from_secs(10), || {
+        let h = writer.status().state_hash;
+        learner.status().state_hash == h && survivor.status().state_hash == h
+    })
+    .await;
+    assert_eq!(learner.state.pings_applied(), 60);
+
+    // Decommissioning the leader itself: it commits its own removal and steps down, and the
+    // remaining two elect a leader among themselves.
+    let last_two: Vec<u64> = remaining
+        .iter()
+        .copied()
+        .filter(|&i| i != leader_id)
+        .collect();
+    let removed = admin(
+        "voters",
+        serde_json::json!({ "voters": last_two }),
+        Some(SECRET),
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed.status().as_u16(), 200);
+    nodes[leader].crash();
+    wait_for(
+        "a leader among the remaining two",
+        Duration::from_secs(10),
+        || {
+            learner
+                .status()
+                .leader
+                .is_some_and(|l| last_two.contains(&l))
+        },
+    )
+    .await;
+    let receipt = learner.write(&batch(3, 1..11)).await.unwrap();
+    assert_eq!(receipt.applied, 10);
+    wait_for("the two to agree", Duration::from_secs(10), || {
+        learner.status().state_hash == survivor.status().state_hash
+    })
+    .await;
+    assert_eq!(survivor.state.pings_applied(), 70);
 }
