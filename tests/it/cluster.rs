@@ -411,6 +411,22 @@ async fn a_node_joins_as_learner_becomes_a_voter_and_voters_even_the_leader_are_
     let join = serde_json::json!({"id": 4, "addr": fourth.addr.to_string()});
     let refused = admin("learner", join.clone(), None).await.unwrap();
     assert_eq!(refused.status().as_u16(), 401);
+    // A follower does not change membership: 409, naming the leader.
+    let follower = nodes[(leader + 1) % 3].addr;
+    let redirected = client
+        .post(format!("http://{follower}/cluster/learner"))
+        .header(SECRET_HEADER, SECRET)
+        .json(&join)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirected.status().as_u16(), 409);
+    let message = redirected.text().await.unwrap();
+    assert!(
+        message.contains(&format!("Some({leader_id})"))
+            && message.contains(&nodes[leader].addr.to_string()),
+        "{message}"
+    );
     let added = admin("learner", join, Some(SECRET)).await.unwrap();
     assert_eq!(added.status().as_u16(), 200, "{:?}", added.text().await);
     let learner = fourth.node().clone();
