@@ -452,7 +452,13 @@ fn run(cli: Cli) -> Result<()> {
                     let listener = tokio::net::TcpListener::bind(addr)
                         .await
                         .with_context(|| format!("binding the ingest listener {addr}"))?;
-                    server::start_ingest(listener, router.clone(), node.clone(), secret.as_bytes());
+                    server::start_ingest(
+                        listener,
+                        router.clone(),
+                        node.clone(),
+                        secret.as_bytes(),
+                        options.metrics.clone(),
+                    );
                     eprintln!("meridian: websocket ingest on ws://{addr}");
                 }
                 eprintln!("meridian: serving {} on http://{listen}", graph.display());

@@ -64,6 +64,7 @@ pub struct IngestContext {
     pub matcher: Matcher,
     pub batcher: Batcher,
     pub secret: Vec<u8>,
+    pub metrics: Arc<super::metrics::Metrics>,
 }
 
 /// Hex HMAC-SHA256 of the device id under the ingest secret.
@@ -222,6 +223,22 @@ impl Connection {
     }
 }
 
+/// Counts a websocket connection as open for as long as it lives.
+struct OpenConnection(Arc<super::metrics::Metrics>);
+
+impl OpenConnection {
+    fn new(metrics: Arc<super::metrics::Metrics>) -> Self {
+        metrics.connection_opened();
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
+}
+
 async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
@@ -231,6 +248,7 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
     let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
         return;
     };
+    let _open = OpenConnection::new(ctx.metrics.clone());
     let (mut sink, mut source) = ws.split();
     let (out, mut outgoing) = mpsc::channel::<Message>(1024);
     // Frames queued together (the acks of one batch) go out in one write and one flush.
@@ -449,6 +467,7 @@ async fn accept_ping(
     out: &mpsc::Sender<Message>,
 ) -> Option<LoggedPing> {
     if !conn.take_token() {
+        ctx.metrics.ping_refused("RateLimited");
         let _ = out
             .send(error_frame(
                 "RateLimited",
@@ -463,9 +482,11 @@ async fn accept_ping(
     let resend = p.seq <= conn.highest_seq;
     let last_ts = if resend { None } else { conn.last_ts };
     if let Err((code, message)) = validate(&p, last_ts, now_ms()) {
+        ctx.metrics.ping_refused(code);
         let _ = out.send(error_frame(code, &message, Some(p.seq))).await;
         return None;
     }
+    ctx.metrics.ping_accepted();
     if !resend {
         conn.highest_seq = p.seq;
         conn.last_ts = Some(p.ts);
@@ -527,6 +548,7 @@ fn submit_and_ack(ctx: &Arc<IngestContext>, pings: Vec<LoggedPing>, out: &mpsc::
         return;
     }
     let batcher = ctx.batcher.clone();
+    let metrics = ctx.metrics.clone();
     let out = out.clone();
     tokio::spawn(async move {
         let seqs: Vec<u64> = pings.iter().map(|p| p.seq).collect();
@@ -534,12 +556,18 @@ fn submit_and_ack(ctx: &Arc<IngestContext>, pings: Vec<LoggedPing>, out: &mpsc::
             futures_util::future::join_all(pings.into_iter().map(|p| batcher.submit(p))).await;
         for (seq, result) in seqs.into_iter().zip(results) {
             let frame = match result {
-                Ok(()) => Message::Text(format!(r#"{{"type":"ack","acked":{seq}}}"#).into()),
-                Err(e) => error_frame(
-                    "NotCommitted",
-                    &format!("not committed, resend later: {e}"),
-                    Some(seq),
-                ),
+                Ok(()) => {
+                    metrics.ping_acked();
+                    Message::Text(format!(r#"{{"type":"ack","acked":{seq}}}"#).into())
+                }
+                Err(e) => {
+                    metrics.ping_not_committed();
+                    error_frame(
+                        "NotCommitted",
+                        &format!("not committed, resend later: {e}"),
+                        Some(seq),
+                    )
+                }
             };
             if out.send(frame).await.is_err() {
                 return;

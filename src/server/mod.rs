@@ -1,10 +1,12 @@
-//! The HTTP server: the OSRM v1 route service ([`route_api`]) and `/health`, on warp; the map
+//! The HTTP server: the OSRM v1 route service ([`route_api`]), `/health` and `/metrics`
+//! ([`metrics`]), on warp; the map
 //! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
 //! member also the Raft RPC and `/cluster` routes, and the publisher that turns the replicated
 //! traffic table into the snapshot routes read.
 
 pub mod ingest;
 pub mod map_page;
+pub mod metrics;
 pub mod route_api;
 pub mod tile_files;
 
@@ -45,11 +47,18 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// A directory written by `meridian render`, served under `/tiles/`.
     pub tiles: Option<PathBuf>,
+    /// Counters shown at `/metrics`; share them with [`start_ingest`] to include the ingest's.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl ServerOptions {
     pub fn with_tiles(mut self, dir: impl Into<PathBuf>) -> Self {
         self.tiles = Some(dir.into());
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<metrics::Metrics>) -> Self {
+        self.metrics = metrics;
         self
     }
 }
@@ -58,7 +67,7 @@ impl From<Limits> for ServerOptions {
     fn from(limits: Limits) -> Self {
         ServerOptions {
             limits,
-            tiles: None,
+            ..ServerOptions::default()
         }
     }
 }
@@ -118,11 +127,27 @@ pub fn routes(
             .boxed(),
     };
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let route_metrics = options.metrics.clone();
     let api = warp::get().and(warp::path::full()).and(query).map(
         move |path: warp::path::FullPath, query: String| {
-            route_api::handle(&router, &limits, path.as_str(), &query)
+            let started = std::time::Instant::now();
+            let response = route_api::handle(&router, &limits, path.as_str(), &query);
+            route_metrics.route_answered(response.status().as_u16(), started.elapsed());
+            response
         },
     );
+    let (scraped, scraped_node) = (options.metrics.clone(), cluster.clone());
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .map(move || {
+            let mut response = Response::new(scraped.render(scraped_node.as_deref()).into());
+            response.headers_mut().insert(
+                warp::http::header::CONTENT_TYPE,
+                warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            response
+        });
     let cluster: BoxedFilter<(Response,)> = match cluster {
         Some(node) => {
             let (traffic_node, traffic_router) = (node.clone(), traffic_router.clone());
@@ -149,6 +174,8 @@ pub fn routes(
     };
     cluster
         .or(health)
+        .unify()
+        .or(metrics)
         .unify()
         .or(page)
         .unify()
@@ -201,12 +228,14 @@ pub fn start_ingest(
     router: Arc<Router>,
     node: Arc<ClusterNode>,
     secret: &[u8],
+    metrics: Arc<metrics::Metrics>,
 ) {
     let ctx = Arc::new(ingest::IngestContext {
         router,
         matcher: crate::traffic::Matcher::new(),
         batcher: crate::cluster::batcher::Batcher::start(node, Default::default()),
         secret: secret.to_vec(),
+        metrics,
     });
     tokio::spawn(ingest::serve_ingest(listener, ctx));
 }

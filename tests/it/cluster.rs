@@ -9,7 +9,8 @@ use crate::common::{router, scratch_dir};
 use meridian::cluster::network::SECRET_HEADER;
 use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
 use meridian::cluster::{LoggedPing, PingBatch};
-use meridian::server::{serve_on, start_ingest, Limits};
+use meridian::server::metrics::Metrics;
+use meridian::server::{serve_on, start_ingest, Limits, ServerOptions};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,10 +73,18 @@ impl TestNode {
                 let ingest_listener = tokio::net::TcpListener::bind(ingest)
                     .await
                     .expect("bind ingest");
-                start_ingest(ingest_listener, routes.clone(), node.clone(), INGEST_SECRET);
+                let metrics = Arc::new(Metrics::new());
+                start_ingest(
+                    ingest_listener,
+                    routes.clone(),
+                    node.clone(),
+                    INGEST_SECRET,
+                    metrics.clone(),
+                );
                 node_tx.send(node.clone()).unwrap();
+                let options = ServerOptions::from(Limits::default()).with_metrics(metrics);
                 tokio::select! {
-                    _ = serve_on(routes, listener, Limits::default(), Some(node)) => {}
+                    _ = serve_on(routes, listener, options, Some(node)) => {}
                     _ = kill_rx => {}
                 }
             });

@@ -553,3 +553,115 @@ async fn binary_frames_are_acked_like_json_and_checked_the_same_way() {
         .unwrap();
     assert_eq!(next(&mut ws).await.unwrap()["acked"], 5);
 }
+
+/// `GET /metrics` counts what the node did: routes by status, pings acked and refused, the
+/// open connections, and the Raft state, in the Prometheus text format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_routes_pings_refusals_and_connections() {
+    let nodes = start_cluster("ingest-metrics").await;
+    let node = &nodes[0];
+    let scrape = || async {
+        let resp = reqwest::get(format!("http://{}/metrics", node.addr))
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/plain; version=0.0.4"
+        );
+        resp.text().await.unwrap()
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing in\n{text}"))
+    };
+    let before = scrape().await;
+    assert_eq!(value(&before, "meridian_route_duration_seconds_count"), 0.0);
+
+    // Two answered routes and one bad request.
+    let r = router("small/liechtenstein-2015-07");
+    let j = junctions(&r);
+    let mut ok = 0;
+    for k in 0..50 {
+        let (a, b) = (j[k * 31 % j.len()], j[(k * 31 + 500) % j.len()]);
+        if ok < 2 && r.route(&[a, b], false).is_ok() {
+            let url = format!(
+                "http://{}/route/v1/driving/{},{};{},{}",
+                node.addr, a.1, a.0, b.1, b.0
+            );
+            assert_eq!(reqwest::get(url).await.unwrap().status().as_u16(), 200);
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 2);
+    let bad = format!("http://{}/route/v1/driving/9.5,47.1", node.addr);
+    assert_eq!(reqwest::get(bad).await.unwrap().status().as_u16(), 400);
+
+    // Three good pings and a bad one on one connection.
+    let mut ws = authed(node.ingest, 77).await;
+    let now = now_ms();
+    let (lat, lon) = j[10];
+    let mut pings: Vec<Value> = (1..=3u64)
+        .map(|s| json!({"seq": s, "ts": now - 10_000 + s as i64 * 1000, "lat": lat, "lon": lon}))
+        .collect();
+    pings.push(json!({"seq": 4, "ts": now, "lat": 95.0, "lon": lon}));
+    send(&mut ws, json!({"type": "pings", "pings": pings})).await;
+    let mut frames = Vec::new();
+    for _ in 0..4 {
+        frames.push(next(&mut ws).await.unwrap());
+    }
+    assert_eq!(frames.iter().filter(|f| f["type"] == "ack").count(), 3);
+
+    let state = node.node().state.clone();
+    wait_for("the pings to apply", Duration::from_secs(10), || {
+        state.pings_applied() == 3
+    })
+    .await;
+    let text = scrape().await;
+    for (series, expected) in [
+        ("meridian_route_requests_total{status=\"2xx\"}", 2.0),
+        ("meridian_route_requests_total{status=\"4xx\"}", 1.0),
+        ("meridian_route_requests_total{status=\"5xx\"}", 0.0),
+        ("meridian_route_duration_seconds_count", 3.0),
+        ("meridian_route_duration_seconds_bucket{le=\"+Inf\"}", 3.0),
+        ("meridian_ingest_connections", 1.0),
+        ("meridian_ingest_connections_total", 1.0),
+        ("meridian_ingest_pings_total{result=\"accepted\"}", 3.0),
+        ("meridian_ingest_pings_total{result=\"acked\"}", 3.0),
+        ("meridian_ingest_pings_total{result=\"not_committed\"}", 0.0),
+        (
+            "meridian_ingest_refused_total{code=\"InvalidCoordinate\"}",
+            1.0,
+        ),
+        ("meridian_pings_applied_total", 3.0),
+        ("meridian_raft_voters", 3.0),
+    ] {
+        assert_eq!(value(&text, series), expected, "{series}");
+    }
+    let leaders: f64 = {
+        let mut n = 0.0;
+        for t in &nodes {
+            let text = reqwest::get(format!("http://{}/metrics", t.addr))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            n += value(&text, "meridian_raft_is_leader");
+        }
+        n
+    };
+    assert_eq!(leaders, 1.0);
+
+    // A closed connection leaves the gauge.
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while value(&scrape().await, "meridian_ingest_connections") != 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connection still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
