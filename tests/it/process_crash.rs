@@ -157,7 +157,7 @@ async fn open(addr: SocketAddr, device: u64) -> Option<Ws> {
 #[derive(Default)]
 struct PhoneLog {
     acked: BTreeSet<u64>,
-    /// Seqs acked before the leader was killed.
+    /// Seqs acked before the node was killed.
     acked_before_kill: BTreeSet<u64>,
     reconnects: usize,
     not_committed: usize,
