@@ -342,8 +342,7 @@ fn quiet_road(router: &Router, fleet: &[Vec<(f64, f64)>]) -> QuietRoad {
 /// crawl ping's ack until another node's ETA for the route rises by more than 5 s.
 async fn probe(road: QuietRoad, ws: String, http: String, delay: Duration) -> Option<Probe> {
     let (route, crawl, clearance_m) = road;
-    let started = Instant::now();
-    tokio::time::sleep(delay.saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(delay).await;
     let client = reqwest::Client::new();
     let url = format!(
         "http://{http}/route/v1/driving/{},{};{},{}?overview=false",
