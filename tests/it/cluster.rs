@@ -413,6 +413,13 @@ async fn a_node_joins_as_learner_becomes_a_voter_and_voters_even_the_leader_are_
         }
         req.send()
     };
+    let set_voters = |voters: &[u64]| {
+        admin(
+            "voters",
+            serde_json::json!({ "voters": voters }),
+            Some(SECRET),
+        )
+    };
 
     // A fourth node starts empty and joins as a learner: it receives the whole log.
     let root = scratch_dir("raft-membership-4");
@@ -451,9 +458,7 @@ async fn a_node_joins_as_learner_becomes_a_voter_and_voters_even_the_leader_are_
 
     // Promoted to voter, then one of the old followers is removed and stopped for good.
     let all: Vec<u64> = vec![1, 2, 3, 4];
-    let promoted = admin("voters", serde_json::json!({ "voters": all }), Some(SECRET))
-        .await
-        .unwrap();
+    let promoted = set_voters(&all).await.unwrap();
     assert_eq!(promoted.status().as_u16(), 200);
     wait_for(
         "node 4 to see itself a voter",
@@ -464,13 +469,7 @@ async fn a_node_joins_as_learner_becomes_a_voter_and_voters_even_the_leader_are_
     let gone = (leader + 1) % 3;
     let gone_id = nodes[gone].id;
     let remaining: Vec<u64> = all.iter().copied().filter(|&i| i != gone_id).collect();
-    let removed = admin(
-        "voters",
-        serde_json::json!({ "voters": remaining }),
-        Some(SECRET),
-    )
-    .await
-    .unwrap();
+    let removed = set_voters(&remaining).await.unwrap();
     assert_eq!(removed.status().as_u16(), 200);
     nodes[gone].crash();
     let status = writer.status();
@@ -501,13 +500,7 @@ async fn a_node_joins_as_learner_becomes_a_voter_and_voters_even_the_leader_are_
         .copied()
         .filter(|&i| i != leader_id)
         .collect();
-    let removed = admin(
-        "voters",
-        serde_json::json!({ "voters": last_two }),
-        Some(SECRET),
-    )
-    .await
-    .unwrap();
+    let removed = set_voters(&last_two).await.unwrap();
     assert_eq!(removed.status().as_u16(), 200);
     nodes[leader].crash();
     wait_for(

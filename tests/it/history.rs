@@ -21,7 +21,7 @@ use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilde
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const GRAPH: &str = "small/liechtenstein-2015-07";
@@ -197,21 +197,7 @@ fn weekly_pattern_becomes_a_profile_that_routes_use() {
 
     // The CLI writes the same profile to a file that loads back.
     let out = dir.join("porto.profiles");
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(["traffic", "history", "--observations"])
-        .arg(&obs_dir)
-        .arg("--graph")
-        .arg(graph_dir(GRAPH))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&cli.stdout);
-    assert!(
-        cli.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&cli.stderr)
-    );
+    let stdout = history_cli(std::slice::from_ref(&obs_dir), &out);
     assert!(
         stdout.contains(&format!("read {written} observations")),
         "{stdout}"
@@ -523,22 +509,12 @@ fn report_counts_entries_per_source_and_missing_ranges() {
 
     // The CLI takes several directories and prints the same counts.
     let out = dir.join("merged.profiles");
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(["traffic", "history", "--observations"])
-        .arg(dir.join("follower/observations"))
-        .arg("--observations")
-        .arg(dir.join("leader/observations"))
-        .arg("--graph")
-        .arg(graph_dir(GRAPH))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&cli.stdout);
-    assert!(
-        cli.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&cli.stderr)
+    let stdout = history_cli(
+        &[
+            dir.join("follower/observations"),
+            dir.join("leader/observations"),
+        ],
+        &out,
     );
     assert!(stdout.contains("8 log entries, 32 rows used"), "{stdout}");
     assert!(
@@ -555,4 +531,28 @@ fn report_counts_entries_per_source_and_missing_ranges() {
         HistoricalProfiles::load(&out, &store).unwrap().entries(),
         complete
     );
+}
+
+/// Runs `meridian traffic history` on the observation directories into `out`; its stdout, after
+/// asserting it succeeded.
+fn history_cli(observations: &[PathBuf], out: &Path) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"));
+    cmd.args(["traffic", "history"]);
+    for dir in observations {
+        cmd.arg("--observations").arg(dir);
+    }
+    let cli = cmd
+        .arg("--graph")
+        .arg(graph_dir(GRAPH))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&cli.stdout).into_owned();
+    assert!(
+        cli.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    stdout
 }

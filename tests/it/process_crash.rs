@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -170,7 +171,7 @@ async fn phone(
     device: u64,
     pings: Vec<Value>,
     nodes: Vec<SocketAddr>,
-    killed: Arc<Mutex<bool>>,
+    killed: Arc<AtomicBool>,
 ) -> PhoneLog {
     let mut log = PhoneLog::default();
     let mut node = device as usize % nodes.len();
@@ -227,7 +228,7 @@ async fn phone(
                         Some("ack") => {
                             let seq = m["acked"].as_u64().unwrap();
                             log.acked.insert(seq);
-                            if !*killed.lock().unwrap() {
+                            if !killed.load(Ordering::SeqCst) {
                                 log.acked_before_kill.insert(seq);
                             }
                         }
@@ -317,7 +318,7 @@ async fn kill_under_load(victim: Victim) {
     };
 
     // Phones on every node, the leader's included.
-    let killed = Arc::new(Mutex::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
     let ingests: Vec<SocketAddr> = nodes.iter().map(|n| n.ingest).collect();
     let phones: Vec<_> = (1..=DEVICES)
         .map(|d| {
@@ -338,7 +339,7 @@ async fn kill_under_load(victim: Victim) {
     })
     .await;
     nodes[killed_node].kill();
-    *killed.lock().unwrap() = true;
+    killed.store(true, Ordering::SeqCst);
 
     let mut logs = Vec::new();
     for p in phones {
