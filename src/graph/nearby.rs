@@ -4,7 +4,9 @@
 use super::tile::flags;
 use super::{EdgeId, GlobalId, GraphStore, StoreError};
 use crate::spatial::geohash::{self, BBox};
-use crate::spatial::geometry::{haversine_m, metres_to_degrees, LocalFrame, Projection};
+use crate::spatial::geometry::{
+    haversine_m, metres_to_degrees, projection_at, LocalFrame, Projection,
+};
 
 /// A road segment near a point: which edge, which segment of its shape, and where the point
 /// projects onto it.
@@ -86,19 +88,14 @@ pub fn visit_segments_near(
                     let base = (edge.shape_first.to_native() + segment) as usize;
                     let a = edge_tile.shapes[base].degrees();
                     let b2 = edge_tile.shapes[base + 1].degrees();
-                    let (t, planar_m) = local.project(a, b2);
+                    let (fraction, planar_m) = local.project(a, b2);
                     if planar_m > keep_within_m {
                         continue;
                     }
-                    let closest = (a.0 + (b2.0 - a.0) * t, a.1 + (b2.1 - a.1) * t);
                     visit(SegmentHit {
                         edge: id,
                         segment,
-                        projection: Projection {
-                            point: closest,
-                            fraction: t,
-                            distance_m: haversine_m(point, closest),
-                        },
+                        projection: projection_at(point, a, b2, fraction),
                     });
                 }
             }

@@ -37,12 +37,17 @@ pub struct Projection {
 /// Projects `p` onto segment `a`–`b` in a local equirectangular frame centred on `p`. Accurate to
 /// well under a metre for segments of a few kilometres, which is all a road segment ever is.
 pub fn project_onto_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> Projection {
-    let local = LocalFrame::at(p);
-    let (t, _) = local.project(a, b);
-    let point = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+    let (fraction, _) = LocalFrame::at(p).project(a, b);
+    projection_at(p, a, b, fraction)
+}
+
+/// The projection of `p` onto `a`–`b` at a known `fraction` (from [`LocalFrame::project`]), with
+/// the great-circle distance.
+pub fn projection_at(p: (f64, f64), a: (f64, f64), b: (f64, f64), fraction: f64) -> Projection {
+    let point = (a.0 + (b.0 - a.0) * fraction, a.1 + (b.1 - a.1) * fraction);
     Projection {
         point,
-        fraction: t,
+        fraction,
         distance_m: haversine_m(p, point),
     }
 }
