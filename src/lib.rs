@@ -1,14 +1,17 @@
 //! Meridian: fastest routes over a tiled OpenStreetMap road graph.
 //!
-//! Layers, each depending only on those listed before it: [`spatial`] (geohash, geometry),
-//! [`graph`] (tile format, store, importer), [`route`] (snapping, tile-by-tile search, guidance,
-//! OSRM-shaped answers), [`traffic`] (map matching, live speeds), [`cluster`] (the Raft log of
-//! ping batches), [`tiles`] (map images and offline bundles), [`server`] (REST, cluster RPC).
+//! The layers are crates of one workspace (`src/<layer>/`), so the compiler enforces the
+//! direction of their dependencies; each depends only on those listed before it:
+//! [`spatial`] (geohash, geometry), [`graph`] (tile format, store, importer), [`traffic`]
+//! (map matching, live speeds, historical profiles), [`route`] (snapping, tile-by-tile search,
+//! guidance, OSRM-shaped answers), [`tiles`] (map images and offline bundles), [`cluster`] (the
+//! Raft log of ping batches), [`server`] (REST, websocket ingest, cluster RPC). This crate
+//! re-exports them under one name for the `meridian` binary, the tests and the benchmarks.
 
-pub mod cluster;
-pub mod graph;
-pub mod route;
-pub mod server;
-pub mod spatial;
-pub mod tiles;
-pub mod traffic;
+pub use cluster;
+pub use graph;
+pub use route;
+pub use server;
+pub use spatial;
+pub use tiles;
+pub use traffic;

@@ -4,7 +4,7 @@
 //! routes on live traffic and any single node can crash without losing an acknowledged ping.
 //!
 //! [`log_store`] is the durable log (fsync before openraft hears "flushed"), [`state_machine`]
-//! applies batches to [`crate::traffic::LiveTraffic`] once per (device, seq), [`network`] carries
+//! applies batches to [`traffic::LiveTraffic`] once per (device, seq), [`network`] carries
 //! Raft RPCs over HTTP with a cluster secret, [`node`] runs one member.
 
 pub mod batcher;

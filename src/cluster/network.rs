@@ -156,7 +156,7 @@ pub struct Unauthorized;
 impl warp::reject::Reject for Unauthorized {}
 
 /// Compares without stopping at the first difference, so timing does not leak the secret.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

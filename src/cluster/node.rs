@@ -7,7 +7,6 @@ use super::log_store::FileLogStore;
 use super::network::{require_secret, HttpNetworkFactory, SECRET_HEADER};
 use super::state_machine::{StateMachine, TrafficState};
 use super::{BatchReceipt, NodeId, PingBatch, Raft};
-use crate::traffic::observations::ObservationLog;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, Config};
 use serde::{Deserialize, Serialize};
@@ -15,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use traffic::observations::ObservationLog;
 use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
@@ -27,7 +27,7 @@ pub struct NodeConfig {
     pub secret: String,
     /// Record applied observations as Parquet files in `<data_dir>/observations` (way ids from
     /// this graph); needs the `analytics` feature.
-    pub observations: Option<Arc<crate::graph::GraphStore>>,
+    pub observations: Option<Arc<graph::GraphStore>>,
     pub snapshots: SnapshotSchedule,
 }
 

@@ -8,10 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::{BatchReceipt, NodeId, TypeConfig};
-use crate::graph::GlobalId;
-use crate::traffic::live::EdgeObservation;
-use crate::traffic::observations::ObservationLog;
-use crate::traffic::LiveTraffic;
+use graph::GlobalId;
 use openraft::storage::RaftStateMachine;
 use openraft::{
     EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError,
@@ -22,6 +19,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use traffic::live::EdgeObservation;
+use traffic::observations::ObservationLog;
+use traffic::LiveTraffic;
 
 /// Which sequence numbers of one device were applied: all up to `floor`, plus `above`.
 /// Clients number pings from 1, so a retried ping is recognised even after newer ones.

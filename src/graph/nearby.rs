@@ -3,10 +3,8 @@
 
 use super::tile::flags;
 use super::{EdgeId, GlobalId, GraphStore, StoreError};
-use crate::spatial::geohash::{self, BBox};
-use crate::spatial::geometry::{
-    haversine_m, metres_to_degrees, projection_at, LocalFrame, Projection,
-};
+use spatial::geohash::{self, BBox};
+use spatial::geometry::{haversine_m, metres_to_degrees, projection_at, LocalFrame, Projection};
 
 /// A road segment near a point: which edge, which segment of its shape, and where the point
 /// projects onto it.

@@ -3,7 +3,7 @@
 //! searches without locks.
 //!
 //! A store can also read its tiles in place from one mapped file holding many of them (an
-//! offline bundle, see `crate::tiles::bundle`), which may hold only some tiles of the graph:
+//! offline bundle, see the `tiles` crate's `bundle`), which may hold only some tiles of the graph:
 //! [`GraphStore::has_tile`] says which, and the search and snapping treat roads into the others
 //! as absent.
 

@@ -7,9 +7,9 @@
 //! profiles use: a logistic curve of the turn angle, where crossing oncoming traffic (left in
 //! right-hand traffic) costs more than turning right, plus a fixed U-turn penalty.
 
-use crate::graph::tile::{ArchivedEdge, ArchivedTile};
-use crate::graph::EdgeId;
-pub use crate::traffic::speeds::{FreeFlow, SpeedSource};
+use graph::tile::{ArchivedEdge, ArchivedTile};
+use graph::EdgeId;
+pub use traffic::speeds::{FreeFlow, SpeedSource};
 
 /// Turn cost parameters (seconds).
 #[derive(Clone, Copy, Debug)]

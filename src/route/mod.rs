@@ -10,17 +10,20 @@ pub mod polyline;
 pub mod search;
 pub mod snap;
 
-use crate::graph::{GraphStore, StoreError, NONE};
-use crate::spatial::geohash;
-use crate::spatial::geometry::haversine_m;
-use crate::tiles::ROUTE_TILE_PRECISION;
-use crate::traffic::{HistoricalProfiles, TrafficFeed, TrafficSnapshot, TrafficSpeeds};
 use cost::{CostModel, FreeFlow, TurnParams};
+use graph::{GraphStore, StoreError, NONE};
 use guidance::{PathSegment, Step};
 use search::{Endpoint, LegPath, SearchSpace};
 use snap::Snap;
+use spatial::geohash;
+use spatial::geometry::haversine_m;
 use std::cell::RefCell;
 use std::sync::Arc;
+use traffic::{HistoricalProfiles, TrafficFeed, TrafficSnapshot, TrafficSpeeds};
+
+/// The geohash precision of the map images a route answer's `tiles` field names (the finest
+/// precision `meridian render` draws); the map-image layer re-exports it.
+pub const ROUTE_TILE_PRECISION: usize = 6;
 
 /// Default snapping radius: beyond this a coordinate is not "on the map" (OSRM's `NoSegment`).
 pub const DEFAULT_MAX_SNAP_M: f64 = 5_000.0;
@@ -271,7 +274,7 @@ impl Router {
                 geometry: piece.iter().map(|p| [p.1, p.0]).collect(),
                 distance_m: (pe.to_m - pe.from_m).max(0.0),
                 duration_s: pe.drive_s + pe.turn_s,
-                roundabout: edge.flags & crate::graph::tile::flags::ROUNDABOUT != 0,
+                roundabout: edge.flags & graph::tile::flags::ROUNDABOUT != 0,
                 branches_at_end,
             });
         }

@@ -5,7 +5,7 @@
 
 use super::search::PathEdge;
 use super::{cut_shape, RouteAnswer, RouteError, Router};
-use crate::spatial::geometry::{haversine_m, project_onto_segment};
+use spatial::geometry::{haversine_m, project_onto_segment};
 
 /// Farther than this from the route (plus the fix's accuracy) counts as off the route.
 const OFF_ROUTE_M: f64 = 40.0;

@@ -12,9 +12,9 @@
 //! absent tile is treated as if it did not exist, so the answer is exact for the roads held.
 
 use super::cost::{CostModel, SpeedSource};
-use crate::graph::tile::ArchivedTile;
-use crate::graph::{EdgeId, GlobalId, GraphStore, StoreError};
-use crate::spatial::geometry::lower_bound_distance_m;
+use graph::tile::ArchivedTile;
+use graph::{EdgeId, GlobalId, GraphStore, StoreError};
+use spatial::geometry::lower_bound_distance_m;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 

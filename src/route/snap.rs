@@ -2,8 +2,8 @@
 //! of the geohash cells around it. The search box grows until the best hit found is closer than
 //! the box's half-width, which makes the answer the true nearest edge, not just a near one.
 
-use crate::graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
-use crate::graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
+use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
+use graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
 
 /// First search radius; most points lie on or within metres of a road.
 const FIRST_RADIUS_M: f64 = 50.0;

@@ -24,14 +24,13 @@
 //!    when the device left the route, or `faster_route` (with `saving_s`) when traffic makes
 //!    another route faster, and `{"type":"arrived"}`. `{"type":"end_navigation"}` stops it.
 
-use crate::cluster::batcher::Batcher;
-use crate::cluster::network::constant_time_eq;
-use crate::cluster::LoggedPing;
-use crate::route::navigation::{NavEvent, NavigationSession};
-use crate::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
-use crate::route::Router;
-use crate::traffic::{Matcher, Ping};
+use cluster::batcher::Batcher;
+use cluster::network::constant_time_eq;
+use cluster::LoggedPing;
 use futures_util::{SinkExt, StreamExt};
+use route::navigation::{NavEvent, NavigationSession};
+use route::osrm::{route_response, Geometries, Overview, ResponseOptions};
+use route::Router;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -41,6 +40,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+use traffic::{Matcher, Ping};
 
 /// Largest accepted frame or message: a few hundred pings.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -619,9 +619,9 @@ async fn start_navigation(
         }
         Err(e) => {
             let code = match e {
-                crate::route::RouteError::NoSegment(_) => "NoSegment",
-                crate::route::RouteError::NoRoute => "NoRoute",
-                crate::route::RouteError::Store(_) => "InternalError",
+                route::RouteError::NoSegment(_) => "NoSegment",
+                route::RouteError::NoRoute => "NoRoute",
+                route::RouteError::Store(_) => "InternalError",
             };
             let _ = out.send(error_frame(code, &e.to_string(), None)).await;
         }

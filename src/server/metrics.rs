@@ -5,7 +5,7 @@
 //! Counters are plain atomics bumped on the request paths; rendering reads them when scraped.
 //! One [`Metrics`] is shared by a process's HTTP server and its websocket ingest.
 
-use crate::cluster::node::ClusterNode;
+use cluster::node::ClusterNode;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -10,15 +10,15 @@ pub mod metrics;
 pub mod route_api;
 pub mod tile_files;
 
-use crate::cluster::network::{raft_routes, unauthorized_reply};
-use crate::cluster::node::{cluster_routes, ClusterNode};
-use crate::route::Router;
-use crate::traffic::live::DEFAULT_FRESH_MS;
+use cluster::network::{raft_routes, unauthorized_reply};
+use cluster::node::{cluster_routes, ClusterNode};
+use route::Router;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use traffic::live::DEFAULT_FRESH_MS;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
@@ -155,10 +155,8 @@ pub fn routes(
                 .and(warp::path::end())
                 .and(warp::get())
                 .map(move || {
-                    let rows = crate::traffic::export::rows(
-                        &traffic_node.state.live,
-                        &traffic_router.store,
-                    );
+                    let rows =
+                        traffic::export::rows(&traffic_node.state.live, &traffic_router.store);
                     warp::reply::json(&rows).into_response()
                 });
             raft_routes(node.raft.clone(), node.secret())
@@ -232,8 +230,8 @@ pub fn start_ingest(
 ) {
     let ctx = Arc::new(ingest::IngestContext {
         router,
-        matcher: crate::traffic::Matcher::new(),
-        batcher: crate::cluster::batcher::Batcher::start(node, Default::default()),
+        matcher: traffic::Matcher::new(),
+        batcher: cluster::batcher::Batcher::start(node, Default::default()),
         secret: secret.to_vec(),
         metrics,
     });

@@ -1,11 +1,11 @@
 //! `GET /route/v1/{profile}/{lon},{lat};{lon},{lat}[;...]` as OSRM speaks it: request parsing
-//! with OSRM's error codes, and the answer from [`crate::route::osrm`]. One Meridian extension:
+//! with OSRM's error codes, and the answer from [`route::osrm`]. One Meridian extension:
 //! `depart=<unix seconds>` picks the time of week the historical profiles are read at (default
 //! now); OSRM clients never send it, so requests stay OSRM compatible.
 
 use super::Limits;
-use crate::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
-use crate::route::{RouteError, Router};
+use route::osrm::{route_response, Geometries, Overview, ResponseOptions};
+use route::{RouteError, Router};
 use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;

@@ -1,5 +1,5 @@
 //! `GET /tiles/index.json` and `GET /tiles/<precision>/<geohash>.png`: the map images of a
-//! tiles directory (see [`crate::tiles`]) served the way a static host or CDN would serve them.
+//! tiles directory (see [`tiles`]) served the way a static host or CDN would serve them.
 //!
 //! Paths are parsed strictly, never joined as given: the precision must be 1–12 written without
 //! leading zeros and the file name exactly that many geohash characters plus `.png`, so `..`,
@@ -10,14 +10,14 @@
 //! replaced by a new rendering, so it is cached briefly. ETags are kept per file (checked
 //! against size and modification time) so a revalidation costs a `stat`, not a hash.
 
-use crate::spatial::geohash;
-use crate::tiles::index::INDEX_FILE;
 use dashmap::DashMap;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use spatial::geohash;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
+use tiles::index::INDEX_FILE;
 use warp::filters::BoxedFilter;
 use warp::http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, X_CONTENT_TYPE_OPTIONS,
@@ -44,7 +44,7 @@ impl TileRequest {
     pub fn relative_path(&self) -> String {
         match self {
             TileRequest::Index => INDEX_FILE.to_string(),
-            TileRequest::Image { geohash } => crate::tiles::image_path(geohash),
+            TileRequest::Image { geohash } => tiles::image_path(geohash),
         }
     }
 

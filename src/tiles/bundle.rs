@@ -35,20 +35,20 @@
 //!
 //! Tile indexes stay those of the whole graph, so edge ids, landmarks and the route answer are
 //! the same as the server's; an edge whose head lies in a tile the bundle lacks is treated as
-//! absent by the search (see `crate::route::search`). Routes between points of the area are
+//! absent by the search (see `route::search`). Routes between points of the area are
 //! therefore the full graph's routes unless the fastest one leaves the area by more than the
 //! ring; then the bundle gives the fastest route that does not.
 
 use super::image_path;
 use super::index::{IndexError, TileIndex, TileLevel, INDEX_FILE};
-use crate::graph::manifest::{Manifest, ManifestError, MANIFEST_FILE};
-use crate::graph::store::sha256_hex;
-use crate::graph::tile::ArchivedTile;
-use crate::graph::{GraphStore, StoreError};
-use crate::spatial::geohash::{self, BBox};
+use graph::manifest::{Manifest, ManifestError, MANIFEST_FILE};
+use graph::store::sha256_hex;
+use graph::tile::ArchivedTile;
+use graph::{GraphStore, StoreError};
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use spatial::geohash::{self, BBox};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{Read, Write};

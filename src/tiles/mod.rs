@@ -20,7 +20,7 @@ pub mod render;
 pub const DISPLAY_PRECISIONS: [usize; 2] = [5, 6];
 
 /// The precision whose images a route answer's `tiles` field names (the finest one).
-pub const ROUTE_TILE_PRECISION: usize = 6;
+pub use route::ROUTE_TILE_PRECISION;
 
 /// Width of every image in pixels; the height follows the cell's aspect ratio in metres.
 pub const TILE_WIDTH_PX: u32 = 512;

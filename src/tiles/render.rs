@@ -10,10 +10,10 @@
 
 use super::index::{TileIndex, TileLevel, INDEX_FILE, INDEX_FORMAT_VERSION};
 use super::{image_path, DISPLAY_PRECISIONS, TILE_WIDTH_PX};
-use crate::graph::profile::RoadClass;
-use crate::graph::{GraphStore, StoreError, NONE};
-use crate::spatial::geohash::{self, BBox};
+use graph::profile::RoadClass;
+use graph::{GraphStore, StoreError, NONE};
 use indicatif::{ProgressBar, ProgressStyle};
+use spatial::geohash::{self, BBox};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

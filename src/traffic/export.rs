@@ -3,10 +3,10 @@
 //! and as a Parquet file that pandas, polars or duckdb read directly.
 
 use super::LiveTraffic;
-use crate::graph::GraphStore;
-use crate::spatial::geometry::halfway;
-use crate::spatial::h3;
+use graph::GraphStore;
 use serde::{Deserialize, Serialize};
+use spatial::geometry::halfway;
+use spatial::h3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrafficRow {

@@ -33,7 +33,7 @@
 //! `n`, `n` × u32 local edge ids, `n` × bins u8 speeds in km/h (0 = no profile for that bin);
 //! then a CRC-32 of everything before it.
 
-use crate::graph::{EdgeId, GlobalId, GraphStore};
+use graph::{EdgeId, GlobalId, GraphStore};
 use std::path::{Path, PathBuf};
 
 /// Length of one time-of-week bin.
@@ -81,7 +81,7 @@ pub enum HistoryError {
     #[error(transparent)]
     Observations(#[from] super::observations::ObservationError),
     #[error(transparent)]
-    Store(#[from] crate::graph::StoreError),
+    Store(#[from] graph::StoreError),
     #[cfg(feature = "analytics")]
     #[error("polars: {0}")]
     Polars(#[from] polars::prelude::PolarsError),
@@ -732,7 +732,7 @@ mod tests {
     #[cfg(feature = "analytics")]
     mod merging {
         use super::super::*;
-        use crate::traffic::observations::{write_rows, ObservationRow};
+        use crate::observations::{write_rows, ObservationRow};
         use polars::prelude::*;
 
         /// `n` rows of entry `index`, distinguishable by edge and speed.

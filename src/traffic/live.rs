@@ -7,9 +7,9 @@
 //! takes once per query and then reads with plain loads.
 
 use super::speeds::SpeedSource;
-use crate::graph::tile::ArchivedEdge;
-use crate::graph::{EdgeId, GlobalId, GraphStore};
 use dashmap::DashMap;
+use graph::tile::ArchivedEdge;
+use graph::{EdgeId, GlobalId, GraphStore};
 use std::sync::{Arc, RwLock};
 
 /// A live speed older than this (by the publisher's clock) is ignored: free flow applies again.

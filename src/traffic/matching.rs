@@ -4,10 +4,10 @@
 //! previous ping.
 
 use super::Ping;
-use crate::graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
-use crate::graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
-use crate::spatial::geometry::{bearing_deg, haversine_m};
 use dashmap::DashMap;
+use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
+use graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
+use spatial::geometry::{bearing_deg, haversine_m};
 
 /// Pings farther than this from any road are not matched (plus the fix's own accuracy, capped).
 const MATCH_RADIUS_M: f64 = 30.0;

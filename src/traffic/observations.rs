@@ -22,7 +22,7 @@
 //! entry's rows counted once, and reports which entries no node has. Files written before the
 //! `log_index` column existed can only be read on their own (one source), without that merge.
 
-use crate::graph::{GlobalId, GraphStore};
+use graph::{GlobalId, GraphStore};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

@@ -5,8 +5,8 @@
 
 use super::history::{time_of_week_bin, HistoricalProfiles};
 use super::TrafficSnapshot;
-use crate::graph::tile::ArchivedEdge;
-use crate::graph::EdgeId;
+use graph::tile::ArchivedEdge;
+use graph::EdgeId;
 use std::sync::Arc;
 
 /// Where edge speeds come from. Implementations must never return more than

@@ -8,7 +8,7 @@ pub mod osm;
 pub mod tiling;
 pub mod topology;
 
-use crate::graph::manifest::Manifest;
+use crate::manifest::Manifest;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! be in any order and memory stays proportional to the road network, not the whole file.
 
 use super::BuildError;
-use crate::graph::profile::{car_restriction, car_way_profile, RestrictionKind, WayProfile};
+use crate::profile::{car_restriction, car_way_profile, RestrictionKind, WayProfile};
 use indicatif::ProgressBar;
 use osmpbf::{Element, ElementReader, RelMemberType};
 use std::collections::{HashMap, HashSet};

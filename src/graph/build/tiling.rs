@@ -7,16 +7,16 @@ use super::landmarks::Landmarks;
 use super::osm::OsmData;
 use super::topology::Topology;
 use super::BuildError;
-use crate::graph::manifest::{Counts, Manifest, TileEntry};
-use crate::graph::store::sha256_hex;
-use crate::graph::tile::{
+use crate::manifest::{Counts, Manifest, TileEntry};
+use crate::store::sha256_hex;
+use crate::tile::{
     flags, Coord, Edge, ForbiddenTurn, SnapGrid, SnapItem, Tile, TILE_FORMAT_VERSION,
 };
-use crate::graph::NONE;
-use crate::spatial::geohash::{self, BBox};
-use crate::spatial::geometry::{bearing_deg, haversine_m};
+use crate::NONE;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
+use spatial::geohash::{self, BBox};
+use spatial::geometry::{bearing_deg, haversine_m};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 

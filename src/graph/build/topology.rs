@@ -5,10 +5,10 @@
 //! can snap onto an island, and turn restrictions become forbidden (in edge, out edge) pairs.
 
 use super::osm::OsmData;
-use crate::graph::profile::RestrictionKind;
-use crate::spatial::geometry::haversine_m;
+use crate::profile::RestrictionKind;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
+use spatial::geometry::haversine_m;
 use std::collections::HashMap;
 
 /// A degree-2 run of OSM nodes between two junctions, along one way.
