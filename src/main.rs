@@ -140,6 +140,14 @@ enum Command {
         /// Most coordinates accepted in one route request.
         #[arg(long, default_value_t = 100)]
         max_coordinates: usize,
+        /// Threads that run route searches (default: one per core), at a lower priority than
+        /// the threads carrying Raft and the websocket ingest.
+        #[arg(long)]
+        compute_threads: Option<usize>,
+        /// Route requests queued or running at once; more are answered 503 with Retry-After
+        /// (default: 8 per compute thread).
+        #[arg(long)]
+        compute_queue: Option<usize>,
         /// Map images written by `meridian render`, served under /tiles/ for the map page at /.
         #[arg(long)]
         tiles: Option<PathBuf>,
@@ -387,6 +395,8 @@ fn run(cli: Cli) -> Result<()> {
             graph,
             listen,
             max_coordinates,
+            compute_threads,
+            compute_queue,
             tiles,
             profiles,
             cluster,
@@ -410,9 +420,13 @@ fn run(cli: Cli) -> Result<()> {
             let router = Arc::new(router);
             let record = cfg!(feature = "analytics") && !cluster.no_observations;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let threads = compute_threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let compute = server::ComputePool::new(threads, compute_queue.unwrap_or(threads * 8));
             let mut options = ServerOptions::from(Limits {
                 max_route_coordinates: max_coordinates,
-            });
+            })
+            .with_compute(compute);
             if let Some(dir) = tiles {
                 check_tiles(&dir, &router)?;
                 options = options.with_tiles(dir);
@@ -458,6 +472,7 @@ fn run(cli: Cli) -> Result<()> {
                         node.clone(),
                         secret.as_bytes(),
                         options.metrics.clone(),
+                        options.compute.clone(),
                     );
                     eprintln!("meridian: websocket ingest on ws://{addr}");
                 }

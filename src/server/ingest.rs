@@ -61,6 +61,8 @@ const BURST: f64 = 200.0;
 
 pub struct IngestContext {
     pub router: Arc<Router>,
+    /// Navigation sessions search routes here, off the runtime that carries the acks.
+    pub compute: Arc<super::ComputePool>,
     pub matcher: Matcher,
     pub batcher: Batcher,
     pub secret: Vec<u8>,
@@ -492,16 +494,36 @@ async fn accept_ping(
         conn.last_ts = Some(p.ts);
         conn.last_position = Some((p.lat, p.lon));
     }
-    if let Some(session) = conn.navigation.as_mut().filter(|_| !resend) {
-        match session.on_position(
-            &ctx.router,
-            (p.lat, p.lon),
-            p.ts,
-            p.accuracy.unwrap_or(10.0) as f64,
-        ) {
-            Ok(events) => {
-                for e in events {
-                    let _ = out.send(nav_frame(&e)).await;
+    // A resend leaves the session where it is (and in `conn`).
+    let session = if resend { None } else { conn.navigation.take() };
+    if let Some(mut session) = session {
+        // Progress is cheap, a reroute is a route search: both run on the compute pool, and the
+        // session travels there and back.
+        let router = ctx.router.clone();
+        let (position, ts, accuracy) = ((p.lat, p.lon), p.ts, p.accuracy.unwrap_or(10.0) as f64);
+        let moved = ctx
+            .compute
+            .run(move || {
+                let events = session.on_position(&router, position, ts, accuracy);
+                (session, events)
+            })
+            .await;
+        match moved {
+            Ok((session, events)) => {
+                match events {
+                    Ok(events) => {
+                        for e in events {
+                            let _ = out.send(nav_frame(&e)).await;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = out
+                            .send(error_frame("NavigationFailed", &e.to_string(), Some(p.seq)))
+                            .await;
+                    }
+                }
+                if !session.finished {
+                    conn.navigation = Some(session);
                 }
             }
             Err(e) => {
@@ -509,9 +531,6 @@ async fn accept_ping(
                     .send(error_frame("NavigationFailed", &e.to_string(), Some(p.seq)))
                     .await;
             }
-        }
-        if session.finished {
-            conn.navigation = None;
         }
     }
     let ping = Ping {
@@ -607,12 +626,21 @@ async fn start_navigation(
             .await;
         return;
     };
-    match NavigationSession::start(
-        &ctx.router,
-        origin,
-        dest,
-        conn.last_ts.unwrap_or_else(now_ms),
-    ) {
+    let (router, ts) = (ctx.router.clone(), conn.last_ts.unwrap_or_else(now_ms));
+    let started = match ctx
+        .compute
+        .run(move || NavigationSession::start(&router, origin, dest, ts))
+        .await
+    {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = out
+                .send(error_frame("InternalError", &e.to_string(), None))
+                .await;
+            return;
+        }
+    };
+    match started {
         Ok((session, event)) => {
             conn.navigation = Some(session);
             let _ = out.send(nav_frame(&event)).await;

@@ -4,6 +4,7 @@
 //! member also the Raft RPC and `/cluster` routes, and the publisher that turns the replicated
 //! traffic table into the snapshot routes read.
 
+pub mod compute;
 pub mod ingest;
 pub mod map_page;
 pub mod metrics;
@@ -24,6 +25,8 @@ use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+pub use compute::{ComputeError, ComputePool};
+
 /// Service limits a deployment may tune.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -42,13 +45,38 @@ impl Default for Limits {
 /// Everything about a server besides its router and cluster membership. A bare [`Limits`]
 /// converts into options without tiles, so `serve_on(router, listener, limits, None)` stays
 /// valid.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub struct ServerOptions {
     pub limits: Limits,
     /// A directory written by `meridian render`, served under `/tiles/`.
     pub tiles: Option<PathBuf>,
     /// Counters shown at `/metrics`; share them with [`start_ingest`] to include the ingest's.
     pub metrics: Arc<metrics::Metrics>,
+    /// Where route searches and other CPU-bound work run; share it with [`start_ingest`] so
+    /// navigation reroutes count against the same budget.
+    pub compute: Arc<ComputePool>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            limits: Limits::default(),
+            tiles: None,
+            metrics: Arc::default(),
+            compute: ComputePool::for_this_machine(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("limits", &self.limits)
+            .field("tiles", &self.tiles)
+            .field("compute_threads", &self.compute.threads())
+            .field("compute_capacity", &self.compute.capacity())
+            .finish()
+    }
 }
 
 impl ServerOptions {
@@ -59,6 +87,11 @@ impl ServerOptions {
 
     pub fn with_metrics(mut self, metrics: Arc<metrics::Metrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    pub fn with_compute(mut self, compute: Arc<ComputePool>) -> Self {
+        self.compute = compute;
         self
     }
 }
@@ -128,12 +161,21 @@ pub fn routes(
     };
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let route_metrics = options.metrics.clone();
-    let api = warp::get().and(warp::path::full()).and(query).map(
+    let route_compute = options.compute.clone();
+    let api = warp::get().and(warp::path::full()).and(query).then(
         move |path: warp::path::FullPath, query: String| {
-            let started = std::time::Instant::now();
-            let response = route_api::handle(&router, &limits, path.as_str(), &query);
-            route_metrics.route_answered(response.status().as_u16(), started.elapsed());
-            response
+            let (router, metrics, compute) =
+                (router.clone(), route_metrics.clone(), route_compute.clone());
+            async move {
+                let started = std::time::Instant::now();
+                let path = path.as_str().to_string();
+                let response = compute
+                    .try_run(move || route_api::handle(&router, &limits, &path, &query))
+                    .await
+                    .unwrap_or_else(|e| compute_error_reply(&e));
+                metrics.route_answered(response.status().as_u16(), started.elapsed());
+                response
+            }
         },
     );
     let (scraped, scraped_node) = (options.metrics.clone(), cluster.clone());
@@ -151,13 +193,26 @@ pub fn routes(
     let cluster: BoxedFilter<(Response,)> = match cluster {
         Some(node) => {
             let (traffic_node, traffic_router) = (node.clone(), traffic_router.clone());
+            let traffic_compute = options.compute.clone();
+            // The whole table as JSON is megabytes: built on the compute pool, not the runtime.
             let traffic = warp::path("traffic")
                 .and(warp::path::end())
                 .and(warp::get())
-                .map(move || {
-                    let rows =
-                        traffic::export::rows(&traffic_node.state.live, &traffic_router.store);
-                    warp::reply::json(&rows).into_response()
+                .then(move || {
+                    let (node, router, compute) = (
+                        traffic_node.clone(),
+                        traffic_router.clone(),
+                        traffic_compute.clone(),
+                    );
+                    async move {
+                        compute
+                            .try_run(move || {
+                                let rows = traffic::export::rows(&node.state.live, &router.store);
+                                warp::reply::json(&rows).into_response()
+                            })
+                            .await
+                            .unwrap_or_else(|e| compute_error_reply(&e))
+                    }
                 });
             raft_routes(node.raft.clone(), node.secret())
                 .or(cluster_routes(node))
@@ -188,6 +243,27 @@ pub fn routes(
             )
         })
         .unify()
+}
+
+/// The answer when the compute pool refused or lost a job: `503` with `Retry-After` when it is
+/// full, `500` when the job panicked; OSRM's error shape either way.
+pub fn compute_error_reply(e: &ComputeError) -> Response {
+    let (status, code) = match e {
+        ComputeError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
+        ComputeError::Panicked(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+    };
+    let mut response = warp::reply::with_status(
+        warp::reply::json(&json!({"code": code, "message": e.to_string()})),
+        status,
+    )
+    .into_response();
+    if matches!(e, ComputeError::Busy(_)) {
+        response.headers_mut().insert(
+            warp::http::header::RETRY_AFTER,
+            warp::http::HeaderValue::from_static("1"),
+        );
+    }
+    response
 }
 
 /// Serves until the process is stopped. Binds first so a taken port is a clean error.
@@ -227,9 +303,11 @@ pub fn start_ingest(
     node: Arc<ClusterNode>,
     secret: &[u8],
     metrics: Arc<metrics::Metrics>,
+    compute: Arc<ComputePool>,
 ) {
     let ctx = Arc::new(ingest::IngestContext {
         router,
+        compute,
         matcher: traffic::Matcher::new(),
         batcher: cluster::batcher::Batcher::start(node, Default::default()),
         secret: secret.to_vec(),

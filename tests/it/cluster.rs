@@ -74,15 +74,16 @@ impl TestNode {
                     .await
                     .expect("bind ingest");
                 let metrics = Arc::new(Metrics::new());
+                let options = ServerOptions::from(Limits::default()).with_metrics(metrics.clone());
                 start_ingest(
                     ingest_listener,
                     routes.clone(),
                     node.clone(),
                     INGEST_SECRET,
-                    metrics.clone(),
+                    metrics,
+                    options.compute.clone(),
                 );
                 node_tx.send(node.clone()).unwrap();
-                let options = ServerOptions::from(Limits::default()).with_metrics(metrics);
                 tokio::select! {
                     _ = serve_on(routes, listener, options, Some(node)) => {}
                     _ = kill_rx => {}

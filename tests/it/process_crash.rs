@@ -5,154 +5,21 @@
 //! both survivors exactly once, the survivors must agree on the state hash, and the killed node,
 //! restarted from its files, must catch up to the same state.
 
-use crate::common::{free_port, graph_dir, junctions, router, scratch_dir};
+use crate::common::scratch_dir;
+use crate::processes::{drive, open, start_cluster, status, wait_until};
 use futures_util::{SinkExt, StreamExt};
-use meridian::cluster::network::SECRET_HEADER;
-use meridian::route::cut_shape;
-use meridian::server::ingest::device_token;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-const GRAPH: &str = "small/liechtenstein-2015-07";
-const CLUSTER_SECRET: &str = "crash-test-cluster-secret";
-const INGEST_SECRET: &str = "crash-test-ingest-secret";
 const DEVICES: u64 = 6;
 const PINGS_PER_DEVICE: u64 = 120;
 /// Wall-clock pace of each phone (pings carry 1 s apart ping times: a replay after a tunnel).
 const SEND_EVERY: Duration = Duration::from_millis(50);
-
-/// One `meridian serve` cluster node as a child process.
-struct NodeProcess {
-    id: u64,
-    http: SocketAddr,
-    ingest: SocketAddr,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl NodeProcess {
-    fn spawn(id: u64, http: SocketAddr, ingest: SocketAddr, dir: PathBuf) -> NodeProcess {
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-            .arg("serve")
-            .arg("--graph")
-            .arg(graph_dir(GRAPH))
-            .args(["--listen", &http.to_string()])
-            .args(["--node-id", &id.to_string()])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(["--ingest-listen", &ingest.to_string()])
-            .env("MERIDIAN_CLUSTER_SECRET", CLUSTER_SECRET)
-            .env("MERIDIAN_INGEST_SECRET", INGEST_SECRET)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("meridian serve starts");
-        NodeProcess {
-            id,
-            http,
-            ingest,
-            dir,
-            child: Some(child),
-        }
-    }
-
-    /// SIGKILL: no shutdown code runs; only what reached the files survives.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        *self = NodeProcess::spawn(self.id, self.http, self.ingest, self.dir.clone());
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn status(client: &reqwest::Client, node: SocketAddr) -> Option<Value> {
-    let resp = client
-        .get(format!("http://{node}/cluster"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    resp.json().await.ok()
-}
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut ok: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !ok().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The pings of one phone driving a real route, one fix per second of ping time, ending now.
-fn drive(device: u64) -> Vec<Value> {
-    let r = router(GRAPH);
-    let points = junctions(&r);
-    let n = points.len();
-    let mut k = device as usize * 7919;
-    let geometry = loop {
-        let (a, b) = (points[k % n], points[(k * 31 + 17) % n]);
-        k += 1;
-        if let Ok(answer) = r.route(&[a, b], false) {
-            if answer.route.distance_m > 1_500.0 {
-                break answer.route.geometry;
-            }
-        }
-    };
-    let t0 = now_ms() - PINGS_PER_DEVICE as i64 * 1000;
-    (1..=PINGS_PER_DEVICE)
-        .map(|seq| {
-            let p = *cut_shape(&geometry, 0.0, seq as f64 * 10.0).last().unwrap();
-            json!({"seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.0, "lon": p.1, "accuracy": 5.0})
-        })
-        .collect()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open(addr: SocketAddr, device: u64) -> Option<Ws> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
-        .await
-        .ok()?;
-    let token = device_token(INGEST_SECRET.as_bytes(), device);
-    let auth = json!({"type": "auth", "device": device, "token": token});
-    ws.send(Message::Text(auth.to_string().into())).await.ok()?;
-    match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-        Ok(Some(Ok(Message::Text(t)))) if t.contains("\"ready\"") => Some(ws),
-        _ => None,
-    }
-}
 
 /// What a phone saw: the seqs acked, and how often it had to reconnect.
 #[derive(Default)]
@@ -268,50 +135,8 @@ enum Victim {
 
 async fn kill_under_load(victim: Victim) {
     let root = scratch_dir("process-crash");
-    let mut nodes: Vec<NodeProcess> = (1..=3)
-        .map(|id| {
-            let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let ingest = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            NodeProcess::spawn(id, http, ingest, root.join(format!("node-{id}")))
-        })
-        .collect();
+    let (mut nodes, leader) = start_cluster(&root, |_| Vec::new()).await;
     let client = reqwest::Client::new();
-    for n in &nodes {
-        let addr = n.http;
-        wait_until("the node to serve", Duration::from_secs(60), || {
-            let client = client.clone();
-            async move { status(&client, addr).await.is_some() }
-        })
-        .await;
-    }
-    let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.http.to_string())).collect();
-    let resp = client
-        .post(format!("http://{}/cluster/init", nodes[0].http))
-        .header(SECRET_HEADER, CLUSTER_SECRET)
-        .json(&json!({ "members": members }))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "init: {}", resp.status());
-    let https: Vec<SocketAddr> = nodes.iter().map(|n| n.http).collect();
-    wait_until("a leader known to all", Duration::from_secs(30), || {
-        let (client, https) = (client.clone(), https.clone());
-        async move {
-            let mut seen = BTreeSet::new();
-            for a in &https {
-                match status(&client, *a).await.and_then(|s| s["leader"].as_u64()) {
-                    Some(l) => seen.insert(l),
-                    None => return false,
-                };
-            }
-            seen.len() == 1
-        }
-    })
-    .await;
-    let leader_id = status(&client, nodes[0].http).await.unwrap()["leader"]
-        .as_u64()
-        .unwrap();
-    let leader = nodes.iter().position(|n| n.id == leader_id).unwrap();
     let killed_node = match victim {
         Victim::Leader => leader,
         Victim::Follower => (leader + 1) % 3,
@@ -322,7 +147,7 @@ async fn kill_under_load(victim: Victim) {
     let ingests: Vec<SocketAddr> = nodes.iter().map(|n| n.ingest).collect();
     let phones: Vec<_> = (1..=DEVICES)
         .map(|d| {
-            let pings = drive(d);
+            let pings = drive(d, PINGS_PER_DEVICE);
             tokio::spawn(phone(d, pings, ingests.clone(), killed.clone()))
         })
         .collect();
