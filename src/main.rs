@@ -114,8 +114,8 @@ enum Command {
     /// Import a map if its graph is missing or older than the map, then run a local cluster of
     /// nodes on it (one process each, loopback ports): the one command to get a running service.
     Up {
-        /// Input .osm.pbf file.
-        map: PathBuf,
+        /// Input .osm.pbf file (default: the Liechtenstein extract shipped in graphdata/maps/).
+        map: Option<PathBuf>,
         /// Graph directory (default: graphdata/<map name>).
         #[arg(long)]
         graph: Option<PathBuf>,
@@ -230,6 +230,21 @@ enum Command {
 }
 
 /// `porto-2015-06` for `.../porto-2015-06.osm.pbf`.
+/// The map a brand-new user runs `up` on: a real extract shipped in the repository (see
+/// graphdata/maps/NOTICE.md), found next to the working directory or the source tree.
+fn default_map() -> Result<PathBuf> {
+    const FILE: &str = "graphdata/maps/liechtenstein-2015-07.osm.pbf";
+    [
+        PathBuf::from(FILE),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FILE),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .with_context(|| {
+        format!("no map given and the default map {FILE} is missing; pass an .osm.pbf file")
+    })
+}
+
 fn map_name(map: &std::path::Path) -> String {
     let file = map
         .file_name()
@@ -329,6 +344,10 @@ fn run(cli: Cli) -> Result<()> {
             base_port,
             data_dir,
         } => {
+            let map = match map {
+                Some(map) => map,
+                None => default_map()?,
+            };
             let graph = graph.unwrap_or_else(|| PathBuf::from("graphdata").join(map_name(&map)));
             let tiles = PathBuf::from("tiles").join(map_name(&map));
             let data_dir = data_dir.unwrap_or_else(|| {
