@@ -157,7 +157,8 @@ impl warp::reject::Reject for Unauthorized {}
 
 /// Compares without stopping at the first difference, so timing does not leak the secret.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// `POST /raft/{append,vote,snapshot}`: the server side of [`HttpNetwork`].

@@ -28,12 +28,13 @@ use cluster::batcher::Batcher;
 use cluster::network::constant_time_eq;
 use cluster::LoggedPing;
 use futures_util::{SinkExt, StreamExt};
+use hmac::{Hmac, Mac};
 use route::navigation::{NavEvent, NavigationSession};
 use route::osrm::{route_response, Geometries, Overview, ResponseOptions};
 use route::Router;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,23 +79,10 @@ pub fn device_token(secret: &[u8], device: u64) -> String {
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let inner_key: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    let outer_key: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new()
-        .chain_update(&inner_key)
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(&outer_key)
-        .chain_update(inner)
-        .finalize()
-        .into()
+    // HMAC takes keys of any length, so `new_from_slice` cannot fail.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 #[derive(Deserialize)]
