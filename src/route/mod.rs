@@ -2,6 +2,8 @@
 //! ([`search`]) under the [`cost`] model, and describe it ([`guidance`] for steps, [`osrm`] for the
 //! OSRM v1 JSON). [`Router`] ties them together and is what the server and the CLI call.
 
+#[cfg(test)]
+mod ascii_tests;
 pub mod cost;
 pub mod guidance;
 pub mod navigation;

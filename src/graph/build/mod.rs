@@ -3,6 +3,7 @@
 //! Steps: [`osm`] reads the file (two passes), [`topology`] builds junctions, chains, directed
 //! edges, the largest strongly connected component and forbidden turns, [`tiling`] writes tiles.
 
+pub mod ascii_map;
 pub mod landmarks;
 pub mod osm;
 pub mod tiling;
@@ -95,6 +96,25 @@ pub fn import(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         ProgressBar::hidden()
     };
     let osm = osm::read_pbf(&opts.input, &progress)?;
+    build(osm, opts, progress, start)
+}
+
+/// Imports roads already in memory (an [`ascii_map`] of a unit test, say); `opts.input` only
+/// names the source in the manifest.
+pub fn import_data(osm: osm::OsmData, opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    if !(2..=8).contains(&opts.precision) {
+        return Err(BuildError::Precision(opts.precision));
+    }
+    build(osm, opts, ProgressBar::hidden(), Instant::now())
+}
+
+/// Topology, landmarks and tiles of what was read; `start` is when reading began.
+fn build(
+    osm: osm::OsmData,
+    opts: &BuildOptions,
+    progress: ProgressBar,
+    start: Instant,
+) -> Result<BuildReport, BuildError> {
     let read_time = start.elapsed();
     if osm.ways.is_empty() {
         return Err(BuildError::Empty(opts.input.display().to_string()));
