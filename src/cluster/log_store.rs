@@ -53,9 +53,16 @@
 //! record that is incomplete, has an impossible length or fails its checksum marks a torn tail:
 //! the file is truncated there (and synced), the cut is reported by [`FileLogStore::recovery`]
 //! and on stderr, and the store opens normally. Only bytes written since the last successful
-//! sync can be torn by a crash, so if the cut would exceed that bound ([`MAX_RECORD_LEN`] plus
-//! the 8 MiB sync chunk) the damage is not a torn tail but corruption of acknowledged data, and
-//! `open` refuses with [`LogStoreError::Corrupt`] instead of silently dropping entries. A record
+//! sync can be torn by a crash, so the bad record must be the start of a torn *end*: `open`
+//! refuses with [`LogStoreError::Corrupt`] instead of silently dropping entries when
+//! - a record with a valid checksum follows the bad one anywhere in the file (the damage is in
+//!   the middle, in data a later sync made durable: a flipped bit, a bad sector), or
+//! - the cut would exceed what can be unsynced ([`MAX_RECORD_LEN`] plus the 8 MiB sync chunk).
+//!
+//! The first rule has one false alarm: after a power loss (not a process crash) the disk may
+//! have kept later pages of the last unsynced write but not an earlier one. That node then
+//! refuses to start although it lost nothing acked; it is rejoined from its peers like a
+//! corrupt one, which is always safe. A record
 //! whose checksum is valid but whose payload does not decode is likewise refused: those are the
 //! bytes we wrote, so it is a format or type mismatch, not a crash artefact.
 //!
@@ -1207,6 +1214,19 @@ where
                 ),
             ));
         }
+        // A crash tears only the end: if a valid record follows the bad one, the damage is in
+        // the middle of data that was synced (and acked), and cutting there would drop it.
+        if let Some(at) =
+            valid_record_after(&file, offset, file_len).map_err(io_err("read", &path))?
+        {
+            return Err(corrupt(
+                offset,
+                format!(
+                    "{reason}, but a valid record follows at byte {at}: synced data is damaged, \
+                     not a torn tail; refusing to truncate"
+                ),
+            ));
+        }
         file.set_len(offset).map_err(io_err("truncate", &path))?;
         file.sync_all().map_err(io_err("fsync", &path))?;
         rec.report.truncated_bytes = cut;
@@ -1302,6 +1322,37 @@ fn read_frame(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
+
+/// The offset of the first complete record with a valid checksum that starts after `bad` (the
+/// first bad record), if any. The caller has bounded `file_len - bad` by [`MAX_TORN_TAIL`], so
+/// the tail fits in memory. Every byte position is tried (a damaged length field hides where
+/// the next record starts); a candidate must have a possible length and a JSON object payload
+/// before its CRC is computed, which keeps garbage tails cheap to scan.
+fn valid_record_after(file: &File, bad: u64, file_len: u64) -> io::Result<Option<u64>> {
+    let start = bad + 1;
+    if start + HEADER_LEN as u64 >= file_len {
+        return Ok(None);
+    }
+    let mut tail = vec![0u8; (file_len - start) as usize];
+    let mut rd = file;
+    rd.seek(SeekFrom::Start(start))?;
+    rd.read_exact(&mut tail)?;
+    for p in 0..tail.len().saturating_sub(HEADER_LEN) {
+        let Some((len, crc)) = parse_header(&tail[p..]) else {
+            break;
+        };
+        let len = len as usize;
+        let body = p + HEADER_LEN;
+        if !(2..=MAX_RECORD_LEN).contains(&len) || body + len > tail.len() {
+            continue;
+        }
+        let payload = &tail[body..body + len];
+        if payload[0] == b'{' && payload[len - 1] == b'}' && crc32fast::hash(payload) == crc {
+            return Ok(Some(start + p as u64));
+        }
+    }
+    Ok(None)
+}
 
 /// Appends `[len][crc][json]` for `record` to `out`; returns the record's total length.
 fn encode_frame<T: Serialize>(out: &mut Vec<u8>, record: &T) -> io::Result<u32> {
@@ -1790,7 +1841,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn corrupt_checksum_in_last_record_is_cut() {
+    async fn corrupt_checksum_in_last_record_is_cut_but_before_a_valid_record_refuses() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOG_FILE);
         {
@@ -1798,21 +1849,95 @@ mod tests {
             store.blocking_append(ents(1, 0..5)).await.unwrap();
             store.save_vote(&Vote::new(1, 1)).await.unwrap();
         }
-        // Flip one payload byte of the last entry record (the 5th record; the vote follows).
+        let clean = fs::read(&path).unwrap();
+        // One payload byte of the last entry record (the 5th; the vote follows): the vote after
+        // it is valid, so this is damage inside synced data, not a torn tail.
         let fr = frames(&path);
         let (off, len) = fr[4];
-        let mut bytes = fs::read(&path).unwrap();
+        let mut bytes = clean.clone();
         bytes[(off + len - 3) as usize] ^= 0x20;
         fs::write(&path, &bytes).unwrap();
+        match Store::open(dir.path()).await {
+            Err(LogStoreError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, off);
+                assert!(reason.contains("valid record follows"), "{reason}");
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("cut a valid vote record as if it were a torn tail"),
+        }
+        assert_eq!(fs::read(&path).unwrap(), bytes, "nothing was cut");
 
+        // The same flip in the vote, the last record: a torn tail, cut.
+        let (off, len) = fr[5];
+        let mut bytes = clean;
+        bytes[(off + len - 3) as usize] ^= 0x20;
+        fs::write(&path, &bytes).unwrap();
         let mut store = Store::open(dir.path()).await.unwrap();
         let rec = store.recovery().clone();
         assert_eq!(rec.truncate_reason.as_deref(), Some("checksum mismatch"));
-        assert_eq!(rec.valid_bytes, off);
-        // Everything from the bad record on is cut, including the vote after it.
-        assert_eq!(rec.truncated_bytes, bytes.len() as u64 - off);
-        assert_eq!(summary(&all(&mut store).await), summary(&ents(1, 0..4)));
+        assert_eq!((rec.valid_bytes, rec.truncated_bytes), (off, len));
+        assert_eq!(summary(&all(&mut store).await), summary(&ents(1, 0..5)));
         assert_eq!(store.read_vote().await.unwrap(), None);
+    }
+
+    /// A log written and synced by the store, then one byte flipped at each of many offsets
+    /// (every record's length, checksum, first, middle and last payload byte, and the magic):
+    /// `open` refuses every time, except when the flip is in the last record, which is cut as a
+    /// torn tail; it never opens with a synced record silently missing.
+    #[tokio::test]
+    async fn a_flipped_byte_anywhere_in_a_synced_log_is_refused_or_only_the_last_record_cut() {
+        let src = tempfile::tempdir().unwrap();
+        let path = src.path().join(LOG_FILE);
+        {
+            let mut store = Store::open(src.path()).await.unwrap();
+            store.save_vote(&Vote::new(1, 1)).await.unwrap();
+            for k in 0..6u64 {
+                store
+                    .blocking_append(ents(1, k * 5..k * 5 + 5))
+                    .await
+                    .unwrap();
+            }
+            store.save_committed(Some(lid(1, 20))).await.unwrap();
+            store.blocking_append(ents(1, 30..31)).await.unwrap();
+            store.flush().await.unwrap();
+        }
+        let clean = fs::read(&path).unwrap();
+        let fr = frames(&path);
+        let (last_off, last_len) = *fr.last().unwrap();
+        let mut offsets: BTreeSet<u64> = [0, 3, 7].into_iter().collect();
+        for &(off, len) in &fr {
+            for d in [0, 1, 3, 4, 6, 8, 9, len / 2, len - 2, len - 1] {
+                offsets.insert(off + d);
+            }
+        }
+        let mut refused = 0;
+        for &at in &offsets {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes = clean.clone();
+            bytes[at as usize] ^= 0x41;
+            fs::write(dir.path().join(LOG_FILE), &bytes).unwrap();
+            match Store::open(dir.path()).await {
+                Err(LogStoreError::Corrupt { .. }) => {
+                    assert!(at < last_off, "flip at {at} in the last record was refused");
+                    refused += 1;
+                    assert_eq!(fs::read(dir.path().join(LOG_FILE)).unwrap(), bytes);
+                }
+                Err(e) => panic!("flip at {at}: unexpected error {e}"),
+                Ok(mut store) => {
+                    assert!(
+                        at >= last_off,
+                        "flip at {at} opened: {:?}",
+                        store.recovery()
+                    );
+                    let rec = store.recovery().clone();
+                    assert_eq!((rec.valid_bytes, rec.truncated_bytes), (last_off, last_len));
+                    assert_eq!(summary(&all(&mut store).await), summary(&ents(1, 0..30)));
+                    assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(1, 1)));
+                    assert_eq!(store.read_committed().await.unwrap(), Some(lid(1, 20)));
+                }
+            }
+        }
+        assert!(refused > 60, "{refused} of {} flips refused", offsets.len());
     }
 
     #[tokio::test]

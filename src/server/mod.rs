@@ -84,6 +84,7 @@ pub fn routes(
     let limits = options.limits;
     let health_router = router.clone();
     let traffic_router = router.clone();
+    let health_node = cluster.clone();
     let health = warp::path("health")
         .and(warp::path::end())
         .and(warp::get())
@@ -91,9 +92,15 @@ pub fn routes(
             let store = &health_router.store;
             let m = store.manifest();
             let traffic = health_router.traffic.current();
-            warp::reply::with_status(
-                warp::reply::json(&json!({
-                    "status": "ok",
+            // A member whose Raft core stopped serves stale traffic and takes no pings: a load
+            // balancer or orchestrator must see it as down (503) and restart it.
+            let fatal = health_node.as_ref().and_then(|n| n.fatal());
+            let (status, code) = match &fatal {
+                Some(_) => ("fatal", StatusCode::SERVICE_UNAVAILABLE),
+                None => ("ok", StatusCode::OK),
+            };
+            let mut body = json!({
+                    "status": status,
                     "graph": m.name,
                     "graph_version": m.graph_version,
                     "bbox": m.bbox,
@@ -102,10 +109,11 @@ pub fn routes(
                     "live_edges": traffic.live_edges,
                     "traffic_published_ms": traffic.published_ms,
                     "profile_edges": health_router.profiles.as_ref().map_or(0, |p| p.edges),
-                })),
-                StatusCode::OK,
-            )
-            .into_response()
+            });
+            if let Some(why) = fatal {
+                body["error"] = why.into();
+            }
+            warp::reply::with_status(warp::reply::json(&body), code).into_response()
         });
     let page = warp::path::end()
         .and(warp::method())
