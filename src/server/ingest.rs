@@ -14,9 +14,12 @@
 //!    group and fsynced. A client resends what was not acked (after a `NotCommitted` error on
 //!    the same connection, or after reconnecting to any node); duplicates are applied once.
 //!    A resent ping (seq not above the highest sent on the connection) is exempt from the
-//!    timestamp-order check.
+//!    timestamp-order check. A ping the state machine refuses is not acked: error `PingTooOld`
+//!    (more than 48 h older than the cluster's newest pings) or `TooManyGaps` (the device has
+//!    1,024 gaps in its applied seqs; send the missing ones first); see `cluster::dedup`.
 //! 4. Errors → `{"type":"error","code":"...","message":"...","seq":1}`; a bad ping is refused alone,
-//!    a bad token or an oversized frame closes the connection.
+//!    a bad token or an oversized frame closes the connection, and so does `NodeFailed` (this
+//!    node's Raft core stopped: reconnect to another node and resend).
 //! 5. Navigation on the same connection: client → `{"type":"navigate","destination":{"lat":..,
 //!    "lon":..}}` (from the last ping's position) → server `{"type":"route","reason":"start",
 //!    "route":{OSRM route, polyline6, steps}}`; then after each ping `{"type":"progress",
@@ -24,7 +27,7 @@
 //!    when the device left the route, or `faster_route` (with `saving_s`) when traffic makes
 //!    another route faster, and `{"type":"arrived"}`. `{"type":"end_navigation"}` stops it.
 
-use crate::cluster::batcher::Batcher;
+use crate::cluster::batcher::{Batcher, SubmitError};
 use crate::cluster::network::constant_time_eq;
 use crate::cluster::LoggedPing;
 use crate::route::navigation::{NavEvent, NavigationSession};
@@ -297,6 +300,16 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
         } else {
             source.next().await
         };
+        // A node whose Raft core stopped can commit nothing: say so and close at once, so the
+        // phone resends to another node instead of waiting for a timeout per ping.
+        if conn.device.is_some() && matches!(next, Some(Ok(Message::Text(_) | Message::Binary(_))))
+        {
+            if let Some(why) = ctx.batcher.node_failure() {
+                let message = format!("this node has failed, reconnect to another node: {why}");
+                let _ = out.send(error_frame("NodeFailed", &message, None)).await;
+                break;
+            }
+        }
         let text = match next {
             None | Some(Ok(Message::Close(_))) => break,
             Some(Ok(Message::Text(t))) => t,
@@ -560,13 +573,17 @@ fn submit_and_ack(ctx: &Arc<IngestContext>, pings: Vec<LoggedPing>, out: &mpsc::
                     metrics.ping_acked();
                     Message::Text(format!(r#"{{"type":"ack","acked":{seq}}}"#).into())
                 }
-                Err(e) => {
+                Err(e @ SubmitError::NotCommitted(_)) => {
                     metrics.ping_not_committed();
-                    error_frame(
-                        "NotCommitted",
-                        &format!("not committed, resend later: {e}"),
-                        Some(seq),
-                    )
+                    error_frame("NotCommitted", &e.to_string(), Some(seq))
+                }
+                Err(e @ SubmitError::NodeFailed(_)) => {
+                    metrics.ping_not_committed();
+                    error_frame("NodeFailed", &e.to_string(), Some(seq))
+                }
+                Err(SubmitError::Refused(reason)) => {
+                    metrics.ping_refused(reason.code());
+                    error_frame(reason.code(), &reason.message(), Some(seq))
                 }
             };
             if out.send(frame).await.is_err() {
