@@ -12,6 +12,7 @@ mod ingest;
 mod map_page;
 mod navigation;
 mod process_crash;
+mod reliability;
 mod render;
 mod routing;
 mod server;
