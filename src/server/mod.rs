@@ -7,6 +7,7 @@
 pub mod ingest;
 pub mod map_page;
 pub mod metrics;
+pub mod rate_limit;
 pub mod route_api;
 pub mod tile_files;
 
@@ -238,12 +239,32 @@ pub fn start_ingest(
     secret: &[u8],
     metrics: Arc<metrics::Metrics>,
 ) {
+    start_ingest_with(
+        listener,
+        router,
+        node,
+        secret,
+        metrics,
+        rate_limit::RateLimit::default(),
+    )
+}
+
+/// [`start_ingest`] with a per-device rate limit other than the default.
+pub fn start_ingest_with(
+    listener: tokio::net::TcpListener,
+    router: Arc<Router>,
+    node: Arc<ClusterNode>,
+    secret: &[u8],
+    metrics: Arc<metrics::Metrics>,
+    rate: rate_limit::RateLimit,
+) {
     let ctx = Arc::new(ingest::IngestContext {
         router,
         matcher: crate::traffic::Matcher::new(),
         batcher: crate::cluster::batcher::Batcher::start(node, Default::default()),
         secret: secret.to_vec(),
         metrics,
+        rates: rate_limit::DeviceRates::new(rate),
     });
     tokio::spawn(ingest::serve_ingest(listener, ctx));
 }

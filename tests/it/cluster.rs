@@ -10,7 +10,8 @@ use meridian::cluster::network::SECRET_HEADER;
 use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
 use meridian::cluster::{LoggedPing, PingBatch};
 use meridian::server::metrics::Metrics;
-use meridian::server::{serve_on, start_ingest, Limits, ServerOptions};
+use meridian::server::rate_limit::RateLimit;
+use meridian::server::{serve_on, start_ingest_with, Limits, ServerOptions};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,10 +25,12 @@ pub const INGEST_SECRET: &[u8] = b"test-ingest-secret";
 
 /// How a test node differs from a default one.
 #[derive(Clone, Copy, Default)]
-struct NodeOptions {
-    snapshots: SnapshotSchedule,
+pub(crate) struct NodeOptions {
+    pub(crate) snapshots: SnapshotSchedule,
     /// Record observation files in `<dir>/observations` (needs the `analytics` feature).
-    observations: bool,
+    pub(crate) observations: bool,
+    /// Per-device ingest rate limit, if not the default.
+    pub(crate) ingest_rate: Option<RateLimit>,
 }
 
 pub struct TestNode {
@@ -74,12 +77,13 @@ impl TestNode {
                     .await
                     .expect("bind ingest");
                 let metrics = Arc::new(Metrics::new());
-                start_ingest(
+                start_ingest_with(
                     ingest_listener,
                     routes.clone(),
                     node.clone(),
                     INGEST_SECRET,
                     metrics.clone(),
+                    options.ingest_rate.unwrap_or_default(),
                 );
                 node_tx.send(node.clone()).unwrap();
                 let options = ServerOptions::from(Limits::default()).with_metrics(metrics);
@@ -172,7 +176,7 @@ pub async fn start_cluster(label: &str) -> Vec<TestNode> {
     start_cluster_with(label, NodeOptions::default()).await
 }
 
-async fn start_cluster_with(label: &str, options: NodeOptions) -> Vec<TestNode> {
+pub(crate) async fn start_cluster_with(label: &str, options: NodeOptions) -> Vec<TestNode> {
     let root = scratch_dir(label);
     let nodes: Vec<TestNode> = (1..=3)
         .map(|id| {
@@ -307,6 +311,7 @@ async fn a_follower_behind_the_purged_log_catches_up_by_installing_a_snapshot() 
             keep_entries: 10,
         },
         observations: cfg!(feature = "analytics"),
+        ..Default::default()
     };
     let mut nodes = start_cluster_with("raft-snapshot", options).await;
     let leader_id = nodes[0].node().status().leader.unwrap();

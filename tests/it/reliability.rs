@@ -4,11 +4,12 @@
 //! refusals reach the batcher's callers, and a node whose Raft core stopped says so on
 //! `/health` (503) and refuses pings at once instead of timing out on each.
 
-use crate::cluster::{start_cluster, wait_for, TestNode};
+use crate::cluster::{start_cluster, start_cluster_with, wait_for, NodeOptions, TestNode};
 use crate::ingest::{authed, next, now_ms, send, Ws};
 use meridian::cluster::batcher::{Batcher, SubmitError};
 use meridian::cluster::dedup::{Refusal, MAX_RANGES, RETAIN_MS};
 use meridian::cluster::LoggedPing;
+use meridian::server::rate_limit::RateLimit;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -22,8 +23,8 @@ fn ping(seq: u64, t0: i64) -> Value {
     json!({"seq": seq, "ts": t0 + seq as i64 * 100, "lat": LAT, "lon": LON})
 }
 
-/// Sends `seqs` for `device` over fresh connections of at most 200 pings each (the per-connection
-/// burst), and waits for every answer: the acked seqs, and the error frames by seq.
+/// Sends `seqs` for `device` over fresh connections of at most 200 pings each, and waits for
+/// every answer: the acked seqs, and the error frames by seq.
 async fn send_all(
     addr: SocketAddr,
     device: u64,
@@ -53,7 +54,15 @@ async fn send_all(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_ping_is_applied_and_a_device_with_too_many_gaps_is_refused_not_acked() {
-    let nodes = start_cluster("reliability-late").await;
+    // Thousands of pings of one device in seconds: above the default per-device limit.
+    let options = NodeOptions {
+        ingest_rate: Some(RateLimit {
+            per_s: 1e6,
+            burst: 1e6,
+        }),
+        ..Default::default()
+    };
+    let nodes = start_cluster_with("reliability-late", options).await;
     let addr = nodes[1].ingest;
     let t0 = now_ms() - 3_600_000;
 
@@ -246,4 +255,44 @@ async fn admin_calls_with_a_malformed_body_get_invalid_value_not_invalid_url() {
     }
     // The cluster is undisturbed.
     assert_eq!(nodes[0].node().status().voters.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_is_per_device_not_per_connection() {
+    let nodes = start_cluster("reliability-rate").await;
+    let addr = nodes[0].ingest;
+    let t0 = now_ms() - 60_000;
+    let started = std::time::Instant::now();
+    // One device on three connections, 150 pings each: 450 against one 200-ping burst.
+    let mut conns = Vec::new();
+    for c in 0..3u64 {
+        let mut ws = authed(addr, 11).await;
+        let pings: Vec<Value> = (1..=150).map(|k| ping(c * 150 + k, t0)).collect();
+        send(&mut ws, json!({"type": "pings", "pings": pings})).await;
+        conns.push(ws);
+    }
+    let (mut acked, mut limited) = (0u64, 0u64);
+    for ws in &mut conns {
+        for _ in 0..150 {
+            let m = next(ws).await.unwrap();
+            match (m["type"].as_str(), m["code"].as_str()) {
+                (Some("ack"), _) => acked += 1,
+                (_, Some("RateLimited")) => limited += 1,
+                _ => panic!("{m}"),
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(acked + limited, 450);
+    // The burst plus what refilled while the test ran, whatever the machine's speed.
+    let allowed = RateLimit::default().burst + RateLimit::default().per_s * elapsed;
+    assert!(
+        (acked as f64) <= allowed.ceil(),
+        "{acked} acked over {elapsed:.2} s, allowance {allowed:.0}"
+    );
+    assert!(limited > 0, "three connections multiplied the allowance");
+    // Another device on the same node is not limited by device 11.
+    let (acked, errors) = send_all(addr, 12, &[1, 2, 3], t0).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(acked.len(), 3);
 }
