@@ -15,9 +15,10 @@
 //!    the same connection, or after reconnecting to any node); duplicates are applied once.
 //!    A resent ping (seq not above the highest sent on the connection) is exempt from the
 //!    timestamp-order check. The rate limit (50/s, burst 200) is per device over all its
-//!    connections to this node (`rate_limit`). A ping the state machine refuses is not acked: error `PingTooOld`
-//!    (more than 48 h older than the cluster's newest pings) or `TooManyGaps` (the device has
-//!    1,024 gaps in its applied seqs; send the missing ones first); see `cluster::dedup`.
+//!    connections to this node (`rate_limit`). A ping the state machine refuses is not acked:
+//!    error `PingTooOld` (more than 48 h older than the cluster's newest pings) or
+//!    `TooManyGaps` (the device has 1,024 gaps in its applied seqs; send the missing ones
+//!    first); see `cluster::dedup`.
 //! 4. Errors → `{"type":"error","code":"...","message":"...","seq":1}`; a bad ping is refused alone,
 //!    a bad token or an oversized frame closes the connection, and so does `NodeFailed` (this
 //!    node's Raft core stopped: reconnect to another node and resend).
