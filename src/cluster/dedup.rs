@@ -320,6 +320,41 @@ mod tests {
         assert_eq!(d.device_count(), 3);
     }
 
+    /// Random seqs of a few devices against a plain set per device: same answers, same
+    /// membership, and ranges always sorted, disjoint and non-adjacent.
+    #[test]
+    fn ranges_agree_with_a_plain_set_on_random_streams() {
+        use rand::{Rng, SeedableRng};
+        use std::collections::BTreeMap;
+        for seed in 0..40u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut d = Dedup::default();
+            let mut model: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+            let top = rng.random_range(5..400u64);
+            for _ in 0..600 {
+                let device = rng.random_range(0..3u64);
+                let seq = rng.random_range(1..=top);
+                let fresh = model.entry(device).or_default().insert(seq);
+                let expected = if fresh {
+                    Outcome::Applied
+                } else {
+                    Outcome::Duplicate
+                };
+                assert_eq!(d.record(device, seq, T0), expected, "seed {seed}");
+            }
+            for (device, seqs) in &model {
+                let r = d.devices[device].ranges();
+                assert!(
+                    r.windows(2).all(|w| w[0].1 + 1 < w[1].0),
+                    "seed {seed}: {r:?}"
+                );
+                let held: BTreeSet<u64> =
+                    (0..=top + 1).filter(|&q| d.contains(*device, q)).collect();
+                assert_eq!(&held, seqs, "seed {seed}");
+            }
+        }
+    }
+
     #[test]
     fn restore_normalises_and_round_trips() {
         let mut d = Dedup::default();
