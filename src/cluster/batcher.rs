@@ -1,9 +1,12 @@
 //! Group commit for pings: pings from every connection of a node are gathered into one Raft
 //! entry (up to a size, or a few milliseconds), several entries may be in flight at once, and
-//! each ping's submitter hears back only when its entry is committed by a quorum.
+//! each ping's submitter hears back only when its entry is committed by a quorum and applied:
+//! `Ok` only if the state machine applied the ping (now or before), never for a ping it refused.
 
-use super::node::ClusterNode;
+use super::dedup::Refusal;
+use super::node::{ClusterError, ClusterNode};
 use super::{LoggedPing, PingBatch};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -27,30 +30,50 @@ impl Default for BatchPolicy {
     }
 }
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// Why a submitted ping is not acked.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SubmitError {
+    /// The write did not commit (no leader, a partition, shutdown): the client resends later.
+    #[error("not committed, resend later: {0}")]
+    NotCommitted(String),
+    /// This node's Raft core has stopped: the client should resend to another node.
+    #[error("this node has failed, reconnect to another node and resend: {0}")]
+    NodeFailed(String),
+    /// Committed, but the state machine refused the ping: resending it as is will not help.
+    #[error("{}", .0.message())]
+    Refused(Refusal),
+}
+
+type Waiter = oneshot::Sender<Result<(), SubmitError>>;
 
 /// Handle to a node's batcher; cheap to clone.
 #[derive(Clone)]
 pub struct Batcher {
     tx: mpsc::Sender<(LoggedPing, Waiter)>,
+    node: Arc<ClusterNode>,
 }
 
 impl Batcher {
     pub fn start(node: Arc<ClusterNode>, policy: BatchPolicy) -> Batcher {
         let (tx, rx) = mpsc::channel(policy.max_pings * 4);
-        tokio::spawn(run(node, policy, rx));
-        Batcher { tx }
+        tokio::spawn(run(node.clone(), policy, rx));
+        Batcher { tx, node }
+    }
+
+    /// Why the node behind this batcher can no longer commit, if it cannot.
+    pub fn node_failure(&self) -> Option<String> {
+        self.node.fatal()
     }
 
     /// Resolves once the ping is durable on a quorum (`Ok`), or the write failed for good.
-    pub async fn submit(&self, ping: LoggedPing) -> Result<(), String> {
+    pub async fn submit(&self, ping: LoggedPing) -> Result<(), SubmitError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send((ping, done))
             .await
-            .map_err(|_| "the batcher has stopped".to_string())?;
+            .map_err(|_| SubmitError::NotCommitted("the batcher has stopped".into()))?;
         wait.await
-            .map_err(|_| "the batcher dropped the ping".to_string())?
+            .map_err(|_| SubmitError::NotCommitted("the batcher dropped the ping".into()))?
     }
 }
 
@@ -78,13 +101,33 @@ async fn run(
         };
         let node = node.clone();
         tokio::spawn(async move {
-            let result = node
-                .write(&PingBatch { pings })
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
-            for w in waiters {
-                let _ = w.send(result.clone());
+            let keys: Vec<(u64, u64)> = pings.iter().map(|p| (p.device, p.seq)).collect();
+            match node.write(&PingBatch { pings }).await {
+                Ok(receipt) => {
+                    // The same (device, seq) twice in a batch meets the same state both times,
+                    // so a refusal applies to every copy.
+                    let refused: HashMap<(u64, u64), Refusal> = receipt
+                        .refused
+                        .iter()
+                        .map(|r| ((r.device, r.seq), r.reason))
+                        .collect();
+                    for (key, w) in keys.into_iter().zip(waiters) {
+                        let result = match refused.get(&key) {
+                            Some(&reason) => Err(SubmitError::Refused(reason)),
+                            None => Ok(()),
+                        };
+                        let _ = w.send(result);
+                    }
+                }
+                Err(e) => {
+                    let e = match e {
+                        ClusterError::Fatal(why) => SubmitError::NodeFailed(why),
+                        e => SubmitError::NotCommitted(e.to_string()),
+                    };
+                    for w in waiters {
+                        let _ = w.send(Err(e.clone()));
+                    }
+                }
             }
             drop(permit);
         });

@@ -6,7 +6,8 @@
 //!
 //! # On-disk format
 //!
-//! The store directory holds one file, `raft-log.dat`:
+//! The store directory holds the log, `raft-log.dat`, and its synced mark, `raft-log.synced`
+//! (how many bytes of the log a completed sync covered; see recovery). The log:
 //!
 //! ```text
 //! "MRDRLOG1"                                  8-byte magic, identifies format version 1
@@ -53,9 +54,22 @@
 //! record that is incomplete, has an impossible length or fails its checksum marks a torn tail:
 //! the file is truncated there (and synced), the cut is reported by [`FileLogStore::recovery`]
 //! and on stderr, and the store opens normally. Only bytes written since the last successful
-//! sync can be torn by a crash, so if the cut would exceed that bound ([`MAX_RECORD_LEN`] plus
-//! the 8 MiB sync chunk) the damage is not a torn tail but corruption of acknowledged data, and
-//! `open` refuses with [`LogStoreError::Corrupt`] instead of silently dropping entries. A record
+//! sync can be torn by a crash, so the bad record must be the start of a torn *end*: `open`
+//! refuses with [`LogStoreError::Corrupt`] instead of silently dropping entries when
+//! - the valid prefix (up to a bad record, or to a clean end of file) is shorter than the synced
+//!   mark: bytes a completed sync covered are damaged or cut off;
+//! - a record with a valid checksum follows the bad one anywhere in the file (the damage is in
+//!   the middle, in data a later sync made durable: a flipped bit, a bad sector), or
+//! - the cut would exceed what can be unsynced ([`MAX_RECORD_LEN`] plus the 8 MiB sync chunk).
+//!
+//! The mark is written after each sync without a sync of its own (it costs one small `pwrite`),
+//! so after a power loss it may lag behind the last sync, never lead; the last two rules cover
+//! the bytes in between.
+//!
+//! The first rule has one false alarm: after a power loss (not a process crash) the disk may
+//! have kept later pages of the last unsynced write but not an earlier one. That node then
+//! refuses to start although it lost nothing acked; it is rejoined from its peers like a
+//! corrupt one, which is always safe. A record
 //! whose checksum is valid but whose payload does not decode is likewise refused: those are the
 //! bytes we wrote, so it is a format or type mismatch, not a crash artefact.
 //!
@@ -88,6 +102,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 const LOG_FILE: &str = "raft-log.dat";
+/// How many bytes of the log are known synced (see [`SyncedMark`]).
+const SYNCED_FILE: &str = "raft-log.synced";
 const COMPACT_FILE: &str = "raft-log.compact";
 const MAGIC: &[u8; 8] = b"MRDRLOG1";
 const HEADER_LEN: usize = 8;
@@ -808,6 +824,7 @@ struct Writer {
     compact_min_dead: u64,
     /// After a failed compaction, do not retry until the file reaches this length.
     compact_retry_at: u64,
+    synced_mark: SyncedMark,
     stats: Arc<Stats>,
 }
 
@@ -942,6 +959,8 @@ impl Writer {
         self.file.sync_data()?;
         self.unsynced = 0;
         self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        // After the sync, never before: the mark must not claim bytes that are not durable.
+        self.synced_mark.record(self.file_len);
         Ok(())
     }
 
@@ -967,6 +986,13 @@ impl Writer {
         let tmp = self.dir.join(COMPACT_FILE);
         match self.write_compacted(&tmp) {
             Ok((file, len, positions)) => {
+                // The new file is shorter: the mark of the old one must be gone for good before
+                // the rename, or a crash would leave a mark beyond the new file's end.
+                if let Err(e) = self.synced_mark.reset() {
+                    let _ = fs::remove_file(&tmp);
+                    self.compaction_failed(&e);
+                    return;
+                }
                 if let Err(e) = fs::rename(&tmp, self.dir.join(LOG_FILE)) {
                     // The old file is untouched, so carry on with it.
                     let _ = fs::remove_file(&tmp);
@@ -982,6 +1008,7 @@ impl Writer {
                 self.file = file;
                 self.file_len = len;
                 self.unsynced = 0; // the new file was synced whole
+                self.synced_mark.record(len);
                 self.positions = positions;
                 self.stats.compactions.fetch_add(1, Ordering::Relaxed);
                 self.stats.file_len.store(len, Ordering::Relaxed);
@@ -1196,6 +1223,23 @@ where
     drop(rd);
 
     rec.report.valid_bytes = offset;
+    // Bytes the writer synced before the crash cannot be torn: a valid prefix shorter than
+    // that is a cut into acknowledged data, however clean the end looks.
+    let (synced_mark, synced) =
+        SyncedMark::open(dir).map_err(io_err("open", &dir.join(SYNCED_FILE)))?;
+    if offset < synced {
+        let what = match &torn {
+            Some(reason) => format!("{reason} at byte {offset}"),
+            None => format!("the file ends at byte {offset}"),
+        };
+        return Err(corrupt(
+            offset,
+            format!(
+                "{what}, but {synced} bytes were synced before: acknowledged data is damaged or \
+                 cut; refusing to truncate"
+            ),
+        ));
+    }
     if let Some(reason) = torn {
         let cut = file_len - offset;
         if cut > MAX_TORN_TAIL {
@@ -1204,6 +1248,19 @@ where
                 format!(
                     "{reason}, with {cut} bytes after it: more than a crash can leave unsynced, \
                      so acknowledged data is damaged; refusing to truncate"
+                ),
+            ));
+        }
+        // A crash tears only the end: if a valid record follows the bad one, the damage is in
+        // the middle of data that was synced (and acked), and cutting there would drop it.
+        if let Some(at) =
+            valid_record_after(&file, offset, file_len).map_err(io_err("read", &path))?
+        {
+            return Err(corrupt(
+                offset,
+                format!(
+                    "{reason}, but a valid record follows at byte {at}: synced data is damaged, \
+                     not a torn tail; refusing to truncate"
                 ),
             ));
         }
@@ -1232,6 +1289,7 @@ where
         failed: None,
         compact_min_dead: options.compact_min_dead_bytes,
         compact_retry_at: 0,
+        synced_mark,
         stats,
     };
     Ok((rec, writer))
@@ -1302,6 +1360,101 @@ fn read_frame(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
+
+/// `raft-log.synced`: the length of the log file that a completed `sync_data` covered, written
+/// after each sync (`"MRDSYNC1"`, u64 LE length, u32 LE crc32 of the length). It is written
+/// without a sync of its own, so after a power loss it may lag, never lead: it only ever names
+/// bytes that were durable before it was written. Compaction resets it to 0, durably, before
+/// renaming the shorter file into place. A missing or unreadable mark counts as 0 (no check).
+struct SyncedMark {
+    file: File,
+    last: u64,
+}
+
+const SYNCED_MAGIC: &[u8; 8] = b"MRDSYNC1";
+
+impl SyncedMark {
+    /// Opens (or creates) the mark in `dir` and returns it with the length it names.
+    fn open(dir: &Path) -> io::Result<(SyncedMark, u64)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(SYNCED_FILE))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let synced = match bytes.get(..20) {
+            Some(b) if &b[..8] == SYNCED_MAGIC => {
+                let len = u64::from_le_bytes(b[8..16].try_into().unwrap_or([0; 8]));
+                let crc = u32::from_le_bytes(b[16..20].try_into().unwrap_or([0; 4]));
+                if crc32fast::hash(&b[8..16]) == crc {
+                    len
+                } else {
+                    0
+                }
+            }
+            _ => 0,
+        };
+        Ok((SyncedMark { file, last: synced }, synced))
+    }
+
+    fn write(&mut self, len: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8; 20];
+        b[..8].copy_from_slice(SYNCED_MAGIC);
+        b[8..16].copy_from_slice(&len.to_le_bytes());
+        b[16..20].copy_from_slice(&crc32fast::hash(&len.to_le_bytes()).to_le_bytes());
+        self.file.write_all_at(&b, 0)?;
+        self.last = len;
+        Ok(())
+    }
+
+    /// Records that `len` bytes are synced. A failed write only weakens the check, so it is
+    /// not an error of the log.
+    fn record(&mut self, len: u64) {
+        if len != self.last {
+            let _ = self.write(len);
+        }
+    }
+
+    /// Durably forgets the mark (before the log file is replaced by a shorter one).
+    fn reset(&mut self) -> io::Result<()> {
+        self.write(0)?;
+        self.file.sync_data()
+    }
+}
+
+/// The offset of the first complete record with a valid checksum that starts after `bad` (the
+/// first bad record), if any. The caller has bounded `file_len - bad` by [`MAX_TORN_TAIL`], so
+/// the tail fits in memory. Every byte position is tried (a damaged length field hides where
+/// the next record starts); a candidate must have a possible length and a JSON object payload
+/// before its CRC is computed, which keeps garbage tails cheap to scan.
+fn valid_record_after(file: &File, bad: u64, file_len: u64) -> io::Result<Option<u64>> {
+    let start = bad + 1;
+    if start + HEADER_LEN as u64 >= file_len {
+        return Ok(None);
+    }
+    let mut tail = vec![0u8; (file_len - start) as usize];
+    let mut rd = file;
+    rd.seek(SeekFrom::Start(start))?;
+    rd.read_exact(&mut tail)?;
+    for p in 0..tail.len().saturating_sub(HEADER_LEN) {
+        let Some((len, crc)) = parse_header(&tail[p..]) else {
+            break;
+        };
+        let len = len as usize;
+        let body = p + HEADER_LEN;
+        if !(2..=MAX_RECORD_LEN).contains(&len) || body + len > tail.len() {
+            continue;
+        }
+        let payload = &tail[body..body + len];
+        if payload[0] == b'{' && payload[len - 1] == b'}' && crc32fast::hash(payload) == crc {
+            return Ok(Some(start + p as u64));
+        }
+    }
+    Ok(None)
+}
 
 /// Appends `[len][crc][json]` for `record` to `out`; returns the record's total length.
 fn encode_frame<T: Serialize>(out: &mut Vec<u8>, record: &T) -> io::Result<u32> {
@@ -1482,6 +1635,12 @@ mod tests {
 
     fn file_len(path: &Path) -> u64 {
         fs::metadata(path).unwrap().len()
+    }
+
+    /// Sets the synced mark of a closed store, e.g. to where it was before the last write's
+    /// sync completed (the tests that tear a tail by hand tear bytes the store did sync).
+    fn set_mark(dir: &Path, len: u64) {
+        SyncedMark::open(dir).unwrap().0.write(len).unwrap();
     }
 
     #[tokio::test]
@@ -1767,6 +1926,14 @@ mod tests {
         f.set_len(last_off + last_len - 7).unwrap();
         drop(f);
 
+        // The store synced that record, so the cut is refused ...
+        let err = Store::open(dir.path())
+            .await
+            .err()
+            .expect("a cut below the synced mark");
+        assert!(err.to_string().contains("were synced before"), "{err}");
+        // ... unless the crash came before its sync completed.
+        set_mark(dir.path(), last_off);
         let mut store = Store::open(dir.path()).await.unwrap();
         assert_eq!(store.recovery().truncated_bytes, last_len - 7);
         assert_eq!(file_len(&path), last_off);
@@ -1790,7 +1957,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn corrupt_checksum_in_last_record_is_cut() {
+    async fn corrupt_checksum_in_last_record_is_cut_but_before_a_valid_record_refuses() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOG_FILE);
         {
@@ -1798,21 +1965,144 @@ mod tests {
             store.blocking_append(ents(1, 0..5)).await.unwrap();
             store.save_vote(&Vote::new(1, 1)).await.unwrap();
         }
-        // Flip one payload byte of the last entry record (the 5th record; the vote follows).
+        let clean = fs::read(&path).unwrap();
+        // One payload byte of the last entry record (the 5th; the vote follows): the vote after
+        // it is valid, so this is damage inside synced data, not a torn tail.
         let fr = frames(&path);
         let (off, len) = fr[4];
-        let mut bytes = fs::read(&path).unwrap();
+        let mut bytes = clean.clone();
         bytes[(off + len - 3) as usize] ^= 0x20;
         fs::write(&path, &bytes).unwrap();
+        // Even with the synced mark lagging behind the damage (its update lost in a crash).
+        let mark = fs::read(dir.path().join(SYNCED_FILE)).unwrap();
+        set_mark(dir.path(), off);
+        match Store::open(dir.path()).await {
+            Err(LogStoreError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, off);
+                assert!(reason.contains("valid record follows"), "{reason}");
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("cut a valid vote record as if it were a torn tail"),
+        }
+        assert_eq!(fs::read(&path).unwrap(), bytes, "nothing was cut");
 
+        // The same flip in the vote, the last record: refused, since the store synced it; if
+        // the crash came before that sync completed, a torn tail, cut.
+        let (off, len) = fr[5];
+        let mut bytes = clean;
+        bytes[(off + len - 3) as usize] ^= 0x20;
+        fs::write(&path, &bytes).unwrap();
+        fs::write(dir.path().join(SYNCED_FILE), &mark).unwrap();
+        let err = Store::open(dir.path())
+            .await
+            .err()
+            .expect("the vote was synced");
+        assert!(err.to_string().contains("were synced before"), "{err}");
+        set_mark(dir.path(), off);
         let mut store = Store::open(dir.path()).await.unwrap();
         let rec = store.recovery().clone();
         assert_eq!(rec.truncate_reason.as_deref(), Some("checksum mismatch"));
-        assert_eq!(rec.valid_bytes, off);
-        // Everything from the bad record on is cut, including the vote after it.
-        assert_eq!(rec.truncated_bytes, bytes.len() as u64 - off);
-        assert_eq!(summary(&all(&mut store).await), summary(&ents(1, 0..4)));
+        assert_eq!((rec.valid_bytes, rec.truncated_bytes), (off, len));
+        assert_eq!(summary(&all(&mut store).await), summary(&ents(1, 0..5)));
         assert_eq!(store.read_vote().await.unwrap(), None);
+    }
+
+    /// A log written and synced by the store, then one byte flipped at each of many offsets
+    /// (every record's length, checksum, first, middle and last payload byte, and the magic):
+    /// `open` refuses every time. With the synced mark set back to before the last record (a
+    /// crash before its sync completed), a flip in that record alone is cut as a torn tail. It
+    /// never opens with a synced record silently missing.
+    #[tokio::test]
+    async fn a_flipped_byte_anywhere_in_a_synced_log_is_refused_or_only_the_unsynced_record_cut() {
+        let src = tempfile::tempdir().unwrap();
+        let path = src.path().join(LOG_FILE);
+        {
+            let mut store = Store::open(src.path()).await.unwrap();
+            store.save_vote(&Vote::new(1, 1)).await.unwrap();
+            for k in 0..6u64 {
+                store
+                    .blocking_append(ents(1, k * 5..k * 5 + 5))
+                    .await
+                    .unwrap();
+            }
+            store.save_committed(Some(lid(1, 20))).await.unwrap();
+            store.blocking_append(ents(1, 30..31)).await.unwrap();
+            store.flush().await.unwrap();
+        }
+        let clean = fs::read(&path).unwrap();
+        let mark = fs::read(src.path().join(SYNCED_FILE)).unwrap();
+        let fr = frames(&path);
+        let (last_off, last_len) = *fr.last().unwrap();
+        let mut offsets: BTreeSet<u64> = [0, 3, 7].into_iter().collect();
+        for &(off, len) in &fr {
+            for d in [0, 1, 3, 4, 6, 8, 9, len / 2, len - 2, len - 1] {
+                offsets.insert(off + d);
+            }
+        }
+        let (mut refused, mut cut) = (0, 0);
+        for &at in &offsets {
+            for last_synced in [true, false] {
+                let dir = tempfile::tempdir().unwrap();
+                let mut bytes = clean.clone();
+                bytes[at as usize] ^= 0x41;
+                fs::write(dir.path().join(LOG_FILE), &bytes).unwrap();
+                fs::write(dir.path().join(SYNCED_FILE), &mark).unwrap();
+                if !last_synced {
+                    set_mark(dir.path(), last_off);
+                }
+                let may_cut = !last_synced && at >= last_off;
+                match Store::open(dir.path()).await {
+                    Err(LogStoreError::Corrupt { .. }) => {
+                        assert!(!may_cut, "flip at {at} in the unsynced last record refused");
+                        refused += 1;
+                        assert_eq!(fs::read(dir.path().join(LOG_FILE)).unwrap(), bytes);
+                    }
+                    Err(e) => panic!("flip at {at}: unexpected error {e}"),
+                    Ok(mut store) => {
+                        assert!(may_cut, "flip at {at} opened: {:?}", store.recovery());
+                        cut += 1;
+                        let rec = store.recovery().clone();
+                        assert_eq!((rec.valid_bytes, rec.truncated_bytes), (last_off, last_len));
+                        assert_eq!(summary(&all(&mut store).await), summary(&ents(1, 0..30)));
+                        assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(1, 1)));
+                        assert_eq!(store.read_committed().await.unwrap(), Some(lid(1, 20)));
+                    }
+                }
+            }
+        }
+        let in_last = offsets.iter().filter(|&&o| o >= last_off).count();
+        assert_eq!(cut, in_last);
+        assert_eq!(refused, 2 * offsets.len() - in_last);
+        eprintln!(
+            "{} offsets flipped: {refused} refused, {cut} cut",
+            offsets.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_clean_cut_below_the_synced_mark_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        {
+            let mut store = Store::open(dir.path()).await.unwrap();
+            store.blocking_append(ents(1, 0..5)).await.unwrap();
+        }
+        // Cut exactly at a record boundary: replay alone sees a clean end after 3 entries.
+        let (off, _) = frames(&path)[3];
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(off)
+            .unwrap();
+        match Store::open(dir.path()).await {
+            Err(LogStoreError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, off);
+                assert!(reason.contains("the file ends at byte"), "{reason}");
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("opened a log cut below what was synced"),
+        }
     }
 
     #[tokio::test]

@@ -4,10 +4,12 @@
 //! routes on live traffic and any single node can crash without losing an acknowledged ping.
 //!
 //! [`log_store`] is the durable log (fsync before openraft hears "flushed"), [`state_machine`]
-//! applies batches to [`traffic::LiveTraffic`] once per (device, seq), [`network`] carries
+//! applies batches to [`traffic::LiveTraffic`] once per (device, seq) (the rules are in
+//! [`dedup`]), [`network`] carries
 //! Raft RPCs over HTTP with a cluster secret, [`node`] runs one member.
 
 pub mod batcher;
+pub mod dedup;
 pub mod latency;
 pub mod log_store;
 pub mod network;
@@ -140,6 +142,18 @@ pub struct BatchReceipt {
     pub applied: u32,
     /// Pings already applied earlier (a client's retry): counted, not applied again.
     pub duplicates: u32,
+    /// Pings the state machine refused (neither applied nor to be acked); usually none.
+    /// Defaults to empty, so a receipt from a node without this field still reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedPing>,
+}
+
+/// A ping of a batch that was not applied, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefusedPing {
+    pub device: u64,
+    pub seq: u64,
+    pub reason: dedup::Refusal,
 }
 
 openraft::declare_raft_types!(

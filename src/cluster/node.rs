@@ -3,7 +3,7 @@
 //! operations and status over HTTP (`/cluster...`, secret-protected except the status).
 
 use super::latency::{LatencySummary, LatencyWindow};
-use super::log_store::FileLogStore;
+use super::log_store::{FileLogStore, LogStoreError};
 use super::network::{require_secret, HttpNetworkFactory, SECRET_HEADER};
 use super::state_machine::{StateMachine, TrafficState};
 use super::{BatchReceipt, NodeId, PingBatch, Raft};
@@ -66,8 +66,25 @@ impl std::fmt::Debug for NodeConfig {
 pub enum ClusterError {
     #[error("cannot open the node's storage in {path}: {message}")]
     Storage { path: String, message: String },
+    /// The log holds damaged synced data: starting would serve a log that lost acked entries.
+    #[error(
+        "node {id} refuses to start because its raft log is damaged ({message}); rejoin it from \
+         its peers: on the leader remove it (POST /cluster/voters without {id}), delete its data \
+         directory {data_dir}, start it again with an empty data directory, then add it back as a \
+         learner (POST /cluster/learner {{\"id\": {id}, ...}}) and promote it (POST \
+         /cluster/voters with {id})"
+    )]
+    CorruptLog {
+        id: NodeId,
+        data_dir: String,
+        message: String,
+    },
     #[error("raft: {0}")]
     Raft(String),
+    /// The Raft core of this node stopped (a storage error, a panic, or shutdown): it can
+    /// neither commit nor apply until the process restarts.
+    #[error("this node's Raft core has stopped ({0}); it cannot commit until it is restarted")]
+    Fatal(String),
     #[error("no leader reachable after {attempts} attempts: {last}")]
     NoLeader { attempts: usize, last: String },
 }
@@ -129,7 +146,14 @@ impl ClusterNode {
         let state = Arc::new(TrafficState::default());
         let log = FileLogStore::open(cfg.data_dir.join("log"))
             .await
-            .map_err(|e| storage_error(e.to_string()))?;
+            .map_err(|e| match e {
+                LogStoreError::Corrupt { .. } => ClusterError::CorruptLog {
+                    id: cfg.id,
+                    data_dir: cfg.data_dir.display().to_string(),
+                    message: e.to_string(),
+                },
+                e => storage_error(e.to_string()),
+            })?;
         let mut sm = StateMachine::open(cfg.data_dir.join("state"), state.clone())
             .map_err(|e| storage_error(e.to_string()))?;
         if let Some(store) = &cfg.observations {
@@ -193,6 +217,9 @@ impl ClusterNode {
     /// it. On a follower it forwards to the leader; across leader changes it retries (the state
     /// machine drops pings it already applied, so a retry is harmless).
     pub async fn write(&self, batch: &PingBatch) -> Result<BatchReceipt, ClusterError> {
+        if let Some(why) = self.fatal() {
+            return Err(ClusterError::Fatal(why));
+        }
         let mut last = String::from("no attempt");
         for attempt in 0..WRITE_ATTEMPTS {
             if attempt > 0 {
@@ -215,6 +242,8 @@ impl ClusterNode {
                         Err(e) => last = e,
                     }
                 }
+                // Retrying cannot help: the core is gone (openraft reports it as fatal).
+                Err(RaftError::Fatal(f)) => return Err(ClusterError::Fatal(f.to_string())),
                 Err(e) => last = e.to_string(),
             }
         }
@@ -241,6 +270,20 @@ impl ClusterNode {
             .json()
             .await
             .map_err(|e| format!("forward to {addr}: {e}"))
+    }
+
+    /// Why this node's Raft core stopped, if it did. openraft sets `running_state` to the error
+    /// when the core returns (a storage error, shutdown); when the core task panics it never
+    /// gets there, but its metrics sender is dropped, which the watch channel reports.
+    pub fn fatal(&self) -> Option<String> {
+        let metrics = self.raft.metrics();
+        if let Err(e) = &metrics.borrow().running_state {
+            return Some(e.to_string());
+        }
+        metrics
+            .has_changed()
+            .is_err()
+            .then(|| "the Raft core task ended (panicked)".to_string())
     }
 
     pub fn status(&self) -> ClusterStatus {
@@ -289,12 +332,41 @@ struct VotersRequest {
 }
 
 fn error_reply(status: StatusCode, message: String) -> warp::reply::Response {
+    coded_reply(status, "ClusterError", message)
+}
+
+fn coded_reply(status: StatusCode, code: &str, message: String) -> warp::reply::Response {
     warp::reply::with_status(
-        warp::reply::json(&serde_json::json!({"code": "ClusterError", "message": message})),
+        warp::reply::json(&serde_json::json!({"code": code, "message": message})),
         status,
     )
     .into_response()
 }
+
+/// A JSON body of `T` (at most `limit` bytes), or the 400 `InvalidValue` reply saying what is
+/// wrong with it; warp's own JSON rejection would end as the route API's `InvalidUrl`.
+fn json_body<T: serde::de::DeserializeOwned + Send>(
+    limit: u64,
+) -> impl Filter<Extract = (Result<T, Box<warp::reply::Response>>,), Error = warp::Rejection> + Clone
+{
+    warp::body::content_length_limit(limit)
+        .and(warp::body::bytes())
+        .map(|body: warp::hyper::body::Bytes| {
+            serde_json::from_slice::<T>(&body).map_err(|e| {
+                Box::new(coded_reply(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidValue",
+                    format!("malformed request body: {e}"),
+                ))
+            })
+        })
+}
+
+/// A parsed request body, or the reply refusing it.
+type Body<T> = Result<T, Box<warp::reply::Response>>;
+
+/// Body limit of the membership calls (a few ids and addresses).
+const ADMIN_BODY_LIMIT: u64 = 64 * 1024;
 
 /// `GET /cluster` (status) and the secret-protected `POST /cluster/{init,learner,voters,write}`.
 pub fn cluster_routes(
@@ -320,8 +392,12 @@ pub fn cluster_routes(
         .and(warp::path("init"))
         .and(warp::path::end())
         .and(with_node())
-        .and(warp::body::json())
-        .then(|n: Arc<ClusterNode>, req: InitRequest| async move {
+        .and(json_body(ADMIN_BODY_LIMIT))
+        .then(|n: Arc<ClusterNode>, req: Body<InitRequest>| async move {
+            let req = match req {
+                Ok(req) => req,
+                Err(reply) => return *reply,
+            };
             match n.initialize(req.members).await {
                 Ok(()) => warp::reply::json(&n.status()).into_response(),
                 Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
@@ -332,20 +408,30 @@ pub fn cluster_routes(
         .and(warp::path("learner"))
         .and(warp::path::end())
         .and(with_node())
-        .and(warp::body::json())
-        .then(|n: Arc<ClusterNode>, req: LearnerRequest| async move {
-            match n.add_learner(req.id, req.addr).await {
-                Ok(()) => warp::reply::json(&n.status()).into_response(),
-                Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
-            }
-        });
+        .and(json_body(ADMIN_BODY_LIMIT))
+        .then(
+            |n: Arc<ClusterNode>, req: Body<LearnerRequest>| async move {
+                let req = match req {
+                    Ok(req) => req,
+                    Err(reply) => return *reply,
+                };
+                match n.add_learner(req.id, req.addr).await {
+                    Ok(()) => warp::reply::json(&n.status()).into_response(),
+                    Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
+                }
+            },
+        );
     let voters = admin
         .clone()
         .and(warp::path("voters"))
         .and(warp::path::end())
         .and(with_node())
-        .and(warp::body::json())
-        .then(|n: Arc<ClusterNode>, req: VotersRequest| async move {
+        .and(json_body(ADMIN_BODY_LIMIT))
+        .then(|n: Arc<ClusterNode>, req: Body<VotersRequest>| async move {
+            let req = match req {
+                Ok(req) => req,
+                Err(reply) => return *reply,
+            };
             match n.change_voters(req.voters).await {
                 Ok(()) => warp::reply::json(&n.status()).into_response(),
                 Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
@@ -357,8 +443,12 @@ pub fn cluster_routes(
         .and(warp::path("write"))
         .and(warp::path::end())
         .and(with_node())
-        .and(warp::body::content_length_limit(64 * 1024 * 1024).and(warp::body::json()))
-        .then(|n: Arc<ClusterNode>, batch: PingBatch| async move {
+        .and(json_body(64 * 1024 * 1024))
+        .then(|n: Arc<ClusterNode>, batch: Body<PingBatch>| async move {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(reply) => return *reply,
+            };
             match n.raft.client_write(batch).await {
                 Ok(r) => warp::reply::json(&r.data).into_response(),
                 Err(e) => error_reply(StatusCode::MISDIRECTED_REQUEST, e.to_string()),

@@ -1,66 +1,34 @@
 //! The state machine: applies committed ping batches to the live traffic table, each
-//! (device, seq) once, using ping timestamps only (never the wall clock), so every replica that
-//! applies the same log holds the same table. Snapshots serialise the table and the
-//! de-duplication state with rkyv. Optionally every applied observation also goes to the
+//! (device, seq) once (exact de-duplication, see [`super::dedup`]), using ping timestamps only
+//! (never the wall clock), so every replica that applies the same log holds the same table. A
+//! ping it refuses is listed in the batch's receipt, so it is not acked. Snapshots serialise the
+//! table and the de-duplication state with rkyv, behind a version header. Optionally every applied observation also goes to the
 //! [`ObservationLog`] (hourly Parquet files for historical profiles), off the apply path.
 
 // openraft's traits fix `StorageError` as the error type; helpers return it unboxed too.
 #![allow(clippy::result_large_err)]
 
-use super::{BatchReceipt, NodeId, TypeConfig};
+use super::dedup::{Dedup, DeviceParts, Outcome};
+use super::{BatchReceipt, NodeId, RefusedPing, TypeConfig};
 use graph::GlobalId;
+use traffic::live::EdgeObservation;
+use traffic::observations::ObservationLog;
+use traffic::LiveTraffic;
 use openraft::storage::RaftStateMachine;
 use openraft::{
     EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError,
     StoredMembership,
 };
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use traffic::live::EdgeObservation;
-use traffic::observations::ObservationLog;
-use traffic::LiveTraffic;
-
-/// Which sequence numbers of one device were applied: all up to `floor`, plus `above`.
-/// Clients number pings from 1, so a retried ping is recognised even after newer ones.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct DeviceSeqs {
-    floor: u64,
-    above: BTreeSet<u64>,
-}
-
-/// Above this many out-of-order sequence numbers per device, the oldest gap is given up on
-/// (a retry that late is treated as a duplicate), so memory stays bounded.
-const MAX_OUT_OF_ORDER: usize = 4096;
-
-impl DeviceSeqs {
-    /// Records `seq`; false if it was applied before.
-    fn insert(&mut self, seq: u64) -> bool {
-        if seq <= self.floor || !self.above.insert(seq) {
-            return false;
-        }
-        while self.above.remove(&(self.floor + 1)) {
-            self.floor += 1;
-        }
-        while self.above.len() > MAX_OUT_OF_ORDER {
-            if let Some(first) = self.above.pop_first() {
-                self.floor = first;
-            }
-            while self.above.remove(&(self.floor + 1)) {
-                self.floor += 1;
-            }
-        }
-        true
-    }
-}
 
 #[derive(Default)]
 struct Applied {
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, openraft::BasicNode>,
-    devices: HashMap<u64, DeviceSeqs>,
+    devices: Dedup,
     pings_applied: u64,
 }
 
@@ -82,10 +50,7 @@ impl TrafficState {
 
     /// True if `(device, seq)` has been applied.
     pub fn has_applied(&self, device: u64, seq: u64) -> bool {
-        self.lock()
-            .devices
-            .get(&device)
-            .is_some_and(|d| seq <= d.floor || d.above.contains(&seq))
+        self.lock().devices.contains(device, seq)
     }
 
     /// A digest of the whole traffic state (table + de-duplication), equal on replicas that
@@ -99,13 +64,14 @@ impl TrafficState {
             h.update(o.updated_ms.to_le_bytes());
         }
         let applied = self.lock();
-        let mut devices: Vec<_> = applied.devices.iter().collect();
-        devices.sort_by_key(|(d, _)| **d);
-        for (d, s) in devices {
+        h.update(applied.devices.clock_ms().to_le_bytes());
+        for (d, s) in applied.devices.sorted() {
             h.update(d.to_le_bytes());
-            h.update(s.floor.to_le_bytes());
-            for x in &s.above {
-                h.update(x.to_le_bytes());
+            h.update(s.newest_ts().to_le_bytes());
+            h.update((s.ranges().len() as u64).to_le_bytes());
+            for (a, b) in s.ranges() {
+                h.update(a.to_le_bytes());
+                h.update(b.to_le_bytes());
             }
         }
         h.update(applied.pings_applied.to_le_bytes());
@@ -117,15 +83,29 @@ impl TrafficState {
     }
 }
 
-/// rkyv form of a snapshot's traffic state.
+/// rkyv form of a snapshot's traffic state, version 2: `SNAPSHOT_V2_MAGIC` then these bytes.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct SnapshotPayload {
     /// `(edge, speed, samples, updated_ms)`
+    edges: Vec<(u64, f32, u32, i64)>,
+    /// `(device, newest ping ts, applied seq ranges)`, by device id.
+    devices: Vec<DeviceParts>,
+    /// The log clock of [`Dedup`].
+    clock_ms: i64,
+    pings_applied: u64,
+}
+
+/// The first snapshot form (no header), still read so nodes keep their snapshots on upgrade.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct SnapshotPayloadV1 {
     edges: Vec<(u64, f32, u32, i64)>,
     /// `(device, floor, out-of-order seqs)`
     devices: Vec<(u64, u64, Vec<u64>)>,
     pings_applied: u64,
 }
+
+/// Starts a version-2 snapshot (8 bytes, so the rkyv bytes after it stay 8-aligned).
+const SNAPSHOT_V2_MAGIC: &[u8; 8] = b"MRDNSNP2";
 
 type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
 /// The latest snapshot: its meta and rkyv bytes.
@@ -224,14 +204,19 @@ impl StateMachine {
                 .collect(),
             devices: applied
                 .devices
-                .iter()
-                .map(|(d, s)| (*d, s.floor, s.above.iter().copied().collect()))
+                .sorted()
+                .into_iter()
+                .map(|(d, s)| (d, s.newest_ts(), s.ranges().to_vec()))
                 .collect(),
+            clock_ms: applied.devices.clock_ms(),
             pings_applied: applied.pings_applied,
         };
-        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&payload).map_err(|e| {
+        let body = rkyv::to_bytes::<rkyv::rancor::Error>(&payload).map_err(|e| {
             StorageIOError::write_snapshot(None, &std::io::Error::other(e.to_string()))
         })?;
+        let mut bytes = Vec::with_capacity(SNAPSHOT_V2_MAGIC.len() + body.len());
+        bytes.extend_from_slice(SNAPSHOT_V2_MAGIC);
+        bytes.extend_from_slice(&body);
         let meta = SnapshotMeta {
             last_log_id: applied.last_applied,
             last_membership: applied.membership.clone(),
@@ -241,7 +226,7 @@ impl StateMachine {
                 self.snapshot_seq
             ),
         };
-        Ok((meta, bytes.to_vec()))
+        Ok((meta, bytes))
     }
 
     fn decode_into(
@@ -249,15 +234,9 @@ impl StateMachine {
         meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
         bytes: &[u8],
     ) -> Result<(), StorageError<NodeId>> {
-        let mut aligned = rkyv::util::AlignedVec::<16>::new();
-        aligned.extend_from_slice(bytes);
-        let payload =
-            rkyv::from_bytes::<SnapshotPayload, rkyv::rancor::Error>(&aligned).map_err(|e| {
-                StorageIOError::read_snapshot(
-                    Some(meta.signature()),
-                    &std::io::Error::other(e.to_string()),
-                )
-            })?;
+        let payload = decode_payload(bytes).map_err(|e| {
+            StorageIOError::read_snapshot(Some(meta.signature()), &std::io::Error::other(e))
+        })?;
         let live = LiveTraffic::new();
         for (id, speed_kmh, samples, updated_ms) in payload.edges {
             live.restore(
@@ -271,23 +250,50 @@ impl StateMachine {
         }
         let mut applied = self.state.lock();
         self.state.live.replace_with(live);
-        applied.devices = payload
-            .devices
-            .into_iter()
-            .map(|(d, floor, above)| {
-                (
-                    d,
-                    DeviceSeqs {
-                        floor,
-                        above: above.into_iter().collect(),
-                    },
-                )
-            })
-            .collect();
+        applied.devices = Dedup::restore(payload.clock_ms, payload.devices);
         applied.pings_applied = payload.pings_applied;
         applied.last_applied = meta.last_log_id;
         applied.membership = meta.last_membership.clone();
         Ok(())
+    }
+}
+
+/// Reads a snapshot of either version.
+fn decode_payload(bytes: &[u8]) -> Result<SnapshotPayload, String> {
+    let mut aligned = rkyv::util::AlignedVec::<16>::new();
+    if let Some(body) = bytes.strip_prefix(SNAPSHOT_V2_MAGIC.as_slice()) {
+        aligned.extend_from_slice(body);
+        return rkyv::from_bytes::<SnapshotPayload, rkyv::rancor::Error>(&aligned)
+            .map_err(|e| e.to_string());
+    }
+    aligned.extend_from_slice(bytes);
+    let old = rkyv::from_bytes::<SnapshotPayloadV1, rkyv::rancor::Error>(&aligned)
+        .map_err(|e| e.to_string())?;
+    Ok(upgrade_v1(old))
+}
+
+/// A version-1 snapshot in today's form: `floor` becomes the range `1..=floor` (a floor the old
+/// window had pushed past a gap stays as it was: that loss predates the upgrade). V1 kept no ping
+/// times, so the log clock is the newest edge update (those are ping times) and every device
+/// counts as seen then: it is kept for a full [`super::dedup::RETAIN_MS`] after the upgrade.
+fn upgrade_v1(old: SnapshotPayloadV1) -> SnapshotPayload {
+    let clock_ms = old.edges.iter().map(|e| e.3).max().unwrap_or(i64::MIN);
+    let devices = old
+        .devices
+        .into_iter()
+        .map(|(d, floor, above)| {
+            let mut ranges: Vec<(u64, u64)> = above.into_iter().map(|s| (s, s)).collect();
+            if floor > 0 {
+                ranges.push((1, floor));
+            }
+            (d, clock_ms, ranges)
+        })
+        .collect();
+    SnapshotPayload {
+        edges: old.edges,
+        devices,
+        clock_ms,
+        pings_applied: old.pings_applied,
     }
 }
 
@@ -356,9 +362,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(batch) => {
                     let mut observed = Vec::new();
                     for p in batch.pings {
-                        if !applied.devices.entry(p.device).or_default().insert(p.seq) {
-                            receipt.duplicates += 1;
-                            continue;
+                        match applied.devices.record(p.device, p.seq, p.ts_ms) {
+                            Outcome::Applied => {}
+                            Outcome::Duplicate => {
+                                receipt.duplicates += 1;
+                                continue;
+                            }
+                            Outcome::Refused(reason) => {
+                                receipt.refused.push(RefusedPing {
+                                    device: p.device,
+                                    seq: p.seq,
+                                    reason,
+                                });
+                                continue;
+                            }
                         }
                         receipt.applied += 1;
                         applied.pings_applied += 1;
@@ -425,17 +442,105 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{LoggedPing, PingBatch};
+    use openraft::{CommittedLeaderId, Entry};
 
-    #[test]
-    fn retried_sequence_numbers_are_recognised_even_out_of_order() {
-        let mut d = DeviceSeqs::default();
-        assert!(d.insert(1));
-        assert!(d.insert(3));
-        assert!(!d.insert(1));
-        assert!(!d.insert(3));
-        assert!(d.insert(2));
-        assert_eq!(d.floor, 3);
-        assert!(d.above.is_empty());
-        assert!(!d.insert(2));
+    const T0: i64 = 1_800_000_000_000;
+
+    fn ping(device: u64, seq: u64, ts_ms: i64) -> LoggedPing {
+        LoggedPing {
+            device,
+            seq,
+            ts_ms,
+            lat: 47.14,
+            lon: 9.52,
+            edge: Some((0, (seq % 5) as u32)),
+            speed_kmh: Some(30.0),
+        }
+    }
+
+    fn entry(index: u64, pings: Vec<LoggedPing>) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(PingBatch { pings }),
+        }
+    }
+
+    fn machine(dir: &Path) -> StateMachine {
+        StateMachine::open(dir, Arc::new(TrafficState::default())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_late_ping_is_applied_and_the_state_survives_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = machine(dir.path());
+        let stream: Vec<LoggedPing> = (2..=4098).map(|s| ping(9, s, T0 + s as i64)).collect();
+        let r = sm.apply([entry(1, stream)]).await.unwrap();
+        assert_eq!((r[0].applied, r[0].duplicates), (4097, 0));
+        let r = sm.apply([entry(2, vec![ping(9, 1, T0)])]).await.unwrap();
+        assert_eq!((r[0].applied, r[0].duplicates), (1, 0), "{r:?}");
+        assert_eq!(sm.state.pings_applied(), 4098);
+        let r = sm.apply([entry(3, vec![ping(9, 1, T0)])]).await.unwrap();
+        assert_eq!((r[0].applied, r[0].duplicates), (0, 1));
+
+        let hash = sm.state.state_hash();
+        let mut builder = sm.get_snapshot_builder().await;
+        builder.build_snapshot().await.unwrap();
+        drop(sm);
+        let mut back = machine(dir.path());
+        assert_eq!(back.state.state_hash(), hash);
+        assert!((1..=4098).all(|s| back.state.has_applied(9, s)));
+        // The log clock came back too: a ping far behind it is refused, not applied or acked.
+        let old = T0 - super::super::dedup::RETAIN_MS;
+        let r = back
+            .apply([entry(4, vec![ping(10, 1, old)])])
+            .await
+            .unwrap();
+        assert_eq!(r[0].applied, 0);
+        assert_eq!(
+            r[0].refused,
+            vec![RefusedPing {
+                device: 10,
+                seq: 1,
+                reason: super::super::dedup::Refusal::TooOld
+            }]
+        );
+        assert!(!back.state.has_applied(10, 1));
+    }
+
+    #[tokio::test]
+    async fn a_version_1_snapshot_still_opens() {
+        let v1 = SnapshotPayloadV1 {
+            edges: vec![(GlobalId::new(0, 3).pack(), 31.0, 2, T0 + 50)],
+            devices: vec![(4, 10, vec![12, 13, 20])],
+            pings_applied: 13,
+        };
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&v1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = machine(dir.path());
+        let meta = Meta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), 7)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: "7-1".into(),
+        };
+        sm.install_snapshot(&meta, Box::new(Cursor::new(bytes.to_vec())))
+            .await
+            .unwrap();
+        let s = &sm.state;
+        assert_eq!(s.pings_applied(), 13);
+        assert_eq!(s.live.len(), 1);
+        let applied: Vec<u64> = (1..=25).filter(|&q| s.has_applied(4, q)).collect();
+        assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 20]);
+        // Seq 11 was never applied: it is applied now, and 12 is a duplicate.
+        let r = sm
+            .apply([entry(8, vec![ping(4, 11, T0), ping(4, 12, T0)])])
+            .await
+            .unwrap();
+        assert_eq!((r[0].applied, r[0].duplicates), (1, 1));
+        // Damaged bytes are an error, not a panic.
+        let broken = sm
+            .install_snapshot(&meta, Box::new(Cursor::new(b"MRDNSNP2junk".to_vec())))
+            .await;
+        assert!(broken.is_err());
     }
 }

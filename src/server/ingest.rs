@@ -14,9 +14,14 @@
 //!    group and fsynced. A client resends what was not acked (after a `NotCommitted` error on
 //!    the same connection, or after reconnecting to any node); duplicates are applied once.
 //!    A resent ping (seq not above the highest sent on the connection) is exempt from the
-//!    timestamp-order check.
+//!    timestamp-order check. The rate limit (50/s, burst 200) is per device over all its
+//!    connections to this node (`rate_limit`). A ping the state machine refuses is not acked:
+//!    error `PingTooOld` (more than 48 h older than the cluster's newest pings) or
+//!    `TooManyGaps` (the device has 1,024 gaps in its applied seqs; send the missing ones
+//!    first); see `cluster::dedup`.
 //! 4. Errors → `{"type":"error","code":"...","message":"...","seq":1}`; a bad ping is refused alone,
-//!    a bad token or an oversized frame closes the connection.
+//!    a bad token or an oversized frame closes the connection, and so does `NodeFailed` (this
+//!    node's Raft core stopped: reconnect to another node and resend).
 //! 5. Navigation on the same connection: client → `{"type":"navigate","destination":{"lat":..,
 //!    "lon":..}}` (from the last ping's position) → server `{"type":"route","reason":"start",
 //!    "route":{OSRM route, polyline6, steps}}`; then after each ping `{"type":"progress",
@@ -24,7 +29,7 @@
 //!    when the device left the route, or `faster_route` (with `saving_s`) when traffic makes
 //!    another route faster, and `{"type":"arrived"}`. `{"type":"end_navigation"}` stops it.
 
-use cluster::batcher::Batcher;
+use cluster::batcher::{Batcher, SubmitError};
 use cluster::network::constant_time_eq;
 use cluster::LoggedPing;
 use futures_util::{SinkExt, StreamExt};
@@ -36,7 +41,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -55,10 +60,6 @@ const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
 const MAX_AGE_MS: i64 = 24 * 60 * 60 * 1000;
 /// 100 m/s = 360 km/h: anything faster is not a car.
 const MAX_SPEED_MS: f32 = 100.0;
-/// Per-connection token bucket: a phone sends about one ping a second; bursts cover uploads
-/// after a tunnel.
-const RATE_PER_S: f64 = 50.0;
-const BURST: f64 = 200.0;
 
 pub struct IngestContext {
     pub router: Arc<Router>,
@@ -68,6 +69,8 @@ pub struct IngestContext {
     pub batcher: Batcher,
     pub secret: Vec<u8>,
     pub metrics: Arc<super::metrics::Metrics>,
+    /// Pings per second per device, over all its connections to this node.
+    pub rates: super::rate_limit::DeviceRates,
 }
 
 /// Hex HMAC-SHA256 of the device id under the ingest secret.
@@ -194,23 +197,6 @@ struct Connection {
     /// Position of the last accepted ping: where navigation starts.
     last_position: Option<(f64, f64)>,
     navigation: Option<NavigationSession>,
-    tokens: f64,
-    refilled: Instant,
-}
-
-impl Connection {
-    fn take_token(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * RATE_PER_S).min(BURST);
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 /// Counts a websocket connection as open for as long as it lives.
@@ -265,8 +251,6 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
         highest_seq: 0,
         last_position: None,
         navigation: None,
-        tokens: BURST,
-        refilled: Instant::now(),
     };
     let deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
     loop {
@@ -287,6 +271,16 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
         } else {
             source.next().await
         };
+        // A node whose Raft core stopped can commit nothing: say so and close at once, so the
+        // phone resends to another node instead of waiting for a timeout per ping.
+        if conn.device.is_some() && matches!(next, Some(Ok(Message::Text(_) | Message::Binary(_))))
+        {
+            if let Some(why) = ctx.batcher.node_failure() {
+                let message = format!("this node has failed, reconnect to another node: {why}");
+                let _ = out.send(error_frame("NodeFailed", &message, None)).await;
+                break;
+            }
+        }
         let text = match next {
             None | Some(Ok(Message::Close(_))) => break,
             Some(Ok(Message::Text(t))) => t,
@@ -456,7 +450,7 @@ async fn accept_ping(
     p: PingMessage,
     out: &mpsc::Sender<Message>,
 ) -> Option<LoggedPing> {
-    if !conn.take_token() {
+    if !ctx.rates.take(device) {
         ctx.metrics.ping_refused("RateLimited");
         let _ = out
             .send(error_frame(
@@ -567,13 +561,17 @@ fn submit_and_ack(ctx: &Arc<IngestContext>, pings: Vec<LoggedPing>, out: &mpsc::
                     metrics.ping_acked();
                     Message::Text(format!(r#"{{"type":"ack","acked":{seq}}}"#).into())
                 }
-                Err(e) => {
+                Err(e @ SubmitError::NotCommitted(_)) => {
                     metrics.ping_not_committed();
-                    error_frame(
-                        "NotCommitted",
-                        &format!("not committed, resend later: {e}"),
-                        Some(seq),
-                    )
+                    error_frame("NotCommitted", &e.to_string(), Some(seq))
+                }
+                Err(e @ SubmitError::NodeFailed(_)) => {
+                    metrics.ping_not_committed();
+                    error_frame("NodeFailed", &e.to_string(), Some(seq))
+                }
+                Err(SubmitError::Refused(reason)) => {
+                    metrics.ping_refused(reason.code());
+                    error_frame(reason.code(), &reason.message(), Some(seq))
                 }
             };
             if out.send(frame).await.is_err() {

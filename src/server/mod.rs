@@ -8,6 +8,7 @@ pub mod compute;
 pub mod ingest;
 pub mod map_page;
 pub mod metrics;
+pub mod rate_limit;
 pub mod route_api;
 pub mod tile_files;
 
@@ -117,6 +118,7 @@ pub fn routes(
     let limits = options.limits;
     let health_router = router.clone();
     let traffic_router = router.clone();
+    let health_node = cluster.clone();
     let health = warp::path("health")
         .and(warp::path::end())
         .and(warp::get())
@@ -124,9 +126,15 @@ pub fn routes(
             let store = &health_router.store;
             let m = store.manifest();
             let traffic = health_router.traffic.current();
-            warp::reply::with_status(
-                warp::reply::json(&json!({
-                    "status": "ok",
+            // A member whose Raft core stopped serves stale traffic and takes no pings: a load
+            // balancer or orchestrator must see it as down (503) and restart it.
+            let fatal = health_node.as_ref().and_then(|n| n.fatal());
+            let (status, code) = match &fatal {
+                Some(_) => ("fatal", StatusCode::SERVICE_UNAVAILABLE),
+                None => ("ok", StatusCode::OK),
+            };
+            let mut body = json!({
+                    "status": status,
                     "graph": m.name,
                     "graph_version": m.graph_version,
                     "bbox": m.bbox,
@@ -135,10 +143,11 @@ pub fn routes(
                     "live_edges": traffic.live_edges,
                     "traffic_published_ms": traffic.published_ms,
                     "profile_edges": health_router.profiles.as_ref().map_or(0, |p| p.edges),
-                })),
-                StatusCode::OK,
-            )
-            .into_response()
+            });
+            if let Some(why) = fatal {
+                body["error"] = why.into();
+            }
+            warp::reply::with_status(warp::reply::json(&body), code).into_response()
         });
     let page = warp::path::end()
         .and(warp::method())
@@ -305,6 +314,27 @@ pub fn start_ingest(
     metrics: Arc<metrics::Metrics>,
     compute: Arc<ComputePool>,
 ) {
+    start_ingest_with(
+        listener,
+        router,
+        node,
+        secret,
+        metrics,
+        compute,
+        rate_limit::RateLimit::default(),
+    )
+}
+
+/// [`start_ingest`] with a per-device rate limit other than the default.
+pub fn start_ingest_with(
+    listener: tokio::net::TcpListener,
+    router: Arc<Router>,
+    node: Arc<ClusterNode>,
+    secret: &[u8],
+    metrics: Arc<metrics::Metrics>,
+    compute: Arc<ComputePool>,
+    rate: rate_limit::RateLimit,
+) {
     let ctx = Arc::new(ingest::IngestContext {
         router,
         compute,
@@ -312,6 +342,7 @@ pub fn start_ingest(
         batcher: cluster::batcher::Batcher::start(node, Default::default()),
         secret: secret.to_vec(),
         metrics,
+        rates: rate_limit::DeviceRates::new(rate),
     });
     tokio::spawn(ingest::serve_ingest(listener, ctx));
 }

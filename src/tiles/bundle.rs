@@ -560,14 +560,15 @@ impl Bundle {
         let file = std::fs::File::open(&path).map_err(read_err(&path))?;
         // SAFETY: bundles are written once (to a temporary name, then renamed) and only read.
         let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(read_err(&path))?);
+        // Member names and tar errors come from the file: shown escaped, never as raw bytes.
         let truncated = |detail: String| BundleError::Truncated {
             path: shown.clone(),
-            detail,
+            detail: printable(&detail),
         };
         let corrupt = |member: &str, detail: String| BundleError::Corrupt {
             path: shown.clone(),
-            member: member.to_string(),
-            detail,
+            member: printable(member),
+            detail: printable(&detail),
         };
 
         // Locate members by their tar headers (the tar crate checks header checksums).
@@ -577,7 +578,7 @@ impl Bundle {
             .entries_with_seek()
             .map_err(|e| BundleError::NotABundle {
                 path: shown.clone(),
-                detail: e.to_string(),
+                detail: printable(&e.to_string()),
             })?;
         for entry in entries {
             let entry = entry.map_err(|e| match located.last() {
@@ -588,7 +589,7 @@ impl Bundle {
                 Some((name, _)) => corrupt(name, format!("is followed by a bad tar header: {e}")),
                 None => BundleError::NotABundle {
                     path: shown.clone(),
-                    detail: e.to_string(),
+                    detail: printable(&e.to_string()),
                 },
             })?;
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -801,6 +802,24 @@ impl Bundle {
             })
         }
     }
+}
+
+/// `s` fit for an error message: control characters escaped, at most 200 characters.
+fn printable(s: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || c == '\u{fffd}' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -46,7 +46,12 @@ struct LastFix {
 #[derive(Default)]
 pub struct Matcher {
     last: DashMap<u64, LastFix>,
+    /// Matched pings, to sweep `last` every [`SWEEP_EVERY`] of them.
+    matched: std::sync::atomic::AtomicU64,
 }
+
+/// Matched pings between two sweeps of stale last fixes.
+const SWEEP_EVERY: u64 = 4096;
 
 struct Candidate {
     edge: EdgeId,
@@ -60,6 +65,11 @@ struct Candidate {
 impl Matcher {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Devices whose last fix is kept.
+    pub fn tracked_devices(&self) -> usize {
+        self.last.len()
     }
 
     /// Matches one ping; `None` when no road is near enough.
@@ -195,6 +205,14 @@ impl Matcher {
                 }
             })
             .or_insert(fix);
+        // A fix more than MAX_GAP_MS older than pings arriving now is never used again: drop
+        // those, so memory follows the devices driving now, not every phone ever seen.
+        let n = self
+            .matched
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if (n + 1) % SWEEP_EVERY == 0 {
+            self.last.retain(|_, f| ping.ts_ms - f.ts_ms <= MAX_GAP_MS);
+        }
         Ok(Some(MatchedPing {
             device: ping.device,
             seq: ping.seq,

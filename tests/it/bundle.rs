@@ -543,3 +543,38 @@ fn bundled_profiles_route_like_the_server_at_the_departure_time() {
     }
     assert!(slowed > 30, "only {slowed} of 60 routes felt the profiles");
 }
+
+#[test]
+fn a_member_with_a_binary_name_is_named_escaped_not_as_raw_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let good = make_bundle("bundle-binary-name");
+    let bad = good.with_file_name("binary-name.bundle");
+    // The same members, plus one the manifest does not list, named with control bytes.
+    let mut builder = tar::Builder::new(std::fs::File::create(&bad).unwrap());
+    let mut archive = tar::Archive::new(std::fs::File::open(&good).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let path = entry.path().unwrap().into_owned();
+        builder.append_data(&mut header, path, &mut entry).unwrap();
+    }
+    let name = std::ffi::OsStr::from_bytes(b"graph/\x01\x1b[31m\x07\xfe.bin");
+    let mut header = tar::Header::new_ustar();
+    header.set_size(3);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, name, &b"abc"[..]).unwrap();
+    builder.finish().unwrap();
+    drop(builder);
+
+    let err = Bundle::open(&bad)
+        .err()
+        .expect("an unlisted member is refused");
+    let message = err.to_string();
+    assert!(matches!(err, BundleError::Corrupt { .. }), "{message}");
+    assert!(message.contains("not listed"), "{message}");
+    assert!(
+        !message.chars().any(|c| c.is_control() || c == '\u{fffd}'),
+        "raw bytes in {message:?}"
+    );
+    assert!(message.contains(r"\u{1}\u{1b}[31m\u{7}"), "{message}");
+}

@@ -10,24 +10,27 @@ use meridian::cluster::network::SECRET_HEADER;
 use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
 use meridian::cluster::{LoggedPing, PingBatch};
 use meridian::server::metrics::Metrics;
-use meridian::server::{serve_on, start_ingest, Limits, ServerOptions};
+use meridian::server::rate_limit::RateLimit;
+use meridian::server::{serve_on, start_ingest_with, Limits, ServerOptions};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "test-cluster-secret";
+pub const SECRET: &str = "test-cluster-secret";
 const GRAPH: &str = "small/liechtenstein-2015-07";
 
 pub const INGEST_SECRET: &[u8] = b"test-ingest-secret";
 
 /// How a test node differs from a default one.
 #[derive(Clone, Copy, Default)]
-struct NodeOptions {
-    snapshots: SnapshotSchedule,
+pub(crate) struct NodeOptions {
+    pub(crate) snapshots: SnapshotSchedule,
     /// Record observation files in `<dir>/observations` (needs the `analytics` feature).
-    observations: bool,
+    pub(crate) observations: bool,
+    /// Per-device ingest rate limit, if not the default.
+    pub(crate) ingest_rate: Option<RateLimit>,
 }
 
 pub struct TestNode {
@@ -74,18 +77,20 @@ impl TestNode {
                     .await
                     .expect("bind ingest");
                 let metrics = Arc::new(Metrics::new());
-                let options = ServerOptions::from(Limits::default()).with_metrics(metrics.clone());
-                start_ingest(
+                let server_options =
+                    ServerOptions::from(Limits::default()).with_metrics(metrics.clone());
+                start_ingest_with(
                     ingest_listener,
                     routes.clone(),
                     node.clone(),
                     INGEST_SECRET,
                     metrics,
-                    options.compute.clone(),
+                    server_options.compute.clone(),
+                    options.ingest_rate.unwrap_or_default(),
                 );
                 node_tx.send(node.clone()).unwrap();
                 tokio::select! {
-                    _ = serve_on(routes, listener, options, Some(node)) => {}
+                    _ = serve_on(routes, listener, server_options, Some(node)) => {}
                     _ = kill_rx => {}
                 }
             });
@@ -173,7 +178,7 @@ pub async fn start_cluster(label: &str) -> Vec<TestNode> {
     start_cluster_with(label, NodeOptions::default()).await
 }
 
-async fn start_cluster_with(label: &str, options: NodeOptions) -> Vec<TestNode> {
+pub(crate) async fn start_cluster_with(label: &str, options: NodeOptions) -> Vec<TestNode> {
     let root = scratch_dir(label);
     let nodes: Vec<TestNode> = (1..=3)
         .map(|id| {
@@ -308,6 +313,7 @@ async fn a_follower_behind_the_purged_log_catches_up_by_installing_a_snapshot() 
             keep_entries: 10,
         },
         observations: cfg!(feature = "analytics"),
+        ..Default::default()
     };
     let mut nodes = start_cluster_with("raft-snapshot", options).await;
     let leader_id = nodes[0].node().status().leader.unwrap();
@@ -522,4 +528,134 @@ async fn a_node_joins_as_learner_becomes_a_voter_and_voters_even_the_leader_are_
     })
     .await;
     assert_eq!(survivor.state.pings_applied(), 70);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_a_corrupt_log_refuses_to_start_and_rejoins_from_its_peers_as_told() {
+    let mut nodes = start_cluster("raft-corrupt").await;
+    let leader_id = nodes[0].node().status().leader.unwrap();
+    let leader = nodes.iter().position(|n| n.id == leader_id).unwrap();
+    let writer = nodes[leader].node().clone();
+    let mut acked = 0u64;
+    for i in 0..30u64 {
+        let b = batch(1 + i % 3, (i / 3) * 10 + 1..(i / 3) * 10 + 11);
+        writer.write(&b).await.unwrap();
+        acked += 10;
+    }
+    let bad = (leader + 1) % 3;
+    {
+        let state = nodes[bad].node().state.clone();
+        wait_for("the follower to apply", Duration::from_secs(10), || {
+            state.pings_applied() == acked
+        })
+        .await;
+    }
+    nodes[bad].crash();
+    // One flipped byte in the middle of its synced log: records after it are valid, so this is
+    // not a torn tail.
+    let log = nodes[bad].dir.join("log").join("raft-log.dat");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x41;
+    std::fs::write(&log, &bytes).unwrap();
+    // The other two keep committing meanwhile.
+    for i in 30..40u64 {
+        let b = batch(1 + i % 3, (i / 3) * 10 + 1..(i / 3) * 10 + 11);
+        writer.write(&b).await.unwrap();
+        acked += 10;
+    }
+
+    let (id, addr, ingest, dir) = (
+        nodes[bad].id,
+        nodes[bad].addr,
+        nodes[bad].ingest,
+        nodes[bad].dir.clone(),
+    );
+    let cfg = NodeConfig {
+        id,
+        advertise: addr.to_string(),
+        data_dir: dir.clone(),
+        secret: SECRET.into(),
+        observations: None,
+        snapshots: SnapshotSchedule::default(),
+    };
+    let err = match ClusterNode::start(cfg).await {
+        Err(e) => e,
+        Ok(_) => panic!("a node started on a log with damaged synced records"),
+    };
+    let message = err.to_string();
+    assert!(
+        matches!(
+            err,
+            meridian::cluster::node::ClusterError::CorruptLog { .. }
+        ),
+        "{message}"
+    );
+    for needle in [
+        "rejoin it from its peers",
+        "POST /cluster/voters",
+        "POST /cluster/learner",
+        &dir.display().to_string(),
+    ] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        bytes,
+        "the damaged log was left as it was"
+    );
+
+    // What the message says: remove it, wipe its data directory, start it empty, add it back as
+    // a learner, promote it.
+    let client = reqwest::Client::new();
+    let leader_addr = nodes[leader].addr;
+    let admin = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("http://{leader_addr}/cluster/{path}"))
+            .header(SECRET_HEADER, SECRET)
+            .json(&body)
+            .send()
+    };
+    let others: Vec<u64> = nodes.iter().map(|n| n.id).filter(|&i| i != id).collect();
+    let r = admin("voters", serde_json::json!({ "voters": others }))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+    std::fs::remove_dir_all(&dir).unwrap();
+    nodes[bad] = TestNode::start_with(id, addr, ingest, dir, NodeOptions::default());
+    let r = admin(
+        "learner",
+        serde_json::json!({"id": id, "addr": addr.to_string()}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+    let r = admin("voters", serde_json::json!({ "voters": [1, 2, 3] }))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+
+    // Nothing acked was lost: the rejoined node holds every ping, and a write needing it works.
+    let back = nodes[bad].node().clone();
+    wait_for(
+        "the rejoined node to catch up",
+        Duration::from_secs(20),
+        || back.status().state_hash == writer.status().state_hash,
+    )
+    .await;
+    assert_eq!(back.state.pings_applied(), acked);
+    assert!(back.status().voters.contains(&id));
+    back.write(&batch(9, 1..11)).await.unwrap();
+    for n in &nodes {
+        let state = n.node().state.clone();
+        wait_for(
+            "every node to apply the last write",
+            Duration::from_secs(10),
+            || state.pings_applied() == acked + 10,
+        )
+        .await;
+    }
 }

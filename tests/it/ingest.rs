@@ -13,22 +13,22 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(addr: SocketAddr) -> Ws {
+pub async fn connect(addr: SocketAddr) -> Ws {
     tokio_tungstenite::connect_async(format!("ws://{addr}/"))
         .await
         .unwrap()
         .0
 }
 
-async fn send(ws: &mut Ws, v: Value) {
+pub async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
 /// The next JSON frame, or `None` when the server closed the connection.
-async fn next(ws: &mut Ws) -> Option<Value> {
+pub async fn next(ws: &mut Ws) -> Option<Value> {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
             .await
@@ -41,7 +41,7 @@ async fn next(ws: &mut Ws) -> Option<Value> {
     }
 }
 
-async fn authed(addr: SocketAddr, device: u64) -> Ws {
+pub async fn authed(addr: SocketAddr, device: u64) -> Ws {
     let mut ws = connect(addr).await;
     send(
         &mut ws,
@@ -53,7 +53,7 @@ async fn authed(addr: SocketAddr, device: u64) -> Ws {
     ws
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

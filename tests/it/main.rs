@@ -14,6 +14,7 @@ mod navigation;
 mod overload;
 mod process_crash;
 mod processes;
+mod reliability;
 mod render;
 mod routing;
 mod server;

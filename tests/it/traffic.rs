@@ -225,3 +225,37 @@ fn a_ping_far_from_roads_is_not_matched_and_bad_speeds_are_ignored() {
     live.observe(e, -3.0, NOW_MS);
     assert!(live.is_empty());
 }
+
+#[test]
+fn the_matcher_forgets_devices_that_stopped_sending() {
+    let r = router("small/liechtenstein-2015-07");
+    let at = junctions(&r)[100];
+    let matcher = Matcher::new();
+    let ping = |device: u64, ts_ms: i64| Ping {
+        device,
+        seq: 1,
+        ts_ms,
+        lat: at.0,
+        lon: at.1,
+        speed_ms: Some(10.0),
+        heading_deg: None,
+        accuracy_m: Some(5.0),
+    };
+    // 3,000 phones once, then an hour later 5,000 others: the first ones' fixes are useless
+    // (older than any gap a match bridges) and are swept.
+    for d in 0..3_000 {
+        assert!(matcher
+            .match_ping(&r.store, &ping(d, NOW_MS))
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(matcher.tracked_devices(), 3_000);
+    for d in 10_000..15_000 {
+        matcher
+            .match_ping(&r.store, &ping(d, NOW_MS + 3_600_000))
+            .unwrap();
+    }
+    let tracked = matcher.tracked_devices();
+    assert!(tracked <= 5_000, "{tracked} devices kept");
+    assert!(tracked > 0);
+}
