@@ -621,6 +621,7 @@ async fn start_navigation(
             let code = match e {
                 crate::route::RouteError::NoSegment(_) => "NoSegment",
                 crate::route::RouteError::NoRoute => "NoRoute",
+                crate::route::RouteError::NoOverlay => "InvalidValue",
                 crate::route::RouteError::Store(_) => "InternalError",
             };
             let _ = out.send(error_frame(code, &e.to_string(), None)).await;

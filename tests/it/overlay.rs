@@ -1,0 +1,244 @@
+//! The multi-level overlay must return exactly the cost of the plain A* (itself checked against
+//! petgraph's Dijkstra in `exactness`), and of that Dijkstra directly on a share of the pairs:
+//! at free flow, under random live traffic, and after a chain of incremental customizations,
+//! which must also give bit-for-bit the cliques of a full customization. A corrupted clique
+//! entry must make the comparison fail.
+
+use crate::common::{graph_dir, junctions};
+use crate::exactness::LineGraph;
+use meridian::graph::{GlobalId, GraphStore};
+use meridian::route::overlay::{Customized, OverlayConfig};
+use meridian::route::search::SearchSpace;
+use meridian::route::Router;
+use meridian::traffic::LiveTraffic;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+
+fn overlay_router(name: &str, config: OverlayConfig) -> Router {
+    let store = GraphStore::open(graph_dir(name)).expect("open graph");
+    Router::new(Arc::new(store))
+        .with_overlay(config)
+        .expect("build overlay")
+}
+
+/// Pairs routed and pairs where the overlay's cost differs from the reference's.
+struct Outcome {
+    routed: usize,
+    mismatches: Vec<String>,
+}
+
+/// Overlay (under `weights`, or the current ones) against the A* under the router's current
+/// cost model on `pairs` random pairs, and against Dijkstra on every `dijkstra_every`-th pair.
+fn compare(
+    router: &Router,
+    weights: Option<&Customized>,
+    pairs: usize,
+    seed: u64,
+    dijkstra_every: usize,
+) -> Outcome {
+    let model = router.cost_model();
+    let mut reference = (dijkstra_every > 0).then(|| LineGraph::build(router, &model));
+    let live = router.overlay.as_ref().expect("overlay");
+    let current = live.current();
+    let weights = weights.unwrap_or(&current);
+    let nodes = junctions(router);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut space = SearchSpace::new();
+    let mut out = Outcome {
+        routed: 0,
+        mismatches: Vec::new(),
+    };
+    for i in 0..pairs {
+        let mut pick = || {
+            let (lat, lon) = nodes[rng.random_range(0..nodes.len())];
+            (
+                lat + rng.random_range(-5e-4..5e-4),
+                lon + rng.random_range(-5e-4..5e-4),
+            )
+        };
+        let (a, b) = (pick(), pick());
+        let sa = router.snap(a).unwrap().expect("snap a");
+        let sb = router.snap(b).unwrap().expect("snap b");
+        let ours = router.leg_overlay_with(live, weights, &sa, &sb).ok();
+        let astar = router
+            .leg_with(&model, &mut space, &sa, &sb)
+            .ok()
+            .map(|p| p.cost_s);
+        let dijkstra = match reference.as_mut() {
+            Some(r) if i % dijkstra_every == 0 => Some(r.query(router, &sa, &sb)),
+            _ => None,
+        };
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * y.max(1.0);
+        match (ours.as_ref().map(|p| p.cost_s), astar) {
+            (Some(x), Some(y)) => {
+                let path = ours.as_ref().unwrap();
+                // The unpacked edges must add up to the cost and join end to end.
+                let sum: f64 = path.edges.iter().map(|e| e.drive_s + e.turn_s).sum();
+                let joined = path.edges.windows(2).all(|w| {
+                    let t = router.store.tile(w[0].edge.tile).unwrap();
+                    let e = t.edge(w[0].edge.local);
+                    let next = router.store.tile(w[1].edge.tile).unwrap();
+                    GlobalId::new(e.target_tile.to_native(), e.target_local.to_native())
+                        == GlobalId::new(w[1].edge.tile, next.edge_source(w[1].edge.local))
+                });
+                if !close(x, y) || !close(sum, x) || !joined {
+                    out.mismatches.push(format!(
+                        "pair {i} {a:?}->{b:?}: overlay {x} (edges sum {sum}, joined {joined}) a* {y}"
+                    ));
+                }
+                if let Some(d) = dijkstra {
+                    if d.is_none_or(|d| !close(x, d)) {
+                        out.mismatches
+                            .push(format!("pair {i}: overlay {x} dijkstra {d:?}"));
+                    }
+                }
+                out.routed += 1;
+            }
+            (None, None) => {}
+            other => out.mismatches.push(format!(
+                "pair {i} {a:?}->{b:?}: reachability differs (overlay, a*) {other:?}"
+            )),
+        }
+    }
+    out
+}
+
+fn assert_exact(name: &str, out: &Outcome, pairs: usize) {
+    assert!(
+        out.mismatches.is_empty(),
+        "{name}: {} of {pairs} pairs differ, first: {}",
+        out.mismatches.len(),
+        out.mismatches[0]
+    );
+    assert!(
+        out.routed * 10 >= pairs * 9,
+        "{name}: only {}/{pairs} routed",
+        out.routed
+    );
+}
+
+/// Live speeds on a share of the edges, from a crawl to the graph's top speed.
+fn random_traffic(router: &Router, share: f64, seed: u64, ts_ms: i64) -> LiveTraffic {
+    let live = LiveTraffic::new();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let top = router.store.manifest().max_speed_kmh;
+    for t in 0..router.store.tile_count() {
+        let tile = router.store.tile(t).unwrap();
+        for l in 0..tile.edges.len() as u32 {
+            if rng.random_bool(share) {
+                live.observe(GlobalId::new(t, l), rng.random_range(3.0..top), ts_ms);
+            }
+        }
+    }
+    live
+}
+
+#[test]
+fn overlay_matches_astar_and_dijkstra_at_free_flow() {
+    for (name, pairs, seed) in [
+        ("small/liechtenstein-2015-07", 500, 1),
+        ("small/andorra-2021-10", 400, 2),
+        ("small/munchen-centre-2020-07", 300, 3),
+        ("tiny/sydney-2020-07", 200, 4),
+    ] {
+        let router = overlay_router(name, OverlayConfig::default());
+        let out = compare(&router, None, pairs, seed, 10);
+        assert_exact(name, &out, pairs);
+    }
+}
+
+#[test]
+fn overlay_matches_astar_with_tiles_as_bottom_cells() {
+    // No sub-tile level: the tile is the bottom cell, prefixes above.
+    let name = "small/harrisburg-2015-02";
+    let config = OverlayConfig {
+        cell_nodes: 0,
+        prefix_bits: vec![22, 20],
+    };
+    let router = overlay_router(name, config);
+    let out = compare(&router, None, 300, 5, 0);
+    assert_exact(name, &out, 300);
+}
+
+#[test]
+fn overlay_stays_exact_under_live_traffic_and_incremental_customization() {
+    let name = "small/liechtenstein-2015-07";
+    let router = overlay_router(name, OverlayConfig::default());
+    let live = router.overlay.clone().unwrap();
+    let mut ts = 1_000;
+    // A chain of publishes, each changing a different share of the edges; each update is
+    // incremental and must equal a full customization bit for bit.
+    for (round, share) in [0.33, 0.02, 0.10, 0.001, 0.25].into_iter().enumerate() {
+        let traffic = random_traffic(&router, share, 100 + round as u64, ts);
+        let snapshot = traffic.snapshot(&router.store, ts, 60_000);
+        router.traffic.publish(snapshot);
+        let stats = router.update_overlay().unwrap().unwrap();
+        assert!(stats.changed_edges > 0, "round {round}: nothing changed");
+        let (full, _) = live
+            .overlay
+            .customize(&router.store, &router.cost_model())
+            .unwrap();
+        let incremental = live.current();
+        assert_eq!(incremental.weights.cost, full.cost, "round {round}");
+        for (li, (a, b)) in incremental
+            .weights
+            .cliques
+            .iter()
+            .zip(&full.cliques)
+            .enumerate()
+        {
+            for (c, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    x.iter()
+                        .zip(y.iter())
+                        .all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "round {round}: level {li} cell {c} differs from a full customization"
+                );
+            }
+        }
+        let pairs = if round == 0 { 300 } else { 80 };
+        let out = compare(&router, None, pairs, 200 + round as u64, 8);
+        assert_exact(name, &out, pairs);
+        ts += 1_000;
+    }
+}
+
+#[test]
+fn a_corrupted_clique_entry_is_caught() {
+    let name = "small/liechtenstein-2015-07";
+    let router = overlay_router(name, OverlayConfig::default());
+    let live = router.overlay.clone().unwrap();
+    let good = live.current();
+    // The tile-level cell with most entries; its dearest finite entry becomes free.
+    let li = 1;
+    let level = &live.overlay.partition.levels[li];
+    let cell = (0..level.cells)
+        .max_by_key(|&c| level.entries.of(c).len())
+        .unwrap();
+    let mut clique = good.weights.cliques[li][cell as usize].to_vec();
+    let (k, _) = clique
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_finite())
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap();
+    clique[k] = 0.0;
+    let mut cliques = good.weights.cliques.clone();
+    cliques[li][cell as usize] = clique.into();
+    let bad = Customized {
+        weights: meridian::route::overlay::Weights {
+            cost: good.weights.cost.clone(),
+            cliques,
+        },
+        traffic_published_ms: 0,
+        stats: Default::default(),
+    };
+    let clean = compare(&router, Some(&good), 300, 9, 0);
+    assert_exact(name, &clean, 300);
+    let corrupted = compare(&router, Some(&bad), 300, 9, 0);
+    assert!(
+        !corrupted.mismatches.is_empty(),
+        "a zeroed clique entry went unnoticed on 300 pairs"
+    );
+}
