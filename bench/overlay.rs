@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench --bench overlay` (env: `MERIDIAN_SHARED` = the shared folder, default
 //! `../shared`; `PASSES` = timed passes, default 3; `OVERLAY_CONFIGS` = `;`-separated
-//! `cell_nodes:prefix_bits,...` configurations, default `128:20,15`).
+//! `cell_nodes:prefix_bits,...` configurations, default `128:23,21,19,17,15`).
 
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::{GlobalId, GraphStore};
@@ -116,7 +116,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let configs: Vec<OverlayConfig> = std::env::var("OVERLAY_CONFIGS")
-        .unwrap_or_else(|_| "128:20,15".into())
+        .unwrap_or_else(|_| "128:23,21,19,17,15".into())
         .split(';')
         .filter_map(|c| {
             let (cells, bits) = c.split_once(':')?;

@@ -242,3 +242,97 @@ fn a_corrupted_clique_entry_is_caught() {
         "a zeroed clique entry went unnoticed on 300 pairs"
     );
 }
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+async fn serve(router: Arc<Router>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(meridian::server::serve_on(
+        router,
+        listener,
+        meridian::server::Limits {
+            max_route_coordinates: 10,
+        },
+        None,
+    ));
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_routes_choose_the_algorithm_and_agree() {
+    let name = "small/liechtenstein-2015-07";
+    let router = Arc::new(overlay_router(name, OverlayConfig::default()));
+    let nodes = junctions(&router);
+    let addr = serve(router.clone()).await;
+    let (a, b) = (nodes[7], nodes[nodes.len() - 9]);
+    let coords = format!("{},{};{},{}", a.1, a.0, b.1, b.0);
+    let mut durations = Vec::new();
+    for query in [
+        "steps=true",
+        "steps=true&algorithm=overlay",
+        "steps=true&algorithm=astar",
+    ] {
+        let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let route = &body["routes"][0];
+        assert!(!route["tiles"].as_array().unwrap().is_empty(), "{query}");
+        let steps = route["legs"][0]["steps"].as_array().unwrap();
+        assert_eq!(steps[0]["maneuver"]["type"], "depart", "{query}");
+        assert_eq!(
+            steps.last().unwrap()["maneuver"]["type"],
+            "arrive",
+            "{query}"
+        );
+        durations.push(route["duration"].as_f64().unwrap());
+    }
+    assert!(durations[0] > 60.0, "{durations:?}");
+    assert!(
+        durations.windows(2).all(|w| (w[0] - w[1]).abs() < 0.05),
+        "{durations:?}"
+    );
+    let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?algorithm=ch")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "InvalidValue");
+
+    // A server without the overlay refuses algorithm=overlay with a clear error.
+    let plain = Arc::new(Router::new(router.store.clone()));
+    let addr = serve(plain).await;
+    let (status, body) = get(
+        addr,
+        &format!("/route/v1/driving/{coords}?algorithm=overlay"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "InvalidValue");
+    assert!(body["message"].as_str().unwrap().contains("--overlay"));
+}
+
+#[test]
+fn the_updater_thread_swaps_in_weights_for_a_new_publish() {
+    let name = "tiny/sydney-2020-07";
+    let router = Arc::new(overlay_router(name, OverlayConfig::default()));
+    router.spawn_overlay_updater();
+    let live = router.overlay.clone().unwrap();
+    let before = live.current();
+    let traffic = random_traffic(&router, 0.5, 3, 5_000);
+    router
+        .traffic
+        .publish(traffic.snapshot(&router.store, 5_000, 60_000));
+    live.request_update();
+    // Bounded wait for the customizer thread (not a timing assertion).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while live.current().traffic_published_ms != 5_000 {
+        assert!(std::time::Instant::now() < deadline, "no update swapped in");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let after = live.current();
+    assert!(after.stats.changed_edges > 0);
+    assert_ne!(before.weights.cost, after.weights.cost);
+    let out = compare(&router, None, 100, 8, 5);
+    assert_exact(name, &out, 100);
+}
