@@ -185,7 +185,8 @@ fn overlay_stays_exact_under_live_traffic_and_incremental_customization() {
             .weights
             .cliques
             .iter()
-            .zip(&full.cliques)
+            .chain(&incremental.weights.columns)
+            .zip(full.cliques.iter().chain(&full.columns))
             .enumerate()
         {
             for (c, (x, y)) in a.iter().zip(b).enumerate() {
@@ -216,21 +217,21 @@ fn a_corrupted_clique_entry_is_caught() {
     let cell = (0..level.cells)
         .max_by_key(|&c| level.entries.of(c).len())
         .unwrap();
-    let mut clique = good.weights.cliques[li][cell as usize].to_vec();
+    let clique = &good.weights.cliques[li][cell as usize];
     let (k, _) = clique
         .iter()
         .enumerate()
         .filter(|(_, c)| c.is_finite())
         .max_by(|a, b| a.1.total_cmp(b.1))
         .unwrap();
-    clique[k] = 0.0;
-    let mut cliques = good.weights.cliques.clone();
-    cliques[li][cell as usize] = clique.into();
+    let mut weights = meridian::route::overlay::Weights {
+        cost: good.weights.cost.clone(),
+        cliques: good.weights.cliques.clone(),
+        columns: good.weights.columns.clone(),
+    };
+    weights.set_entry(&live.overlay.partition, li, cell, k, 0.0);
     let bad = Customized {
-        weights: meridian::route::overlay::Weights {
-            cost: good.weights.cost.clone(),
-            cliques,
-        },
+        weights,
         traffic_published_ms: 0,
         stats: Default::default(),
     };

@@ -26,6 +26,9 @@ pub struct Weights {
     pub cost: Vec<f64>,
     /// `cliques[level][cell]`: entries × exits, row-major, `INFINITY` where no path stays inside.
     pub cliques: Vec<Vec<Arc<[f64]>>>,
+    /// The same cliques transposed (exits × entries), so the backward search reads a
+    /// contiguous slice per exit instead of a strided column.
+    pub columns: Vec<Vec<Arc<[f64]>>>,
 }
 
 impl Weights {
@@ -35,10 +38,33 @@ impl Weights {
             + self
                 .cliques
                 .iter()
+                .chain(&self.columns)
                 .flatten()
                 .map(|c| 8 * c.len())
                 .sum::<usize>()
     }
+
+    /// Overwrites clique entry `k` (row-major) of cell `cell` at level `li`, in both layouts.
+    /// Only for tests that check a wrong entry is caught.
+    pub fn set_entry(&mut self, p: &Partition, li: usize, cell: u32, k: usize, value: f64) {
+        let exits = p.levels[li].exits.of(cell).len();
+        let entries = p.levels[li].entries.of(cell).len();
+        let mut row = self.cliques[li][cell as usize].to_vec();
+        row[k] = value;
+        self.columns[li][cell as usize] = transpose(&row, entries, exits);
+        self.cliques[li][cell as usize] = row.into();
+    }
+}
+
+/// An `entries × exits` row-major clique as `exits × entries`.
+fn transpose(clique: &[f64], entries: usize, exits: usize) -> Arc<[f64]> {
+    let mut out = vec![f64::INFINITY; clique.len()];
+    for i in 0..entries {
+        for j in 0..exits {
+            out[j * entries + i] = clique[i * exits + j];
+        }
+    }
+    out.into()
 }
 
 /// What a customization did (for logs and the benchmark).
@@ -258,16 +284,20 @@ impl Customizer<'_> {
         let mut w = Weights {
             cost,
             cliques: Vec::new(),
+            columns: Vec::new(),
         };
         let mut stats = CustomizeStats::default();
         for li in 0..self.p.levels.len() {
             let cells: Vec<u32> = (0..self.p.levels[li].cells).collect();
             let done = self.compute(&w, li, &cells);
             let mut level: Vec<Arc<[f64]>> = vec![Arc::from(Vec::new()); cells.len()];
+            let mut columns = level.clone();
             for (c, clique) in done {
+                columns[c as usize] = self.transposed(li, c, &clique);
                 level[c as usize] = clique;
             }
             w.cliques.push(level);
+            w.columns.push(columns);
             stats.cells.push(cells.len());
         }
         stats.changed_edges = w.cost.len();
@@ -303,6 +333,7 @@ impl Customizer<'_> {
         let mut w = Weights {
             cost,
             cliques: old.cliques.clone(),
+            columns: old.columns.clone(),
         };
         let mut stats = CustomizeStats {
             changed_edges: changed,
@@ -313,12 +344,22 @@ impl Customizer<'_> {
                 .filter(|&c| level_dirty[c as usize])
                 .collect();
             for (c, clique) in self.compute(&w, li, &cells) {
+                w.columns[li][c as usize] = self.transposed(li, c, &clique);
                 w.cliques[li][c as usize] = clique;
             }
             stats.cells.push(cells.len());
         }
         stats.millis = start.elapsed().as_secs_f64() * 1e3;
         (w, stats)
+    }
+
+    fn transposed(&self, li: usize, cell: u32, clique: &[f64]) -> Arc<[f64]> {
+        let level = &self.p.levels[li];
+        transpose(
+            clique,
+            level.entries.of(cell).len(),
+            level.exits.of(cell).len(),
+        )
     }
 
     /// Cliques of `cells` at level `li` (every lower level of `w` already final).

@@ -309,10 +309,10 @@ pub fn shortest_path(
                         continue;
                     }
                     let entries = level.entries.of(cell);
-                    let n = level.exits.of(cell).len();
-                    let clique = &w.cliques[q - 1][cell as usize];
-                    for (i, &e) in entries.iter().enumerate() {
-                        let c = clique[i * n + j as usize];
+                    let n = entries.len();
+                    let column = &w.columns[q - 1][cell as usize];
+                    let column = &column[j as usize * n..(j as usize + 1) * n];
+                    for (&e, &c) in entries.iter().zip(column) {
                         if c.is_finite() {
                             search.relax(space, dir, e, d + c, v, q as u8);
                         }
