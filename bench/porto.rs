@@ -186,6 +186,7 @@ fn main() {
                                 match e {
                                     RouteError::NoSegment(_) => "NoSegment",
                                     RouteError::NoRoute => "NoRoute",
+                                    RouteError::NoOverlay => "NoOverlay",
                                     RouteError::Store(_) => "Store",
                                 },
                             ));

@@ -154,6 +154,10 @@ enum Command {
         /// Historical speed profiles (`meridian traffic history`) for edges without live data.
         #[arg(long)]
         profiles: Option<PathBuf>,
+        /// Build the multi-level overlay at start and answer routes with it (per request,
+        /// `algorithm=astar` still picks the plain A*; `depart=` always uses the A*).
+        #[arg(long)]
+        overlay: bool,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -418,6 +422,7 @@ fn run(cli: Cli) -> Result<()> {
             compute_queue,
             tiles,
             profiles,
+            overlay,
             cluster,
         } => {
             let store = Arc::new(
@@ -435,6 +440,16 @@ fn run(cli: Cli) -> Result<()> {
                     path.display()
                 );
                 router = router.with_profiles(Arc::new(p));
+            }
+            if overlay {
+                let t = std::time::Instant::now();
+                router = router
+                    .with_overlay(Default::default())
+                    .context("building the overlay")?;
+                eprintln!(
+                    "meridian: overlay built and customized in {:.0} ms",
+                    t.elapsed().as_secs_f64() * 1e3
+                );
             }
             let router = Arc::new(router);
             let record = cfg!(feature = "analytics") && !cluster.no_observations;

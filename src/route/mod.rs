@@ -8,6 +8,7 @@ pub mod cost;
 pub mod guidance;
 pub mod navigation;
 pub mod osrm;
+pub mod overlay;
 pub mod polyline;
 pub mod search;
 pub mod snap;
@@ -15,6 +16,7 @@ pub mod snap;
 use cost::{CostModel, FreeFlow, TurnParams};
 use graph::{GraphStore, StoreError, NONE};
 use guidance::{PathSegment, Step};
+use overlay::{Customized, LiveOverlay, Overlay, OverlayConfig, OverlayError, QuerySpace};
 use search::{Endpoint, LegPath, SearchSpace};
 use snap::Snap;
 use spatial::geohash;
@@ -36,6 +38,8 @@ pub enum RouteError {
     NoSegment(usize),
     #[error("Impossible route between points")]
     NoRoute,
+    #[error("this router has no overlay (start it with the overlay enabled)")]
+    NoOverlay,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -80,6 +84,17 @@ pub struct RouteAnswer {
 
 thread_local! {
     static SPACE: RefCell<SearchSpace> = RefCell::new(SearchSpace::new());
+    static OVERLAY_SPACE: RefCell<Option<QuerySpace>> = const { RefCell::new(None) };
+}
+
+/// Which search answers a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// The edge-based ALT A* over the tiles: the reference, and what `depart=`, navigation
+    /// sessions and offline bundles use.
+    AStar,
+    /// The multi-level overlay (needs [`Router::with_overlay`]).
+    Overlay,
 }
 
 pub struct Router {
@@ -91,6 +106,8 @@ pub struct Router {
     /// Time-of-week speeds for edges without fresh live data (optional).
     pub profiles: Option<Arc<HistoricalProfiles>>,
     pub max_snap_m: f64,
+    /// The customizable overlay, if built ([`Router::with_overlay`]).
+    pub overlay: Option<Arc<LiveOverlay>>,
 }
 
 /// Now, in ms since the epoch (the default departure time).
@@ -111,6 +128,86 @@ impl Router {
             traffic,
             profiles: None,
             max_snap_m: DEFAULT_MAX_SNAP_M,
+            overlay: None,
+        }
+    }
+
+    /// Builds the multi-level overlay and customizes it under the current cost model; routes
+    /// without a departure time then use it (see [`Router::route_using`]). Call after
+    /// [`Router::with_profiles`], so the customization sees the profiles.
+    pub fn with_overlay(mut self, config: OverlayConfig) -> Result<Self, OverlayError> {
+        let overlay = Overlay::build(&self.store, &self.base_model, config)?;
+        let snapshot = self.traffic.current();
+        let (weights, stats) = overlay.customize(&self.store, &self.cost_model())?;
+        self.overlay = Some(Arc::new(LiveOverlay::new(
+            overlay,
+            Customized {
+                weights,
+                traffic_published_ms: snapshot.published_ms,
+                stats,
+            },
+        )));
+        Ok(self)
+    }
+
+    /// Re-customizes the overlay for the current traffic (only cells with changed edge costs)
+    /// and swaps the new weights in. Blocking and CPU-heavy: call it from a worker thread
+    /// ([`Router::spawn_overlay_updater`]), never on the async runtime.
+    pub fn update_overlay(&self) -> Result<Option<overlay::CustomizeStats>, RouteError> {
+        let Some(live) = &self.overlay else {
+            return Ok(None);
+        };
+        let snapshot = self.traffic.current();
+        let old = live.current();
+        let (weights, stats) = live
+            .overlay
+            .update(&old.weights, &self.store, &self.cost_model())
+            .map_err(|e| match e {
+                OverlayError::Store(s) => RouteError::Store(s),
+                OverlayError::PartialStore => RouteError::NoRoute,
+            })?;
+        live.publish(Customized {
+            weights,
+            traffic_published_ms: snapshot.published_ms,
+            stats: stats.clone(),
+        });
+        Ok(Some(stats))
+    }
+
+    /// Starts the thread that re-customizes the overlay whenever
+    /// [`LiveOverlay::request_update`] is called (the traffic publisher does after each
+    /// publish). It ends when the router is dropped.
+    pub fn spawn_overlay_updater(self: &Arc<Self>) {
+        if self.overlay.is_none() {
+            return;
+        }
+        let router = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("overlay-customizer".into())
+            .spawn(move || loop {
+                let Some(live) = router.upgrade().and_then(|r| r.overlay.clone()) else {
+                    return;
+                };
+                if !live.wait_for_request(std::time::Duration::from_secs(1)) {
+                    continue;
+                }
+                drop(live);
+                let Some(r) = router.upgrade() else { return };
+                if let Err(e) = r.update_overlay() {
+                    eprintln!("overlay customization failed: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("cannot start the overlay customizer: {e}");
+        }
+    }
+
+    /// The algorithm routes use unless told otherwise: the overlay when built, else the A*.
+    pub fn default_algorithm(&self) -> Algorithm {
+        if self.overlay.is_some() {
+            Algorithm::Overlay
+        } else {
+            Algorithm::AStar
         }
     }
 
@@ -156,9 +253,71 @@ impl Router {
         with_steps: bool,
         depart_ms: Option<i64>,
     ) -> Result<RouteAnswer, RouteError> {
+        self.route_using(points, with_steps, depart_ms, None)
+    }
+
+    /// Like [`Router::route_at`] with an explicit algorithm (`None`: the default one). A
+    /// departure time always uses the A*, since the overlay holds the weights of now.
+    pub fn route_using(
+        &self,
+        points: &[(f64, f64)],
+        with_steps: bool,
+        depart_ms: Option<i64>,
+        algorithm: Option<Algorithm>,
+    ) -> Result<RouteAnswer, RouteError> {
+        let algorithm = algorithm.unwrap_or_else(|| self.default_algorithm());
+        if algorithm == Algorithm::Overlay && depart_ms.is_none() {
+            return self.route_overlay(points, with_steps);
+        }
         let model = self.cost_model_at(depart_ms.unwrap_or_else(now_ms));
         self.route_with_model(&model, points, with_steps)
             .map(|(answer, _)| answer)
+    }
+
+    /// Fastest route through `points` by the overlay, under its current weights.
+    pub fn route_overlay(
+        &self,
+        points: &[(f64, f64)],
+        with_steps: bool,
+    ) -> Result<RouteAnswer, RouteError> {
+        let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
+        let current = live.current();
+        self.route_legs(points, with_steps, |from, to| {
+            self.leg_overlay_with(live, &current, from, to)
+        })
+        .map(|(answer, _)| answer)
+    }
+
+    /// The fastest path between two snapped points by the overlay under its current weights.
+    pub fn leg_overlay(&self, from: &Snap, to: &Snap) -> Result<LegPath, RouteError> {
+        let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
+        self.leg_overlay_with(live, &live.current(), from, to)
+    }
+
+    /// Like [`Router::leg_overlay`] under given weights (tests compare customizations).
+    pub fn leg_overlay_with(
+        &self,
+        live: &LiveOverlay,
+        weights: &Customized,
+        from: &Snap,
+        to: &Snap,
+    ) -> Result<LegPath, RouteError> {
+        let (sources, targets) = endpoints(from, to);
+        OVERLAY_SPACE.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if !slot.as_ref().is_some_and(|s| s.fits(&live.overlay)) {
+                *slot = Some(QuerySpace::new(&live.overlay));
+            }
+            let space = slot.as_mut().expect("space just set");
+            overlay::query::shortest_path(
+                &live.overlay,
+                &weights.weights,
+                space,
+                &sources,
+                &targets,
+            )
+            .ok_or(RouteError::NoRoute)
+        })
     }
 
     /// Like [`Router::route`], also returning each leg's path (edge ids, partial edges, times),
@@ -178,6 +337,18 @@ impl Router {
         points: &[(f64, f64)],
         with_steps: bool,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
+        self.route_legs(points, with_steps, |from, to| {
+            SPACE.with(|space| self.leg_with(model, &mut space.borrow_mut(), from, to))
+        })
+    }
+
+    /// Snaps `points` and builds the route from the legs `leg` finds between them.
+    fn route_legs(
+        &self,
+        points: &[(f64, f64)],
+        with_steps: bool,
+        mut leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
+    ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
         let snaps = points
             .iter()
             .enumerate()
@@ -187,8 +358,7 @@ impl Router {
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         for pair in snaps.windows(2) {
-            let path = SPACE
-                .with(|space| self.leg_with(model, &mut space.borrow_mut(), &pair[0], &pair[1]))?;
+            let path = leg(&pair[0], &pair[1])?;
             tiles_touched += path.tiles_touched;
             legs.push(self.describe_leg(&path, with_steps)?);
             paths.push(path);
@@ -241,16 +411,7 @@ impl Router {
         from: &Snap,
         to: &Snap,
     ) -> Result<LegPath, RouteError> {
-        let sources: Vec<Endpoint> = from
-            .candidates()
-            .into_iter()
-            .map(|(edge, along_m)| Endpoint { edge, along_m })
-            .collect();
-        let targets: Vec<Endpoint> = to
-            .candidates()
-            .into_iter()
-            .map(|(edge, along_m)| Endpoint { edge, along_m })
-            .collect();
+        let (sources, targets) = endpoints(from, to);
         search::shortest_path(&self.store, model, space, &sources, &targets, to.location)?
             .ok_or(RouteError::NoRoute)
     }
@@ -304,6 +465,17 @@ impl Router {
             geometry,
         })
     }
+}
+
+/// Search endpoints of two snapped points.
+fn endpoints(from: &Snap, to: &Snap) -> (Vec<Endpoint>, Vec<Endpoint>) {
+    let ends = |s: &Snap| {
+        s.candidates()
+            .into_iter()
+            .map(|(edge, along_m)| Endpoint { edge, along_m })
+            .collect()
+    };
+    (ends(from), ends(to))
 }
 
 /// The part of a shape between `from_m` and `to_m` metres along it, interpolating the ends.

@@ -635,6 +635,7 @@ async fn start_navigation(
             let code = match e {
                 route::RouteError::NoSegment(_) => "NoSegment",
                 route::RouteError::NoRoute => "NoRoute",
+                route::RouteError::NoOverlay => "InvalidValue",
                 route::RouteError::Store(_) => "InternalError",
             };
             let _ = out.send(error_frame(code, &e.to_string(), None)).await;

@@ -298,6 +298,8 @@ pub async fn serve_on(
     if let Some(node) = &cluster {
         tokio::spawn(publish_traffic(router.clone(), node.clone()));
     }
+    // Re-customizes the overlay (if any) on its own thread after each traffic publish.
+    router.spawn_overlay_updater();
     warp::serve(routes(router, options.into(), cluster))
         .incoming(listener)
         .run()
@@ -361,5 +363,8 @@ pub async fn publish_traffic(router: Arc<Router>, node: Arc<ClusterNode>) {
             .live
             .snapshot(&router.store, now_ms, DEFAULT_FRESH_MS);
         router.traffic.publish(snapshot);
+        if let Some(overlay) = &router.overlay {
+            overlay.request_update();
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::Limits;
 use route::osrm::{route_response, Geometries, Overview, ResponseOptions};
-use route::{RouteError, Router};
+use route::{Algorithm, RouteError, Router};
 use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -49,6 +49,8 @@ pub struct RouteQuery {
     pub options: ResponseOptions,
     /// Departure time, ms since the epoch (`depart=` in seconds); `None` = now.
     pub depart_ms: Option<i64>,
+    /// `algorithm=astar|overlay`; `None` = the router's default.
+    pub algorithm: Option<Algorithm>,
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
@@ -57,6 +59,7 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
             points,
             options: parse_options(query)?,
             depart_ms: parse_depart(query)?,
+            algorithm: parse_algorithm(query)?,
         })
     });
     let request = match parsed {
@@ -64,7 +67,12 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         Err(e) => return e.into_response(),
     };
     let opts = request.options;
-    match router.route_at(&request.points, opts.steps, request.depart_ms) {
+    match router.route_using(
+        &request.points,
+        opts.steps,
+        request.depart_ms,
+        request.algorithm,
+    ) {
         Ok(answer) => warp::reply::json(&route_response(&answer, &opts)).into_response(),
         Err(e) => error_for(&e).into_response(),
     }
@@ -78,6 +86,10 @@ pub fn error_for(e: &RouteError) -> ApiError {
             format!("Could not find a matching segment for coordinate {i}"),
         ),
         RouteError::NoRoute => ApiError::bad("NoRoute", "Impossible route between points"),
+        RouteError::NoOverlay => ApiError::bad(
+            "InvalidValue",
+            "algorithm=overlay needs a server started with --overlay",
+        ),
         RouteError::Store(e) => ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "InternalError",
@@ -221,8 +233,9 @@ pub fn parse_options(query: &str) -> Result<ResponseOptions, ApiError> {
             }
             "hints" | "radiuses" | "bearings" | "approaches" | "exclude" | "snapping"
             | "skip_waypoints" => {}
-            // Meridian's departure time, parsed by `parse_depart`.
-            "depart" => {}
+            // Meridian's departure time and search choice, parsed by `parse_depart` and
+            // `parse_algorithm`.
+            "depart" | "algorithm" => {}
             _ => {
                 return Err(ApiError::bad(
                     "InvalidQuery",
@@ -232,6 +245,26 @@ pub fn parse_options(query: &str) -> Result<ResponseOptions, ApiError> {
         }
     }
     Ok(opts)
+}
+
+/// The `algorithm=astar|overlay` extension.
+pub fn parse_algorithm(query: &str) -> Result<Option<Algorithm>, ApiError> {
+    let mut algorithm = None;
+    for kv in query.split('&') {
+        if let Some(value) = kv.strip_prefix("algorithm=") {
+            algorithm = Some(match value {
+                "astar" => Algorithm::AStar,
+                "overlay" => Algorithm::Overlay,
+                _ => {
+                    return Err(ApiError::bad(
+                        "InvalidValue",
+                        format!("Invalid value {value:?} for option algorithm (astar or overlay)"),
+                    ))
+                }
+            });
+        }
+    }
+    Ok(algorithm)
 }
 
 /// The `depart=<unix seconds>` extension, as ms since the epoch.

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 /// The line graph: one node per directed edge, one arc per allowed turn, weighted with the turn
 /// plus the whole next edge; built from the same cost model the router uses.
-struct LineGraph<'m, S: SpeedSource> {
+pub struct LineGraph<'m, S: SpeedSource> {
     g: DiGraph<EdgeId, f64>,
     index: HashMap<EdgeId, NodeIndex>,
     source: NodeIndex,
@@ -26,7 +26,7 @@ struct LineGraph<'m, S: SpeedSource> {
 }
 
 impl<'m, S: SpeedSource> LineGraph<'m, S> {
-    fn build(router: &Router, model: &'m CostModel<S>) -> Self {
+    pub fn build(router: &Router, model: &'m CostModel<S>) -> Self {
         let store = &router.store;
         let mut g = DiGraph::new();
         let mut index = HashMap::new();
@@ -73,7 +73,7 @@ impl<'m, S: SpeedSource> LineGraph<'m, S> {
     }
 
     /// Cost of the fastest path between two snapped points, by Dijkstra from a temporary source.
-    fn query(&mut self, router: &Router, from: &Snap, to: &Snap) -> Option<f64> {
+    pub fn query(&mut self, router: &Router, from: &Snap, to: &Snap) -> Option<f64> {
         let frac = |part: f64, len: f64| {
             if len > 0.0 {
                 (part / len).clamp(0.0, 1.0)

@@ -12,6 +12,7 @@ mod ingest;
 mod map_page;
 mod navigation;
 mod overload;
+mod overlay;
 mod process_crash;
 mod processes;
 mod reliability;

@@ -1,0 +1,241 @@
+//! Overlay benchmark on Porto: partition figures per level, full and incremental customization
+//! time, overlay memory, and the 1000 anchor queries in-process on one thread with the overlay
+//! and with the plain A* (same process, same pass order), at free flow and with live traffic on
+//! 10% of the edges; every overlay answer is checked against the A*'s cost.
+//!
+//! Run: `cargo bench --bench overlay` (env: `MERIDIAN_SHARED` = the shared folder, default
+//! `../shared`; `PASSES` = timed passes, default 3; `OVERLAY_CONFIGS` = `;`-separated
+//! `cell_nodes:prefix_bits,...` configurations, default `128:23,21,19,17,15`).
+
+use meridian::graph::build::{import, BuildOptions};
+use meridian::graph::{GlobalId, GraphStore};
+use meridian::route::overlay::OverlayConfig;
+use meridian::route::{Algorithm, Router};
+use meridian::traffic::LiveTraffic;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn read_csv(path: &PathBuf) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').map(|s| s.to_string()).collect())
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// p50 / p90 / p99 / mean in µs, each the median over passes.
+fn time_queries(
+    router: &Router,
+    queries: &[[(f64, f64); 2]],
+    algorithm: Algorithm,
+    passes: usize,
+) -> [f64; 4] {
+    let mut per_pass = Vec::new();
+    for pass in 0..=passes {
+        let mut us = Vec::with_capacity(queries.len());
+        for q in queries {
+            let t = Instant::now();
+            let _ = router.route_using(q, false, None, Some(algorithm));
+            us.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        if pass > 0 {
+            let mean = us.iter().sum::<f64>() / us.len() as f64;
+            us.sort_by(f64::total_cmp);
+            per_pass.push([
+                percentile(&us, 0.5),
+                percentile(&us, 0.9),
+                percentile(&us, 0.99),
+                mean,
+            ]);
+        }
+    }
+    std::array::from_fn(|i| median(per_pass.iter().map(|p| p[i]).collect()))
+}
+
+/// Overlay answers whose duration differs from the A*'s (and how many routed).
+fn check(router: &Router, queries: &[[(f64, f64); 2]]) -> (usize, usize) {
+    let (mut routed, mut differ) = (0, 0);
+    for q in queries {
+        let a = router.route_using(q, false, None, Some(Algorithm::AStar));
+        let o = router.route_using(q, false, None, Some(Algorithm::Overlay));
+        match (a, o) {
+            (Ok(a), Ok(o)) => {
+                routed += 1;
+                let (x, y) = (a.route.duration_s, o.route.duration_s);
+                if (x - y).abs() > 1e-9 * x.max(1.0) {
+                    differ += 1;
+                }
+            }
+            (Err(_), Err(_)) => {}
+            _ => differ += 1,
+        }
+    }
+    (routed, differ)
+}
+
+fn slow_share(router: &Router, share: f64, seed: u64, ts: i64) -> LiveTraffic {
+    // A small xorshift keeps the bench free of extra crates.
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let live = LiveTraffic::new();
+    for t in 0..router.store.tile_count() {
+        let tile = router.store.tile(t).unwrap();
+        for l in 0..tile.edges.len() as u32 {
+            if next() < share {
+                let free = tile.edge(l).speed_kmh.to_native();
+                live.observe(GlobalId::new(t, l), free * (0.2 + 0.7 * next() as f32), ts);
+            }
+        }
+    }
+    live
+}
+
+fn main() {
+    let shared = PathBuf::from(
+        std::env::var("MERIDIAN_SHARED")
+            .unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR"))),
+    );
+    let passes: usize = std::env::var("PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let configs: Vec<OverlayConfig> = std::env::var("OVERLAY_CONFIGS")
+        .unwrap_or_else(|_| "128:23,21,19,17,15".into())
+        .split(';')
+        .filter_map(|c| {
+            let (cells, bits) = c.split_once(':')?;
+            Some(OverlayConfig {
+                cell_nodes: cells.trim().parse().ok()?,
+                prefix_bits: bits
+                    .split(',')
+                    .filter_map(|b| b.trim().parse().ok())
+                    .collect(),
+            })
+        })
+        .collect();
+    let queries: Vec<[(f64, f64); 2]> = read_csv(&shared.join("anchors/queries-porto-2015-06.csv"))
+        .iter()
+        .map(|r| {
+            let f = |i: usize| r[i].parse::<f64>().unwrap();
+            [(f(1), f(0)), (f(3), f(2))]
+        })
+        .collect();
+    let graph = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/out/porto-overlay");
+    let pbf = shared.join("data/osm/medium/porto-2015-06.osm.pbf");
+    let t = Instant::now();
+    import(&BuildOptions::new(&pbf, &graph)).expect("import porto");
+    println!("# Meridian overlay benchmark (Porto)");
+    println!();
+    println!(
+        "{} cores; {} queries; {passes} timed passes after 1 warm-up; import {:.1} s",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        queries.len(),
+        t.elapsed().as_secs_f64()
+    );
+    for config in configs {
+        let store = Arc::new(GraphStore::open(&graph).unwrap());
+        let t = Instant::now();
+        let router = Router::new(store).with_overlay(config.clone()).unwrap();
+        let build_ms = t.elapsed().as_secs_f64() * 1e3;
+        let live = router.overlay.clone().unwrap();
+        let ov = &live.overlay;
+        println!();
+        println!(
+            "## cells of <= {} junctions (0 = none), prefixes {:?} bits, {} customization threads",
+            config.cell_nodes, config.prefix_bits, ov.threads
+        );
+        println!();
+        println!("| level | cells | entries mean / max | exits mean / max | clique entries |");
+        println!("|---|---:|---:|---:|---:|");
+        for s in ov.level_stats() {
+            println!(
+                "| {} | {} | {:.1} / {} | {:.1} / {} | {} |",
+                s.name,
+                s.cells,
+                s.mean_entries,
+                s.max_entries,
+                s.mean_exits,
+                s.max_exits,
+                s.clique_entries
+            );
+        }
+        let full: Vec<f64> = (0..5)
+            .map(|_| {
+                let (_, stats) = ov.customize(&router.store, &router.cost_model()).unwrap();
+                stats.millis
+            })
+            .collect();
+        let current = live.current();
+        println!();
+        println!(
+            "build + first customization {build_ms:.0} ms; full customization {:.1} ms (median of 5, min {:.1}); overlay {:.1} MB (topology {:.1} MB, weights {:.1} MB)",
+            median(full.clone()),
+            full.iter().copied().fold(f64::INFINITY, f64::min),
+            (ov.bytes() + current.weights.bytes()) as f64 / 1e6,
+            ov.bytes() as f64 / 1e6,
+            current.weights.bytes() as f64 / 1e6
+        );
+        let (routed, differ) = check(&router, &queries);
+        let astar = time_queries(&router, &queries, Algorithm::AStar, passes);
+        let over = time_queries(&router, &queries, Algorithm::Overlay, passes);
+        // Incremental: 10% of the edges slowed, from the free-flow weights each time.
+        let free = live.current();
+        let mut inc = Vec::new();
+        let mut changed = 0;
+        for round in 0..5u64 {
+            let ts = 1_000 + round as i64;
+            let traffic = slow_share(&router, 0.10, 7 + round, ts);
+            let snap = traffic.snapshot(&router.store, ts, 60_000);
+            router.traffic.publish(snap);
+            let (w, stats) = ov
+                .update(&free.weights, &router.store, &router.cost_model())
+                .unwrap();
+            changed = stats.changed_edges;
+            inc.push(stats.millis);
+            drop(w);
+        }
+        let cells: usize = router.update_overlay().unwrap().unwrap().cells.iter().sum();
+        let (routed_t, differ_t) = check(&router, &queries);
+        let astar_t = time_queries(&router, &queries, Algorithm::AStar, passes);
+        let over_t = time_queries(&router, &queries, Algorithm::Overlay, passes);
+        println!(
+            "incremental customization, {changed} edges ({:.0}%) changed, {cells} cells recomputed: {:.1} ms (median of 5, min {:.1})",
+            100.0 * changed as f64 / ov.graph.edge_count() as f64,
+            median(inc.clone()),
+            inc.iter().copied().fold(f64::INFINITY, f64::min)
+        );
+        println!();
+        println!("| traffic | search | routed | cost differs from A* | p50 µs | p90 µs | p99 µs | mean µs |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|");
+        for (traffic, search, r, d, x) in [
+            ("free flow", "A*", routed, 0, astar),
+            ("free flow", "overlay", routed, differ, over),
+            ("10% slowed", "A*", routed_t, 0, astar_t),
+            ("10% slowed", "overlay", routed_t, differ_t, over_t),
+        ] {
+            println!(
+                "| {traffic} | {search} | {r} | {d} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                x[0], x[1], x[2], x[3]
+            );
+        }
+        router
+            .traffic
+            .publish(meridian::traffic::TrafficSnapshot::free_flow(&router.store));
+    }
+}
