@@ -140,6 +140,17 @@ enum Command {
         /// Most coordinates accepted in one route request.
         #[arg(long, default_value_t = 100)]
         max_coordinates: usize,
+        /// Most cells of one /table request, squared (as osrm-routed's --max-table-size:
+        /// sources × destinations may be at most this squared).
+        #[arg(long, default_value_t = 100)]
+        max_table_size: usize,
+        /// Most results of one /nearest request (osrm-routed's --max-nearest-size).
+        #[arg(long, default_value_t = 100)]
+        max_nearest_size: usize,
+        /// Browser origin allowed to call the API (CORS), e.g. https://app.example; repeat or
+        /// comma-separate for several. Default "*": any origin, as osrm-routed.
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
         /// Map images written by `meridian render`, served under /tiles/ for the map page at /.
         #[arg(long)]
         tiles: Option<PathBuf>,
@@ -387,10 +398,14 @@ fn run(cli: Cli) -> Result<()> {
             graph,
             listen,
             max_coordinates,
+            max_table_size,
+            max_nearest_size,
+            cors_origins,
             tiles,
             profiles,
             cluster,
         } => {
+            let cors = server::cors::Cors::from_args(&cors_origins)?;
             let store = Arc::new(
                 GraphStore::open(&graph)
                     .with_context(|| format!("opening graph {}", graph.display()))?,
@@ -412,7 +427,10 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let mut options = ServerOptions::from(Limits {
                 max_route_coordinates: max_coordinates,
-            });
+                max_table_size,
+                max_nearest_results: max_nearest_size,
+            })
+            .with_cors(cors);
             if let Some(dir) = tiles {
                 check_tiles(&dir, &router)?;
                 options = options.with_tiles(dir);

@@ -1,6 +1,7 @@
 //! Routing: snap coordinates onto the graph ([`snap`]), find the fastest path per leg
 //! ([`search`]) under the [`cost`] model, and describe it ([`guidance`] for steps, [`osrm`] for the
-//! OSRM v1 JSON). [`Router`] ties them together and is what the server and the CLI call.
+//! OSRM v1 JSON); [`table`] answers many-to-many. [`Router`] ties them together and is what the
+//! server and the CLI call.
 
 pub mod cost;
 pub mod guidance;
@@ -9,6 +10,7 @@ pub mod osrm;
 pub mod polyline;
 pub mod search;
 pub mod snap;
+pub mod table;
 
 use crate::graph::{GraphStore, StoreError, NONE};
 use crate::spatial::geohash;
@@ -44,6 +46,16 @@ pub struct Waypoint {
     pub distance_m: f64,
 }
 
+impl From<&Snap> for Waypoint {
+    fn from(s: &Snap) -> Self {
+        Waypoint {
+            name: s.name.clone(),
+            location: s.location,
+            distance_m: s.distance_m,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Leg {
     pub distance_m: f64,
@@ -52,6 +64,15 @@ pub struct Leg {
     pub steps: Vec<Step>,
     /// `(lat, lon)` points of the leg.
     pub geometry: Vec<(f64, f64)>,
+    /// Per segment of `geometry` (between consecutive points): metres and seconds.
+    pub annotation: Annotation,
+}
+
+/// OSRM's leg annotation: one value per geometry segment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Annotation {
+    pub distance_m: Vec<f64>,
+    pub duration_s: Vec<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -71,6 +92,19 @@ pub struct RouteAnswer {
     pub route: Route,
     /// Tiles whose labels the searches touched, summed over legs (for benchmarks).
     pub tiles_touched: usize,
+}
+
+/// What a route request asks for besides its points.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RouteOptions {
+    pub steps: bool,
+    /// Per point: snap at most this far (capped at [`Router::max_snap_m`]; `None` = that).
+    pub radiuses: Vec<Option<f64>>,
+    /// Indexes of the points legs end at, first and last included (OSRM's `waypoints`); the
+    /// other points are driven through without a leg break. Empty = every point.
+    pub waypoints: Vec<usize>,
+    /// Departure time, ms since the epoch (`None` = now).
+    pub depart_ms: Option<i64>,
 }
 
 thread_local! {
@@ -135,6 +169,39 @@ impl Router {
         snap::snap(&self.store, point, self.max_snap_m)
     }
 
+    /// Snaps each point within its own radius (capped at [`Router::max_snap_m`]; `None` = that
+    /// maximum); `NoSegment(i)` for the first point with no road in reach.
+    pub fn snap_within(
+        &self,
+        points: &[(f64, f64)],
+        radiuses: &[Option<f64>],
+    ) -> Result<Vec<Snap>, RouteError> {
+        points
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let radius = radiuses
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map_or(self.max_snap_m, |r| r.min(self.max_snap_m));
+                snap::snap(&self.store, p, radius)?.ok_or(RouteError::NoSegment(i))
+            })
+            .collect()
+    }
+
+    /// Durations and distances from each source to each destination (`None`: unreachable),
+    /// departing at `depart_ms` (default now); see [`table`].
+    pub fn table_at(
+        &self,
+        sources: &[Snap],
+        destinations: &[Snap],
+        depart_ms: Option<i64>,
+    ) -> Result<Vec<Vec<Option<table::Cell>>>, RouteError> {
+        let model = self.cost_model_at(depart_ms.unwrap_or_else(now_ms));
+        Ok(table::table(&self.store, &model, sources, destinations)?)
+    }
+
     /// Fastest route through `points` (`(lat, lon)`, at least two) in order.
     pub fn route(
         &self,
@@ -151,8 +218,23 @@ impl Router {
         with_steps: bool,
         depart_ms: Option<i64>,
     ) -> Result<RouteAnswer, RouteError> {
-        let model = self.cost_model_at(depart_ms.unwrap_or_else(now_ms));
-        self.route_with_model(&model, points, with_steps)
+        let options = RouteOptions {
+            steps: with_steps,
+            depart_ms,
+            ..RouteOptions::default()
+        };
+        self.route_with(points, &options)
+    }
+
+    /// Fastest route through `points` with the request's options (snap radiuses, the points
+    /// that end legs, steps, departure time).
+    pub fn route_with(
+        &self,
+        points: &[(f64, f64)],
+        options: &RouteOptions,
+    ) -> Result<RouteAnswer, RouteError> {
+        let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
+        self.route_with_model(&model, points, options)
             .map(|(answer, _)| answer)
     }
 
@@ -163,30 +245,49 @@ impl Router {
         points: &[(f64, f64)],
         with_steps: bool,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
+        let options = RouteOptions {
+            steps: with_steps,
+            ..RouteOptions::default()
+        };
         // One snapshot for the whole request, so all legs see the same traffic.
-        self.route_with_model(&self.cost_model(), points, with_steps)
+        self.route_with_model(&self.cost_model(), points, &options)
     }
 
+    /// The paths returned are one per consecutive pair of points, whatever `waypoints` says.
     fn route_with_model<S: cost::SpeedSource>(
         &self,
         model: &CostModel<S>,
         points: &[(f64, f64)],
-        with_steps: bool,
+        options: &RouteOptions,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
-        let snaps = points
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| self.snap(p)?.ok_or(RouteError::NoSegment(i)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut legs = Vec::with_capacity(snaps.len().saturating_sub(1));
+        let snaps = self.snap_within(points, &options.radiuses)?;
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         for pair in snaps.windows(2) {
             let path = SPACE
                 .with(|space| self.leg_with(model, &mut space.borrow_mut(), &pair[0], &pair[1]))?;
             tiles_touched += path.tiles_touched;
-            legs.push(self.describe_leg(&path, with_steps)?);
             paths.push(path);
+        }
+        // Legs end at the listed waypoints only; the points between are driven through.
+        let ends: Vec<usize> = if options.waypoints.is_empty() {
+            (0..snaps.len()).collect()
+        } else {
+            options.waypoints.clone()
+        };
+        let mut legs = Vec::with_capacity(ends.len().saturating_sub(1));
+        for w in ends.windows(2) {
+            let through = &paths[w[0]..w[1]];
+            let joined = LegPath {
+                edges: through
+                    .iter()
+                    .flat_map(|p| p.edges.iter().copied())
+                    .collect(),
+                cost_s: through.iter().map(|p| p.cost_s).sum(),
+                tiles_touched: through.iter().map(|p| p.tiles_touched).sum(),
+                settled: through.iter().map(|p| p.settled).sum(),
+            };
+            legs.push(self.describe_leg(&joined, options.steps)?);
         }
         let mut geometry: Vec<(f64, f64)> = Vec::new();
         for leg in &legs {
@@ -200,14 +301,7 @@ impl Router {
             geometry,
             legs,
         };
-        let waypoints = snaps
-            .iter()
-            .map(|s| Waypoint {
-                name: s.name.clone(),
-                location: s.location,
-                distance_m: s.distance_m,
-            })
-            .collect();
+        let waypoints = snaps.iter().map(Waypoint::from).collect();
         Ok((
             RouteAnswer {
                 waypoints,
@@ -275,17 +369,40 @@ impl Router {
                 branches_at_end,
             });
         }
+        // The leg's geometry without repeated points, and per segment of it the metres and
+        // the piece's seconds shared out by length (a turn's seconds go to the segment after).
         let mut geometry: Vec<(f64, f64)> = Vec::new();
+        let mut annotation = Annotation::default();
+        let mut pending_s = 0.0;
         for s in &segments {
-            for p in &s.geometry {
-                let q = (p[1], p[0]);
-                if geometry.last() != Some(&q) {
-                    geometry.push(q);
+            let points: Vec<(f64, f64)> = s.geometry.iter().map(|p| (p[1], p[0])).collect();
+            let length: f64 = points.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+            pending_s += if length > 0.0 { 0.0 } else { s.duration_s };
+            for q in points.iter().copied() {
+                if let Some(&last) = geometry.last() {
+                    if last == q {
+                        continue;
+                    }
+                    let metres = haversine_m(last, q);
+                    annotation.distance_m.push(metres);
+                    let share = if length > 0.0 {
+                        s.duration_s * metres / length
+                    } else {
+                        0.0
+                    };
+                    annotation.duration_s.push(share + pending_s);
+                    pending_s = 0.0;
                 }
+                geometry.push(q);
             }
         }
         if geometry.len() == 1 {
             geometry.push(geometry[0]);
+            annotation.distance_m.push(0.0);
+            annotation.duration_s.push(0.0);
+        }
+        if let Some(last) = annotation.duration_s.last_mut() {
+            *last += pending_s;
         }
         Ok(Leg {
             distance_m: segments.iter().map(|s| s.distance_m).sum(),
@@ -297,6 +414,7 @@ impl Router {
                 Vec::new()
             },
             geometry,
+            annotation,
         })
     }
 }

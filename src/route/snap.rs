@@ -1,6 +1,7 @@
 //! Snapping: finds the nearest point on a routable edge to a coordinate, through the snap grids
 //! of the geohash cells around it. The search box grows until the best hit found is closer than
 //! the box's half-width, which makes the answer the true nearest edge, not just a near one.
+//! [`nearest`] does the same for the `n` nearest roads (OSRM's `/nearest`).
 
 use crate::graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
 use crate::graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
@@ -68,6 +69,83 @@ pub fn snap(
             _ => radius = (radius * 4.0).min(max_radius_m),
         }
     }
+}
+
+/// The `n` nearest roads within `max_radius_m` of `point`, nearest first: one snap per road (a
+/// two-way road's directions count once), each at the road's point nearest to `point`.
+pub fn nearest(
+    store: &GraphStore,
+    point: (f64, f64),
+    n: usize,
+    max_radius_m: f64,
+) -> Result<Vec<Snap>, StoreError> {
+    let mut radius = FIRST_RADIUS_M.min(max_radius_m);
+    loop {
+        // Best hit per road, keyed by the smaller id of its two directions.
+        let mut best: std::collections::HashMap<u64, SegmentHit> = Default::default();
+        let mut failed = None;
+        visit_segments_near(store, point, radius, |hit| {
+            if failed.is_some() {
+                return;
+            }
+            let key = match road_key(store, hit.edge) {
+                Ok(k) => k,
+                Err(e) => {
+                    failed = Some(e);
+                    return;
+                }
+            };
+            let better = match best.get(&key) {
+                None => true,
+                Some(b) => {
+                    let (d, bd) = (hit.projection.distance_m, b.projection.distance_m);
+                    d < bd || (d == bd && (hit.edge, hit.segment) < (b.edge, b.segment))
+                }
+            };
+            if better {
+                best.insert(key, hit);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let mut hits: Vec<SegmentHit> = best
+            .into_values()
+            .filter(|h| h.projection.distance_m <= radius.min(max_radius_m))
+            .collect();
+        // Only hits inside the searched radius are certain to be the nearest ones.
+        if hits.len() >= n || radius >= max_radius_m {
+            hits.sort_by(|a, b| {
+                a.projection
+                    .distance_m
+                    .total_cmp(&b.projection.distance_m)
+                    .then_with(|| (a.edge, a.segment).cmp(&(b.edge, b.segment)))
+            });
+            return hits.iter().take(n).map(|h| finish(store, h)).collect();
+        }
+        radius = (radius * 4.0).min(max_radius_m);
+    }
+}
+
+/// One key for both directions of a road.
+fn road_key(store: &GraphStore, edge: EdgeId) -> Result<u64, StoreError> {
+    let e = store.tile(edge.tile)?.edge(edge.local);
+    let own = edge.pack();
+    Ok(if e.twin_tile.to_native() == NONE {
+        own
+    } else {
+        own.min(GlobalId::new(e.twin_tile.to_native(), e.twin_local.to_native()).pack())
+    })
+}
+
+/// OSM ids of the junctions a snapped edge runs between (tail, head).
+pub fn end_osm_ids(store: &GraphStore, snap: &Snap) -> Result<(i64, i64), StoreError> {
+    let tile = store.tile(snap.edge.tile)?;
+    let edge = tile.edge(snap.edge.local);
+    let tail = tile.node_osm_ids[tile.edge_source(snap.edge.local) as usize].to_native();
+    let head_tile = store.tile(edge.target_tile.to_native())?;
+    let head = head_tile.node_osm_ids[edge.target_local.to_native() as usize].to_native();
+    Ok((tail, head))
 }
 
 fn finish(store: &GraphStore, hit: &SegmentHit) -> Result<Snap, StoreError> {

@@ -1,13 +1,18 @@
-//! The HTTP server: the OSRM v1 route service ([`route_api`]), `/health` and `/metrics`
-//! ([`metrics`]), on warp; the map
+//! The HTTP server: the OSRM v1 services ([`route_api`], [`nearest_api`], [`table_api`], with
+//! the request parsing they share in [`osrm_params`]), `/health` and `/metrics` ([`metrics`]),
+//! on warp, with CORS on every answer ([`cors`]); the map
 //! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
 //! member also the Raft RPC and `/cluster` routes, and the publisher that turns the replicated
 //! traffic table into the snapshot routes read.
 
+pub mod cors;
 pub mod ingest;
 pub mod map_page;
 pub mod metrics;
+pub mod nearest_api;
+pub mod osrm_params;
 pub mod route_api;
+pub mod table_api;
 pub mod tile_files;
 
 use crate::cluster::network::{raft_routes, unauthorized_reply};
@@ -29,12 +34,19 @@ use warp::{Filter, Reply};
 pub struct Limits {
     /// Most coordinates in one `/route` request (OSRM answers `TooBig` beyond its limit too).
     pub max_route_coordinates: usize,
+    /// `/table`: at most this many squared cells (sources × destinations), like osrm-routed's
+    /// `--max-table-size`.
+    pub max_table_size: usize,
+    /// `/nearest`: most results (`number=`), like osrm-routed's `--max-nearest-size`.
+    pub max_nearest_results: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_route_coordinates: 100,
+            max_table_size: 100,
+            max_nearest_results: 100,
         }
     }
 }
@@ -49,6 +61,8 @@ pub struct ServerOptions {
     pub tiles: Option<PathBuf>,
     /// Counters shown at `/metrics`; share them with [`start_ingest`] to include the ingest's.
     pub metrics: Arc<metrics::Metrics>,
+    /// Which browser origins may read the answers (default: any, as osrm-routed).
+    pub cors: cors::Cors,
 }
 
 impl ServerOptions {
@@ -59,6 +73,11 @@ impl ServerOptions {
 
     pub fn with_metrics(mut self, metrics: Arc<metrics::Metrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    pub fn with_cors(mut self, cors: cors::Cors) -> Self {
+        self.cors = cors;
         self
     }
 }
@@ -126,6 +145,8 @@ pub fn routes(
             .map(|| tile_files::not_found("this server has no map images (start it with --tiles)"))
             .boxed(),
     };
+    let nearest = nearest_api::routes(router.clone(), limits);
+    let table = table_api::routes(router.clone(), limits);
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let route_metrics = options.metrics.clone();
     let api = warp::get().and(warp::path::full()).and(query).map(
@@ -172,7 +193,7 @@ pub fn routes(
             .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
             .boxed(),
     };
-    cluster
+    let all = cluster
         .or(health)
         .unify()
         .or(metrics)
@@ -180,6 +201,10 @@ pub fn routes(
         .or(page)
         .unify()
         .or(tiles)
+        .unify()
+        .or(nearest)
+        .unify()
+        .or(table)
         .unify()
         .or(api)
         .unify()
@@ -189,7 +214,23 @@ pub fn routes(
                     .unwrap_or_else(|| route_api::invalid_url("Unsupported method or URL")),
             )
         })
-        .unify()
+        .unify();
+    cors::wrap(Arc::new(options.cors), all)
+}
+
+/// Runs a request's CPU-bound work (searches, snapping) on tokio's blocking pool, off the
+/// async workers that carry the other connections.
+pub(crate) async fn run_blocking(
+    work: impl FnOnce() -> Response + Send + 'static,
+) -> Result<Response, std::convert::Infallible> {
+    Ok(tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        route_api::ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "InternalError",
+            message: format!("the request failed: {e}"),
+        }
+        .into_response()
+    }))
 }
 
 /// Serves until the process is stopped. Binds first so a taken port is a clean error.

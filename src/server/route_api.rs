@@ -3,9 +3,12 @@
 //! `depart=<unix seconds>` picks the time of week the historical profiles are read at (default
 //! now); OSRM clients never send it, so requests stay OSRM compatible.
 
+use super::osrm_params::{self, parse_bool, split_query, BaseOptions};
 use super::Limits;
-use crate::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
-use crate::route::{RouteError, Router};
+use crate::route::osrm::{
+    route_response_with, AnnotationKinds, Extras, Geometries, Overview, ResponseOptions,
+};
+use crate::route::{RouteError, RouteOptions, Router};
 use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -20,7 +23,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn bad(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code,
@@ -49,14 +52,19 @@ pub struct RouteQuery {
     pub options: ResponseOptions,
     /// Departure time, ms since the epoch (`depart=` in seconds); `None` = now.
     pub depart_ms: Option<i64>,
+    /// The options beyond the JSON shape: validated per OSRM, some applied.
+    pub route: RouteOptionsParsed,
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
     let parsed = parse_path(path, limits).and_then(|points| {
+        let route = parse_route_options(query)?;
+        route.check(points.len())?;
         Ok(RouteQuery {
             points,
-            options: parse_options(query)?,
+            options: route.response,
             depart_ms: parse_depart(query)?,
+            route,
         })
     });
     let request = match parsed {
@@ -64,8 +72,20 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         Err(e) => return e.into_response(),
     };
     let opts = request.options;
-    match router.route_at(&request.points, opts.steps, request.depart_ms) {
-        Ok(answer) => warp::reply::json(&route_response(&answer, &opts)).into_response(),
+    let route_options = RouteOptions {
+        steps: opts.steps,
+        radiuses: request.route.base.radiuses.clone(),
+        waypoints: request.route.waypoints.clone().unwrap_or_default(),
+        depart_ms: request.depart_ms,
+    };
+    let extras = Extras {
+        annotations: request.route.annotations,
+        skip_waypoints: request.route.base.skip_waypoints,
+    };
+    match router.route_with(&request.points, &route_options) {
+        Ok(answer) => {
+            warp::reply::json(&route_response_with(&answer, &opts, &extras)).into_response()
+        }
         Err(e) => error_for(&e).into_response(),
     }
 }
@@ -110,7 +130,7 @@ pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiErr
         }
         [service, ..] if !matches!(*service, "route") && !service.is_empty() => Err(ApiError::bad(
             "InvalidService",
-            format!("Service {service:?} not found; this server offers \"route\""),
+            format!("Service {service:?} not found; this server offers \"route\", \"nearest\" and \"table\""),
         )),
         _ => Err(ApiError::bad(
             "InvalidUrl",
@@ -119,48 +139,19 @@ pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiErr
     }
 }
 
-/// Parses `lon,lat;lon,lat;...` into `(lat, lon)` points.
+/// Parses the coordinates (`lon,lat;...` or `polyline(...)` / `polyline6(...)`) into
+/// `(lat, lon)` points, with the route service's count rules.
 pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiError> {
-    if s.is_empty() {
-        return Err(ApiError::bad("InvalidQuery", "No coordinates given"));
-    }
-    let pairs: Vec<&str> = s.split(';').collect();
-    if pairs.len() > limits.max_route_coordinates {
+    let points = osrm_params::parse_coordinates(s)?;
+    if points.len() > limits.max_route_coordinates {
         return Err(ApiError::bad(
             "TooBig",
             format!(
                 "Too many coordinates: {} given, at most {} allowed",
-                pairs.len(),
+                points.len(),
                 limits.max_route_coordinates
             ),
         ));
-    }
-    let mut points = Vec::with_capacity(pairs.len());
-    for (i, pair) in pairs.iter().enumerate() {
-        let mut it = pair.split(',');
-        let (Some(lon), Some(lat), None) = (it.next(), it.next(), it.next()) else {
-            return Err(ApiError::bad(
-                "InvalidQuery",
-                format!("Coordinate {i} is not \"lon,lat\": {pair:?}"),
-            ));
-        };
-        let (Ok(lon), Ok(lat)) = (lon.trim().parse::<f64>(), lat.trim().parse::<f64>()) else {
-            return Err(ApiError::bad(
-                "InvalidQuery",
-                format!("Coordinate {i} is not a pair of numbers: {pair:?}"),
-            ));
-        };
-        if !lon.is_finite()
-            || !lat.is_finite()
-            || !(-180.0..=180.0).contains(&lon)
-            || !(-90.0..=90.0).contains(&lat)
-        {
-            return Err(ApiError::bad(
-                "InvalidValue",
-                format!("Invalid coordinate value {i}: longitude must be in [-180, 180] and latitude in [-90, 90]"),
-            ));
-        }
-        points.push((lat, lon));
     }
     if points.len() < 2 {
         return Err(ApiError::bad(
@@ -171,67 +162,145 @@ pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, Ap
     Ok(points)
 }
 
-/// Parses the query string. Options OSRM clients commonly send but that do not change our single
-/// fastest route (`alternatives=false`, `annotations=false`, `continue_straight`, `hints`,
-/// `generate_hints`) are accepted; anything unknown is an error, as in OSRM.
-pub fn parse_options(query: &str) -> Result<ResponseOptions, ApiError> {
-    let mut opts = ResponseOptions {
-        overview: Overview::Simplified,
-        geometries: Geometries::Polyline,
-        steps: false,
+/// Every option of a route request, parsed per OSRM's grammar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteOptionsParsed {
+    pub response: ResponseOptions,
+    pub base: BaseOptions,
+    /// `waypoints=`: the coordinates legs end at.
+    pub waypoints: Option<Vec<usize>>,
+    pub annotations: AnnotationKinds,
+}
+
+impl RouteOptionsParsed {
+    /// OSRM's checks against the number of coordinates, in its order: parameter validation
+    /// (`InvalidOptions`), then the first and last waypoint (`InvalidValue`), then options this
+    /// server does not support.
+    pub fn check(&self, n: usize) -> Result<(), ApiError> {
+        self.base.validate(n)?;
+        if let Some(w) = &self.waypoints {
+            if let Some(i) = w.iter().find(|&&i| i >= n) {
+                return Err(ApiError::bad(
+                    "InvalidOptions",
+                    format!("Waypoint index {i} is out of range: there are {n} coordinates"),
+                ));
+            }
+            if w.windows(2).any(|p| p[0] >= p[1]) {
+                return Err(ApiError::bad(
+                    "InvalidOptions",
+                    "Waypoint indexes must be increasing",
+                ));
+            }
+            if w.first() != Some(&0) || w.last() != Some(&(n - 1)) {
+                return Err(ApiError::bad(
+                    "InvalidValue",
+                    "First and last coordinates must be specified as waypoints.",
+                ));
+            }
+        }
+        self.base.supported()
+    }
+}
+
+/// Parses the query string of a route request, strictly: a value OSRM's grammar does not
+/// accept or an unknown option is `InvalidQuery`. Accepted and without effect, as in
+/// OSRM 26 for this server's single fastest route: `alternatives` (OSRM returns up to that
+/// many; this server one), `continue_straight`, `hints`, `generate_hints`, `snapping`.
+pub fn parse_route_options(query: &str) -> Result<RouteOptionsParsed, ApiError> {
+    let mut r = RouteOptionsParsed {
+        response: ResponseOptions {
+            overview: Overview::Simplified,
+            geometries: Geometries::Polyline,
+            steps: false,
+        },
+        base: BaseOptions::default(),
+        waypoints: None,
+        annotations: AnnotationKinds::default(),
     };
-    for kv in query.split('&').filter(|s| !s.is_empty()) {
-        let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
-        let value = percent_decode(value)
-            .ok_or_else(|| ApiError::bad("InvalidQuery", format!("Malformed escape in {key}")))?;
-        let bad_value = || {
-            ApiError::bad(
-                "InvalidValue",
-                format!("Invalid value {value:?} for option {key}"),
-            )
-        };
-        match key {
+    for o in split_query(query)? {
+        if r.base.take(&o)? {
+            continue;
+        }
+        let opts = &mut r.response;
+        match o.key.as_str() {
             "overview" => {
-                opts.overview = match value.as_str() {
+                opts.overview = match o.value.as_str() {
                     "full" => Overview::Full,
                     "simplified" => Overview::Simplified,
                     "false" => Overview::False,
-                    _ => return Err(bad_value()),
+                    _ => return Err(o.malformed()),
                 }
             }
             "geometries" => {
-                opts.geometries = match value.as_str() {
+                opts.geometries = match o.value.as_str() {
                     "polyline" => Geometries::Polyline,
                     "polyline6" => Geometries::Polyline6,
                     "geojson" => Geometries::GeoJson,
-                    _ => return Err(bad_value()),
+                    _ => return Err(o.malformed()),
                 }
             }
-            "steps" => opts.steps = parse_bool(&value).ok_or_else(bad_value)?,
+            "steps" => opts.steps = o.bool()?,
             "alternatives" => {
-                if parse_bool(&value).is_none() && value.parse::<u32>().is_err() {
-                    return Err(bad_value());
+                if parse_bool(&o.value).is_none() && o.value.parse::<u32>().is_err() {
+                    return Err(o.malformed());
                 }
             }
-            "annotations" | "continue_straight" | "generate_hints" => {
-                if key == "continue_straight" && value == "default" {
-                    continue;
+            "continue_straight" => {
+                if o.value != "default" {
+                    o.bool()?;
                 }
-                parse_bool(&value).ok_or_else(bad_value)?;
             }
-            "hints" | "radiuses" | "bearings" | "approaches" | "exclude" | "snapping"
-            | "skip_waypoints" => {}
+            "annotations" => {
+                let mut kinds = AnnotationKinds::default();
+                match o.value.as_str() {
+                    "true" => {
+                        kinds = AnnotationKinds {
+                            duration: true,
+                            distance: true,
+                            speed: true,
+                            weight: true,
+                        }
+                    }
+                    "false" => {}
+                    list => {
+                        for kind in list.split(',') {
+                            match kind {
+                                "duration" => kinds.duration = true,
+                                "distance" => kinds.distance = true,
+                                "speed" => kinds.speed = true,
+                                "weight" => kinds.weight = true,
+                                "nodes" | "datasources" => {
+                                    return Err(ApiError::bad(
+                                        "NotImplemented",
+                                        format!("annotations={kind} is not supported: the tiles keep OSM ids of junctions only, not of every shape point (duration, distance, speed and weight are)"),
+                                    ))
+                                }
+                                _ => return Err(o.malformed()),
+                            }
+                        }
+                    }
+                }
+                r.annotations = kinds;
+            }
+            "waypoints" => {
+                r.waypoints = Some(
+                    o.value
+                        .split(';')
+                        .map(|v| v.parse::<usize>().map_err(|_| o.malformed()))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
             // Meridian's departure time, parsed by `parse_depart`.
             "depart" => {}
-            _ => {
-                return Err(ApiError::bad(
-                    "InvalidQuery",
-                    format!("Unknown option {key:?}"),
-                ))
-            }
+            _ => return Err(o.unknown()),
         }
     }
-    Ok(opts)
+    Ok(r)
+}
+
+/// The response options of a route query string (see [`parse_route_options`]).
+pub fn parse_options(query: &str) -> Result<ResponseOptions, ApiError> {
+    parse_route_options(query).map(|r| r.response)
 }
 
 /// The `depart=<unix seconds>` extension, as ms since the epoch.
@@ -255,16 +324,8 @@ pub fn parse_depart(query: &str) -> Result<Option<i64>, ApiError> {
     Ok(depart)
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
-
 /// Decodes `%XX` escapes; `None` for a malformed escape or invalid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -311,6 +372,7 @@ mod tests {
     fn rejects_bad_input_with_osrm_codes() {
         let l = Limits {
             max_route_coordinates: 3,
+            ..Limits::default()
         };
         let code = |p: &str| parse_path(p, &l).unwrap_err().code;
         assert_eq!(code("/route/v1/driving/1,2"), "InvalidQuery");
@@ -321,14 +383,45 @@ mod tests {
         assert_eq!(code("/route/v2/driving/1,2;1,2"), "InvalidVersion");
         assert_eq!(code("/table/v1/driving/1,2;1,2"), "InvalidService");
         assert_eq!(code("/route/v1"), "InvalidUrl");
+        // A value OSRM's grammar does not take is a malformed query, as in OSRM.
         assert_eq!(
             parse_options("overview=maybe").unwrap_err().code,
-            "InvalidValue"
+            "InvalidQuery"
         );
         assert_eq!(
             parse_options("colour=red").unwrap_err().code,
             "InvalidQuery"
         );
+    }
+
+    #[test]
+    fn validates_route_options_like_osrm() {
+        let check = |q: &str, n: usize| match parse_route_options(q) {
+            Err(e) => e.code,
+            Ok(r) => r.check(n).err().map_or("Ok", |e| e.code),
+        };
+        assert_eq!(check("annotations=duration,distance,speed", 2), "Ok");
+        assert_eq!(check("annotations=true&alternatives=2", 2), "Ok");
+        assert_eq!(check("annotations=nodes", 2), "NotImplemented");
+        assert_eq!(check("annotations=colour", 2), "InvalidQuery");
+        assert_eq!(check("waypoints=0;2", 3), "Ok");
+        assert_eq!(check("waypoints=0;1", 3), "InvalidValue");
+        assert_eq!(check("waypoints=0;3", 3), "InvalidOptions");
+        assert_eq!(check("waypoints=0;x", 3), "InvalidQuery");
+        assert_eq!(check("bearings=400,20;", 2), "InvalidOptions");
+        assert_eq!(check("bearings=10,20", 2), "InvalidOptions");
+        assert_eq!(check("exclude=foo", 2), "InvalidValue");
+        assert_eq!(check("approaches=foo;bar", 2), "InvalidQuery");
+        assert_eq!(check("radiuses=1;1;1", 2), "InvalidOptions");
+        assert_eq!(check("radiuses=20;unlimited&skip_waypoints=true", 2), "Ok");
+        assert_eq!(
+            check("continue_straight=default&generate_hints=false", 2),
+            "Ok"
+        );
+        assert_eq!(check("steps=yes", 2), "InvalidQuery");
+        let r = parse_route_options("annotations=speed,duration&waypoints=0;3").unwrap();
+        assert!(r.annotations.speed && r.annotations.duration && !r.annotations.distance);
+        assert_eq!(r.waypoints, Some(vec![0, 3]));
     }
 
     #[test]

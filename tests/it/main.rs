@@ -11,6 +11,7 @@ mod import;
 mod ingest;
 mod map_page;
 mod navigation;
+mod osrm_api;
 mod process_crash;
 mod render;
 mod routing;
