@@ -2,6 +2,7 @@
 //! with `MERIDIAN_SHARED_DATA`). One test binary with modules, so the crate links once.
 
 mod bundle;
+mod clients;
 mod cluster;
 mod common;
 mod exactness;
