@@ -100,6 +100,8 @@ pub struct RouteOptions {
     pub steps: bool,
     /// Per point: snap at most this far (capped at [`Router::max_snap_m`]; `None` = that).
     pub radiuses: Vec<Option<f64>>,
+    /// Per point: the direction the route must leave or reach it in (`None` = any).
+    pub bearings: Vec<Option<snap::Bearing>>,
     /// Indexes of the points legs end at, first and last included (OSRM's `waypoints`); the
     /// other points are driven through without a leg break. Empty = every point.
     pub waypoints: Vec<usize>,
@@ -170,11 +172,13 @@ impl Router {
     }
 
     /// Snaps each point within its own radius (capped at [`Router::max_snap_m`]; `None` = that
-    /// maximum); `NoSegment(i)` for the first point with no road in reach.
+    /// maximum) to a road driven within its bearing (if given); `NoSegment(i)` for the first
+    /// point with no such road in reach.
     pub fn snap_within(
         &self,
         points: &[(f64, f64)],
         radiuses: &[Option<f64>],
+        bearings: &[Option<snap::Bearing>],
     ) -> Result<Vec<Snap>, RouteError> {
         points
             .iter()
@@ -185,7 +189,8 @@ impl Router {
                     .copied()
                     .flatten()
                     .map_or(self.max_snap_m, |r| r.min(self.max_snap_m));
-                snap::snap(&self.store, p, radius)?.ok_or(RouteError::NoSegment(i))
+                let bearing = bearings.get(i).copied().flatten();
+                snap::snap_heading(&self.store, p, radius, bearing)?.ok_or(RouteError::NoSegment(i))
             })
             .collect()
     }
@@ -260,7 +265,7 @@ impl Router {
         points: &[(f64, f64)],
         options: &RouteOptions,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
-        let snaps = self.snap_within(points, &options.radiuses)?;
+        let snaps = self.snap_within(points, &options.radiuses, &options.bearings)?;
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         for pair in snaps.windows(2) {

@@ -1,10 +1,14 @@
 //! Snapping: finds the nearest point on a routable edge to a coordinate, through the snap grids
 //! of the geohash cells around it. The search box grows until the best hit found is closer than
 //! the box's half-width, which makes the answer the true nearest edge, not just a near one.
-//! [`nearest`] does the same for the `n` nearest roads (OSRM's `/nearest`).
+//! [`nearest`] does the same for the `n` nearest roads (OSRM's `/nearest`). Either may be
+//! limited to roads driven within a [`Bearing`] (OSRM's `bearings`): a road counts only if one
+//! of its directions at the nearest point heads that way, and the snap keeps only those
+//! directions, so a route starts or ends driving that way.
 
 use crate::graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
 use crate::graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
+use crate::spatial::geometry::bearing_deg;
 
 /// First search radius; most points lie on or within metres of a road.
 const FIRST_RADIUS_M: f64 = 50.0;
@@ -37,16 +41,86 @@ impl Snap {
     }
 }
 
+/// A direction of travel a snap must allow: degrees clockwise from north, plus or minus
+/// `range_deg`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bearing {
+    pub bearing_deg: f64,
+    pub range_deg: f64,
+}
+
+impl Bearing {
+    fn allows(&self, heading_deg: f64) -> bool {
+        let d = (heading_deg - self.bearing_deg).rem_euclid(360.0);
+        d.min(360.0 - d) <= self.range_deg
+    }
+}
+
+/// Which directions of the hit's road may be used: (along the edge, along its twin).
+fn directions(
+    store: &GraphStore,
+    hit: &SegmentHit,
+    bearing: Option<Bearing>,
+) -> Result<(bool, bool), StoreError> {
+    let tile = store.tile(hit.edge.tile)?;
+    let edge = tile.edge(hit.edge.local);
+    let has_twin = edge.twin_tile.to_native() != NONE;
+    let Some(b) = bearing else {
+        return Ok((true, has_twin));
+    };
+    let base = (edge.shape_first.to_native() + hit.segment) as usize;
+    let heading = bearing_deg(tile.shapes[base].degrees(), tile.shapes[base + 1].degrees());
+    Ok((
+        b.allows(heading),
+        has_twin && b.allows((heading + 180.0) % 360.0),
+    ))
+}
+
+/// `snap` limited to the allowed directions.
+fn restrict(s: Snap, forward: bool, reverse: bool) -> Snap {
+    match (forward, reverse, s.twin) {
+        (true, false, _) => Snap { twin: None, ..s },
+        (false, true, Some(twin)) => Snap {
+            edge: twin,
+            along_m: (s.edge_length_m - s.along_m).max(0.0),
+            twin: None,
+            ..s
+        },
+        _ => s,
+    }
+}
+
 /// Nearest routable edge within `max_radius_m` of `(lat, lon)`, or `None`.
 pub fn snap(
     store: &GraphStore,
     point: (f64, f64),
     max_radius_m: f64,
 ) -> Result<Option<Snap>, StoreError> {
+    snap_heading(store, point, max_radius_m, None)
+}
+
+/// [`snap`] to the nearest road with a direction within `bearing` (any road if `None`).
+pub fn snap_heading(
+    store: &GraphStore,
+    point: (f64, f64),
+    max_radius_m: f64,
+    bearing: Option<Bearing>,
+) -> Result<Option<Snap>, StoreError> {
     let mut radius = FIRST_RADIUS_M.min(max_radius_m);
     loop {
         let mut best: Option<SegmentHit> = None;
+        let mut failed = None;
         visit_segments_near(store, point, radius, |hit| {
+            if bearing.is_some() {
+                match directions(store, &hit, bearing) {
+                    Ok((false, false)) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        return;
+                    }
+                }
+            }
             let better = match &best {
                 None => true,
                 Some(b) => {
@@ -58,12 +132,16 @@ pub fn snap(
                 best = Some(hit);
             }
         })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         match best {
             Some(hit) if hit.projection.distance_m <= radius || radius >= max_radius_m => {
                 if hit.projection.distance_m > max_radius_m {
                     return Ok(None);
                 }
-                return finish(store, &hit).map(Some);
+                let (forward, reverse) = directions(store, &hit, bearing)?;
+                return Ok(Some(restrict(finish(store, &hit)?, forward, reverse)));
             }
             _ if radius >= max_radius_m => return Ok(None),
             _ => radius = (radius * 4.0).min(max_radius_m),
@@ -71,13 +149,15 @@ pub fn snap(
     }
 }
 
-/// The `n` nearest roads within `max_radius_m` of `point`, nearest first: one snap per road (a
-/// two-way road's directions count once), each at the road's point nearest to `point`.
+/// The `n` nearest roads within `max_radius_m` of `point` (with a direction within `bearing`,
+/// if given), nearest first: one snap per road (a two-way road's directions count once), each
+/// at the road's nearest point.
 pub fn nearest(
     store: &GraphStore,
     point: (f64, f64),
     n: usize,
     max_radius_m: f64,
+    bearing: Option<Bearing>,
 ) -> Result<Vec<Snap>, StoreError> {
     let mut radius = FIRST_RADIUS_M.min(max_radius_m);
     loop {
@@ -87,6 +167,16 @@ pub fn nearest(
         visit_segments_near(store, point, radius, |hit| {
             if failed.is_some() {
                 return;
+            }
+            if bearing.is_some() {
+                match directions(store, &hit, bearing) {
+                    Ok((false, false)) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        return;
+                    }
+                }
             }
             let key = match road_key(store, hit.edge) {
                 Ok(k) => k,

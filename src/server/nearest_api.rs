@@ -77,8 +77,14 @@ fn answer(router: &Router, limits: &Limits, path: &str, query: &str) -> Result<V
     }
     let store = &router.store;
     let radius = base.radius(0, router.max_snap_m);
-    let snaps =
-        nearest(store, points[0], number, radius).map_err(|e| error_for(&RouteError::Store(e)))?;
+    let snaps = nearest(
+        store,
+        points[0],
+        number,
+        radius,
+        base.snap_bearings().first().copied().flatten(),
+    )
+    .map_err(|e| error_for(&RouteError::Store(e)))?;
     if snaps.is_empty() {
         return Err(ApiError::bad(
             "NoSegment",

@@ -9,6 +9,7 @@
 
 use super::route_api::{percent_decode, ApiError};
 use crate::route::polyline;
+use crate::route::snap::Bearing;
 
 /// Profile names this server answers for (it routes cars).
 const PROFILES: [&str; 2] = ["driving", "car"];
@@ -381,13 +382,20 @@ impl BaseOptions {
                 "This server does not support approaches=curb or opposite yet",
             ));
         }
-        if self.bearings.iter().any(Option::is_some) {
-            return Err(ApiError::bad(
-                "NotImplemented",
-                "This server does not support bearings yet",
-            ));
-        }
         Ok(())
+    }
+
+    /// The validated bearings, for snapping.
+    pub fn snap_bearings(&self) -> Vec<Option<Bearing>> {
+        self.bearings
+            .iter()
+            .map(|b| {
+                b.map(|(bearing, range)| Bearing {
+                    bearing_deg: bearing as f64,
+                    range_deg: range as f64,
+                })
+            })
+            .collect()
     }
 
     /// The snap radius for coordinate `i`: the request's, capped at the server's `max_m`.

@@ -75,6 +75,7 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
     let route_options = RouteOptions {
         steps: opts.steps,
         radiuses: request.route.base.radiuses.clone(),
+        bearings: request.route.base.snap_bearings(),
         waypoints: request.route.waypoints.clone().unwrap_or_default(),
         depart_ms: request.depart_ms,
     };

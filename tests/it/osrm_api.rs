@@ -552,6 +552,60 @@ async fn route_options_are_validated_and_applied() {
     assert_eq!(status, 200, "{body}");
     assert!(body.get("waypoints").is_none());
 
+    // bearings: from the middle of a long segment of a two-way road, the route leaves driving
+    // the requested way, in both directions.
+    let angle = |a: f64, b: f64| {
+        let d = (a - b).rem_euclid(360.0);
+        d.min(360.0 - d)
+    };
+    let r = router(NAME);
+    let mut starts = Vec::new();
+    'tiles: for t in 0..r.store.tile_count() {
+        let tile = r.store.tile(t).unwrap();
+        for local in 0..tile.edges.len() as u32 {
+            let e = tile.edge(local);
+            let shape: Vec<(f64, f64)> = tile.shape(e).collect();
+            if e.twin_tile.to_native() == NONE
+                || e.flags & flags::SNAPPABLE == 0
+                || meridian::spatial::geometry::haversine_m(shape[0], shape[1]) < 80.0
+            {
+                continue;
+            }
+            let mid = (
+                (shape[0].0 + shape[1].0) / 2.0,
+                (shape[0].1 + shape[1].1) / 2.0,
+            );
+            let heading = meridian::spatial::geometry::bearing_deg(shape[0], shape[1]);
+            starts.push((mid, heading));
+            if starts.len() == 4 {
+                break 'tiles;
+            }
+        }
+    }
+    assert_eq!(starts.len(), 4);
+    let depart = |body: &Value| {
+        body["routes"][0]["legs"][0]["steps"][0]["maneuver"]["bearing_after"]
+            .as_f64()
+            .unwrap()
+    };
+    for (mid, heading) in starts {
+        for want in [heading, (heading + 180.0) % 360.0] {
+            let path = format!(
+                "/route/v1/driving/{};{}?steps=true&bearings={:.0},20;",
+                lonlat(mid),
+                lonlat(pts[2]),
+                want
+            );
+            let (status, body) = get(addr, &path).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            let got = depart(&body);
+            assert!(
+                angle(got, want) <= 3.0,
+                "{path}: asked {want}, left at {got}"
+            );
+        }
+    }
+
     let cases = [
         ("bearings=400,20;", "InvalidOptions"),
         ("exclude=foo", "InvalidValue"),
