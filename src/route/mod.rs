@@ -102,6 +102,8 @@ pub struct RouteOptions {
     pub radiuses: Vec<Option<f64>>,
     /// Per point: the direction the route must leave or reach it in (`None` = any).
     pub bearings: Vec<Option<snap::Bearing>>,
+    /// Per point: the side of the road to stop at (`None` = either).
+    pub approaches: Vec<Option<snap::Approach>>,
     /// Indexes of the points legs end at, first and last included (OSRM's `waypoints`); the
     /// other points are driven through without a leg break. Empty = every point.
     pub waypoints: Vec<usize>,
@@ -179,6 +181,7 @@ impl Router {
         points: &[(f64, f64)],
         radiuses: &[Option<f64>],
         bearings: &[Option<snap::Bearing>],
+        approaches: &[Option<snap::Approach>],
     ) -> Result<Vec<Snap>, RouteError> {
         points
             .iter()
@@ -190,7 +193,9 @@ impl Router {
                     .flatten()
                     .map_or(self.max_snap_m, |r| r.min(self.max_snap_m));
                 let bearing = bearings.get(i).copied().flatten();
-                snap::snap_heading(&self.store, p, radius, bearing)?.ok_or(RouteError::NoSegment(i))
+                let approach = approaches.get(i).copied().flatten();
+                snap::snap_heading(&self.store, p, radius, bearing, approach)?
+                    .ok_or(RouteError::NoSegment(i))
             })
             .collect()
     }
@@ -265,7 +270,12 @@ impl Router {
         points: &[(f64, f64)],
         options: &RouteOptions,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
-        let snaps = self.snap_within(points, &options.radiuses, &options.bearings)?;
+        let snaps = self.snap_within(
+            points,
+            &options.radiuses,
+            &options.bearings,
+            &options.approaches,
+        )?;
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         for pair in snaps.windows(2) {

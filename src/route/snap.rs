@@ -76,6 +76,63 @@ fn directions(
     ))
 }
 
+/// Which side of the road a route must stop at (OSRM's `approaches`): `Curb` = the side the
+/// coordinate lies on is the driving side (right), so the car arrives and leaves with the
+/// point on its right; `Opposite` = the other side. Only two-way roads are affected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approach {
+    Curb,
+    Opposite,
+}
+
+/// The directions `approach` allows at the hit: (along the edge, along its twin).
+fn approach_directions(
+    store: &GraphStore,
+    point: (f64, f64),
+    hit: &SegmentHit,
+    approach: Approach,
+) -> Result<(bool, bool), StoreError> {
+    let tile = store.tile(hit.edge.tile)?;
+    let edge = tile.edge(hit.edge.local);
+    if edge.twin_tile.to_native() == NONE {
+        return Ok((true, false));
+    }
+    let base = (edge.shape_first.to_native() + hit.segment) as usize;
+    let (a, b) = (tile.shapes[base].degrees(), tile.shapes[base + 1].degrees());
+    // Sign of the cross product in a local frame (x east, y north): negative = on the right.
+    let k = a.0.to_radians().cos();
+    let cross = (b.1 - a.1) * k * (point.0 - a.0) - (b.0 - a.0) * (point.1 - a.1) * k;
+    if cross == 0.0 {
+        return Ok((true, true));
+    }
+    let right = cross < 0.0;
+    Ok(match approach {
+        Approach::Curb => (right, !right),
+        Approach::Opposite => (!right, right),
+    })
+}
+
+/// The directions a snap keeps: those of the bearing, narrowed by the approach unless that
+/// leaves none.
+fn allowed(
+    store: &GraphStore,
+    point: (f64, f64),
+    hit: &SegmentHit,
+    bearing: Option<Bearing>,
+    approach: Option<Approach>,
+) -> Result<(bool, bool), StoreError> {
+    let (f, r) = directions(store, hit, bearing)?;
+    let Some(a) = approach else {
+        return Ok((f, r));
+    };
+    let (af, ar) = approach_directions(store, point, hit, a)?;
+    Ok(if (f && af) || (r && ar) {
+        (f && af, r && ar)
+    } else {
+        (f, r)
+    })
+}
+
 /// `snap` limited to the allowed directions.
 fn restrict(s: Snap, forward: bool, reverse: bool) -> Snap {
     match (forward, reverse, s.twin) {
@@ -96,15 +153,17 @@ pub fn snap(
     point: (f64, f64),
     max_radius_m: f64,
 ) -> Result<Option<Snap>, StoreError> {
-    snap_heading(store, point, max_radius_m, None)
+    snap_heading(store, point, max_radius_m, None, None)
 }
 
-/// [`snap`] to the nearest road with a direction within `bearing` (any road if `None`).
+/// [`snap`] to the nearest road with a direction within `bearing` (any road if `None`),
+/// keeping the directions `approach` allows.
 pub fn snap_heading(
     store: &GraphStore,
     point: (f64, f64),
     max_radius_m: f64,
     bearing: Option<Bearing>,
+    approach: Option<Approach>,
 ) -> Result<Option<Snap>, StoreError> {
     let mut radius = FIRST_RADIUS_M.min(max_radius_m);
     loop {
@@ -140,7 +199,7 @@ pub fn snap_heading(
                 if hit.projection.distance_m > max_radius_m {
                     return Ok(None);
                 }
-                let (forward, reverse) = directions(store, &hit, bearing)?;
+                let (forward, reverse) = allowed(store, point, &hit, bearing, approach)?;
                 return Ok(Some(restrict(finish(store, &hit)?, forward, reverse)));
             }
             _ if radius >= max_radius_m => return Ok(None),
@@ -158,6 +217,7 @@ pub fn nearest(
     n: usize,
     max_radius_m: f64,
     bearing: Option<Bearing>,
+    approach: Option<Approach>,
 ) -> Result<Vec<Snap>, StoreError> {
     let mut radius = FIRST_RADIUS_M.min(max_radius_m);
     loop {
@@ -211,7 +271,14 @@ pub fn nearest(
                     .total_cmp(&b.projection.distance_m)
                     .then_with(|| (a.edge, a.segment).cmp(&(b.edge, b.segment)))
             });
-            return hits.iter().take(n).map(|h| finish(store, h)).collect();
+            return hits
+                .iter()
+                .take(n)
+                .map(|h| {
+                    let (forward, reverse) = allowed(store, point, h, bearing, approach)?;
+                    Ok(restrict(finish(store, h)?, forward, reverse))
+                })
+                .collect();
         }
         radius = (radius * 4.0).min(max_radius_m);
     }

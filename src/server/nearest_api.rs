@@ -83,6 +83,7 @@ fn answer(router: &Router, limits: &Limits, path: &str, query: &str) -> Result<V
         number,
         radius,
         base.snap_bearings().first().copied().flatten(),
+        base.snap_approaches().first().copied().flatten(),
     )
     .map_err(|e| error_for(&RouteError::Store(e)))?;
     if snaps.is_empty() {

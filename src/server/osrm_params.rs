@@ -9,7 +9,7 @@
 
 use super::route_api::{percent_decode, ApiError};
 use crate::route::polyline;
-use crate::route::snap::Bearing;
+use crate::route::snap::{self, Bearing};
 
 /// Profile names this server answers for (it routes cars).
 const PROFILES: [&str; 2] = ["driving", "car"];
@@ -372,17 +372,19 @@ impl BaseOptions {
                 "This server does not support exclude flags yet",
             ));
         }
-        if self
-            .approaches
-            .iter()
-            .any(|a| matches!(a, Some(Approach::Curb | Approach::Opposite)))
-        {
-            return Err(ApiError::bad(
-                "NotImplemented",
-                "This server does not support approaches=curb or opposite yet",
-            ));
-        }
         Ok(())
+    }
+
+    /// The approaches, for snapping (`unrestricted` = none).
+    pub fn snap_approaches(&self) -> Vec<Option<snap::Approach>> {
+        self.approaches
+            .iter()
+            .map(|a| match a {
+                Some(Approach::Curb) => Some(snap::Approach::Curb),
+                Some(Approach::Opposite) => Some(snap::Approach::Opposite),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The validated bearings, for snapping.
@@ -451,7 +453,7 @@ mod tests {
         };
         assert_eq!(code("approaches=foo;bar"), "InvalidQuery");
         assert_eq!(code("approaches=unrestricted;"), "Ok");
-        assert_eq!(code("approaches=curb;curb"), "NotImplemented");
+        assert_eq!(code("approaches=curb;opposite"), "Ok");
         assert_eq!(code("bearings=400,20;"), "InvalidOptions");
         assert_eq!(code("bearings=90;"), "InvalidQuery");
         assert_eq!(code("bearings=;"), "Ok");

@@ -76,6 +76,7 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         steps: opts.steps,
         radiuses: request.route.base.radiuses.clone(),
         bearings: request.route.base.snap_bearings(),
+        approaches: request.route.base.snap_approaches(),
         waypoints: request.route.waypoints.clone().unwrap_or_default(),
         depart_ms: request.depart_ms,
     };

@@ -170,7 +170,12 @@ fn round1(v: f64) -> f64 {
 
 fn answer(router: &Router, q: &TableQuery) -> Result<Value, ApiError> {
     let snaps = router
-        .snap_within(&q.points, &q.base.radiuses, &q.base.snap_bearings())
+        .snap_within(
+            &q.points,
+            &q.base.radiuses,
+            &q.base.snap_bearings(),
+            &q.base.snap_approaches(),
+        )
         .map_err(|e| error_for(&e))?;
     let pick = |idx: &[usize]| idx.iter().map(|&i| snaps[i].clone()).collect::<Vec<_>>();
     let (sources, destinations) = (pick(&q.sources), pick(&q.destinations));

@@ -604,6 +604,27 @@ async fn route_options_are_validated_and_applied() {
                 "{path}: asked {want}, left at {got}"
             );
         }
+        // approaches: 5 m to the right of the road (driving `heading`), `curb` leaves that
+        // way with the point on the right, `opposite` the other way.
+        let side = (heading + 90.0).to_radians();
+        let p = (
+            mid.0 + 5.0 * side.cos() / 111_320.0,
+            mid.1 + 5.0 * side.sin() / (111_320.0 * mid.0.to_radians().cos()),
+        );
+        for (approach, want) in [("curb", heading), ("opposite", (heading + 180.0) % 360.0)] {
+            let path = format!(
+                "/route/v1/driving/{};{}?steps=true&approaches={approach};",
+                lonlat(p),
+                lonlat(pts[2]),
+            );
+            let (status, body) = get(addr, &path).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            let got = depart(&body);
+            assert!(
+                angle(got, want) <= 3.0,
+                "{path}: wanted {want}, left at {got}"
+            );
+        }
     }
 
     let cases = [
