@@ -5,6 +5,7 @@
 
 pub mod cost;
 pub mod guidance;
+pub mod hint;
 pub mod navigation;
 pub mod osrm;
 pub mod polyline;
@@ -44,6 +45,8 @@ pub struct Waypoint {
     /// `(lat, lon)` on the road.
     pub location: (f64, f64),
     pub distance_m: f64,
+    /// The snap as a token a later request can send back in `hints=` ([`hint`]).
+    pub hint: Option<String>,
 }
 
 impl From<&Snap> for Waypoint {
@@ -52,8 +55,22 @@ impl From<&Snap> for Waypoint {
             name: s.name.clone(),
             location: s.location,
             distance_m: s.distance_m,
+            hint: None,
         }
     }
+}
+
+/// Per-point snapping constraints of a request; each list is empty or has one entry per point.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SnapRules<'a> {
+    /// Snap at most this far (capped at [`Router::max_snap_m`]; `None` = that).
+    pub radiuses: &'a [Option<f64>],
+    /// Only roads driven within the bearing there.
+    pub bearings: &'a [Option<snap::Bearing>],
+    /// Only the direction that stops on that side.
+    pub approaches: &'a [Option<snap::Approach>],
+    /// A previous answer's snap: used as is when valid (see [`hint`]).
+    pub hints: &'a [Option<String>],
 }
 
 #[derive(Clone, Debug)]
@@ -104,6 +121,8 @@ pub struct RouteOptions {
     pub bearings: Vec<Option<snap::Bearing>>,
     /// Per point: the side of the road to stop at (`None` = either).
     pub approaches: Vec<Option<snap::Approach>>,
+    /// Per point: a previous answer's hint.
+    pub hints: Vec<Option<String>>,
     /// Indexes of the points legs end at, first and last included (OSRM's `waypoints`); the
     /// other points are driven through without a leg break. Empty = every point.
     pub waypoints: Vec<usize>,
@@ -173,31 +192,43 @@ impl Router {
         snap::snap(&self.store, point, self.max_snap_m)
     }
 
-    /// Snaps each point within its own radius (capped at [`Router::max_snap_m`]; `None` = that
-    /// maximum) to a road driven within its bearing (if given); `NoSegment(i)` for the first
-    /// point with no such road in reach.
+    /// Snaps each point under `rules`: a valid hint is taken as is; otherwise the nearest road
+    /// within the point's radius driven within its bearing, in the directions its approach
+    /// allows. `NoSegment(i)` for the first point with no such road in reach.
     pub fn snap_within(
         &self,
         points: &[(f64, f64)],
-        radiuses: &[Option<f64>],
-        bearings: &[Option<snap::Bearing>],
-        approaches: &[Option<snap::Approach>],
+        rules: &SnapRules,
     ) -> Result<Vec<Snap>, RouteError> {
+        let at = |list: &[Option<f64>], i: usize| list.get(i).copied().flatten();
         points
             .iter()
             .enumerate()
             .map(|(i, &p)| {
-                let radius = radiuses
+                let radius =
+                    at(rules.radiuses, i).map_or(self.max_snap_m, |r| r.min(self.max_snap_m));
+                let hinted = rules
+                    .hints
                     .get(i)
-                    .copied()
-                    .flatten()
-                    .map_or(self.max_snap_m, |r| r.min(self.max_snap_m));
-                let bearing = bearings.get(i).copied().flatten();
-                let approach = approaches.get(i).copied().flatten();
+                    .and_then(|h| h.as_deref())
+                    .and_then(|h| hint::decode(&self.store, h, p, radius));
+                if let Some(s) = hinted {
+                    return Ok(s);
+                }
+                let bearing = rules.bearings.get(i).copied().flatten();
+                let approach = rules.approaches.get(i).copied().flatten();
                 snap::snap_heading(&self.store, p, radius, bearing, approach)?
                     .ok_or(RouteError::NoSegment(i))
             })
             .collect()
+    }
+
+    /// A snap as an answer's waypoint, with its hint.
+    pub fn waypoint(&self, snap: &Snap) -> Waypoint {
+        Waypoint {
+            hint: Some(hint::encode(&self.store, snap)),
+            ..Waypoint::from(snap)
+        }
     }
 
     /// Durations and distances from each source to each destination (`None`: unreachable),
@@ -270,12 +301,13 @@ impl Router {
         points: &[(f64, f64)],
         options: &RouteOptions,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
-        let snaps = self.snap_within(
-            points,
-            &options.radiuses,
-            &options.bearings,
-            &options.approaches,
-        )?;
+        let rules = SnapRules {
+            radiuses: &options.radiuses,
+            bearings: &options.bearings,
+            approaches: &options.approaches,
+            hints: &options.hints,
+        };
+        let snaps = self.snap_within(points, &rules)?;
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         for pair in snaps.windows(2) {
@@ -316,7 +348,7 @@ impl Router {
             geometry,
             legs,
         };
-        let waypoints = snaps.iter().map(Waypoint::from).collect();
+        let waypoints = snaps.iter().map(|s| self.waypoint(s)).collect();
         Ok((
             RouteAnswer {
                 waypoints,

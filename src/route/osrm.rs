@@ -168,11 +168,15 @@ pub fn route_response_with(answer: &RouteAnswer, opts: &ResponseOptions, extras:
 }
 
 /// A waypoint as every OSRM service writes one: `name`, `location` `[lon, lat]`, `distance`
-/// (metres from the input coordinate).
+/// (metres from the input coordinate), and `hint` when it has one.
 pub fn waypoint_json(w: &Waypoint) -> Value {
-    json!({
+    let mut v = json!({
         "name": w.name,
         "location": [round6(w.location.1), round6(w.location.0)],
         "distance": round1(w.distance_m),
-    })
+    });
+    if let Some(h) = &w.hint {
+        v["hint"] = json!(h);
+    }
+    v
 }

@@ -9,7 +9,7 @@ use super::route_api::{error_for, ApiError};
 use super::{run_blocking, Limits};
 use crate::route::osrm::waypoint_json;
 use crate::route::snap::{end_osm_ids, nearest};
-use crate::route::{RouteError, Router, Waypoint};
+use crate::route::{RouteError, Router};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use warp::filters::BoxedFilter;
@@ -98,7 +98,7 @@ fn answer(router: &Router, limits: &Limits, path: &str, query: &str) -> Result<V
         for s in &snaps {
             let (tail, head) =
                 end_osm_ids(store, s).map_err(|e| error_for(&RouteError::Store(e)))?;
-            let mut w = waypoint_json(&Waypoint::from(s));
+            let mut w = waypoint_json(&base.waypoint(router, s));
             w["nodes"] = json!([tail, head]);
             waypoints.push(w);
         }

@@ -10,6 +10,7 @@
 use super::route_api::{percent_decode, ApiError};
 use crate::route::polyline;
 use crate::route::snap::{self, Bearing};
+use crate::route::{Router, Waypoint};
 
 /// Profile names this server answers for (it routes cars).
 const PROFILES: [&str; 2] = ["driving", "car"];
@@ -208,8 +209,8 @@ pub struct BaseOptions {
     /// Per coordinate: `(bearing, range)` in degrees.
     pub bearings: Vec<Option<(i16, i16)>>,
     pub approaches: Vec<Option<Approach>>,
-    /// Per coordinate: the hint a previous answer gave (accepted, not needed: OSRM 26
-    /// deprecated hints and snaps every coordinate anyway, as Meridian does).
+    /// Per coordinate: the hint a previous answer gave; a valid one replaces snapping
+    /// ([`crate::route::hint`]), others are ignored.
     pub hints: Vec<Option<String>>,
     pub exclude: Vec<String>,
     pub generate_hints: bool,
@@ -385,6 +386,15 @@ impl BaseOptions {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A snap as an answer's waypoint: with its hint unless `generate_hints=false`.
+    pub fn waypoint(&self, router: &Router, snap: &snap::Snap) -> Waypoint {
+        let mut w = router.waypoint(snap);
+        if !self.generate_hints {
+            w.hint = None;
+        }
+        w
     }
 
     /// The validated bearings, for snapping.

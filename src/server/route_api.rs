@@ -77,6 +77,7 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         radiuses: request.route.base.radiuses.clone(),
         bearings: request.route.base.snap_bearings(),
         approaches: request.route.base.snap_approaches(),
+        hints: request.route.base.hints.clone(),
         waypoints: request.route.waypoints.clone().unwrap_or_default(),
         depart_ms: request.depart_ms,
     };
@@ -85,7 +86,10 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         skip_waypoints: request.route.base.skip_waypoints,
     };
     match router.route_with(&request.points, &route_options) {
-        Ok(answer) => {
+        Ok(mut answer) => {
+            if !request.route.base.generate_hints {
+                answer.waypoints.iter_mut().for_each(|w| w.hint = None);
+            }
             warp::reply::json(&route_response_with(&answer, &opts, &extras)).into_response()
         }
         Err(e) => error_for(&e).into_response(),

@@ -13,7 +13,7 @@ use super::osrm_params::{
 use super::route_api::{error_for, parse_depart, ApiError};
 use super::{run_blocking, Limits};
 use crate::route::osrm::waypoint_json;
-use crate::route::{Router, Waypoint};
+use crate::route::{Router, SnapRules};
 use crate::spatial::geometry::haversine_m;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -169,13 +169,15 @@ fn round1(v: f64) -> f64 {
 }
 
 fn answer(router: &Router, q: &TableQuery) -> Result<Value, ApiError> {
+    let (bearings, approaches) = (q.base.snap_bearings(), q.base.snap_approaches());
+    let rules = SnapRules {
+        radiuses: &q.base.radiuses,
+        bearings: &bearings,
+        approaches: &approaches,
+        hints: &q.base.hints,
+    };
     let snaps = router
-        .snap_within(
-            &q.points,
-            &q.base.radiuses,
-            &q.base.snap_bearings(),
-            &q.base.snap_approaches(),
-        )
+        .snap_within(&q.points, &rules)
         .map_err(|e| error_for(&e))?;
     let pick = |idx: &[usize]| idx.iter().map(|&i| snaps[i].clone()).collect::<Vec<_>>();
     let (sources, destinations) = (pick(&q.sources), pick(&q.destinations));
@@ -226,7 +228,7 @@ fn answer(router: &Router, q: &TableQuery) -> Result<Value, ApiError> {
         let waypoints = |snaps: &[crate::route::snap::Snap]| {
             snaps
                 .iter()
-                .map(|s| waypoint_json(&Waypoint::from(s)))
+                .map(|s| waypoint_json(&q.base.waypoint(router, s)))
                 .collect::<Vec<_>>()
         };
         body["sources"] = Value::Array(waypoints(&sources));

@@ -627,6 +627,53 @@ async fn route_options_are_validated_and_applied() {
         }
     }
 
+    // hints: an answer's hints, sent back, replace snapping (even for a moved coordinate);
+    // a hint that does not decode is ignored.
+    let (_, first) = get(addr, &format!("/route/v1/driving/{far}")).await;
+    let hints: Vec<&str> = first["waypoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["hint"].as_str().expect("waypoint hint"))
+        .collect();
+    let (_, again) = get(
+        addr,
+        &format!("/route/v1/driving/{far}?hints={}", hints.join(";")),
+    )
+    .await;
+    assert_eq!(
+        again["routes"][0]["duration"],
+        first["routes"][0]["duration"]
+    );
+    assert_eq!(
+        again["waypoints"][0]["location"],
+        first["waypoints"][0]["location"]
+    );
+    let moved = format!("{};{}", lonlat((off.0 + 0.0003, off.1)), lonlat(pts[2]));
+    let (_, hinted) = get(
+        addr,
+        &format!("/route/v1/driving/{moved}?hints={};", hints[0]),
+    )
+    .await;
+    assert_eq!(
+        hinted["waypoints"][0]["location"],
+        first["waypoints"][0]["location"]
+    );
+    let (_, plain_moved) = get(addr, &format!("/route/v1/driving/{moved}?hints=AAAA;")).await;
+    let (_, unhinted) = get(addr, &format!("/route/v1/driving/{moved}")).await;
+    assert_eq!(plain_moved["waypoints"][0], unhinted["waypoints"][0]);
+    // (the moved coordinate alone snaps elsewhere, so the hint made the difference)
+    assert_ne!(
+        unhinted["waypoints"][0]["location"],
+        first["waypoints"][0]["location"]
+    );
+    let (_, no_hints) = get(
+        addr,
+        &format!("/route/v1/driving/{far}?generate_hints=false"),
+    )
+    .await;
+    assert!(no_hints["waypoints"][0].get("hint").is_none());
+
     let cases = [
         ("bearings=400,20;", "InvalidOptions"),
         ("exclude=foo", "InvalidValue"),
