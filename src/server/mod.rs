@@ -1,5 +1,5 @@
-//! The HTTP server: the OSRM v1 services ([`route_api`], [`nearest_api`], [`table_api`], with
-//! the request parsing they share in [`osrm_params`]), `/health` and `/metrics` ([`metrics`]),
+//! The HTTP server: the OSRM v1 services ([`route_api`] with [`route_params`], [`nearest_api`],
+//! [`table_api`], with the request parsing they share in [`osrm_params`]), `/health` and `/metrics` ([`metrics`]),
 //! on warp, with CORS on every answer ([`cors`]); the map
 //! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
 //! member also the Raft RPC and `/cluster` routes, and the publisher that turns the replicated
@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod nearest_api;
 pub mod osrm_params;
 pub mod route_api;
+pub mod route_params;
 pub mod table_api;
 pub mod tile_files;
 
