@@ -98,6 +98,8 @@ enum ExportFormat {
     Json,
 }
 
+// Parsed once per process, so the size of the `serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Import an OpenStreetMap PBF extract into a tiled graph directory.
@@ -148,6 +150,17 @@ enum Command {
         /// (default: 8 per compute thread).
         #[arg(long)]
         compute_queue: Option<usize>,
+        /// Most cells of one /table request, squared (as osrm-routed's --max-table-size:
+        /// sources × destinations may be at most this squared).
+        #[arg(long, default_value_t = 100)]
+        max_table_size: usize,
+        /// Most results of one /nearest request (osrm-routed's --max-nearest-size).
+        #[arg(long, default_value_t = 100)]
+        max_nearest_size: usize,
+        /// Browser origin allowed to call the API (CORS), e.g. https://app.example; repeat or
+        /// comma-separate for several. Default "*": any origin, as osrm-routed.
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
         /// Map images written by `meridian render`, served under /tiles/ for the map page at /.
         #[arg(long)]
         tiles: Option<PathBuf>,
@@ -420,11 +433,15 @@ fn run(cli: Cli) -> Result<()> {
             max_coordinates,
             compute_threads,
             compute_queue,
+            max_table_size,
+            max_nearest_size,
+            cors_origins,
             tiles,
             profiles,
             overlay,
             cluster,
         } => {
+            let cors = server::cors::Cors::from_args(&cors_origins)?;
             let store = Arc::new(
                 GraphStore::open(&graph)
                     .with_context(|| format!("opening graph {}", graph.display()))?,
@@ -459,8 +476,11 @@ fn run(cli: Cli) -> Result<()> {
             let compute = server::ComputePool::new(threads, compute_queue.unwrap_or(threads * 8));
             let mut options = ServerOptions::from(Limits {
                 max_route_coordinates: max_coordinates,
+                max_table_size,
+                max_nearest_results: max_nearest_size,
             })
-            .with_compute(compute);
+            .with_compute(compute)
+            .with_cors(cors);
             if let Some(dir) = tiles {
                 check_tiles(&dir, &router)?;
                 options = options.with_tiles(dir);

@@ -11,9 +11,6 @@
 use super::dedup::{Dedup, DeviceParts, Outcome};
 use super::{BatchReceipt, NodeId, RefusedPing, TypeConfig};
 use graph::GlobalId;
-use traffic::live::EdgeObservation;
-use traffic::observations::ObservationLog;
-use traffic::LiveTraffic;
 use openraft::storage::RaftStateMachine;
 use openraft::{
     EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError,
@@ -23,6 +20,9 @@ use sha2::{Digest, Sha256};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use traffic::live::EdgeObservation;
+use traffic::observations::ObservationLog;
+use traffic::LiveTraffic;
 
 #[derive(Default)]
 struct Applied {

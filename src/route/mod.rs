@@ -1,17 +1,20 @@
 //! Routing: snap coordinates onto the graph ([`snap`]), find the fastest path per leg
 //! ([`search`]) under the [`cost`] model, and describe it ([`guidance`] for steps, [`osrm`] for the
-//! OSRM v1 JSON). [`Router`] ties them together and is what the server and the CLI call.
+//! OSRM v1 JSON); [`table`] answers many-to-many. [`Router`] ties them together and is what the
+//! server and the CLI call.
 
 #[cfg(test)]
 mod ascii_tests;
 pub mod cost;
 pub mod guidance;
+pub mod hint;
 pub mod navigation;
 pub mod osrm;
 pub mod overlay;
 pub mod polyline;
 pub mod search;
 pub mod snap;
+pub mod table;
 
 use cost::{CostModel, FreeFlow, TurnParams};
 use graph::{GraphStore, StoreError, NONE};
@@ -51,6 +54,32 @@ pub struct Waypoint {
     /// `(lat, lon)` on the road.
     pub location: (f64, f64),
     pub distance_m: f64,
+    /// The snap as a token a later request can send back in `hints=` ([`hint`]).
+    pub hint: Option<String>,
+}
+
+impl From<&Snap> for Waypoint {
+    fn from(s: &Snap) -> Self {
+        Waypoint {
+            name: s.name.clone(),
+            location: s.location,
+            distance_m: s.distance_m,
+            hint: None,
+        }
+    }
+}
+
+/// Per-point snapping constraints of a request; each list is empty or has one entry per point.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SnapRules<'a> {
+    /// Snap at most this far (capped at [`Router::max_snap_m`]; `None` = that).
+    pub radiuses: &'a [Option<f64>],
+    /// Only roads driven within the bearing there.
+    pub bearings: &'a [Option<snap::Bearing>],
+    /// Only the direction that stops on that side.
+    pub approaches: &'a [Option<snap::Approach>],
+    /// A previous answer's snap: used as is when valid (see [`hint`]).
+    pub hints: &'a [Option<String>],
 }
 
 #[derive(Clone, Debug)]
@@ -61,6 +90,15 @@ pub struct Leg {
     pub steps: Vec<Step>,
     /// `(lat, lon)` points of the leg.
     pub geometry: Vec<(f64, f64)>,
+    /// Per segment of `geometry` (between consecutive points): metres and seconds.
+    pub annotation: Annotation,
+}
+
+/// OSRM's leg annotation: one value per geometry segment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Annotation {
+    pub distance_m: Vec<f64>,
+    pub duration_s: Vec<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +118,27 @@ pub struct RouteAnswer {
     pub route: Route,
     /// Tiles whose labels the searches touched, summed over legs (for benchmarks).
     pub tiles_touched: usize,
+}
+
+/// What a route request asks for besides its points.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RouteOptions {
+    pub steps: bool,
+    /// Per point: snap at most this far (capped at [`Router::max_snap_m`]; `None` = that).
+    pub radiuses: Vec<Option<f64>>,
+    /// Per point: the direction the route must leave or reach it in (`None` = any).
+    pub bearings: Vec<Option<snap::Bearing>>,
+    /// Per point: the side of the road to stop at (`None` = either).
+    pub approaches: Vec<Option<snap::Approach>>,
+    /// Per point: a previous answer's hint.
+    pub hints: Vec<Option<String>>,
+    /// Indexes of the points legs end at, first and last included (OSRM's `waypoints`); the
+    /// other points are driven through without a leg break. Empty = every point.
+    pub waypoints: Vec<usize>,
+    /// Departure time, ms since the epoch (`None` = now).
+    pub depart_ms: Option<i64>,
+    /// Which search answers (`None` = the router's default).
+    pub algorithm: Option<Algorithm>,
 }
 
 thread_local! {
@@ -237,6 +296,57 @@ impl Router {
         snap::snap(&self.store, point, self.max_snap_m)
     }
 
+    /// Snaps each point under `rules`: a valid hint is taken as is; otherwise the nearest road
+    /// within the point's radius driven within its bearing, in the directions its approach
+    /// allows. `NoSegment(i)` for the first point with no such road in reach.
+    pub fn snap_within(
+        &self,
+        points: &[(f64, f64)],
+        rules: &SnapRules,
+    ) -> Result<Vec<Snap>, RouteError> {
+        let at = |list: &[Option<f64>], i: usize| list.get(i).copied().flatten();
+        points
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let radius =
+                    at(rules.radiuses, i).map_or(self.max_snap_m, |r| r.min(self.max_snap_m));
+                let hinted = rules
+                    .hints
+                    .get(i)
+                    .and_then(|h| h.as_deref())
+                    .and_then(|h| hint::decode(&self.store, h, p, radius));
+                if let Some(s) = hinted {
+                    return Ok(s);
+                }
+                let bearing = rules.bearings.get(i).copied().flatten();
+                let approach = rules.approaches.get(i).copied().flatten();
+                snap::snap_heading(&self.store, p, radius, bearing, approach)?
+                    .ok_or(RouteError::NoSegment(i))
+            })
+            .collect()
+    }
+
+    /// A snap as an answer's waypoint, with its hint.
+    pub fn waypoint(&self, snap: &Snap) -> Waypoint {
+        Waypoint {
+            hint: Some(hint::encode(&self.store, snap)),
+            ..Waypoint::from(snap)
+        }
+    }
+
+    /// Durations and distances from each source to each destination (`None`: unreachable),
+    /// departing at `depart_ms` (default now); see [`table`].
+    pub fn table_at(
+        &self,
+        sources: &[Snap],
+        destinations: &[Snap],
+        depart_ms: Option<i64>,
+    ) -> Result<Vec<Vec<Option<table::Cell>>>, RouteError> {
+        let model = self.cost_model_at(depart_ms.unwrap_or_else(now_ms));
+        Ok(table::table(&self.store, &model, sources, destinations)?)
+    }
+
     /// Fastest route through `points` (`(lat, lon)`, at least two) in order.
     pub fn route(
         &self,
@@ -253,7 +363,12 @@ impl Router {
         with_steps: bool,
         depart_ms: Option<i64>,
     ) -> Result<RouteAnswer, RouteError> {
-        self.route_using(points, with_steps, depart_ms, None)
+        let options = RouteOptions {
+            steps: with_steps,
+            depart_ms,
+            ..RouteOptions::default()
+        };
+        self.route_with(points, &options)
     }
 
     /// Like [`Router::route_at`] with an explicit algorithm (`None`: the default one). A
@@ -265,12 +380,37 @@ impl Router {
         depart_ms: Option<i64>,
         algorithm: Option<Algorithm>,
     ) -> Result<RouteAnswer, RouteError> {
-        let algorithm = algorithm.unwrap_or_else(|| self.default_algorithm());
-        if algorithm == Algorithm::Overlay && depart_ms.is_none() {
-            return self.route_overlay(points, with_steps);
+        let options = RouteOptions {
+            steps: with_steps,
+            depart_ms,
+            algorithm,
+            ..RouteOptions::default()
+        };
+        self.route_with(points, &options)
+    }
+
+    /// Fastest route through `points` with the request's options (snap radiuses, the points
+    /// that end legs, steps, departure time, algorithm). A departure time always uses the A*,
+    /// since the overlay holds the weights of now.
+    pub fn route_with(
+        &self,
+        points: &[(f64, f64)],
+        options: &RouteOptions,
+    ) -> Result<RouteAnswer, RouteError> {
+        let algorithm = options
+            .algorithm
+            .unwrap_or_else(|| self.default_algorithm());
+        if algorithm == Algorithm::Overlay && options.depart_ms.is_none() {
+            let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
+            let current = live.current();
+            return self
+                .route_legs(points, options, |from, to| {
+                    self.leg_overlay_with(live, &current, from, to)
+                })
+                .map(|(answer, _)| answer);
         }
-        let model = self.cost_model_at(depart_ms.unwrap_or_else(now_ms));
-        self.route_with_model(&model, points, with_steps)
+        let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
+        self.route_with_model(&model, points, options)
             .map(|(answer, _)| answer)
     }
 
@@ -280,12 +420,7 @@ impl Router {
         points: &[(f64, f64)],
         with_steps: bool,
     ) -> Result<RouteAnswer, RouteError> {
-        let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
-        let current = live.current();
-        self.route_legs(points, with_steps, |from, to| {
-            self.leg_overlay_with(live, &current, from, to)
-        })
-        .map(|(answer, _)| answer)
+        self.route_using(points, with_steps, None, Some(Algorithm::Overlay))
     }
 
     /// The fastest path between two snapped points by the overlay under its current weights.
@@ -327,41 +462,68 @@ impl Router {
         points: &[(f64, f64)],
         with_steps: bool,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
+        let options = RouteOptions {
+            steps: with_steps,
+            ..RouteOptions::default()
+        };
         // One snapshot for the whole request, so all legs see the same traffic.
-        self.route_with_model(&self.cost_model(), points, with_steps)
+        self.route_with_model(&self.cost_model(), points, &options)
     }
 
+    /// The A*'s route under `model`, with its legs' paths.
     fn route_with_model<S: cost::SpeedSource>(
         &self,
         model: &CostModel<S>,
         points: &[(f64, f64)],
-        with_steps: bool,
+        options: &RouteOptions,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
-        self.route_legs(points, with_steps, |from, to| {
+        self.route_legs(points, options, |from, to| {
             SPACE.with(|space| self.leg_with(model, &mut space.borrow_mut(), from, to))
         })
     }
 
-    /// Snaps `points` and builds the route from the legs `leg` finds between them.
+    /// Snaps `points` by the request's rules and builds the route from the legs `leg` finds
+    /// between consecutive points. The paths returned are one per consecutive pair of points,
+    /// whatever `waypoints` says.
     fn route_legs(
         &self,
         points: &[(f64, f64)],
-        with_steps: bool,
+        options: &RouteOptions,
         mut leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
-        let snaps = points
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| self.snap(p)?.ok_or(RouteError::NoSegment(i)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut legs = Vec::with_capacity(snaps.len().saturating_sub(1));
+        let rules = SnapRules {
+            radiuses: &options.radiuses,
+            bearings: &options.bearings,
+            approaches: &options.approaches,
+            hints: &options.hints,
+        };
+        let snaps = self.snap_within(points, &rules)?;
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         for pair in snaps.windows(2) {
             let path = leg(&pair[0], &pair[1])?;
             tiles_touched += path.tiles_touched;
-            legs.push(self.describe_leg(&path, with_steps)?);
             paths.push(path);
+        }
+        // Legs end at the listed waypoints only; the points between are driven through.
+        let ends: Vec<usize> = if options.waypoints.is_empty() {
+            (0..snaps.len()).collect()
+        } else {
+            options.waypoints.clone()
+        };
+        let mut legs = Vec::with_capacity(ends.len().saturating_sub(1));
+        for w in ends.windows(2) {
+            let through = &paths[w[0]..w[1]];
+            let joined = LegPath {
+                edges: through
+                    .iter()
+                    .flat_map(|p| p.edges.iter().copied())
+                    .collect(),
+                cost_s: through.iter().map(|p| p.cost_s).sum(),
+                tiles_touched: through.iter().map(|p| p.tiles_touched).sum(),
+                settled: through.iter().map(|p| p.settled).sum(),
+            };
+            legs.push(self.describe_leg(&joined, options.steps)?);
         }
         let mut geometry: Vec<(f64, f64)> = Vec::new();
         for leg in &legs {
@@ -375,14 +537,7 @@ impl Router {
             geometry,
             legs,
         };
-        let waypoints = snaps
-            .iter()
-            .map(|s| Waypoint {
-                name: s.name.clone(),
-                location: s.location,
-                distance_m: s.distance_m,
-            })
-            .collect();
+        let waypoints = snaps.iter().map(|s| self.waypoint(s)).collect();
         Ok((
             RouteAnswer {
                 waypoints,
@@ -441,17 +596,40 @@ impl Router {
                 branches_at_end,
             });
         }
+        // The leg's geometry without repeated points, and per segment of it the metres and
+        // the piece's seconds shared out by length (a turn's seconds go to the segment after).
         let mut geometry: Vec<(f64, f64)> = Vec::new();
+        let mut annotation = Annotation::default();
+        let mut pending_s = 0.0;
         for s in &segments {
-            for p in &s.geometry {
-                let q = (p[1], p[0]);
-                if geometry.last() != Some(&q) {
-                    geometry.push(q);
+            let points: Vec<(f64, f64)> = s.geometry.iter().map(|p| (p[1], p[0])).collect();
+            let length: f64 = points.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+            pending_s += if length > 0.0 { 0.0 } else { s.duration_s };
+            for q in points.iter().copied() {
+                if let Some(&last) = geometry.last() {
+                    if last == q {
+                        continue;
+                    }
+                    let metres = haversine_m(last, q);
+                    annotation.distance_m.push(metres);
+                    let share = if length > 0.0 {
+                        s.duration_s * metres / length
+                    } else {
+                        0.0
+                    };
+                    annotation.duration_s.push(share + pending_s);
+                    pending_s = 0.0;
                 }
+                geometry.push(q);
             }
         }
         if geometry.len() == 1 {
             geometry.push(geometry[0]);
+            annotation.distance_m.push(0.0);
+            annotation.duration_s.push(0.0);
+        }
+        if let Some(last) = annotation.duration_s.last_mut() {
+            *last += pending_s;
         }
         Ok(Leg {
             distance_m: segments.iter().map(|s| s.distance_m).sum(),
@@ -463,6 +641,7 @@ impl Router {
                 Vec::new()
             },
             geometry,
+            annotation,
         })
     }
 }

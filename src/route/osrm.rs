@@ -3,7 +3,7 @@
 //! OSRM clients ignore.
 
 use super::guidance::Step;
-use super::{polyline, RouteAnswer};
+use super::{polyline, Annotation, RouteAnswer, Waypoint};
 use geo::{LineString, Simplify};
 use serde_json::{json, Value};
 
@@ -72,20 +72,75 @@ fn step_json(step: &Step, geometries: Geometries) -> Value {
     v
 }
 
+/// Which leg annotations a request asked for (OSRM's `annotations=`); all false = none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AnnotationKinds {
+    pub duration: bool,
+    pub distance: bool,
+    pub speed: bool,
+    pub weight: bool,
+}
+
+impl AnnotationKinds {
+    pub fn any(&self) -> bool {
+        self.duration || self.distance || self.speed || self.weight
+    }
+}
+
+/// Request options of `/route` that only shape the JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub annotations: AnnotationKinds,
+    /// Leave out the `waypoints` array.
+    pub skip_waypoints: bool,
+}
+
+fn annotation_json(a: &Annotation, kinds: &AnnotationKinds) -> Value {
+    let mut v = json!({});
+    if kinds.distance {
+        v["distance"] = json!(a.distance_m.iter().map(|&m| round1(m)).collect::<Vec<_>>());
+    }
+    if kinds.duration {
+        v["duration"] = json!(a.duration_s.iter().map(|&s| round1(s)).collect::<Vec<_>>());
+    }
+    if kinds.weight {
+        v["weight"] = json!(a.duration_s.iter().map(|&s| round1(s)).collect::<Vec<_>>());
+    }
+    if kinds.speed {
+        let speeds: Vec<f64> = a
+            .distance_m
+            .iter()
+            .zip(&a.duration_s)
+            .map(|(&m, &s)| if s > 0.0 { round1(m / s) } else { 0.0 })
+            .collect();
+        v["speed"] = json!(speeds);
+    }
+    v
+}
+
 /// The whole `200 OK` body of `/route/v1`.
 pub fn route_response(answer: &RouteAnswer, opts: &ResponseOptions) -> Value {
+    route_response_with(answer, opts, &Extras::default())
+}
+
+/// [`route_response`] with leg annotations and without waypoints if asked.
+pub fn route_response_with(answer: &RouteAnswer, opts: &ResponseOptions, extras: &Extras) -> Value {
     let route = &answer.route;
     let legs: Vec<Value> = route
         .legs
         .iter()
         .map(|leg| {
-            json!({
+            let mut v = json!({
                 "distance": round1(leg.distance_m),
                 "duration": round1(leg.duration_s),
                 "weight": round1(leg.duration_s),
                 "summary": leg.summary,
                 "steps": leg.steps.iter().map(|s| step_json(s, opts.geometries)).collect::<Vec<_>>(),
-            })
+            });
+            if extras.annotations.any() {
+                v["annotation"] = annotation_json(&leg.annotation, &extras.annotations);
+            }
+            v
         })
         .collect();
     let mut route_json = json!({
@@ -105,16 +160,23 @@ pub fn route_response(answer: &RouteAnswer, opts: &ResponseOptions) -> Value {
         }
         Overview::False => {}
     }
-    let waypoints: Vec<Value> = answer
-        .waypoints
-        .iter()
-        .map(|w| {
-            json!({
-                "name": w.name,
-                "location": [round6(w.location.1), round6(w.location.0)],
-                "distance": round1(w.distance_m),
-            })
-        })
-        .collect();
-    json!({ "code": "Ok", "routes": [route_json], "waypoints": waypoints })
+    let mut body = json!({ "code": "Ok", "routes": [route_json] });
+    if !extras.skip_waypoints {
+        body["waypoints"] = answer.waypoints.iter().map(waypoint_json).collect();
+    }
+    body
+}
+
+/// A waypoint as every OSRM service writes one: `name`, `location` `[lon, lat]`, `distance`
+/// (metres from the input coordinate), and `hint` when it has one.
+pub fn waypoint_json(w: &Waypoint) -> Value {
+    let mut v = json!({
+        "name": w.name,
+        "location": [round6(w.location.1), round6(w.location.0)],
+        "distance": round1(w.distance_m),
+    });
+    if let Some(h) = &w.hint {
+        v["hint"] = json!(h);
+    }
+    v
 }

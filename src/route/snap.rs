@@ -1,9 +1,14 @@
 //! Snapping: finds the nearest point on a routable edge to a coordinate, through the snap grids
 //! of the geohash cells around it. The search box grows until the best hit found is closer than
 //! the box's half-width, which makes the answer the true nearest edge, not just a near one.
+//! [`nearest`] does the same for the `n` nearest roads (OSRM's `/nearest`). Either may be
+//! limited to roads driven within a [`Bearing`] (OSRM's `bearings`): a road counts only if one
+//! of its directions at the nearest point heads that way, and the snap keeps only those
+//! directions, so a route starts or ends driving that way.
 
 use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
 use graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
+use spatial::geometry::bearing_deg;
 
 /// First search radius; most points lie on or within metres of a road.
 const FIRST_RADIUS_M: f64 = 50.0;
@@ -36,16 +41,145 @@ impl Snap {
     }
 }
 
+/// A direction of travel a snap must allow: degrees clockwise from north, plus or minus
+/// `range_deg`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bearing {
+    pub bearing_deg: f64,
+    pub range_deg: f64,
+}
+
+impl Bearing {
+    fn allows(&self, heading_deg: f64) -> bool {
+        let d = (heading_deg - self.bearing_deg).rem_euclid(360.0);
+        d.min(360.0 - d) <= self.range_deg
+    }
+}
+
+/// Which directions of the hit's road may be used: (along the edge, along its twin).
+fn directions(
+    store: &GraphStore,
+    hit: &SegmentHit,
+    bearing: Option<Bearing>,
+) -> Result<(bool, bool), StoreError> {
+    let tile = store.tile(hit.edge.tile)?;
+    let edge = tile.edge(hit.edge.local);
+    let has_twin = edge.twin_tile.to_native() != NONE;
+    let Some(b) = bearing else {
+        return Ok((true, has_twin));
+    };
+    let base = (edge.shape_first.to_native() + hit.segment) as usize;
+    let heading = bearing_deg(tile.shapes[base].degrees(), tile.shapes[base + 1].degrees());
+    Ok((
+        b.allows(heading),
+        has_twin && b.allows((heading + 180.0) % 360.0),
+    ))
+}
+
+/// Which side of the road a route must stop at (OSRM's `approaches`): `Curb` = the side the
+/// coordinate lies on is the driving side (right), so the car arrives and leaves with the
+/// point on its right; `Opposite` = the other side. Only two-way roads are affected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approach {
+    Curb,
+    Opposite,
+}
+
+/// The directions `approach` allows at the hit: (along the edge, along its twin).
+fn approach_directions(
+    store: &GraphStore,
+    point: (f64, f64),
+    hit: &SegmentHit,
+    approach: Approach,
+) -> Result<(bool, bool), StoreError> {
+    let tile = store.tile(hit.edge.tile)?;
+    let edge = tile.edge(hit.edge.local);
+    if edge.twin_tile.to_native() == NONE {
+        return Ok((true, false));
+    }
+    let base = (edge.shape_first.to_native() + hit.segment) as usize;
+    let (a, b) = (tile.shapes[base].degrees(), tile.shapes[base + 1].degrees());
+    // Sign of the cross product in a local frame (x east, y north): negative = on the right.
+    let k = a.0.to_radians().cos();
+    let cross = (b.1 - a.1) * k * (point.0 - a.0) - (b.0 - a.0) * (point.1 - a.1) * k;
+    if cross == 0.0 {
+        return Ok((true, true));
+    }
+    let right = cross < 0.0;
+    Ok(match approach {
+        Approach::Curb => (right, !right),
+        Approach::Opposite => (!right, right),
+    })
+}
+
+/// The directions a snap keeps: those of the bearing, narrowed by the approach unless that
+/// leaves none.
+fn allowed(
+    store: &GraphStore,
+    point: (f64, f64),
+    hit: &SegmentHit,
+    bearing: Option<Bearing>,
+    approach: Option<Approach>,
+) -> Result<(bool, bool), StoreError> {
+    let (f, r) = directions(store, hit, bearing)?;
+    let Some(a) = approach else {
+        return Ok((f, r));
+    };
+    let (af, ar) = approach_directions(store, point, hit, a)?;
+    Ok(if (f && af) || (r && ar) {
+        (f && af, r && ar)
+    } else {
+        (f, r)
+    })
+}
+
+/// `snap` limited to the allowed directions.
+fn restrict(s: Snap, forward: bool, reverse: bool) -> Snap {
+    match (forward, reverse, s.twin) {
+        (true, false, _) => Snap { twin: None, ..s },
+        (false, true, Some(twin)) => Snap {
+            edge: twin,
+            along_m: (s.edge_length_m - s.along_m).max(0.0),
+            twin: None,
+            ..s
+        },
+        _ => s,
+    }
+}
+
 /// Nearest routable edge within `max_radius_m` of `(lat, lon)`, or `None`.
 pub fn snap(
     store: &GraphStore,
     point: (f64, f64),
     max_radius_m: f64,
 ) -> Result<Option<Snap>, StoreError> {
+    snap_heading(store, point, max_radius_m, None, None)
+}
+
+/// [`snap`] to the nearest road with a direction within `bearing` (any road if `None`),
+/// keeping the directions `approach` allows.
+pub fn snap_heading(
+    store: &GraphStore,
+    point: (f64, f64),
+    max_radius_m: f64,
+    bearing: Option<Bearing>,
+    approach: Option<Approach>,
+) -> Result<Option<Snap>, StoreError> {
     let mut radius = FIRST_RADIUS_M.min(max_radius_m);
     loop {
         let mut best: Option<SegmentHit> = None;
+        let mut failed = None;
         visit_segments_near(store, point, radius, |hit| {
+            if bearing.is_some() {
+                match directions(store, &hit, bearing) {
+                    Ok((false, false)) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        return;
+                    }
+                }
+            }
             let better = match &best {
                 None => true,
                 Some(b) => {
@@ -57,17 +191,118 @@ pub fn snap(
                 best = Some(hit);
             }
         })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         match best {
             Some(hit) if hit.projection.distance_m <= radius || radius >= max_radius_m => {
                 if hit.projection.distance_m > max_radius_m {
                     return Ok(None);
                 }
-                return finish(store, &hit).map(Some);
+                let (forward, reverse) = allowed(store, point, &hit, bearing, approach)?;
+                return Ok(Some(restrict(finish(store, &hit)?, forward, reverse)));
             }
             _ if radius >= max_radius_m => return Ok(None),
             _ => radius = (radius * 4.0).min(max_radius_m),
         }
     }
+}
+
+/// The `n` nearest roads within `max_radius_m` of `point` (with a direction within `bearing`,
+/// if given), nearest first: one snap per road (a two-way road's directions count once), each
+/// at the road's nearest point.
+pub fn nearest(
+    store: &GraphStore,
+    point: (f64, f64),
+    n: usize,
+    max_radius_m: f64,
+    bearing: Option<Bearing>,
+    approach: Option<Approach>,
+) -> Result<Vec<Snap>, StoreError> {
+    let mut radius = FIRST_RADIUS_M.min(max_radius_m);
+    loop {
+        // Best hit per road, keyed by the smaller id of its two directions.
+        let mut best: std::collections::HashMap<u64, SegmentHit> = Default::default();
+        let mut failed = None;
+        visit_segments_near(store, point, radius, |hit| {
+            if failed.is_some() {
+                return;
+            }
+            if bearing.is_some() {
+                match directions(store, &hit, bearing) {
+                    Ok((false, false)) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        return;
+                    }
+                }
+            }
+            let key = match road_key(store, hit.edge) {
+                Ok(k) => k,
+                Err(e) => {
+                    failed = Some(e);
+                    return;
+                }
+            };
+            let better = match best.get(&key) {
+                None => true,
+                Some(b) => {
+                    let (d, bd) = (hit.projection.distance_m, b.projection.distance_m);
+                    d < bd || (d == bd && (hit.edge, hit.segment) < (b.edge, b.segment))
+                }
+            };
+            if better {
+                best.insert(key, hit);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let mut hits: Vec<SegmentHit> = best
+            .into_values()
+            .filter(|h| h.projection.distance_m <= radius.min(max_radius_m))
+            .collect();
+        // Only hits inside the searched radius are certain to be the nearest ones.
+        if hits.len() >= n || radius >= max_radius_m {
+            hits.sort_by(|a, b| {
+                a.projection
+                    .distance_m
+                    .total_cmp(&b.projection.distance_m)
+                    .then_with(|| (a.edge, a.segment).cmp(&(b.edge, b.segment)))
+            });
+            return hits
+                .iter()
+                .take(n)
+                .map(|h| {
+                    let (forward, reverse) = allowed(store, point, h, bearing, approach)?;
+                    Ok(restrict(finish(store, h)?, forward, reverse))
+                })
+                .collect();
+        }
+        radius = (radius * 4.0).min(max_radius_m);
+    }
+}
+
+/// One key for both directions of a road.
+fn road_key(store: &GraphStore, edge: EdgeId) -> Result<u64, StoreError> {
+    let e = store.tile(edge.tile)?.edge(edge.local);
+    let own = edge.pack();
+    Ok(if e.twin_tile.to_native() == NONE {
+        own
+    } else {
+        own.min(GlobalId::new(e.twin_tile.to_native(), e.twin_local.to_native()).pack())
+    })
+}
+
+/// OSM ids of the junctions a snapped edge runs between (tail, head).
+pub fn end_osm_ids(store: &GraphStore, snap: &Snap) -> Result<(i64, i64), StoreError> {
+    let tile = store.tile(snap.edge.tile)?;
+    let edge = tile.edge(snap.edge.local);
+    let tail = tile.node_osm_ids[tile.edge_source(snap.edge.local) as usize].to_native();
+    let head_tile = store.tile(edge.target_tile.to_native())?;
+    let head = head_tile.node_osm_ids[edge.target_local.to_native() as usize].to_native();
+    Ok((tail, head))
 }
 
 fn finish(store: &GraphStore, hit: &SegmentHit) -> Result<Snap, StoreError> {

@@ -1,15 +1,21 @@
-//! The HTTP server: the OSRM v1 route service ([`route_api`]), `/health` and `/metrics`
-//! ([`metrics`]), on warp; the map
+//! The HTTP server: the OSRM v1 services ([`route_api`] with [`route_params`], [`nearest_api`],
+//! [`table_api`], with the request parsing they share in [`osrm_params`]), `/health` and `/metrics` ([`metrics`]),
+//! on warp, with CORS on every answer ([`cors`]); the map
 //! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
 //! member also the Raft RPC and `/cluster` routes, and the publisher that turns the replicated
 //! traffic table into the snapshot routes read.
 
 pub mod compute;
+pub mod cors;
 pub mod ingest;
 pub mod map_page;
 pub mod metrics;
+pub mod nearest_api;
+pub mod osrm_params;
 pub mod rate_limit;
 pub mod route_api;
+pub mod route_params;
+pub mod table_api;
 pub mod tile_files;
 
 use cluster::network::{raft_routes, unauthorized_reply};
@@ -33,12 +39,19 @@ pub use compute::{ComputeError, ComputePool};
 pub struct Limits {
     /// Most coordinates in one `/route` request (OSRM answers `TooBig` beyond its limit too).
     pub max_route_coordinates: usize,
+    /// `/table`: at most this many squared cells (sources × destinations), like osrm-routed's
+    /// `--max-table-size`.
+    pub max_table_size: usize,
+    /// `/nearest`: most results (`number=`), like osrm-routed's `--max-nearest-size`.
+    pub max_nearest_results: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_route_coordinates: 100,
+            max_table_size: 100,
+            max_nearest_results: 100,
         }
     }
 }
@@ -56,6 +69,8 @@ pub struct ServerOptions {
     /// Where route searches and other CPU-bound work run; share it with [`start_ingest`] so
     /// navigation reroutes count against the same budget.
     pub compute: Arc<ComputePool>,
+    /// Which browser origins may read the answers (default: any, as osrm-routed).
+    pub cors: cors::Cors,
 }
 
 impl Default for ServerOptions {
@@ -65,6 +80,7 @@ impl Default for ServerOptions {
             tiles: None,
             metrics: Arc::default(),
             compute: ComputePool::for_this_machine(),
+            cors: cors::Cors::default(),
         }
     }
 }
@@ -76,6 +92,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("tiles", &self.tiles)
             .field("compute_threads", &self.compute.threads())
             .field("compute_capacity", &self.compute.capacity())
+            .field("cors", &self.cors)
             .finish()
     }
 }
@@ -93,6 +110,11 @@ impl ServerOptions {
 
     pub fn with_compute(mut self, compute: Arc<ComputePool>) -> Self {
         self.compute = compute;
+        self
+    }
+
+    pub fn with_cors(mut self, cors: cors::Cors) -> Self {
+        self.cors = cors;
         self
     }
 }
@@ -168,6 +190,8 @@ pub fn routes(
             .map(|| tile_files::not_found("this server has no map images (start it with --tiles)"))
             .boxed(),
     };
+    let nearest = nearest_api::routes(router.clone(), limits, options.compute.clone());
+    let table = table_api::routes(router.clone(), limits, options.compute.clone());
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let route_metrics = options.metrics.clone();
     let route_compute = options.compute.clone();
@@ -234,7 +258,7 @@ pub fn routes(
             .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
             .boxed(),
     };
-    cluster
+    let all = cluster
         .or(health)
         .unify()
         .or(metrics)
@@ -242,6 +266,10 @@ pub fn routes(
         .or(page)
         .unify()
         .or(tiles)
+        .unify()
+        .or(nearest)
+        .unify()
+        .or(table)
         .unify()
         .or(api)
         .unify()
@@ -251,7 +279,43 @@ pub fn routes(
                     .unwrap_or_else(|| route_api::invalid_url("Unsupported method or URL")),
             )
         })
-        .unify()
+        .unify();
+    cors::wrap(Arc::new(options.cors), all)
+}
+
+/// Runs a request's CPU-bound work (searches, snapping) on the compute pool, off the async
+/// workers that carry the other connections; a full pool answers 503 at once.
+pub(crate) async fn run_blocking(
+    compute: Arc<ComputePool>,
+    work: impl FnOnce() -> Response + Send + 'static,
+) -> Result<Response, std::convert::Infallible> {
+    Ok(compute
+        .try_run(work)
+        .await
+        .unwrap_or_else(|e| compute_error_reply(&e)))
+}
+
+/// An OSRM service under `/<name>/...` whose handler reads the path and query string and runs
+/// on the compute pool (`/nearest`, `/table`).
+pub(crate) fn pooled_service(
+    name: &'static str,
+    router: Arc<Router>,
+    limits: Limits,
+    compute: Arc<ComputePool>,
+    handle: fn(&Router, &Limits, &str, &str) -> Response,
+) -> BoxedFilter<(Response,)> {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::path(name)
+        .and(warp::get())
+        .and(warp::path::full())
+        .and(query)
+        .and_then(move |path: warp::path::FullPath, query: String| {
+            let (router, compute) = (router.clone(), compute.clone());
+            run_blocking(compute, move || {
+                handle(&router, &limits, path.as_str(), &query)
+            })
+        })
+        .boxed()
 }
 
 /// The answer when the compute pool refused or lost a job: `503` with `Retry-After` when it is

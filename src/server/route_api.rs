@@ -3,9 +3,11 @@
 //! `depart=<unix seconds>` picks the time of week the historical profiles are read at (default
 //! now); OSRM clients never send it, so requests stay OSRM compatible.
 
+use super::osrm_params;
+pub use super::route_params::{parse_route_options, RouteOptionsParsed};
 use super::Limits;
-use route::osrm::{route_response, Geometries, Overview, ResponseOptions};
-use route::{Algorithm, RouteError, Router};
+use route::osrm::{route_response_with, Extras, ResponseOptions};
+use route::{Algorithm, RouteError, RouteOptions, Router};
 use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -20,7 +22,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn bad(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code,
@@ -51,15 +53,20 @@ pub struct RouteQuery {
     pub depart_ms: Option<i64>,
     /// `algorithm=astar|overlay`; `None` = the router's default.
     pub algorithm: Option<Algorithm>,
+    /// The options beyond the JSON shape: validated per OSRM, some applied.
+    pub route: RouteOptionsParsed,
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
     let parsed = parse_path(path, limits).and_then(|points| {
+        let route = parse_route_options(query)?;
+        route.check(points.len())?;
         Ok(RouteQuery {
             points,
-            options: parse_options(query)?,
+            options: route.response,
             depart_ms: parse_depart(query)?,
             algorithm: parse_algorithm(query)?,
+            route,
         })
     });
     let request = match parsed {
@@ -67,13 +74,27 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         Err(e) => return e.into_response(),
     };
     let opts = request.options;
-    match router.route_using(
-        &request.points,
-        opts.steps,
-        request.depart_ms,
-        request.algorithm,
-    ) {
-        Ok(answer) => warp::reply::json(&route_response(&answer, &opts)).into_response(),
+    let route_options = RouteOptions {
+        steps: opts.steps,
+        radiuses: request.route.base.radiuses.clone(),
+        bearings: request.route.base.snap_bearings(),
+        approaches: request.route.base.snap_approaches(),
+        hints: request.route.base.hints.clone(),
+        waypoints: request.route.waypoints.clone().unwrap_or_default(),
+        depart_ms: request.depart_ms,
+        algorithm: request.algorithm,
+    };
+    let extras = Extras {
+        annotations: request.route.annotations,
+        skip_waypoints: request.route.base.skip_waypoints,
+    };
+    match router.route_with(&request.points, &route_options) {
+        Ok(mut answer) => {
+            if !request.route.base.generate_hints {
+                answer.waypoints.iter_mut().for_each(|w| w.hint = None);
+            }
+            warp::reply::json(&route_response_with(&answer, &opts, &extras)).into_response()
+        }
         Err(e) => error_for(&e).into_response(),
     }
 }
@@ -122,7 +143,7 @@ pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiErr
         }
         [service, ..] if !matches!(*service, "route") && !service.is_empty() => Err(ApiError::bad(
             "InvalidService",
-            format!("Service {service:?} not found; this server offers \"route\""),
+            format!("Service {service:?} not found; this server offers \"route\", \"nearest\" and \"table\""),
         )),
         _ => Err(ApiError::bad(
             "InvalidUrl",
@@ -131,48 +152,19 @@ pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiErr
     }
 }
 
-/// Parses `lon,lat;lon,lat;...` into `(lat, lon)` points.
+/// Parses the coordinates (`lon,lat;...` or `polyline(...)` / `polyline6(...)`) into
+/// `(lat, lon)` points, with the route service's count rules.
 pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiError> {
-    if s.is_empty() {
-        return Err(ApiError::bad("InvalidQuery", "No coordinates given"));
-    }
-    let pairs: Vec<&str> = s.split(';').collect();
-    if pairs.len() > limits.max_route_coordinates {
+    let points = osrm_params::parse_coordinates(s)?;
+    if points.len() > limits.max_route_coordinates {
         return Err(ApiError::bad(
             "TooBig",
             format!(
                 "Too many coordinates: {} given, at most {} allowed",
-                pairs.len(),
+                points.len(),
                 limits.max_route_coordinates
             ),
         ));
-    }
-    let mut points = Vec::with_capacity(pairs.len());
-    for (i, pair) in pairs.iter().enumerate() {
-        let mut it = pair.split(',');
-        let (Some(lon), Some(lat), None) = (it.next(), it.next(), it.next()) else {
-            return Err(ApiError::bad(
-                "InvalidQuery",
-                format!("Coordinate {i} is not \"lon,lat\": {pair:?}"),
-            ));
-        };
-        let (Ok(lon), Ok(lat)) = (lon.trim().parse::<f64>(), lat.trim().parse::<f64>()) else {
-            return Err(ApiError::bad(
-                "InvalidQuery",
-                format!("Coordinate {i} is not a pair of numbers: {pair:?}"),
-            ));
-        };
-        if !lon.is_finite()
-            || !lat.is_finite()
-            || !(-180.0..=180.0).contains(&lon)
-            || !(-90.0..=90.0).contains(&lat)
-        {
-            return Err(ApiError::bad(
-                "InvalidValue",
-                format!("Invalid coordinate value {i}: longitude must be in [-180, 180] and latitude in [-90, 90]"),
-            ));
-        }
-        points.push((lat, lon));
     }
     if points.len() < 2 {
         return Err(ApiError::bad(
@@ -183,68 +175,9 @@ pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, Ap
     Ok(points)
 }
 
-/// Parses the query string. Options OSRM clients commonly send but that do not change our single
-/// fastest route (`alternatives=false`, `annotations=false`, `continue_straight`, `hints`,
-/// `generate_hints`) are accepted; anything unknown is an error, as in OSRM.
+/// The response options of a route query string (see [`parse_route_options`]).
 pub fn parse_options(query: &str) -> Result<ResponseOptions, ApiError> {
-    let mut opts = ResponseOptions {
-        overview: Overview::Simplified,
-        geometries: Geometries::Polyline,
-        steps: false,
-    };
-    for kv in query.split('&').filter(|s| !s.is_empty()) {
-        let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
-        let value = percent_decode(value)
-            .ok_or_else(|| ApiError::bad("InvalidQuery", format!("Malformed escape in {key}")))?;
-        let bad_value = || {
-            ApiError::bad(
-                "InvalidValue",
-                format!("Invalid value {value:?} for option {key}"),
-            )
-        };
-        match key {
-            "overview" => {
-                opts.overview = match value.as_str() {
-                    "full" => Overview::Full,
-                    "simplified" => Overview::Simplified,
-                    "false" => Overview::False,
-                    _ => return Err(bad_value()),
-                }
-            }
-            "geometries" => {
-                opts.geometries = match value.as_str() {
-                    "polyline" => Geometries::Polyline,
-                    "polyline6" => Geometries::Polyline6,
-                    "geojson" => Geometries::GeoJson,
-                    _ => return Err(bad_value()),
-                }
-            }
-            "steps" => opts.steps = parse_bool(&value).ok_or_else(bad_value)?,
-            "alternatives" => {
-                if parse_bool(&value).is_none() && value.parse::<u32>().is_err() {
-                    return Err(bad_value());
-                }
-            }
-            "annotations" | "continue_straight" | "generate_hints" => {
-                if key == "continue_straight" && value == "default" {
-                    continue;
-                }
-                parse_bool(&value).ok_or_else(bad_value)?;
-            }
-            "hints" | "radiuses" | "bearings" | "approaches" | "exclude" | "snapping"
-            | "skip_waypoints" => {}
-            // Meridian's departure time and search choice, parsed by `parse_depart` and
-            // `parse_algorithm`.
-            "depart" | "algorithm" => {}
-            _ => {
-                return Err(ApiError::bad(
-                    "InvalidQuery",
-                    format!("Unknown option {key:?}"),
-                ))
-            }
-        }
-    }
-    Ok(opts)
+    parse_route_options(query).map(|r| r.response)
 }
 
 /// The `algorithm=astar|overlay` extension.
@@ -288,16 +221,8 @@ pub fn parse_depart(query: &str) -> Result<Option<i64>, ApiError> {
     Ok(depart)
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
-
 /// Decodes `%XX` escapes; `None` for a malformed escape or invalid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -317,6 +242,7 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use route::osrm::{Geometries, Overview};
 
     #[test]
     fn parses_osrm_coordinates_and_options() {
@@ -344,6 +270,7 @@ mod tests {
     fn rejects_bad_input_with_osrm_codes() {
         let l = Limits {
             max_route_coordinates: 3,
+            ..Limits::default()
         };
         let code = |p: &str| parse_path(p, &l).unwrap_err().code;
         assert_eq!(code("/route/v1/driving/1,2"), "InvalidQuery");
@@ -354,9 +281,10 @@ mod tests {
         assert_eq!(code("/route/v2/driving/1,2;1,2"), "InvalidVersion");
         assert_eq!(code("/table/v1/driving/1,2;1,2"), "InvalidService");
         assert_eq!(code("/route/v1"), "InvalidUrl");
+        // A value OSRM's grammar does not take is a malformed query, as in OSRM.
         assert_eq!(
             parse_options("overview=maybe").unwrap_err().code,
-            "InvalidValue"
+            "InvalidQuery"
         );
         assert_eq!(
             parse_options("colour=red").unwrap_err().code,

@@ -218,6 +218,7 @@ async fn cli_route_on_a_bundle_prints_the_servers_answer() {
         listener,
         Limits {
             max_route_coordinates: 10,
+            ..Limits::default()
         },
         None,
     ));

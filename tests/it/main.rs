@@ -2,6 +2,7 @@
 //! with `MERIDIAN_SHARED_DATA`). One test binary with modules, so the crate links once.
 
 mod bundle;
+mod clients;
 mod cluster;
 mod common;
 mod exactness;
@@ -11,8 +12,9 @@ mod import;
 mod ingest;
 mod map_page;
 mod navigation;
-mod overload;
+mod osrm_api;
 mod overlay;
+mod overload;
 mod process_crash;
 mod processes;
 mod reliability;

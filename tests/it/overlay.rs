@@ -258,6 +258,7 @@ async fn serve(router: Arc<Router>) -> std::net::SocketAddr {
         listener,
         meridian::server::Limits {
             max_route_coordinates: 10,
+            ..Default::default()
         },
         None,
     ));

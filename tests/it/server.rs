@@ -16,6 +16,7 @@ async fn start(name: &str) -> SocketAddr {
         listener,
         Limits {
             max_route_coordinates: 10,
+            ..Limits::default()
         },
         None,
     ));
@@ -123,7 +124,7 @@ async fn bad_requests_get_osrm_error_codes() {
         ("/route/v1/driving/abc,def;9.52,47.14", "InvalidQuery"),
         (
             "/route/v1/driving/9.52,47.14;9.53,47.15?overview=sometimes",
-            "InvalidValue",
+            "InvalidQuery",
         ),
         (
             "/route/v1/driving/9.52,47.14;9.53,47.15?frobnicate=1",

@@ -3,8 +3,8 @@
 //! independent) turn cost, forwards and backwards. Built once per graph; the searches and the
 //! customization then never touch tiles or the turn rules again.
 
-use graph::{EdgeId, GlobalId, GraphStore, StoreError};
 use crate::cost::{CostModel, SpeedSource};
+use graph::{EdgeId, GlobalId, GraphStore, StoreError};
 
 /// Dense edge-based view of a whole (non-partial) store.
 pub struct BaseGraph {

@@ -12,8 +12,8 @@
 
 use super::base::BaseGraph;
 use super::partition::{Partition, NONE};
-use graph::{GlobalId, GraphStore, StoreError};
 use crate::cost::{CostModel, SpeedSource};
+use graph::{GlobalId, GraphStore, StoreError};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};

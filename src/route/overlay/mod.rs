@@ -18,10 +18,10 @@ pub use customize::{CustomizeStats, Weights};
 pub use partition::OverlayConfig;
 pub use query::QuerySpace;
 
-use graph::{GraphStore, StoreError};
 use crate::cost::{CostModel, SpeedSource};
 use base::BaseGraph;
 use customize::Customizer;
+use graph::{GraphStore, StoreError};
 use partition::Partition;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 

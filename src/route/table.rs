@@ -1,0 +1,311 @@
+//! Many-to-many travel times and distances (OSRM's `/table`): one forward Dijkstra per source
+//! over the edge-based graph, stopped as soon as every destination is settled, instead of one
+//! point-to-point search per cell.
+//!
+//! The search follows the route search's rules exactly ([`super::search`]): a label belongs to
+//! a directed edge, the route may start on either direction of the snapped road and is charged
+//! the rest of its first edge, turn costs and restrictions come from the same [`CostModel`],
+//! and the last edge is charged up to the snapped point (or, source and destination on the same
+//! edge with the destination ahead, just the piece between). So a cell's duration is the one
+//! `/route` gives for the same pair; its distance is the length of the path found (for equally
+//! fast paths, possibly another one than the route's).
+//!
+//! Sources are spread over the machine's cores (each thread with its own label arrays).
+
+use super::cost::{CostModel, SpeedSource};
+use super::snap::Snap;
+use graph::{GlobalId, GraphStore, StoreError};
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+/// One source's cells, by destination (`None`: unreachable).
+pub type Row = Vec<Option<Cell>>;
+
+/// One cell: the fastest path's seconds and metres.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cell {
+    pub duration_s: f64,
+    pub distance_m: f64,
+}
+
+#[derive(Default)]
+struct TileLabels {
+    stamp: Vec<u32>,
+    dist: Vec<f64>,
+    metres: Vec<f64>,
+}
+
+#[derive(Clone, Copy)]
+struct Open {
+    dist: f64,
+    edge: u64,
+}
+impl PartialEq for Open {
+    fn eq(&self, o: &Self) -> bool {
+        self.dist == o.dist && self.edge == o.edge
+    }
+}
+impl Eq for Open {}
+impl PartialOrd for Open {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Open {
+    // Reversed: the smallest distance first out of the max-heap.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.dist
+            .total_cmp(&self.dist)
+            .then_with(|| o.edge.cmp(&self.edge))
+    }
+}
+
+/// Reusable label arrays of one thread's searches (generation-stamped, like the route search).
+#[derive(Default)]
+pub struct TableSpace {
+    generation: u32,
+    tiles: Vec<TileLabels>,
+    heap: BinaryHeap<Open>,
+}
+
+impl TableSpace {
+    fn begin(&mut self, tile_count: u32) {
+        if self.tiles.len() < tile_count as usize {
+            self.tiles
+                .resize_with(tile_count as usize, TileLabels::default);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            for t in &mut self.tiles {
+                t.stamp.iter_mut().for_each(|s| *s = 0);
+            }
+            self.generation = 1;
+        }
+        self.heap.clear();
+    }
+
+    #[inline]
+    fn get(&self, id: GlobalId) -> Option<(f64, f64)> {
+        let l = &self.tiles[id.tile as usize];
+        match l.stamp.get(id.local as usize) {
+            Some(&s) if s == self.generation => {
+                Some((l.dist[id.local as usize], l.metres[id.local as usize]))
+            }
+            _ => None,
+        }
+    }
+
+    /// Lowers the label of `id` (a tile of `edges` edges) if `dist` is better; true if it did.
+    #[inline]
+    fn improve(&mut self, id: GlobalId, edges: usize, dist: f64, metres: f64) -> bool {
+        let generation = self.generation;
+        let l = &mut self.tiles[id.tile as usize];
+        if l.stamp.len() < edges {
+            l.stamp.resize(edges, 0);
+            l.dist.resize(edges, f64::INFINITY);
+            l.metres.resize(edges, 0.0);
+        }
+        let i = id.local as usize;
+        if l.stamp[i] == generation && l.dist[i] <= dist {
+            return false;
+        }
+        l.stamp[i] = generation;
+        l.dist[i] = dist;
+        l.metres[i] = metres;
+        true
+    }
+}
+
+thread_local! {
+    static SPACE: RefCell<TableSpace> = RefCell::new(TableSpace::default());
+}
+
+/// The destinations' snapped edges: for each directed edge, the `(destination, metres along)`
+/// pairs ending on it.
+struct Targets {
+    by_edge: HashMap<u64, Vec<(usize, f64)>>,
+}
+
+impl Targets {
+    fn new(destinations: &[Snap]) -> Targets {
+        let mut by_edge: HashMap<u64, Vec<(usize, f64)>> = HashMap::new();
+        for (j, d) in destinations.iter().enumerate() {
+            for (edge, along) in d.candidates() {
+                by_edge.entry(edge.pack()).or_default().push((j, along));
+            }
+        }
+        Targets { by_edge }
+    }
+}
+
+/// The fastest path from `source` to each destination (`None`: unreachable).
+fn one_to_many<S: SpeedSource>(
+    store: &GraphStore,
+    model: &CostModel<S>,
+    space: &mut TableSpace,
+    source: &Snap,
+    targets: &Targets,
+    count: usize,
+) -> Result<Vec<Option<Cell>>, StoreError> {
+    space.begin(store.tile_count());
+    let mut best: Vec<Option<Cell>> = vec![None; count];
+    let offer = |best: &mut Vec<Option<Cell>>, j: usize, duration_s: f64, distance_m: f64| {
+        if best[j].is_none_or(|c| duration_s < c.duration_s) {
+            best[j] = Some(Cell {
+                duration_s,
+                distance_m,
+            });
+        }
+    };
+    let sources = source.candidates();
+    for &(edge_id, along) in &sources {
+        let tile = store.tile(edge_id.tile)?;
+        let edge = tile.edge(edge_id.local);
+        let len = edge.length_m.to_native();
+        let cost = model.edge_cost_s(edge_id, edge);
+        // Destination ahead on the same edge: just the piece between.
+        if let Some(ends) = targets.by_edge.get(&edge_id.pack()) {
+            for &(j, t_along) in ends {
+                if t_along >= along {
+                    offer(
+                        &mut best,
+                        j,
+                        cost * fraction(t_along - along, len),
+                        t_along - along,
+                    );
+                }
+            }
+        }
+        if !store.has_tile(edge.target_tile.to_native()) {
+            continue;
+        }
+        let d = cost * fraction(len as f64 - along, len);
+        if space.improve(edge_id, tile.edges.len(), d, len as f64 - along) {
+            space.heap.push(Open {
+                dist: d,
+                edge: edge_id.pack(),
+            });
+        }
+    }
+
+    // Every destination is final once the queue's minimum reaches its best value.
+    let bound = |best: &[Option<Cell>]| {
+        best.iter()
+            .map(|c| c.map_or(f64::INFINITY, |c| c.duration_s))
+            .fold(0.0, f64::max)
+    };
+    let mut limit = bound(&best);
+    while let Some(open) = space.heap.pop() {
+        if open.dist >= limit {
+            break;
+        }
+        let id = GlobalId::unpack(open.edge);
+        let Some((d, metres)) = space.get(id) else {
+            continue;
+        };
+        if open.dist > d {
+            continue;
+        }
+        let tile = store.tile(id.tile)?;
+        let edge = tile.edge(id.local);
+        let via_tile_index = edge.target_tile.to_native();
+        let via = edge.target_local.to_native();
+        let via_tile = store.tile(via_tile_index)?;
+        let out_count = via_tile.edges.len();
+        let mut improved_bound = false;
+        for out_local in via_tile.out_edges(via) {
+            let out = via_tile.edge(out_local);
+            let head_tile = out.target_tile.to_native();
+            if head_tile != via_tile_index && !store.has_tile(head_tile) {
+                continue;
+            }
+            let Some(turn) = model.turn_cost_s(via_tile, via, id, edge, out_local, out) else {
+                continue;
+            };
+            let out_id = GlobalId::new(via_tile_index, out_local);
+            let out_cost = model.edge_cost_s(out_id, out);
+            let out_len = out.length_m.to_native();
+            if let Some(ends) = targets.by_edge.get(&out_id.pack()) {
+                for &(j, t_along) in ends {
+                    let total = d + turn + out_cost * fraction(t_along, out_len);
+                    offer(&mut best, j, total, metres + t_along);
+                    improved_bound = true;
+                }
+            }
+            let nd = d + turn + out_cost;
+            if nd < limit && space.improve(out_id, out_count, nd, metres + out_len as f64) {
+                space.heap.push(Open {
+                    dist: nd,
+                    edge: out_id.pack(),
+                });
+            }
+        }
+        if improved_bound {
+            limit = bound(&best);
+        }
+    }
+    Ok(best)
+}
+
+/// The table of `sources` × `destinations` under `model`: row per source, `None` where a
+/// destination cannot be reached.
+pub fn table<S: SpeedSource + Sync>(
+    store: &GraphStore,
+    model: &CostModel<S>,
+    sources: &[Snap],
+    destinations: &[Snap],
+) -> Result<Vec<Vec<Option<Cell>>>, StoreError> {
+    let targets = Targets::new(destinations);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sources.len())
+        .max(1);
+    let row = |s: &Snap| {
+        SPACE.with(|space| {
+            one_to_many(
+                store,
+                model,
+                &mut space.borrow_mut(),
+                s,
+                &targets,
+                destinations.len(),
+            )
+        })
+    };
+    if threads == 1 {
+        return sources.iter().map(row).collect();
+    }
+    // Rows interleaved over the threads, so a slow region does not land on one thread.
+    let results: Vec<Vec<(usize, Result<Row, StoreError>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let row = &row;
+                scope.spawn(move || {
+                    (t..sources.len())
+                        .step_by(threads)
+                        .map(|i| (i, row(&sources[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("table search thread panicked"))
+            .collect()
+    });
+    let mut rows: Vec<Option<Row>> = vec![None; sources.len()];
+    for (i, r) in results.into_iter().flatten() {
+        rows[i] = Some(r?);
+    }
+    Ok(rows.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+#[inline]
+fn fraction(part_m: f64, length_m: f32) -> f64 {
+    if length_m > 0.0 {
+        (part_m / length_m as f64).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}

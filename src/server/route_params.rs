@@ -1,0 +1,177 @@
+//! The options of a `/route` request, parsed strictly per OSRM's grammar and checked per its
+//! parameter validation: what [`super::route_api`] turns into a route request.
+
+use super::osrm_params::{parse_bool, split_query, BaseOptions};
+use super::route_api::ApiError;
+use route::osrm::{AnnotationKinds, Geometries, Overview, ResponseOptions};
+
+/// Every option of a route request, parsed per OSRM's grammar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteOptionsParsed {
+    pub response: ResponseOptions,
+    pub base: BaseOptions,
+    /// `waypoints=`: the coordinates legs end at.
+    pub waypoints: Option<Vec<usize>>,
+    pub annotations: AnnotationKinds,
+}
+
+impl RouteOptionsParsed {
+    /// OSRM's checks against the number of coordinates, in its order: parameter validation
+    /// (`InvalidOptions`), then the first and last waypoint (`InvalidValue`), then options this
+    /// server does not support.
+    pub fn check(&self, n: usize) -> Result<(), ApiError> {
+        self.base.validate(n)?;
+        if let Some(w) = &self.waypoints {
+            if let Some(i) = w.iter().find(|&&i| i >= n) {
+                return Err(ApiError::bad(
+                    "InvalidOptions",
+                    format!("Waypoint index {i} is out of range: there are {n} coordinates"),
+                ));
+            }
+            if w.windows(2).any(|p| p[0] >= p[1]) {
+                return Err(ApiError::bad(
+                    "InvalidOptions",
+                    "Waypoint indexes must be increasing",
+                ));
+            }
+            if w.first() != Some(&0) || w.last() != Some(&(n - 1)) {
+                return Err(ApiError::bad(
+                    "InvalidValue",
+                    "First and last coordinates must be specified as waypoints.",
+                ));
+            }
+        }
+        self.base.supported()
+    }
+}
+
+/// Parses the query string of a route request, strictly: a value OSRM's grammar does not
+/// accept or an unknown option is `InvalidQuery`. Accepted and without effect, as in
+/// OSRM 26 for this server's single fastest route: `alternatives` (OSRM returns up to that
+/// many; this server one), `continue_straight`, `hints`, `generate_hints`, `snapping`.
+pub fn parse_route_options(query: &str) -> Result<RouteOptionsParsed, ApiError> {
+    let mut r = RouteOptionsParsed {
+        response: ResponseOptions {
+            overview: Overview::Simplified,
+            geometries: Geometries::Polyline,
+            steps: false,
+        },
+        base: BaseOptions::default(),
+        waypoints: None,
+        annotations: AnnotationKinds::default(),
+    };
+    for o in split_query(query)? {
+        if r.base.take(&o)? {
+            continue;
+        }
+        let opts = &mut r.response;
+        match o.key.as_str() {
+            "overview" => {
+                opts.overview = match o.value.as_str() {
+                    "full" => Overview::Full,
+                    "simplified" => Overview::Simplified,
+                    "false" => Overview::False,
+                    _ => return Err(o.malformed()),
+                }
+            }
+            "geometries" => {
+                opts.geometries = match o.value.as_str() {
+                    "polyline" => Geometries::Polyline,
+                    "polyline6" => Geometries::Polyline6,
+                    "geojson" => Geometries::GeoJson,
+                    _ => return Err(o.malformed()),
+                }
+            }
+            "steps" => opts.steps = o.bool()?,
+            "alternatives" => {
+                if parse_bool(&o.value).is_none() && o.value.parse::<u32>().is_err() {
+                    return Err(o.malformed());
+                }
+            }
+            "continue_straight" => {
+                if o.value != "default" {
+                    o.bool()?;
+                }
+            }
+            "annotations" => {
+                let mut kinds = AnnotationKinds::default();
+                match o.value.as_str() {
+                    "true" => {
+                        kinds = AnnotationKinds {
+                            duration: true,
+                            distance: true,
+                            speed: true,
+                            weight: true,
+                        }
+                    }
+                    "false" => {}
+                    list => {
+                        for kind in list.split(',') {
+                            match kind {
+                                "duration" => kinds.duration = true,
+                                "distance" => kinds.distance = true,
+                                "speed" => kinds.speed = true,
+                                "weight" => kinds.weight = true,
+                                "nodes" | "datasources" => {
+                                    return Err(ApiError::bad(
+                                        "NotImplemented",
+                                        format!("annotations={kind} is not supported: the tiles keep OSM ids of junctions only, not of every shape point (duration, distance, speed and weight are)"),
+                                    ))
+                                }
+                                _ => return Err(o.malformed()),
+                            }
+                        }
+                    }
+                }
+                r.annotations = kinds;
+            }
+            "waypoints" => {
+                r.waypoints = Some(
+                    o.value
+                        .split(';')
+                        .map(|v| v.parse::<usize>().map_err(|_| o.malformed()))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            // Meridian's departure time and search choice, parsed in `route_api`.
+            "depart" | "algorithm" => {}
+            _ => return Err(o.unknown()),
+        }
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_route_options_like_osrm() {
+        let check = |q: &str, n: usize| match parse_route_options(q) {
+            Err(e) => e.code,
+            Ok(r) => r.check(n).err().map_or("Ok", |e| e.code),
+        };
+        assert_eq!(check("annotations=duration,distance,speed", 2), "Ok");
+        assert_eq!(check("annotations=true&alternatives=2", 2), "Ok");
+        assert_eq!(check("annotations=nodes", 2), "NotImplemented");
+        assert_eq!(check("annotations=colour", 2), "InvalidQuery");
+        assert_eq!(check("waypoints=0;2", 3), "Ok");
+        assert_eq!(check("waypoints=0;1", 3), "InvalidValue");
+        assert_eq!(check("waypoints=0;3", 3), "InvalidOptions");
+        assert_eq!(check("waypoints=0;x", 3), "InvalidQuery");
+        assert_eq!(check("bearings=400,20;", 2), "InvalidOptions");
+        assert_eq!(check("bearings=10,20", 2), "InvalidOptions");
+        assert_eq!(check("exclude=foo", 2), "InvalidValue");
+        assert_eq!(check("approaches=foo;bar", 2), "InvalidQuery");
+        assert_eq!(check("radiuses=1;1;1", 2), "InvalidOptions");
+        assert_eq!(check("radiuses=20;unlimited&skip_waypoints=true", 2), "Ok");
+        assert_eq!(
+            check("continue_straight=default&generate_hints=false", 2),
+            "Ok"
+        );
+        assert_eq!(check("steps=yes", 2), "InvalidQuery");
+        let r = parse_route_options("annotations=speed,duration&waypoints=0;3").unwrap();
+        assert!(r.annotations.speed && r.annotations.duration && !r.annotations.distance);
+        assert_eq!(r.waypoints, Some(vec![0, 3]));
+    }
+}
