@@ -20,9 +20,7 @@
 //! random directions.
 
 use serde::Serialize;
-
-/// Mean Earth radius used for every metre computation here.
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
+use spatial::geometry;
 
 /// Points closer than this to a boundary are ignored when measuring a bearing there.
 const MIN_BEARING_SPAN_M: f64 = 2.0;
@@ -116,22 +114,15 @@ pub struct Intersection {
     pub out: Option<usize>,
 }
 
-/// Great-circle distance in metres between two `[lon, lat]` points.
+/// Great-circle distance in metres between two `[lon, lat]` points (OSRM's order, as guidance
+/// stores them; the formula is [`spatial::geometry::haversine_m`]'s).
 fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
-    let dlat = lat2 - lat1;
-    let dlon = (b[0] - a[0]).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    geometry::haversine_m((a[1], a[0]), (b[1], b[0]))
 }
 
 /// Initial great-circle bearing from `a` to `b` (`[lon, lat]`), degrees in `[0, 360)`.
 fn bearing_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
-    let dlon = (b[0] - a[0]).to_radians();
-    let y = dlon.sin() * lat2.cos();
-    let x = lat1.cos() * lat2.sin() - lat1.sin() * lat2.cos() * dlon.cos();
-    y.atan2(x).to_degrees().rem_euclid(360.0)
+    geometry::bearing_deg((a[1], a[0]), (b[1], b[0]))
 }
 
 /// A bearing as OSRM reports it: whole degrees, 0..=359.
@@ -511,7 +502,7 @@ mod tests {
     use super::*;
 
     /// Metres per degree of latitude on the model sphere.
-    const M_PER_DEG: f64 = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+    const M_PER_DEG: f64 = geometry::EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
     const ORIGIN: [f64; 2] = [8.6, 41.15];
 
     /// A point `east_m`/`north_m` metres from [`ORIGIN`] (flat approximation, fine at 100 m).

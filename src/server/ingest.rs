@@ -36,7 +36,7 @@ use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use route::navigation::{NavEvent, NavigationSession};
 use route::osrm::{route_response, Geometries, Overview, ResponseOptions};
-use route::Router;
+use route::{now_ms, Router};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
@@ -167,13 +167,6 @@ fn error_frame(code: &str, message: &str, seq: Option<u64>) -> Message {
             .to_string()
             .into(),
     )
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Accepts websocket connections forever.
