@@ -89,12 +89,95 @@ pub struct Maneuver {
     /// (0 for `arrive`).
     pub bearing_after: u16,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: ManeuverType,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub modifier: Option<&'static str>,
+    pub modifier: Option<Modifier>,
     /// Roundabouts only: the exit taken, counted from the entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<u32>,
+}
+
+/// OSRM's maneuver types that Meridian produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ManeuverType {
+    #[serde(rename = "depart")]
+    Depart,
+    #[serde(rename = "turn")]
+    Turn,
+    #[serde(rename = "new name")]
+    NewName,
+    #[serde(rename = "continue")]
+    Continue,
+    #[serde(rename = "roundabout")]
+    Roundabout,
+    #[serde(rename = "exit roundabout")]
+    ExitRoundabout,
+    #[serde(rename = "arrive")]
+    Arrive,
+}
+
+/// OSRM's maneuver modifiers: the direction of a turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Modifier {
+    #[serde(rename = "uturn")]
+    Uturn,
+    #[serde(rename = "sharp right")]
+    SharpRight,
+    #[serde(rename = "right")]
+    Right,
+    #[serde(rename = "slight right")]
+    SlightRight,
+    #[serde(rename = "straight")]
+    Straight,
+    #[serde(rename = "slight left")]
+    SlightLeft,
+    #[serde(rename = "left")]
+    Left,
+    #[serde(rename = "sharp left")]
+    SharpLeft,
+}
+
+impl ManeuverType {
+    /// The name OSRM clients read in `maneuver.type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManeuverType::Depart => "depart",
+            ManeuverType::Turn => "turn",
+            ManeuverType::NewName => "new name",
+            ManeuverType::Continue => "continue",
+            ManeuverType::Roundabout => "roundabout",
+            ManeuverType::ExitRoundabout => "exit roundabout",
+            ManeuverType::Arrive => "arrive",
+        }
+    }
+}
+
+impl Modifier {
+    /// The name OSRM clients read in `maneuver.modifier`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modifier::Uturn => "uturn",
+            Modifier::SharpRight => "sharp right",
+            Modifier::Right => "right",
+            Modifier::SlightRight => "slight right",
+            Modifier::Straight => "straight",
+            Modifier::SlightLeft => "slight left",
+            Modifier::Left => "left",
+            Modifier::SharpLeft => "sharp left",
+        }
+    }
+}
+
+impl PartialEq<&str> for ManeuverType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for Modifier {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// One OSRM `Intersection`. Only the directions the route uses are known here, so `bearings` holds
@@ -142,31 +225,31 @@ fn turn_angle(before: f64, after: f64) -> f64 {
 }
 
 /// OSRM modifier for a signed turn angle.
-fn modifier_for(angle: f64) -> &'static str {
+fn modifier_for(angle: f64) -> Modifier {
     let a = angle.abs();
     let right = angle > 0.0;
     if a < STRAIGHT_MAX_DEG {
-        "straight"
+        Modifier::Straight
     } else if a < SLIGHT_MAX_DEG {
         if right {
-            "slight right"
+            Modifier::SlightRight
         } else {
-            "slight left"
+            Modifier::SlightLeft
         }
     } else if a < TURN_MAX_DEG {
         if right {
-            "right"
+            Modifier::Right
         } else {
-            "left"
+            Modifier::Left
         }
     } else if a < SHARP_MAX_DEG {
         if right {
-            "sharp right"
+            Modifier::SharpRight
         } else {
-            "sharp left"
+            Modifier::SharpLeft
         }
     } else {
-        "uturn"
+        Modifier::Uturn
     }
 }
 
@@ -301,26 +384,28 @@ enum Boundary {
     /// Same step goes on.
     Merge,
     /// A new step starts with this maneuver type and modifier.
-    Step(&'static str, Option<&'static str>),
+    Step(ManeuverType, Option<Modifier>),
 }
 
 fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
     let angle = line.turn_at(next.start);
     match (prev.roundabout, next.roundabout) {
         // Exit count and modifier need the whole roundabout; filled in afterwards.
-        (false, true) => return Boundary::Step("roundabout", None),
+        (false, true) => return Boundary::Step(ManeuverType::Roundabout, None),
         (true, true) => return Boundary::Merge,
-        (true, false) => return Boundary::Step("exit roundabout", Some(modifier_for(angle))),
+        (true, false) => {
+            return Boundary::Step(ManeuverType::ExitRoundabout, Some(modifier_for(angle)))
+        }
         (false, false) => {}
     }
     if prev.name != next.name || prev.reference != next.reference {
         if angle.abs() < STRAIGHT_MAX_DEG {
-            Boundary::Step("new name", Some("straight"))
+            Boundary::Step(ManeuverType::NewName, Some(Modifier::Straight))
         } else {
-            Boundary::Step("turn", Some(modifier_for(angle)))
+            Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle)))
         }
     } else if prev.branches_at_end > 0 && angle.abs() >= SLIGHT_MAX_DEG {
-        Boundary::Step("continue", Some(modifier_for(angle)))
+        Boundary::Step(ManeuverType::Continue, Some(modifier_for(angle)))
     } else {
         Boundary::Merge
     }
@@ -330,8 +415,8 @@ fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
 struct Plan<'a> {
     first: usize,
     last: usize,
-    kind: &'static str,
-    modifier: Option<&'static str>,
+    kind: ManeuverType,
+    modifier: Option<Modifier>,
     exit: Option<u32>,
     name: &'a str,
     reference: &'a str,
@@ -341,7 +426,7 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
     let mut plans = vec![Plan {
         first: 0,
         last: 0,
-        kind: "depart",
+        kind: ManeuverType::Depart,
         modifier: None,
         exit: None,
         name: pieces[0].name,
@@ -361,7 +446,10 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
             }),
         }
     }
-    for plan in plans.iter_mut().filter(|p| p.kind == "roundabout") {
+    for plan in plans
+        .iter_mut()
+        .filter(|p| p.kind == ManeuverType::Roundabout)
+    {
         let entry = pieces[plan.first].start;
         let leave = pieces[plan.last].end;
         let before = line.bearing_into(entry);
@@ -414,7 +502,7 @@ pub fn build_steps(segments: &[PathSegment]) -> Vec<Step> {
         }
         let distance: f64 = covered.iter().map(|p| p.distance).sum();
         let duration: f64 = covered.iter().map(|p| p.duration).sum();
-        let depart = plan.kind == "depart";
+        let depart = plan.kind == ManeuverType::Depart;
         let before = if depart {
             None
         } else {
@@ -467,7 +555,7 @@ pub fn build_steps(segments: &[PathSegment]) -> Vec<Step> {
             location: last_point,
             bearing_before: before.map_or(0, whole_deg),
             bearing_after: 0,
-            kind: "arrive",
+            kind: ManeuverType::Arrive,
             modifier: None,
             exit: None,
         },
@@ -536,7 +624,12 @@ mod tests {
     fn kinds(steps: &[Step]) -> Vec<(&'static str, Option<&'static str>)> {
         steps
             .iter()
-            .map(|s| (s.maneuver.kind, s.maneuver.modifier))
+            .map(|s| {
+                (
+                    s.maneuver.kind.as_str(),
+                    s.maneuver.modifier.map(Modifier::as_str),
+                )
+            })
             .collect()
     }
 
@@ -865,7 +958,7 @@ mod tests {
         ];
         let steps = build_steps(&segs);
         assert_eq!(steps[1].maneuver.bearing_before, 90);
-        assert_eq!(steps[1].maneuver.modifier, Some("right"));
+        assert_eq!(steps[1].maneuver.modifier, Some(Modifier::Right));
     }
 
     #[test]
