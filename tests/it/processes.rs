@@ -75,6 +75,11 @@ impl NodeProcess {
         }
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn restart(&mut self) {
         self.kill();
         *self = NodeProcess::spawn_with(
@@ -168,6 +173,14 @@ pub async fn start_cluster(
     root: &Path,
     args: impl Fn(u64) -> Vec<String>,
 ) -> (Vec<NodeProcess>, usize) {
+    let nodes = spawn_nodes(root, args).await;
+    let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.http.to_string())).collect();
+    let leader = form_group(&nodes, &members).await;
+    (nodes, leader)
+}
+
+/// Three node processes under `root` (ids 1-3), each answering `/cluster`, not yet a group.
+pub async fn spawn_nodes(root: &Path, args: impl Fn(u64) -> Vec<String>) -> Vec<NodeProcess> {
     let nodes: Vec<NodeProcess> = (1..=3)
         .map(|id| {
             let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -184,7 +197,13 @@ pub async fn start_cluster(
         })
         .await;
     }
-    let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.http.to_string())).collect();
+    nodes
+}
+
+/// Initialises the group through `nodes[0]` with `members` (id → the address the others reach
+/// it at) and waits for a leader known to all; returns the leader's index in `nodes`.
+pub async fn form_group(nodes: &[NodeProcess], members: &BTreeMap<u64, String>) -> usize {
+    let client = reqwest::Client::new();
     let resp = client
         .post(format!("http://{}/cluster/init", nodes[0].http))
         .header(SECRET_HEADER, CLUSTER_SECRET)
@@ -211,6 +230,5 @@ pub async fn start_cluster(
     let leader_id = status(&client, nodes[0].http).await.unwrap()["leader"]
         .as_u64()
         .unwrap();
-    let leader = nodes.iter().position(|n| n.id == leader_id).unwrap();
-    (nodes, leader)
+    nodes.iter().position(|n| n.id == leader_id).unwrap()
 }
