@@ -14,6 +14,7 @@ use crate::common::scratch_dir;
 use crate::processes::{drive, form_group, open, spawn_nodes, status, wait_until};
 use crate::proxy::Net;
 use futures_util::{SinkExt, StreamExt};
+use meridian::cluster::node::WRITE_TIMEOUT;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -29,8 +30,9 @@ const PINGS_PER_DEVICE: u64 = 300;
 const SEND_EVERY: Duration = Duration::from_millis(50);
 /// A phone with unacked pings and no ack for this long tries the next node.
 const SILENCE: Duration = Duration::from_secs(2);
-/// The partition lasts at least this long (and until the majority has shown progress).
-const HOLD: Duration = Duration::from_secs(4);
+/// The partition lasts at least this long (and until the majority has shown progress): past
+/// the node's write timeout, so the phone that stays on the isolated node hears `NotCommitted`.
+const HOLD: Duration = Duration::from_secs(WRITE_TIMEOUT.as_secs() + 2);
 
 const BEFORE: u8 = 0;
 const DURING: u8 = 1;
@@ -48,6 +50,8 @@ struct PhoneLog {
     /// Pings sent (or resent) to the isolated node while it was cut off.
     sent_to_victim_during: usize,
     not_committed: usize,
+    /// `NotCommitted` answers received while the partition lasted.
+    not_committed_during: usize,
     reconnects: usize,
 }
 
@@ -153,6 +157,9 @@ async fn phone(
                             log.not_committed += 1;
                             let seq = m["seq"].as_u64().unwrap();
                             let p = phase.load(Ordering::SeqCst);
+                            if p == DURING {
+                                log.not_committed_during += 1;
+                            }
                             if node == victim && p == DURING {
                                 log.sent_to_victim_during += 1;
                             }
@@ -205,7 +212,8 @@ async fn partition_under_load(which: Victim) {
     })
     .await;
     for n in &nodes {
-        net.start(n.id, n.pid().unwrap(), n.http);
+        net.register(n.pid().unwrap(), n.id);
+        net.start(n.id, n.http);
     }
     let members: BTreeMap<u64, String> = nodes
         .iter()
@@ -352,6 +360,10 @@ async fn partition_under_load(which: Victim) {
         "phones must have tried the isolated node"
     );
     let stubborn = logs.last().unwrap();
+    assert!(
+        stubborn.not_committed_during > 0,
+        "the isolated node must answer NotCommitted within {WRITE_TIMEOUT:?}, not stay silent"
+    );
 
     // Everything acked (every ping, in the end) is applied exactly once on all three nodes.
     let all: Vec<SocketAddr> = nodes.iter().map(|n| n.http).collect();
@@ -391,13 +403,15 @@ async fn partition_under_load(which: Victim) {
     eprintln!(
         "partition ({which:?} isolated, node {victim_id}): acks before/during/after {}/{}/{}, \
          {sent_to_victim} pings sent to the isolated node while cut off and none of them acked \
-         then (the phone that stayed on it: {} acks after the heal), {} NotCommitted resends, {} reconnects, {} acks from the isolated node during the cut \
+         then (the phone that stayed on it: {} NotCommitted while cut off, {} acks after the heal), \
+         {} NotCommitted resends in all, {} reconnects, {} acks from the isolated node during the cut \
          (sent before it); new leader {new_leader_id} after {elected_after:?}; terms: start {}, \
          majority {}, isolated node {} -> {}, end {}; majority applied {} -> {} while cut; \
          partition {partition_lasted:?}, {} links reset; whole test {:?}",
         by_phase[0],
         by_phase[1],
         by_phase[2],
+        stubborn.not_committed_during,
         stubborn.acks_by_phase[2],
         sum(&|l| l.not_committed),
         sum(&|l| l.reconnects),

@@ -68,9 +68,13 @@ impl Net {
         self.addrs[&id]
     }
 
-    /// Starts forwarding: node `id` (process `pid`) listens on `target`.
-    pub fn start(&self, id: Id, pid: u32, target: SocketAddr) {
+    /// Connections opened by process `pid` come from node `id`.
+    pub fn register(&self, pid: u32, id: Id) {
         self.shared.pids.lock().unwrap().insert(pid, id);
+    }
+
+    /// Starts forwarding node `id`'s proxy to `target`, the node's own listening address.
+    pub fn start(&self, id: Id, target: SocketAddr) {
         let listener = self
             .listeners
             .lock()
@@ -215,4 +219,49 @@ fn owner(peer: SocketAddr, local: SocketAddr, pids: &BTreeMap<u32, Id>) -> Optio
             .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == &*wanted))
             .then_some(*id)
     })
+}
+
+/// The switchboard itself, with this test process playing node 1 and an echo server as node 2:
+/// a cut 1 → 2 resets the open connection and refuses new ones, a cut 2 → 1 does not touch
+/// them, and a heal lets new connections through again.
+#[tokio::test]
+async fn cuts_one_directed_link_and_heals() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let net = Net::bind([1, 2]).await;
+    net.register(std::process::id(), 1);
+    net.start(2, echo_addr);
+    let roundtrip = |mut s: TcpStream| async move {
+        s.write_all(b"ping").await?;
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"ping");
+        Ok::<TcpStream, std::io::Error>(s)
+    };
+    let open = roundtrip(TcpStream::connect(net.addr(2)).await.unwrap())
+        .await
+        .unwrap();
+    net.cut([(2, 1)]).await;
+    let open = roundtrip(open).await.expect("2 → 1 is another link");
+    net.cut([(1, 2)]).await;
+    assert!(roundtrip(open).await.is_err(), "the open connection is cut");
+    let fresh = TcpStream::connect(net.addr(2)).await.unwrap();
+    assert!(
+        roundtrip(fresh).await.is_err(),
+        "new connections are refused"
+    );
+    net.heal();
+    roundtrip(TcpStream::connect(net.addr(2)).await.unwrap())
+        .await
+        .expect("healed");
+    assert_eq!(net.unknown_sources(), 0);
 }
