@@ -2,14 +2,17 @@
 //! entry (up to a size, or a few milliseconds), several entries may be in flight at once, and
 //! each ping's submitter hears back only when its entry is committed by a quorum and applied:
 //! `Ok` only if the state machine applied the ping (now or before), never for a ping it refused.
+//! A ping not committed within [`WRITE_TIMEOUT`] of its submission (queued behind writes that
+//! cannot commit, e.g. on a leader cut off from its followers) is answered `NotCommitted`.
 
 use super::dedup::Refusal;
-use super::node::{ClusterError, ClusterNode};
+use super::node::{ClusterError, ClusterNode, WRITE_TIMEOUT};
 use super::{LoggedPing, PingBatch};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
 
 /// How batches are cut.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +52,8 @@ type Waiter = oneshot::Sender<Result<(), SubmitError>>;
 /// Handle to a node's batcher; cheap to clone.
 #[derive(Clone)]
 pub struct Batcher {
-    tx: mpsc::Sender<(LoggedPing, Waiter)>,
+    /// Each ping with its submitter and when it was submitted.
+    tx: mpsc::Sender<(LoggedPing, Waiter, Instant)>,
     node: Arc<ClusterNode>,
 }
 
@@ -69,7 +73,7 @@ impl Batcher {
     pub async fn submit(&self, ping: LoggedPing) -> Result<(), SubmitError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send((ping, done))
+            .send((ping, done, Instant::now()))
             .await
             .map_err(|_| SubmitError::NotCommitted("the batcher has stopped".into()))?;
         wait.await
@@ -80,16 +84,18 @@ impl Batcher {
 async fn run(
     node: Arc<ClusterNode>,
     policy: BatchPolicy,
-    mut rx: mpsc::Receiver<(LoggedPing, Waiter)>,
+    mut rx: mpsc::Receiver<(LoggedPing, Waiter, Instant)>,
 ) {
     let in_flight = Arc::new(Semaphore::new(policy.max_in_flight));
     while let Some(first) = rx.recv().await {
         let mut pings = vec![first.0];
         let mut waiters = vec![first.1];
+        // The oldest ping in the batch sets when the write gives up.
+        let write_deadline = first.2 + WRITE_TIMEOUT;
         let deadline = tokio::time::Instant::now() + policy.max_wait;
         while pings.len() < policy.max_pings {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some((p, w))) => {
+                Ok(Some((p, w, _))) => {
                     pings.push(p);
                     waiters.push(w);
                 }
@@ -102,7 +108,12 @@ async fn run(
         let node = node.clone();
         tokio::spawn(async move {
             let keys: Vec<(u64, u64)> = pings.iter().map(|p| (p.device, p.seq)).collect();
-            match node.write(&PingBatch { pings }).await {
+            let written = if Instant::now() >= write_deadline {
+                Err(ClusterError::WriteTimeout(WRITE_TIMEOUT))
+            } else {
+                node.write_by(&PingBatch { pings }, write_deadline).await
+            };
+            match written {
                 Ok(receipt) => {
                     // The same (device, seq) twice in a batch meets the same state both times,
                     // so a refusal applies to every copy.

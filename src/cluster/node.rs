@@ -85,6 +85,10 @@ pub enum ClusterError {
     /// neither commit nor apply until the process restarts.
     #[error("this node's Raft core has stopped ({0}); it cannot commit until it is restarted")]
     Fatal(String),
+    /// No quorum committed the write in time (e.g. this node is a leader cut off from its
+    /// followers).
+    #[error("not committed by a quorum within {0:?}")]
+    WriteTimeout(Duration),
     #[error("no leader reachable after {attempts} attempts: {last}")]
     NoLeader { attempts: usize, last: String },
 }
@@ -121,6 +125,12 @@ pub struct ClusterStatus {
 
 /// Writes a batch tries this many times across leader changes before giving up.
 const WRITE_ATTEMPTS: usize = 40;
+
+/// A write that has not committed after this long gives up (`NotCommitted` to the client, who
+/// resends). Without it, a leader cut off from its followers keeps every write waiting for as
+/// long as the partition lasts: openraft 0.9 has no check-quorum, so it stays leader and never
+/// answers. Well above a commit under load (tens of ms) and an election (about a second).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ClusterNode {
     pub async fn start(cfg: NodeConfig) -> Result<ClusterNode, ClusterError> {
@@ -217,16 +227,39 @@ impl ClusterNode {
     /// it. On a follower it forwards to the leader; across leader changes it retries (the state
     /// machine drops pings it already applied, so a retry is harmless).
     pub async fn write(&self, batch: &PingBatch) -> Result<BatchReceipt, ClusterError> {
+        self.write_by(batch, tokio::time::Instant::now() + WRITE_TIMEOUT)
+            .await
+    }
+
+    /// [`ClusterNode::write`] that gives up at `deadline` (`WriteTimeout`).
+    pub async fn write_by(
+        &self,
+        batch: &PingBatch,
+        deadline: tokio::time::Instant,
+    ) -> Result<BatchReceipt, ClusterError> {
         if let Some(why) = self.fatal() {
             return Err(ClusterError::Fatal(why));
         }
         let mut last = String::from("no attempt");
+        let mut attempts = 0;
         for attempt in 0..WRITE_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(50 * attempt.min(10) as u64)).await;
+                let pause = Duration::from_millis(50 * attempt.min(10) as u64);
+                if tokio::time::Instant::now() + pause >= deadline {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
             }
+            attempts = attempt + 1;
             let started = std::time::Instant::now();
-            match self.raft.client_write(batch.clone()).await {
+            // The entry may still commit after the timeout (it is in this leader's log); the
+            // client's resend is then applied at most once, so giving up is always safe.
+            let Ok(written) =
+                tokio::time::timeout_at(deadline, self.raft.client_write(batch.clone())).await
+            else {
+                return Err(ClusterError::WriteTimeout(WRITE_TIMEOUT));
+            };
+            match written {
                 Ok(r) => {
                     self.commit_latency
                         .record(started.elapsed().as_secs_f32() * 1000.0);
@@ -237,9 +270,11 @@ impl ClusterNode {
                         last = "no leader known yet".into();
                         continue;
                     };
-                    match self.forward(&leader.addr, batch).await {
-                        Ok(r) => return Ok(r),
-                        Err(e) => last = e,
+                    match tokio::time::timeout_at(deadline, self.forward(&leader.addr, batch)).await
+                    {
+                        Ok(Ok(r)) => return Ok(r),
+                        Ok(Err(e)) => last = e,
+                        Err(_) => return Err(ClusterError::WriteTimeout(WRITE_TIMEOUT)),
                     }
                 }
                 // Retrying cannot help: the core is gone (openraft reports it as fatal).
@@ -247,10 +282,7 @@ impl ClusterNode {
                 Err(e) => last = e.to_string(),
             }
         }
-        Err(ClusterError::NoLeader {
-            attempts: WRITE_ATTEMPTS,
-            last,
-        })
+        Err(ClusterError::NoLeader { attempts, last })
     }
 
     async fn forward(&self, addr: &str, batch: &PingBatch) -> Result<BatchReceipt, String> {

@@ -3,7 +3,7 @@
 //! reading `/cluster`, opening an authenticated websocket as a phone, and a phone's pings along
 //! a real route.
 
-use crate::common::{free_port, graph_dir, junctions, router};
+use crate::common::{graph_dir, junctions, router};
 use futures_util::{SinkExt, StreamExt};
 use meridian::cluster::network::SECRET_HEADER;
 use meridian::route::cut_shape;
@@ -73,6 +73,11 @@ impl NodeProcess {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     pub fn restart(&mut self) {
@@ -168,10 +173,20 @@ pub async fn start_cluster(
     root: &Path,
     args: impl Fn(u64) -> Vec<String>,
 ) -> (Vec<NodeProcess>, usize) {
-    let nodes: Vec<NodeProcess> = (1..=3)
+    let nodes = spawn_nodes(root, args).await;
+    let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.http.to_string())).collect();
+    let leader = form_group(&nodes, &members).await;
+    (nodes, leader)
+}
+
+/// Three node processes under `root` (ids 1-3), each answering `/cluster`, not yet a group.
+pub async fn spawn_nodes(root: &Path, args: impl Fn(u64) -> Vec<String>) -> Vec<NodeProcess> {
+    let ports = distinct_ports(6);
+    let nodes: Vec<NodeProcess> = (1..=3u64)
         .map(|id| {
-            let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let ingest = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let i = (id as usize - 1) * 2;
+            let http = SocketAddr::from(([127, 0, 0, 1], ports[i]));
+            let ingest = SocketAddr::from(([127, 0, 0, 1], ports[i + 1]));
             NodeProcess::spawn_with(id, http, ingest, root.join(format!("node-{id}")), args(id))
         })
         .collect();
@@ -184,7 +199,25 @@ pub async fn start_cluster(
         })
         .await;
     }
-    let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.http.to_string())).collect();
+    nodes
+}
+
+/// `n` free ports, all different: each is held until all are picked (picking one at a time, a
+/// port released before its node binds it can be handed out again, and a node then fails with
+/// "Address already in use").
+fn distinct_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// Initialises the group through `nodes[0]` with `members` (id → the address the others reach
+/// it at) and waits for a leader known to all; returns the leader's index in `nodes`.
+pub async fn form_group(nodes: &[NodeProcess], members: &BTreeMap<u64, String>) -> usize {
+    let client = reqwest::Client::new();
     let resp = client
         .post(format!("http://{}/cluster/init", nodes[0].http))
         .header(SECRET_HEADER, CLUSTER_SECRET)
@@ -211,6 +244,5 @@ pub async fn start_cluster(
     let leader_id = status(&client, nodes[0].http).await.unwrap()["leader"]
         .as_u64()
         .unwrap();
-    let leader = nodes.iter().position(|n| n.id == leader_id).unwrap();
-    (nodes, leader)
+    nodes.iter().position(|n| n.id == leader_id).unwrap()
 }
