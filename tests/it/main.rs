@@ -17,6 +17,7 @@ mod overlay;
 mod overload;
 mod process_crash;
 mod processes;
+mod properties;
 mod reliability;
 mod render;
 mod routing;
