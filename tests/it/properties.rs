@@ -2,8 +2,10 @@
 //! real data (random inputs and mutations of valid ones: byte flips, cuts, splices):
 //!
 //! - **route URLs**: [`route_api::handle`] on the imported `tiny/sydney-2020-07` graph never
-//!   panics and answers either `200` with `"code":"Ok"` or a `4xx` with one of OSRM's error
-//!   codes and a message; a valid URL (real junctions, valid options) is answered `Ok`.
+//!   panics and answers either `200` with `"code":"Ok"` or a `400` with one of OSRM's error
+//!   codes and a message; a valid URL (real junctions, valid options) is answered `Ok` (or
+//!   `NoRoute` between components). The same for `/table` and `/nearest` through their
+//!   handlers.
 //! - **polylines**: `decode` never panics on any string; `encode` then `decode` gives back the
 //!   rounded points exactly (precision 5 and 6).
 //! - **binary ping frames**: `decode_binary_pings` never panics and accepts exactly the
@@ -23,7 +25,7 @@ use meridian::route::polyline;
 use meridian::server::ingest::{
     decode_binary_pings, encode_binary_pings, PingMessage, BINARY_PING_BYTES,
 };
-use meridian::server::{route_api, Limits};
+use meridian::server::{nearest_api, route_api, table_api, Limits};
 use meridian::tiles::bundle::{write_bundle, Area, Bundle, BundleOptions};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -268,21 +270,32 @@ fn answer(resp: warp::reply::Response) -> (u16, Value) {
     (status, json)
 }
 
-/// The route service's promise for any request: `200` + `Ok`, or `400` + a known code and a
-/// message. Returns the code.
-fn route_answer(path: &str, query: &str) -> Result<String, TestCaseError> {
+/// The services whose URLs are fuzzed, each through its real handler.
+#[derive(Clone, Copy, Debug)]
+enum Service {
+    Route,
+    Table,
+    Nearest,
+}
+
+/// A service's promise for any request: `200` + `Ok` (and, for a route, a route), or `400` +
+/// one of OSRM's codes and a message. Returns the code.
+fn service_answer(service: Service, path: &str, query: &str) -> Result<String, TestCaseError> {
     let f = route_fixture();
-    let (status, body) = answer(route_api::handle(
-        &f.router,
-        &Limits::default(),
-        path,
-        query,
-    ));
+    let limits = Limits::default();
+    let resp = match service {
+        Service::Route => route_api::handle(&f.router, &limits, path, query),
+        Service::Table => table_api::handle(&f.router, &limits, path, query),
+        Service::Nearest => nearest_api::handle(&f.router, &limits, path, query),
+    };
+    let (status, body) = answer(resp);
     let code = body["code"].as_str().unwrap_or("<none>").to_string();
     match status {
         200 => {
             prop_assert_eq!(&code, "Ok", "200 without Ok for {}?{}", path, query);
-            prop_assert!(body["routes"].as_array().is_some_and(|r| !r.is_empty()));
+            if let Service::Route = service {
+                prop_assert!(body["routes"].as_array().is_some_and(|r| !r.is_empty()));
+            }
         }
         400 => {
             prop_assert!(
@@ -307,6 +320,75 @@ fn route_answer(path: &str, query: &str) -> Result<String, TestCaseError> {
     Ok(code)
 }
 
+fn route_answer(path: &str, query: &str) -> Result<String, TestCaseError> {
+    service_answer(Service::Route, path, query)
+}
+
+/// Valid `/table` and `/nearest` URLs over real junctions.
+fn valid_other_url() -> impl Strategy<Value = (Service, String, String)> {
+    let n = route_fixture().points.len();
+    (prop::collection::vec(0..n, 2..=4), any::<bool>()).prop_map(|(idx, table)| {
+        let coords = |k: usize| {
+            idx[..k]
+                .iter()
+                .map(|&i| {
+                    let (lat, lon) = route_fixture().points[i];
+                    format!("{lon:.6},{lat:.6}")
+                })
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        if table {
+            let q = ["", "sources=0&annotations=duration,distance"][idx.len() % 2];
+            (
+                Service::Table,
+                format!("/table/v1/driving/{}", coords(idx.len())),
+                q.to_string(),
+            )
+        } else {
+            (
+                Service::Nearest,
+                format!("/nearest/v1/driving/{}.json", coords(1)),
+                "number=3".to_string(),
+            )
+        }
+    })
+}
+
+#[test]
+fn properties_mutated_table_and_nearest_urls_get_an_osrm_code() {
+    let mut runner = TestRunner::new(config(2048));
+    let oks = std::sync::atomic::AtomicUsize::new(0);
+    runner
+        .run(
+            &(valid_other_url(), mutations(URL_PIECES, 3), any::<bool>()),
+            |((service, path, query), muts, mutate)| {
+                let mut bytes = format!("{path}?{query}").into_bytes();
+                if mutate {
+                    for m in &muts {
+                        apply(&mut bytes, m);
+                    }
+                }
+                let (path, query) = split_url(&bytes);
+                let code = service_answer(service, &path, &query)?;
+                prop_assert!(
+                    mutate || code == "Ok",
+                    "valid {:?} URL answered {}: {}?{}",
+                    service,
+                    code,
+                    path,
+                    query
+                );
+                if code == "Ok" {
+                    oks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert!(oks.into_inner() > 0);
+}
+
 /// Splits a mutated URL into what warp hands the handler: the path, and the query after `?`.
 fn split_url(bytes: &[u8]) -> (String, String) {
     let url = String::from_utf8_lossy(bytes).into_owned();
@@ -318,7 +400,7 @@ fn split_url(bytes: &[u8]) -> (String, String) {
 
 #[test]
 fn properties_valid_route_urls_are_answered_ok() {
-    let mut runner = TestRunner::new(config(64));
+    let mut runner = TestRunner::new(config(256));
     let routed = std::sync::atomic::AtomicUsize::new(0);
     runner
         .run(&valid_route_url(), |(path, query)| {
@@ -350,7 +432,7 @@ fn properties_valid_route_urls_are_answered_ok() {
 
 #[test]
 fn properties_mutated_route_urls_get_an_osrm_code() {
-    let mut runner = TestRunner::new(config(1024));
+    let mut runner = TestRunner::new(config(4096));
     let codes = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
     runner
         .run(
@@ -375,7 +457,7 @@ fn properties_mutated_route_urls_get_an_osrm_code() {
 
 #[test]
 fn properties_random_route_urls_get_an_osrm_code() {
-    let mut runner = TestRunner::new(config(1024));
+    let mut runner = TestRunner::new(config(4096));
     let prefixed = (
         prop::sample::select(
             &[
@@ -402,7 +484,7 @@ fn properties_random_route_urls_get_an_osrm_code() {
 
 #[test]
 fn properties_polyline_round_trips_and_never_panics() {
-    let mut runner = TestRunner::new(config(1024));
+    let mut runner = TestRunner::new(config(2048));
     let points = prop::collection::vec((-90.0..=90.0f64, -180.0..=180.0f64), 0..20);
     runner
         .run(
@@ -422,7 +504,7 @@ fn properties_polyline_round_trips_and_never_panics() {
             },
         )
         .unwrap();
-    let mut runner = TestRunner::new(config(1024));
+    let mut runner = TestRunner::new(config(2048));
     let text = prop_oneof!["[?-~]{0,40}", any::<String>()];
     runner
         .run(&(text, 0u32..12), |(s, precision)| {
@@ -475,7 +557,7 @@ fn ping_bits(p: &PingMessage) -> (u64, i64, u64, u64, [Option<u32>; 3]) {
 
 #[test]
 fn properties_binary_pings_round_trip() {
-    let mut runner = TestRunner::new(config(1024));
+    let mut runner = TestRunner::new(config(2048));
     runner
         .run(&prop::collection::vec(ping_message(), 1..20), |pings| {
             let bytes = encode_binary_pings(&pings);
@@ -490,7 +572,7 @@ fn properties_binary_pings_round_trip() {
 
 #[test]
 fn properties_binary_ping_frames_of_any_bytes() {
-    let mut runner = TestRunner::new(config(1024));
+    let mut runner = TestRunner::new(config(2048));
     let frames = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..200),
         (1..5usize).prop_flat_map(|n| prop::collection::vec(any::<u8>(), n * BINARY_PING_BYTES)),
@@ -573,7 +655,7 @@ fn properties_mutated_bundles_are_refused_or_unchanged() {
         (0..4096usize.min(len), 1..=255u8).prop_map(|(a, m)| vec![Mutation::Flip(a, m)]);
     let strategy = prop_oneof![near_start, mutations(&["\0", "{", "\"", "0", "ustar"], 3)];
     let counter = std::sync::atomic::AtomicUsize::new(0);
-    let mut runner = TestRunner::new(config(256));
+    let mut runner = TestRunner::new(config(1024));
     runner
         .run(&strategy, |muts| {
             let mut bytes = f.bytes.clone();
@@ -672,4 +754,31 @@ fn regression_bundle_with_a_misspelt_manifest_key_is_refused() {
         Err(e) => assert!(e.to_string().contains("manifest.json"), "{e}"),
         Ok(_) => panic!("a manifest with an unknown key was opened"),
     }
+}
+
+/// Found by the table/nearest property: a path whose first segment is not the handler's own
+/// service (`/\u{fffd}earest/...`, one flipped bit in `/nearest/...`) hit a `debug_assert`
+/// in `coordinates_part`, a panic in debug builds. Now it is `InvalidService`.
+#[test]
+fn regression_another_services_path_is_invalid_service_not_a_panic() {
+    let f = route_fixture();
+    let limits = Limits::default();
+    let (lat, lon) = f.points[0];
+    for path in [
+        format!("/\u{fffd}earest/v1/driving/{lon},{lat}"),
+        format!("/table/v1/driving/{lon},{lat}"),
+    ] {
+        let (status, body) = answer(nearest_api::handle(&f.router, &limits, &path, ""));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("InvalidService")),
+            "{path}"
+        );
+    }
+    let path = format!("/nearest/v1/driving/{lon},{lat};{lon},{lat}");
+    let (status, body) = answer(table_api::handle(&f.router, &limits, &path, ""));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidService"))
+    );
 }
