@@ -10,7 +10,8 @@
 //! - when the synced mark is intact (it covers the whole file after the clean close), the
 //!   state is the full history: a damaged synced log is refused, never cut.
 //!
-//! `PROPTEST_CASES=<n>` runs `n` cases instead of the CI count (the long fuzz run).
+//! `MERIDIAN_FUZZ_SCALE=<k>` runs `k` times the CI cases, `PROPTEST_CASES=<n>` runs `n` (the
+//! long fuzz runs, see README).
 
 use super::*;
 use openraft::storage::RaftLogStorageExt;
@@ -23,11 +24,12 @@ openraft::declare_raft_types!(
     pub TC: D = String, R = ()
 );
 
+/// `ci` cases, times `MERIDIAN_FUZZ_SCALE` when set; `PROPTEST_CASES` overrides both (the
+/// long fuzz runs).
 fn config(ci: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ci);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    let scale = env("MERIDIAN_FUZZ_SCALE").unwrap_or(1);
+    let cases = env("PROPTEST_CASES").unwrap_or(ci.saturating_mul(scale));
     Config {
         cases,
         failure_persistence: None,

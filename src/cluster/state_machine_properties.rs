@@ -9,7 +9,8 @@
 //!   hashes and applies further pings (its contents are structurally valid rkyv, so they are
 //!   accepted as they are: snapshots come from peers of the same group over authenticated RPC).
 //!
-//! `PROPTEST_CASES=<n>` runs `n` cases instead of the CI count (the long fuzz run).
+//! `MERIDIAN_FUZZ_SCALE=<k>` runs `k` times the CI cases, `PROPTEST_CASES=<n>` runs `n` (the
+//! long fuzz runs, see README).
 
 use super::*;
 use crate::{LoggedPing, PingBatch};
@@ -17,11 +18,12 @@ use openraft::{CommittedLeaderId, Entry, RaftSnapshotBuilder};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+/// `ci` cases, times `MERIDIAN_FUZZ_SCALE` when set; `PROPTEST_CASES` overrides both (the
+/// long fuzz runs).
 fn config(ci: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ci);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    let scale = env("MERIDIAN_FUZZ_SCALE").unwrap_or(1);
+    let cases = env("PROPTEST_CASES").unwrap_or(ci.saturating_mul(scale));
     Config {
         cases,
         failure_persistence: None,

@@ -9,17 +9,19 @@
 //!   ranges (seq ≥ 1, finite coordinates in range, timestamp within the window, speed,
 //!   heading and accuracy finite and in range).
 //!
-//! `PROPTEST_CASES=<n>` runs each with `n` cases instead of the CI count (the long fuzz run).
+//! `MERIDIAN_FUZZ_SCALE=<k>` runs each with `k` times its CI cases, `PROPTEST_CASES=<n>` with
+//! `n` (the long fuzz runs, see README).
 
 use super::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+/// `ci` cases, times `MERIDIAN_FUZZ_SCALE` when set; `PROPTEST_CASES` overrides both (the
+/// long fuzz runs).
 fn config(ci: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ci);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    let scale = env("MERIDIAN_FUZZ_SCALE").unwrap_or(1);
+    let cases = env("PROPTEST_CASES").unwrap_or(ci.saturating_mul(scale));
     Config {
         cases,
         failure_persistence: None,

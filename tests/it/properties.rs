@@ -16,8 +16,9 @@
 //!   openable (bytes no reader looks at, such as tar padding, or the free-text `created_by`),
 //!   every member and every other manifest field are exactly the original ones.
 //!
-//! CI runs each property with a few dozen cases (see [`config`]); `PROPTEST_CASES=<n>` runs
-//! every property with `n` cases instead, which is the long fuzz run (see README, Tests).
+//! CI runs each property with its own count of cases (see [`config`]);
+//! `MERIDIAN_FUZZ_SCALE=<k>` multiplies every count by `k` and `PROPTEST_CASES=<n>` sets them
+//! all to `n`: the long fuzz runs (see README, Tests).
 
 use crate::common::{graph_dir, junctions, router, scratch_dir};
 use meridian::graph::GraphStore;
@@ -33,12 +34,12 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// `ci` cases per property, or `PROPTEST_CASES` when set (the long fuzz run).
+/// `ci` cases, times `MERIDIAN_FUZZ_SCALE` when set; `PROPTEST_CASES` overrides both (the
+/// long fuzz runs).
 pub fn config(ci: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ci);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    let scale = env("MERIDIAN_FUZZ_SCALE").unwrap_or(1);
+    let cases = env("PROPTEST_CASES").unwrap_or(ci.saturating_mul(scale));
     Config {
         cases,
         // Failures become named regression tests, not files in the source tree.
