@@ -75,7 +75,7 @@ impl TrafficState {
             }
         }
         h.update(applied.pings_applied.to_le_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        graph::store::hex(&h.finalize())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Applied> {

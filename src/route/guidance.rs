@@ -20,9 +20,7 @@
 //! random directions.
 
 use serde::Serialize;
-
-/// Mean Earth radius used for every metre computation here.
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
+use spatial::geometry;
 
 /// Points closer than this to a boundary are ignored when measuring a bearing there.
 const MIN_BEARING_SPAN_M: f64 = 2.0;
@@ -91,12 +89,95 @@ pub struct Maneuver {
     /// (0 for `arrive`).
     pub bearing_after: u16,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: ManeuverType,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub modifier: Option<&'static str>,
+    pub modifier: Option<Modifier>,
     /// Roundabouts only: the exit taken, counted from the entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<u32>,
+}
+
+/// OSRM's maneuver types that Meridian produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ManeuverType {
+    #[serde(rename = "depart")]
+    Depart,
+    #[serde(rename = "turn")]
+    Turn,
+    #[serde(rename = "new name")]
+    NewName,
+    #[serde(rename = "continue")]
+    Continue,
+    #[serde(rename = "roundabout")]
+    Roundabout,
+    #[serde(rename = "exit roundabout")]
+    ExitRoundabout,
+    #[serde(rename = "arrive")]
+    Arrive,
+}
+
+/// OSRM's maneuver modifiers: the direction of a turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Modifier {
+    #[serde(rename = "uturn")]
+    Uturn,
+    #[serde(rename = "sharp right")]
+    SharpRight,
+    #[serde(rename = "right")]
+    Right,
+    #[serde(rename = "slight right")]
+    SlightRight,
+    #[serde(rename = "straight")]
+    Straight,
+    #[serde(rename = "slight left")]
+    SlightLeft,
+    #[serde(rename = "left")]
+    Left,
+    #[serde(rename = "sharp left")]
+    SharpLeft,
+}
+
+impl ManeuverType {
+    /// The name OSRM clients read in `maneuver.type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManeuverType::Depart => "depart",
+            ManeuverType::Turn => "turn",
+            ManeuverType::NewName => "new name",
+            ManeuverType::Continue => "continue",
+            ManeuverType::Roundabout => "roundabout",
+            ManeuverType::ExitRoundabout => "exit roundabout",
+            ManeuverType::Arrive => "arrive",
+        }
+    }
+}
+
+impl Modifier {
+    /// The name OSRM clients read in `maneuver.modifier`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modifier::Uturn => "uturn",
+            Modifier::SharpRight => "sharp right",
+            Modifier::Right => "right",
+            Modifier::SlightRight => "slight right",
+            Modifier::Straight => "straight",
+            Modifier::SlightLeft => "slight left",
+            Modifier::Left => "left",
+            Modifier::SharpLeft => "sharp left",
+        }
+    }
+}
+
+impl PartialEq<&str> for ManeuverType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for Modifier {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// One OSRM `Intersection`. Only the directions the route uses are known here, so `bearings` holds
@@ -116,22 +197,15 @@ pub struct Intersection {
     pub out: Option<usize>,
 }
 
-/// Great-circle distance in metres between two `[lon, lat]` points.
+/// Great-circle distance in metres between two `[lon, lat]` points (OSRM's order, as guidance
+/// stores them; the formula is [`spatial::geometry::haversine_m`]'s).
 fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
-    let dlat = lat2 - lat1;
-    let dlon = (b[0] - a[0]).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    geometry::haversine_m((a[1], a[0]), (b[1], b[0]))
 }
 
 /// Initial great-circle bearing from `a` to `b` (`[lon, lat]`), degrees in `[0, 360)`.
 fn bearing_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
-    let dlon = (b[0] - a[0]).to_radians();
-    let y = dlon.sin() * lat2.cos();
-    let x = lat1.cos() * lat2.sin() - lat1.sin() * lat2.cos() * dlon.cos();
-    y.atan2(x).to_degrees().rem_euclid(360.0)
+    geometry::bearing_deg((a[1], a[0]), (b[1], b[0]))
 }
 
 /// A bearing as OSRM reports it: whole degrees, 0..=359.
@@ -151,31 +225,31 @@ fn turn_angle(before: f64, after: f64) -> f64 {
 }
 
 /// OSRM modifier for a signed turn angle.
-fn modifier_for(angle: f64) -> &'static str {
+fn modifier_for(angle: f64) -> Modifier {
     let a = angle.abs();
     let right = angle > 0.0;
     if a < STRAIGHT_MAX_DEG {
-        "straight"
+        Modifier::Straight
     } else if a < SLIGHT_MAX_DEG {
         if right {
-            "slight right"
+            Modifier::SlightRight
         } else {
-            "slight left"
+            Modifier::SlightLeft
         }
     } else if a < TURN_MAX_DEG {
         if right {
-            "right"
+            Modifier::Right
         } else {
-            "left"
+            Modifier::Left
         }
     } else if a < SHARP_MAX_DEG {
         if right {
-            "sharp right"
+            Modifier::SharpRight
         } else {
-            "sharp left"
+            Modifier::SharpLeft
         }
     } else {
-        "uturn"
+        Modifier::Uturn
     }
 }
 
@@ -310,26 +384,28 @@ enum Boundary {
     /// Same step goes on.
     Merge,
     /// A new step starts with this maneuver type and modifier.
-    Step(&'static str, Option<&'static str>),
+    Step(ManeuverType, Option<Modifier>),
 }
 
 fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
     let angle = line.turn_at(next.start);
     match (prev.roundabout, next.roundabout) {
         // Exit count and modifier need the whole roundabout; filled in afterwards.
-        (false, true) => return Boundary::Step("roundabout", None),
+        (false, true) => return Boundary::Step(ManeuverType::Roundabout, None),
         (true, true) => return Boundary::Merge,
-        (true, false) => return Boundary::Step("exit roundabout", Some(modifier_for(angle))),
+        (true, false) => {
+            return Boundary::Step(ManeuverType::ExitRoundabout, Some(modifier_for(angle)))
+        }
         (false, false) => {}
     }
     if prev.name != next.name || prev.reference != next.reference {
         if angle.abs() < STRAIGHT_MAX_DEG {
-            Boundary::Step("new name", Some("straight"))
+            Boundary::Step(ManeuverType::NewName, Some(Modifier::Straight))
         } else {
-            Boundary::Step("turn", Some(modifier_for(angle)))
+            Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle)))
         }
     } else if prev.branches_at_end > 0 && angle.abs() >= SLIGHT_MAX_DEG {
-        Boundary::Step("continue", Some(modifier_for(angle)))
+        Boundary::Step(ManeuverType::Continue, Some(modifier_for(angle)))
     } else {
         Boundary::Merge
     }
@@ -339,8 +415,8 @@ fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
 struct Plan<'a> {
     first: usize,
     last: usize,
-    kind: &'static str,
-    modifier: Option<&'static str>,
+    kind: ManeuverType,
+    modifier: Option<Modifier>,
     exit: Option<u32>,
     name: &'a str,
     reference: &'a str,
@@ -350,7 +426,7 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
     let mut plans = vec![Plan {
         first: 0,
         last: 0,
-        kind: "depart",
+        kind: ManeuverType::Depart,
         modifier: None,
         exit: None,
         name: pieces[0].name,
@@ -370,7 +446,10 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
             }),
         }
     }
-    for plan in plans.iter_mut().filter(|p| p.kind == "roundabout") {
+    for plan in plans
+        .iter_mut()
+        .filter(|p| p.kind == ManeuverType::Roundabout)
+    {
         let entry = pieces[plan.first].start;
         let leave = pieces[plan.last].end;
         let before = line.bearing_into(entry);
@@ -423,7 +502,7 @@ pub fn build_steps(segments: &[PathSegment]) -> Vec<Step> {
         }
         let distance: f64 = covered.iter().map(|p| p.distance).sum();
         let duration: f64 = covered.iter().map(|p| p.duration).sum();
-        let depart = plan.kind == "depart";
+        let depart = plan.kind == ManeuverType::Depart;
         let before = if depart {
             None
         } else {
@@ -476,7 +555,7 @@ pub fn build_steps(segments: &[PathSegment]) -> Vec<Step> {
             location: last_point,
             bearing_before: before.map_or(0, whole_deg),
             bearing_after: 0,
-            kind: "arrive",
+            kind: ManeuverType::Arrive,
             modifier: None,
             exit: None,
         },
@@ -511,7 +590,7 @@ mod tests {
     use super::*;
 
     /// Metres per degree of latitude on the model sphere.
-    const M_PER_DEG: f64 = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+    const M_PER_DEG: f64 = geometry::EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
     const ORIGIN: [f64; 2] = [8.6, 41.15];
 
     /// A point `east_m`/`north_m` metres from [`ORIGIN`] (flat approximation, fine at 100 m).
@@ -545,7 +624,12 @@ mod tests {
     fn kinds(steps: &[Step]) -> Vec<(&'static str, Option<&'static str>)> {
         steps
             .iter()
-            .map(|s| (s.maneuver.kind, s.maneuver.modifier))
+            .map(|s| {
+                (
+                    s.maneuver.kind.as_str(),
+                    s.maneuver.modifier.map(Modifier::as_str),
+                )
+            })
             .collect()
     }
 
@@ -874,7 +958,7 @@ mod tests {
         ];
         let steps = build_steps(&segs);
         assert_eq!(steps[1].maneuver.bearing_before, 90);
-        assert_eq!(steps[1].maneuver.modifier, Some("right"));
+        assert_eq!(steps[1].maneuver.modifier, Some(Modifier::Right));
     }
 
     #[test]

@@ -36,7 +36,7 @@ use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use route::navigation::{NavEvent, NavigationSession};
 use route::osrm::{route_response, Geometries, Overview, ResponseOptions};
-use route::Router;
+use route::{now_ms, Router};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
@@ -75,10 +75,7 @@ pub struct IngestContext {
 
 /// Hex HMAC-SHA256 of the device id under the ingest secret.
 pub fn device_token(secret: &[u8], device: u64) -> String {
-    hmac_sha256(secret, device.to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    graph::store::hex(&hmac_sha256(secret, device.to_string().as_bytes()))
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
@@ -167,13 +164,6 @@ fn error_frame(code: &str, message: &str, seq: Option<u64>) -> Message {
             .to_string()
             .into(),
     )
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Accepts websocket connections forever.
@@ -684,7 +674,7 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231_test_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = graph::store::hex(&mac);
         assert_eq!(
             hex,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"

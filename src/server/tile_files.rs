@@ -113,8 +113,7 @@ pub fn if_none_match_matches(header: &str, etag: &str) -> bool {
 /// Strong ETag of a file's bytes: the first 128 bits of its SHA-256, quoted.
 pub fn etag_of(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    format!("\"{}\"", graph::store::hex(&digest[..16]))
 }
 
 /// A file's ETag and the metadata it was computed for.

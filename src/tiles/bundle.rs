@@ -42,7 +42,7 @@
 use super::image_path;
 use super::index::{IndexError, TileIndex, TileLevel, INDEX_FILE};
 use graph::manifest::{Manifest, ManifestError, MANIFEST_FILE};
-use graph::store::sha256_hex;
+use graph::store::{hex, sha256_hex};
 use graph::tile::ArchivedTile;
 use graph::{GraphStore, StoreError};
 use memmap2::Mmap;
@@ -324,12 +324,7 @@ fn hash_file(path: &Path) -> Result<(u64, String), BundleError> {
     let mut file = std::fs::File::open(path).map_err(read_err(path))?;
     let mut hasher = Sha256::new();
     let size = std::io::copy(&mut file, &mut hasher).map_err(read_err(path))?;
-    let hex = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((size, hex))
+    Ok((size, hex(&hasher.finalize())))
 }
 
 /// The graph tiles a bundle of `area` holds: (area tiles, ring tiles), as manifest indexes.

@@ -58,9 +58,13 @@ pub enum ExportError {
     #[cfg(feature = "analytics")]
     #[error("parquet: {0}")]
     Parquet(#[from] polars::prelude::PolarsError),
+    #[cfg(feature = "analytics")]
+    #[error(transparent)]
+    Write(#[from] crate::parquet::WriteError),
 }
 
-/// Writes rows as a Parquet file (zstd-compressed columns); returns its size in bytes.
+/// Writes rows as a Parquet file (zstd-compressed columns, atomically); returns its size in
+/// bytes.
 #[cfg(feature = "analytics")]
 pub fn write_parquet(rows: &[TrafficRow], path: &std::path::Path) -> Result<u64, ExportError> {
     use polars::prelude::*;
@@ -101,13 +105,5 @@ pub fn write_parquet(rows: &[TrafficRow], path: &std::path::Path) -> Result<u64,
         ),
     ];
     let mut df = DataFrame::new(rows.len(), columns)?;
-    let io = |source| ExportError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let file = std::fs::File::create(path).map_err(io)?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(&mut df)?;
-    std::fs::metadata(path).map(|m| m.len()).map_err(io)
+    Ok(crate::parquet::write_atomically(&mut df, path)?)
 }

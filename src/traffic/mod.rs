@@ -13,6 +13,8 @@ pub mod history;
 pub mod live;
 pub mod matching;
 pub mod observations;
+#[cfg(feature = "analytics")]
+pub mod parquet;
 pub mod speeds;
 
 pub use history::HistoricalProfiles;

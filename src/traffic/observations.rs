@@ -57,6 +57,9 @@ pub enum ObservationError {
     #[cfg(feature = "analytics")]
     #[error("parquet: {0}")]
     Parquet(#[from] polars::prelude::PolarsError),
+    #[cfg(feature = "analytics")]
+    #[error(transparent)]
+    Write(#[from] crate::parquet::WriteError),
     #[error("this build has no Parquet support (feature `analytics`)")]
     NoAnalytics,
     #[error("the observation writer stopped: {0}")]
@@ -338,12 +341,8 @@ pub fn write_rows(rows: &[ObservationRow], path: &Path) -> Result<(), Observatio
         ),
     ];
     let mut df = DataFrame::new(rows.len(), columns)?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(&mut df)?;
-    std::fs::rename(&tmp, path).map_err(io_error(path))
+    crate::parquet::write_atomically(&mut df, path)?;
+    Ok(())
 }
 
 #[cfg(not(feature = "analytics"))]

@@ -8,7 +8,7 @@ use super::osm::OsmData;
 use super::topology::Topology;
 use super::BuildError;
 use crate::manifest::{Counts, Manifest, TileEntry};
-use crate::store::sha256_hex;
+use crate::store::{hex, sha256_hex};
 use crate::tile::{
     flags, Coord, Edge, ForbiddenTurn, SnapGrid, SnapItem, Tile, TILE_FORMAT_VERSION,
 };
@@ -252,12 +252,7 @@ pub fn write_tiles(
         format_version: TILE_FORMAT_VERSION,
         name: input.name.to_string(),
         source: input.source.to_string(),
-        graph_version: version
-            .finalize()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        graph_version: hex(&version.finalize()[..8]),
         geohash_precision: precision,
         bbox: [bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat],
         max_speed_kmh: max_speed,

@@ -50,65 +50,116 @@ pub struct Topology {
     pub osm_nodes_used: u64,
 }
 
+/// Builds the car graph of what was read, step by step: the road nodes of each way, the
+/// junctions, degree-2 chains between them, directed edges, the largest strongly connected
+/// component, and the forbidden turns of the restrictions.
 pub fn build_topology(osm: &OsmData) -> Topology {
-    // Dense index per referenced node that has coordinates.
-    let mut dense: HashMap<i64, u32> = HashMap::with_capacity(osm.node_coords.len());
-    let mut coords: Vec<(f64, f64)> = Vec::with_capacity(osm.node_coords.len());
-    let mut osm_ids: Vec<i64> = Vec::with_capacity(osm.node_coords.len());
-    let mut uses: Vec<u8> = Vec::new();
-    let mut dangling = 0u64;
-    let mut pieces: Vec<(u32, Vec<u32>)> = Vec::new();
+    let nodes = road_nodes(osm);
+    let mut junction = mark_junctions(&nodes, osm);
+    let node_chains = cut_into_chains(&nodes.pieces, &mut junction);
+    let numbered = number_junctions(&junction, &nodes);
+    let (chains, edges) = chains_and_edges(osm, &nodes, &numbered.index, node_chains);
+    let keep = largest_component(numbered.coords.len(), &edges);
+    let nodes_dropped = keep.iter().filter(|k| !**k).count() as u64;
+    let kept = keep_only(&keep, &numbered, &edges);
+    let junction_roads = roads_per_junction(&chains, &kept);
+    let (forbidden, restrictions_skipped) =
+        forbidden_turns(osm, &nodes, &numbered.index, &kept, &chains);
+    Topology {
+        junction_coords: kept.coords,
+        junction_osm_ids: kept.osm_ids,
+        junction_roads,
+        chains,
+        edges: kept.edges,
+        forbidden,
+        dangling_node_refs: nodes.dangling,
+        restrictions_skipped,
+        nodes_dropped,
+        osm_nodes_used: nodes.coords.len() as u64,
+    }
+}
 
+/// Every node a kept way references (densely numbered), and each way as pieces of such nodes.
+struct RoadNodes {
+    dense: HashMap<i64, u32>,
+    coords: Vec<(f64, f64)>,
+    osm_ids: Vec<i64>,
+    /// How many way pieces pass each node (saturating).
+    uses: Vec<u8>,
+    /// `(way index, nodes)`: a way, cut where the extract lacks a node.
+    pieces: Vec<(u32, Vec<u32>)>,
+    dangling: u64,
+}
+
+fn road_nodes(osm: &OsmData) -> RoadNodes {
+    let mut n = RoadNodes {
+        dense: HashMap::with_capacity(osm.node_coords.len()),
+        coords: Vec::with_capacity(osm.node_coords.len()),
+        osm_ids: Vec::with_capacity(osm.node_coords.len()),
+        uses: Vec::new(),
+        pieces: Vec::new(),
+        dangling: 0,
+    };
     for (way_index, way) in osm.ways.iter().enumerate() {
         let mut piece: Vec<u32> = Vec::new();
         for &r in &way.refs {
             let Some(&c) = osm.node_coords.get(&r) else {
                 // A clipped extract: the way continues outside the file. Cut it here.
-                dangling += 1;
+                n.dangling += 1;
                 if piece.len() >= 2 {
-                    pieces.push((way_index as u32, std::mem::take(&mut piece)));
+                    n.pieces
+                        .push((way_index as u32, std::mem::take(&mut piece)));
                 }
                 piece.clear();
                 continue;
             };
-            let id = *dense.entry(r).or_insert_with(|| {
-                coords.push(c);
-                osm_ids.push(r);
-                uses.push(0);
-                (coords.len() - 1) as u32
+            let id = *n.dense.entry(r).or_insert_with(|| {
+                n.coords.push(c);
+                n.osm_ids.push(r);
+                n.uses.push(0);
+                (n.coords.len() - 1) as u32
             });
             if piece.last() != Some(&id) {
                 piece.push(id);
             }
         }
         if piece.len() >= 2 {
-            pieces.push((way_index as u32, piece));
+            n.pieces.push((way_index as u32, piece));
         }
     }
-
-    let mut junction = vec![false; coords.len()];
-    for (_, piece) in &pieces {
-        for &n in piece {
-            uses[n as usize] = uses[n as usize].saturating_add(1);
+    for (_, piece) in &n.pieces {
+        for &node in piece {
+            n.uses[node as usize] = n.uses[node as usize].saturating_add(1);
         }
+    }
+    n
+}
+
+/// Junctions: way ends, nodes shared by two ways (or passed twice), restriction via nodes.
+fn mark_junctions(nodes: &RoadNodes, osm: &OsmData) -> Vec<bool> {
+    let mut junction = vec![false; nodes.coords.len()];
+    for (_, piece) in &nodes.pieces {
         junction[piece[0] as usize] = true;
         junction[*piece.last().unwrap() as usize] = true;
     }
-    for (n, &u) in uses.iter().enumerate() {
+    for (n, &u) in nodes.uses.iter().enumerate() {
         if u >= 2 {
             junction[n] = true;
         }
     }
     for r in &osm.restrictions {
-        if let Some(&n) = dense.get(&r.via_node) {
+        if let Some(&n) = nodes.dense.get(&r.via_node) {
             junction[n as usize] = true;
         }
     }
+    junction
+}
 
-    // Cut pieces into chains at junctions; a closed loop is cut at its middle so no chain starts
-    // and ends at the same junction.
+/// Cuts pieces into chains at junctions; a closed loop is cut at its middle (which becomes a
+/// junction) so no chain starts and ends at the same junction.
+fn cut_into_chains(pieces: &[(u32, Vec<u32>)], junction: &mut [bool]) -> Vec<(u32, Vec<u32>)> {
     let mut node_chains: Vec<(u32, Vec<u32>)> = Vec::new();
-    for (way, piece) in &pieces {
+    for (way, piece) in pieces {
         let mut start = 0usize;
         for i in 1..piece.len() {
             if junction[piece[i] as usize] {
@@ -127,33 +178,52 @@ pub fn build_topology(osm: &OsmData) -> Topology {
             }
         }
     }
+    node_chains
+}
 
-    // Junction numbering (pre-SCC).
-    let mut junction_index = vec![u32::MAX; coords.len()];
-    let mut j_coords = Vec::new();
-    let mut j_osm = Vec::new();
-    for n in 0..coords.len() {
-        if junction[n] {
-            junction_index[n] = j_coords.len() as u32;
-            j_coords.push(coords[n]);
-            j_osm.push(osm_ids[n]);
-        }
+/// Junctions numbered in node order (before the component is chosen).
+struct Junctions {
+    /// Junction number of each road node (`u32::MAX` for shape points).
+    index: Vec<u32>,
+    coords: Vec<(f64, f64)>,
+    osm_ids: Vec<i64>,
+}
+
+fn number_junctions(junction: &[bool], nodes: &RoadNodes) -> Junctions {
+    let mut j = Junctions {
+        index: vec![u32::MAX; nodes.coords.len()],
+        coords: Vec::new(),
+        osm_ids: Vec::new(),
+    };
+    for (n, _) in junction.iter().enumerate().filter(|(_, &is)| is) {
+        j.index[n] = j.coords.len() as u32;
+        j.coords.push(nodes.coords[n]);
+        j.osm_ids.push(nodes.osm_ids[n]);
     }
+    j
+}
 
+/// One chain per run of nodes, and its drivable directions as directed edges (twins linked).
+fn chains_and_edges(
+    osm: &OsmData,
+    nodes: &RoadNodes,
+    junction_index: &[u32],
+    node_chains: Vec<(u32, Vec<u32>)>,
+) -> (Vec<Chain>, Vec<DirEdge>) {
     let mut chains = Vec::with_capacity(node_chains.len());
     let mut edges = Vec::with_capacity(node_chains.len() * 2);
-    for (way, nodes) in node_chains {
-        let points: Vec<(f64, f64)> = nodes.iter().map(|&n| coords[n as usize]).collect();
+    for (way, run) in node_chains {
+        let points: Vec<(f64, f64)> = run.iter().map(|&n| nodes.coords[n as usize]).collect();
         let length_m = points.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
-        let is_signal = |n: &u32| osm.traffic_signals.contains(&osm_ids[*n as usize]);
-        let signals_forward = nodes[1..].iter().filter(|n| is_signal(n)).count().min(255) as u8;
-        let signals_backward = nodes[..nodes.len() - 1]
+        let is_signal = |n: &u32| osm.traffic_signals.contains(&nodes.osm_ids[*n as usize]);
+        let signals_forward = run[1..].iter().filter(|n| is_signal(n)).count().min(255) as u8;
+        let signals_backward = run[..run.len() - 1]
             .iter()
             .filter(|n| is_signal(n))
             .count()
             .min(255) as u8;
-        let from = junction_index[nodes[0] as usize];
-        let to = junction_index[*nodes.last().unwrap() as usize];
+        let from = junction_index[run[0] as usize];
+        let to = junction_index[*run.last().unwrap() as usize];
         let profile = &osm.ways[way as usize].profile;
         let chain = chains.len() as u32;
         chains.push(Chain {
@@ -192,82 +262,111 @@ pub fn build_topology(osm: &OsmData) -> Topology {
             edges[b as usize].twin = Some(f);
         }
     }
+    (chains, edges)
+}
 
-    // Largest strongly connected component of the junction graph.
-    let mut g: DiGraph<(), ()> = DiGraph::with_capacity(j_coords.len(), edges.len());
-    for _ in 0..j_coords.len() {
+/// Which junctions belong to the largest strongly connected component (petgraph's Tarjan).
+fn largest_component(junctions: usize, edges: &[DirEdge]) -> Vec<bool> {
+    let mut g: DiGraph<(), ()> = DiGraph::with_capacity(junctions, edges.len());
+    for _ in 0..junctions {
         g.add_node(());
     }
-    for e in &edges {
+    for e in edges {
         g.add_edge(e.from.into(), e.to.into(), ());
     }
     let components = tarjan_scc(&g);
-    let mut keep = vec![false; j_coords.len()];
+    let mut keep = vec![false; junctions];
     if let Some(largest) = components.iter().max_by_key(|c| c.len()) {
         for n in largest {
             keep[n.index()] = true;
         }
     }
-    let nodes_dropped = keep.iter().filter(|k| !**k).count() as u64;
+    keep
+}
 
-    // Renumber kept junctions and edges.
-    let mut new_junction = vec![u32::MAX; j_coords.len()];
-    let mut kept_coords = Vec::new();
-    let mut kept_osm = Vec::new();
-    for j in 0..j_coords.len() {
-        if keep[j] {
-            new_junction[j] = kept_coords.len() as u32;
-            kept_coords.push(j_coords[j]);
-            kept_osm.push(j_osm[j]);
-        }
+/// The kept junctions and edges, renumbered densely.
+struct Kept {
+    /// New number of each pre-component junction (`u32::MAX` if dropped).
+    junction: Vec<u32>,
+    coords: Vec<(f64, f64)>,
+    osm_ids: Vec<i64>,
+    edges: Vec<DirEdge>,
+}
+
+fn keep_only(keep: &[bool], junctions: &Junctions, edges: &[DirEdge]) -> Kept {
+    let mut kept = Kept {
+        junction: vec![u32::MAX; junctions.coords.len()],
+        coords: Vec::new(),
+        osm_ids: Vec::new(),
+        edges: Vec::with_capacity(edges.len()),
+    };
+    for (j, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+        kept.junction[j] = kept.coords.len() as u32;
+        kept.coords.push(junctions.coords[j]);
+        kept.osm_ids.push(junctions.osm_ids[j]);
     }
     let mut new_edge = vec![u32::MAX; edges.len()];
-    let mut kept_edges = Vec::with_capacity(edges.len());
     for (i, e) in edges.iter().enumerate() {
         if keep[e.from as usize] && keep[e.to as usize] {
-            new_edge[i] = kept_edges.len() as u32;
-            kept_edges.push(DirEdge {
-                from: new_junction[e.from as usize],
-                to: new_junction[e.to as usize],
+            new_edge[i] = kept.edges.len() as u32;
+            kept.edges.push(DirEdge {
+                from: kept.junction[e.from as usize],
+                to: kept.junction[e.to as usize],
                 ..*e
             });
         }
     }
-    for e in &mut kept_edges {
+    for e in &mut kept.edges {
         e.twin = e
             .twin
             .map(|t| new_edge[t as usize])
             .filter(|&t| t != u32::MAX);
     }
+    kept
+}
 
-    // Restrictions: in edges of the via junction on the from way, out edges on the to way.
-    let mut out_of: Vec<Vec<u32>> = vec![Vec::new(); kept_coords.len()];
-    let mut into: Vec<Vec<u32>> = vec![Vec::new(); kept_coords.len()];
-    for (i, e) in kept_edges.iter().enumerate() {
-        out_of[e.from as usize].push(i as u32);
-        into[e.to as usize].push(i as u32);
-    }
-    let mut junction_roads = vec![0u8; kept_coords.len()];
-    for c in &chains {
-        let (a, b) = (new_junction[c.from as usize], new_junction[c.to as usize]);
+/// Distinct chains meeting at each kept junction, saturating at 255.
+fn roads_per_junction(chains: &[Chain], kept: &Kept) -> Vec<u8> {
+    let mut roads = vec![0u8; kept.coords.len()];
+    for c in chains {
+        let (a, b) = (kept.junction[c.from as usize], kept.junction[c.to as usize]);
         if a != u32::MAX && b != u32::MAX {
             for j in [a, b] {
-                junction_roads[j as usize] = junction_roads[j as usize].saturating_add(1);
+                roads[j as usize] = roads[j as usize].saturating_add(1);
             }
         }
     }
-    let way_of = |e: u32| osm.ways[chains[kept_edges[e as usize].chain as usize].way as usize].id;
+    roads
+}
+
+/// Forbidden turns `(in edge, out edge)` of the restrictions: in edges of the via junction on
+/// the from way, out edges on the to way; and how many restrictions could not be placed.
+fn forbidden_turns(
+    osm: &OsmData,
+    nodes: &RoadNodes,
+    junction_index: &[u32],
+    kept: &Kept,
+    chains: &[Chain],
+) -> (Vec<(u32, u32)>, u64) {
+    let mut out_of: Vec<Vec<u32>> = vec![Vec::new(); kept.coords.len()];
+    let mut into: Vec<Vec<u32>> = vec![Vec::new(); kept.coords.len()];
+    for (i, e) in kept.edges.iter().enumerate() {
+        out_of[e.from as usize].push(i as u32);
+        into[e.to as usize].push(i as u32);
+    }
+    let way_of = |e: u32| osm.ways[chains[kept.edges[e as usize].chain as usize].way as usize].id;
     let mut forbidden = Vec::new();
-    let mut restrictions_skipped = osm.restrictions_skipped;
+    let mut skipped = osm.restrictions_skipped;
     for r in &osm.restrictions {
-        let via = dense
+        let via = nodes
+            .dense
             .get(&r.via_node)
             .map(|&n| junction_index[n as usize])
             .filter(|&j| j != u32::MAX)
-            .map(|j| new_junction[j as usize])
+            .map(|j| kept.junction[j as usize])
             .filter(|&j| j != u32::MAX);
         let Some(via) = via else {
-            restrictions_skipped += 1;
+            skipped += 1;
             continue;
         };
         let ins: Vec<u32> = into[via as usize]
@@ -281,7 +380,7 @@ pub fn build_topology(osm: &OsmData) -> Topology {
             .filter(|&e| way_of(e) == r.to_way)
             .collect();
         if ins.is_empty() || outs_on_to.is_empty() {
-            restrictions_skipped += 1;
+            skipped += 1;
             continue;
         }
         for &i in &ins {
@@ -298,17 +397,5 @@ pub fn build_topology(osm: &OsmData) -> Topology {
     }
     forbidden.sort_unstable();
     forbidden.dedup();
-
-    Topology {
-        junction_coords: kept_coords,
-        junction_osm_ids: kept_osm,
-        junction_roads,
-        chains,
-        edges: kept_edges,
-        forbidden,
-        dangling_node_refs: dangling,
-        restrictions_skipped,
-        nodes_dropped,
-        osm_nodes_used: coords.len() as u64,
-    }
+    (forbidden, skipped)
 }

@@ -168,7 +168,7 @@ fn stored_secret(data_dir: &Path, env: &str, file: &str) -> Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading /dev/urandom for a secret")?;
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = meridian::graph::store::hex(&bytes);
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {

@@ -1,0 +1,58 @@
+//! `meridian import`: an OSM PBF into a tiled graph directory, with counts and step times.
+
+use anyhow::{Context, Result};
+use meridian::graph::build::{self, BuildOptions, DEFAULT_PRECISION};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// Input .osm.pbf file.
+    pub input: PathBuf,
+    /// Output graph directory, e.g. graphdata/porto.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Geohash precision of the graph tiles (2-8).
+    #[arg(long, default_value_t = DEFAULT_PRECISION)]
+    pub precision: usize,
+}
+
+pub fn run(args: ImportArgs) -> Result<()> {
+    let ImportArgs {
+        input,
+        out,
+        precision,
+    } = args;
+    let report = build::import(&BuildOptions {
+        precision,
+        progress: std::io::stderr().is_terminal(),
+        ..BuildOptions::new(&input, &out)
+    })
+    .with_context(|| format!("importing {}", input.display()))?;
+    let m = &report.manifest;
+    let c = &m.counts;
+    println!("imported {} into {}", input.display(), out.display());
+    println!(
+        "  ways {}  osm nodes {}  dangling refs {}  junctions {}  directed edges {}  shape points {}",
+        c.osm_ways_used, c.osm_nodes_used, c.dangling_node_refs, c.junctions, c.directed_edges, c.shape_points
+    );
+    println!(
+        "  forbidden turns {}  restrictions skipped {}  junctions outside largest SCC dropped {}",
+        c.turn_restrictions, c.turn_restrictions_skipped, c.nodes_dropped_outside_largest_scc
+    );
+    println!(
+        "  tiles {} at geohash precision {}  bytes {}  graph version {}",
+        m.tiles.len(),
+        m.geohash_precision,
+        m.tiles.iter().map(|t| t.bytes).sum::<u64>(),
+        m.graph_version
+    );
+    println!(
+        "  time: read {:.2}s  topology {:.2}s  tiles {:.2}s  total {:.2}s",
+        report.read_time.as_secs_f64(),
+        report.topology_time.as_secs_f64(),
+        report.tiling_time.as_secs_f64(),
+        report.total_time.as_secs_f64()
+    );
+    Ok(())
+}

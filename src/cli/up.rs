@@ -1,0 +1,132 @@
+//! `meridian up`: import a map if its graph is missing or older than the map, draw its map
+//! images if they are missing or of another graph version, then run a local cluster on it
+//! ([`super::local_cluster`]). Without a map, the real extract shipped in graphdata/maps/.
+
+use super::import::{self, ImportArgs};
+use super::render::{self, RenderArgs};
+use super::{local_cluster, open_graph};
+use anyhow::{Context, Result};
+use meridian::graph::build::DEFAULT_PRECISION;
+use meridian::tiles::index::TileIndex;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Input .osm.pbf file (default: the Liechtenstein extract shipped in graphdata/maps/).
+    pub map: Option<PathBuf>,
+    /// Graph directory (default: graphdata/<map name>).
+    #[arg(long)]
+    pub graph: Option<PathBuf>,
+    /// Number of cluster nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u64,
+    /// Node i listens on 127.0.0.1:(base_port + i - 1).
+    #[arg(long, default_value_t = 5001)]
+    pub base_port: u16,
+    /// Where the nodes keep their Raft logs (default: graphdata/<map name>-cluster).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn run(args: UpArgs) -> Result<()> {
+    let UpArgs {
+        map,
+        graph,
+        nodes,
+        base_port,
+        data_dir,
+    } = args;
+    let map = match map {
+        Some(map) => map,
+        None => default_map()?,
+    };
+    let graph = graph.unwrap_or_else(|| PathBuf::from("graphdata").join(map_name(&map)));
+    let tiles = PathBuf::from("tiles").join(map_name(&map));
+    let data_dir = data_dir
+        .unwrap_or_else(|| PathBuf::from("graphdata").join(format!("{}-cluster", map_name(&map))));
+    if graph_is_stale(&map, &graph)? {
+        import::run(ImportArgs {
+            input: map,
+            out: graph.clone(),
+            precision: DEFAULT_PRECISION,
+        })?;
+    } else {
+        eprintln!(
+            "meridian: {} is up to date with {}",
+            graph.display(),
+            map.display()
+        );
+    }
+    render_if_stale(&graph, &tiles)?;
+    // Every node serves the images, so each one's map page works.
+    local_cluster::run_local_cluster(&graph, nodes, base_port, &data_dir, Some(&tiles))
+}
+
+/// The map a brand-new user runs `up` on: a real extract shipped in the repository (see
+/// graphdata/maps/NOTICE.md), found next to the working directory or the source tree.
+fn default_map() -> Result<PathBuf> {
+    const FILE: &str = "graphdata/maps/liechtenstein-2015-07.osm.pbf";
+    [
+        PathBuf::from(FILE),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FILE),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .with_context(|| {
+        format!("no map given and the default map {FILE} is missing; pass an .osm.pbf file")
+    })
+}
+
+/// `porto-2015-06` for `.../porto-2015-06.osm.pbf`.
+fn map_name(map: &std::path::Path) -> String {
+    let file = map
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_else(|| "map".into());
+    file.trim_end_matches(".osm.pbf")
+        .trim_end_matches(".pbf")
+        .to_string()
+}
+
+/// True when the graph has no manifest or the map file is newer than it.
+fn graph_is_stale(map: &std::path::Path, graph: &std::path::Path) -> Result<bool> {
+    let map_time = std::fs::metadata(map)
+        .with_context(|| format!("cannot read map {}", map.display()))?
+        .modified()?;
+    let manifest = graph.join(meridian::graph::manifest::MANIFEST_FILE);
+    Ok(
+        match std::fs::metadata(&manifest).and_then(|m| m.modified()) {
+            Ok(graph_time) => graph_time < map_time,
+            Err(_) => true,
+        },
+    )
+}
+
+/// Draws the map images for `graph` into `tiles` unless they already show this graph version.
+/// Images of an older version are deleted first: this is the local development directory, not
+/// a published one (publish each graph version under its own path instead).
+fn render_if_stale(graph: &std::path::Path, tiles: &std::path::Path) -> Result<()> {
+    let store = open_graph(graph)?;
+    let version = &store.manifest().graph_version;
+    match TileIndex::read(tiles) {
+        Ok(index) if &index.graph_version == version => {
+            eprintln!("meridian: map images in {} are up to date", tiles.display());
+            return Ok(());
+        }
+        Ok(_) => {
+            eprintln!(
+                "meridian: {} holds images of another graph version; drawing them again",
+                tiles.display()
+            );
+            std::fs::remove_dir_all(tiles)
+                .with_context(|| format!("removing {}", tiles.display()))?;
+        }
+        Err(_) => {}
+    }
+    render::run(RenderArgs {
+        graph: graph.to_path_buf(),
+        out: tiles.to_path_buf(),
+        precisions: meridian::tiles::DISPLAY_PRECISIONS.to_vec(),
+        threads: None,
+    })
+}
