@@ -1555,6 +1555,10 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
+#[path = "log_store_properties.rs"]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::io::Cursor;

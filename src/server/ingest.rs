@@ -664,6 +664,10 @@ fn nav_frame(e: &NavEvent) -> Message {
 }
 
 #[cfg(test)]
+#[path = "ingest_properties.rs"]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -229,6 +229,10 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = s.get(i + 1..i + 3)?;
+            // `from_str_radix` alone would also take a sign: `%+1` is malformed, not 0x01.
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -290,6 +294,15 @@ mod tests {
             parse_options("colour=red").unwrap_err().code,
             "InvalidQuery"
         );
+    }
+
+    #[test]
+    fn percent_escapes_are_two_hex_digits() {
+        assert_eq!(percent_decode("a%2Cb%3b").as_deref(), Some("a,b;"));
+        // Found reviewing the decoder for the property tests: `%+1` decoded to byte 0x01.
+        for bad in ["%+1", "%-1", "%1", "%", "%g0", "%\u{e9}"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -607,12 +607,22 @@ impl Bundle {
         if first_range.end > map.len() {
             return Err(truncated(format!("member {MANIFEST_MEMBER} is cut short")));
         }
-        let manifest: BundleManifest = serde_json::from_slice(&map[first_range]).map_err(|e| {
-            corrupt(
+        let manifest: BundleManifest =
+            serde_json::from_slice(&map[first_range.clone()]).map_err(|e| {
+                corrupt(
+                    MANIFEST_MEMBER,
+                    format!("is not a valid bundle manifest: {e}"),
+                )
+            })?;
+        // The manifest has no checksum of its own, and serde reads a misspelt optional key as
+        // absent (a flipped byte in "traffic" would silently drop the profiles): it must be
+        // exactly what the writer makes of the values read.
+        if serde_json::to_vec_pretty(&manifest).ok().as_deref() != Some(&map[first_range]) {
+            return Err(corrupt(
                 MANIFEST_MEMBER,
-                format!("is not a valid bundle manifest: {e}"),
-            )
-        })?;
+                "is not in the form meridian writes (edited or damaged)".into(),
+            ));
+        }
         if manifest.format != BUNDLE_FORMAT {
             return Err(BundleError::NotABundle {
                 path: shown,
@@ -734,6 +744,9 @@ impl Bundle {
                 return Err(truncated(format!("graph tile {g} is missing")));
             }
         }
+        if let Err(why) = check_summary(&manifest, &graph_manifest) {
+            return Err(corrupt(MANIFEST_MEMBER, why));
+        }
         let store = GraphStore::open_mapped(&path, graph_manifest, map.clone(), ranges)?;
         Ok(Bundle {
             path,
@@ -797,6 +810,40 @@ impl Bundle {
             })
         }
     }
+}
+
+/// The manifest's derived fields agree with what they are derived from: the area selects
+/// exactly the listed area and ring tiles (a damaged area that still parses would otherwise
+/// move where `check_point` lets routes in), and the name and counts are those of the graph
+/// and the member list.
+fn check_summary(manifest: &BundleManifest, graph: &Manifest) -> Result<(), String> {
+    let (inside, ring) = select_tiles(graph, &manifest.area);
+    let names = |ids: &[u32]| -> Vec<String> {
+        ids.iter()
+            .map(|&i| graph.tiles[i as usize].geohash.clone())
+            .collect()
+    };
+    if names(&inside) != manifest.graph.area_tiles || names(&ring) != manifest.graph.ring_tiles {
+        return Err(format!(
+            "its area ({}) does not select the tiles it lists",
+            manifest.area
+        ));
+    }
+    let c = &manifest.counts;
+    let images = manifest
+        .images
+        .as_ref()
+        .map_or(0, |i| i.levels.iter().map(|l| l.images).sum());
+    let consistent = manifest.graph.name == graph.name
+        && (manifest.images.as_ref()).is_none_or(|i| i.graph_version == graph.graph_version)
+        && c.graph_tiles == inside.len() + ring.len()
+        && c.images == images
+        && c.members == manifest.members.len()
+        && c.member_bytes == manifest.members.iter().map(|m| m.size).sum::<u64>();
+    if !consistent {
+        return Err("its graph name or counts do not match its contents".into());
+    }
+    Ok(())
 }
 
 /// `s` fit for an error message: control characters escaped, at most 200 characters.

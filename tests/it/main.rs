@@ -18,6 +18,7 @@ mod overload;
 mod partition;
 mod process_crash;
 mod processes;
+mod properties;
 mod proxy;
 mod reliability;
 mod render;
