@@ -611,7 +611,11 @@ async fn start_navigation(
         Ok(started) => started,
         Err(e) => {
             let _ = out
-                .send(error_frame("InternalError", &e.to_string(), None))
+                .send(error_frame(
+                    super::ErrorCode::InternalError.as_str(),
+                    &e.to_string(),
+                    None,
+                ))
                 .await;
             return;
         }
@@ -622,12 +626,7 @@ async fn start_navigation(
             let _ = out.send(nav_frame(&event)).await;
         }
         Err(e) => {
-            let code = match e {
-                route::RouteError::NoSegment(_) => "NoSegment",
-                route::RouteError::NoRoute => "NoRoute",
-                route::RouteError::NoOverlay => "InvalidValue",
-                route::RouteError::Store(_) => "InternalError",
-            };
+            let code = super::ErrorCode::from(&e).as_str();
             let _ = out.send(error_frame(code, &e.to_string(), None)).await;
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod compute;
 pub mod cors;
+pub mod error_code;
 pub mod ingest;
 pub mod map_page;
 pub mod metrics;
@@ -33,6 +34,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub use compute::{ComputeError, ComputePool};
+pub use error_code::ErrorCode;
 
 /// Service limits a deployment may tune.
 #[derive(Clone, Copy, Debug)]
@@ -321,15 +323,11 @@ pub(crate) fn pooled_service(
 /// The answer when the compute pool refused or lost a job: `503` with `Retry-After` when it is
 /// full, `500` when the job panicked; OSRM's error shape either way.
 pub fn compute_error_reply(e: &ComputeError) -> Response {
-    let (status, code) = match e {
-        ComputeError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
-        ComputeError::Panicked(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+    let code = match e {
+        ComputeError::Busy(_) => ErrorCode::Busy,
+        ComputeError::Panicked(_) => ErrorCode::InternalError,
     };
-    let mut response = warp::reply::with_status(
-        warp::reply::json(&json!({"code": code, "message": e.to_string()})),
-        status,
-    )
-    .into_response();
+    let mut response = route_api::ApiError::bad(code, e.to_string()).into_response();
     if matches!(e, ComputeError::Busy(_)) {
         response.headers_mut().insert(
             warp::http::header::RETRY_AFTER,

@@ -7,6 +7,7 @@
 use super::osrm_params::{coordinates_part, parse_coordinates, split_query, BaseOptions};
 use super::route_api::{error_for, ApiError};
 use super::{pooled_service, ComputePool, Limits};
+use crate::ErrorCode;
 use route::osrm::waypoint_json;
 use route::snap::{end_osm_ids, nearest};
 use route::{RouteError, Router};
@@ -34,8 +35,8 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
 
 fn answer(router: &Router, limits: &Limits, path: &str, query: &str) -> Result<Value, ApiError> {
     let points = parse_coordinates(&coordinates_part(path, "nearest")?).map_err(|e| {
-        if e.code == "InvalidValue" {
-            ApiError::bad("InvalidOptions", "Coordinates are invalid")
+        if e.code == ErrorCode::InvalidValue {
+            ApiError::bad(ErrorCode::InvalidOptions, "Coordinates are invalid")
         } else {
             e
         }
@@ -53,11 +54,14 @@ fn answer(router: &Router, limits: &Limits, path: &str, query: &str) -> Result<V
     }
     base.check(points.len())?;
     if number < 1 {
-        return Err(ApiError::bad("InvalidOptions", "number must be at least 1"));
+        return Err(ApiError::bad(
+            ErrorCode::InvalidOptions,
+            "number must be at least 1",
+        ));
     }
     if number > limits.max_nearest_results {
         return Err(ApiError::bad(
-            "TooBig",
+            ErrorCode::TooBig,
             format!(
                 "Number of results {number} is higher than current maximum ({})",
                 limits.max_nearest_results
@@ -66,7 +70,7 @@ fn answer(router: &Router, limits: &Limits, path: &str, query: &str) -> Result<V
     }
     if points.len() != 1 {
         return Err(ApiError::bad(
-            "InvalidOptions",
+            ErrorCode::InvalidOptions,
             "Only one input coordinate is supported",
         ));
     }
@@ -83,7 +87,7 @@ fn answer(router: &Router, limits: &Limits, path: &str, query: &str) -> Result<V
     .map_err(|e| error_for(&RouteError::Store(e)))?;
     if snaps.is_empty() {
         return Err(ApiError::bad(
-            "NoSegment",
+            ErrorCode::NoSegment,
             "Could not find a matching segments for coordinate",
         ));
     }

@@ -8,6 +8,7 @@
 //! know is `InvalidValue`.
 
 use super::route_api::{percent_decode, ApiError};
+use crate::ErrorCode;
 use route::polyline;
 use route::snap::{self, Bearing};
 use route::{Router, Waypoint};
@@ -23,7 +24,7 @@ pub fn coordinates_part(path: &str, service: &str) -> Result<String, ApiError> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let [found, version, profile, coords] = parts.as_slice() else {
         return Err(ApiError::bad(
-            "InvalidUrl",
+            ErrorCode::InvalidUrl,
             format!("URL string malformed: expected /{service}/v1/driving/{{lon}},{{lat}}[;...]"),
         ));
     };
@@ -31,32 +32,35 @@ pub fn coordinates_part(path: &str, service: &str) -> Result<String, ApiError> {
     // service's path is an answer, not an assertion (that panicked in debug builds).
     if *found != service {
         return Err(ApiError::bad(
-            "InvalidService",
+            ErrorCode::InvalidService,
             format!("Service {found:?} is not {service:?}"),
         ));
     }
     if *version != "v1" {
         return Err(ApiError::bad(
-            "InvalidVersion",
+            ErrorCode::InvalidVersion,
             format!("Unsupported API version {version:?}, use v1"),
         ));
     }
     if !PROFILES.contains(profile) {
         return Err(ApiError::bad(
-            "InvalidOptions",
+            ErrorCode::InvalidOptions,
             format!("Unknown profile {profile:?}; this server routes \"driving\""),
         ));
     }
     let coords = coords.strip_suffix(".json").unwrap_or(coords);
     percent_decode(coords)
-        .ok_or_else(|| ApiError::bad("InvalidUrl", "URL has a malformed percent escape"))
+        .ok_or_else(|| ApiError::bad(ErrorCode::InvalidUrl, "URL has a malformed percent escape"))
 }
 
 /// Parses `lon,lat;lon,lat;...`, `polyline(<precision 5>)` or `polyline6(<precision 6>)` into
 /// `(lat, lon)` points, checking ranges; no count rules (each service has its own).
 pub fn parse_coordinates(s: &str) -> Result<Vec<(f64, f64)>, ApiError> {
     if s.is_empty() {
-        return Err(ApiError::bad("InvalidQuery", "No coordinates given"));
+        return Err(ApiError::bad(
+            ErrorCode::InvalidQuery,
+            "No coordinates given",
+        ));
     }
     let encoded = s
         .strip_prefix("polyline6(")
@@ -66,13 +70,13 @@ pub fn parse_coordinates(s: &str) -> Result<Vec<(f64, f64)>, ApiError> {
         Some((rest, precision)) => {
             let line = rest.strip_suffix(')').filter(|l| !l.is_empty()).ok_or_else(|| {
                 ApiError::bad(
-                    "InvalidQuery",
+                    ErrorCode::InvalidQuery,
                     "Query string malformed close to position 0: polyline(...) needs an encoded line and a closing parenthesis",
                 )
             })?;
             polyline::decode(line, precision).map_err(|e| {
                 ApiError::bad(
-                    "InvalidQuery",
+                    ErrorCode::InvalidQuery,
                     format!(
                         "Query string malformed: invalid polyline{} ({e})",
                         if precision == 6 { "6" } else { "" }
@@ -86,14 +90,14 @@ pub fn parse_coordinates(s: &str) -> Result<Vec<(f64, f64)>, ApiError> {
                 let mut it = pair.split(',');
                 let (Some(lon), Some(lat), None) = (it.next(), it.next(), it.next()) else {
                     return Err(ApiError::bad(
-                        "InvalidQuery",
+                        ErrorCode::InvalidQuery,
                         format!("Coordinate {i} is not \"lon,lat\": {pair:?}"),
                     ));
                 };
                 let (Ok(lon), Ok(lat)) = (lon.trim().parse::<f64>(), lat.trim().parse::<f64>())
                 else {
                     return Err(ApiError::bad(
-                        "InvalidQuery",
+                        ErrorCode::InvalidQuery,
                         format!("Coordinate {i} is not a pair of numbers: {pair:?}"),
                     ));
                 };
@@ -109,13 +113,16 @@ pub fn parse_coordinates(s: &str) -> Result<Vec<(f64, f64)>, ApiError> {
             || !(-90.0..=90.0).contains(&lat)
         {
             return Err(ApiError::bad(
-                "InvalidValue",
+                ErrorCode::InvalidValue,
                 format!("Invalid coordinate value {i}: longitude must be in [-180, 180] and latitude in [-90, 90]"),
             ));
         }
     }
     if points.is_empty() {
-        return Err(ApiError::bad("InvalidQuery", "No coordinates given"));
+        return Err(ApiError::bad(
+            ErrorCode::InvalidQuery,
+            "No coordinates given",
+        ));
     }
     Ok(points)
 }
@@ -133,7 +140,7 @@ impl QueryOption {
     /// OSRM's answer to a value its grammar does not accept.
     pub fn malformed(&self) -> ApiError {
         ApiError::bad(
-            "InvalidQuery",
+            ErrorCode::InvalidQuery,
             format!(
                 "Query string malformed close to position {}: invalid value {:?} for {}",
                 self.at + self.key.len() + 1,
@@ -146,7 +153,7 @@ impl QueryOption {
     /// OSRM's answer to an option the service does not know.
     pub fn unknown(&self) -> ApiError {
         ApiError::bad(
-            "InvalidQuery",
+            ErrorCode::InvalidQuery,
             format!(
                 "Query string malformed close to position {}: unknown option {:?}",
                 self.at, self.key
@@ -168,7 +175,7 @@ pub fn split_query(query: &str) -> Result<Vec<QueryOption>, ApiError> {
             let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
             let value = percent_decode(value).ok_or_else(|| {
                 ApiError::bad(
-                    "InvalidQuery",
+                    ErrorCode::InvalidQuery,
                     format!("Query string malformed close to position {at}: bad escape in {key}"),
                 )
             })?;
@@ -335,7 +342,7 @@ impl BaseOptions {
         ] {
             if len > 0 && len != n {
                 return Err(ApiError::bad(
-                    "InvalidOptions",
+                    ErrorCode::InvalidOptions,
                     format!("Number of elements in {name} size {len} does not match coordinate size {n}"),
                 ));
             }
@@ -344,7 +351,7 @@ impl BaseOptions {
             if let Some((bearing, range)) = *b {
                 if !(0..=360).contains(&bearing) || !(0..=180).contains(&range) {
                     return Err(ApiError::bad(
-                        "InvalidOptions",
+                        ErrorCode::InvalidOptions,
                         format!("Bearing {bearing},{range} of coordinate {i} is invalid: the bearing must be in 0..360 and the range in 0..180"),
                     ));
                 }
@@ -353,7 +360,7 @@ impl BaseOptions {
         for (i, r) in self.radiuses.iter().enumerate() {
             if r.is_some_and(|r| r < 0.0) {
                 return Err(ApiError::bad(
-                    "InvalidOptions",
+                    ErrorCode::InvalidOptions,
                     format!("Radius of coordinate {i} is negative"),
                 ));
             }
@@ -371,12 +378,12 @@ impl BaseOptions {
                 .find(|c| !CAR_EXCLUDE_CLASSES.contains(&c.as_str()))
             {
                 return Err(ApiError::bad(
-                    "InvalidValue",
+                    ErrorCode::InvalidValue,
                     format!("Exclude flag combination is not supported: unknown class {c:?} (the car profile knows motorway, toll, ferry)"),
                 ));
             }
             return Err(ApiError::bad(
-                "NotImplemented",
+                ErrorCode::NotImplemented,
                 "This server does not support exclude flags yet",
             ));
         }
@@ -465,8 +472,8 @@ mod tests {
         assert_eq!(b.radius(2, 5000.0), 5000.0);
 
         let code = |q: &str| match base(q) {
-            Err(e) => e.code,
-            Ok(b) => b.check(2).err().map_or("Ok", |e| e.code),
+            Err(e) => e.code.as_str(),
+            Ok(b) => b.check(2).err().map_or("Ok", |e| e.code.as_str()),
         };
         assert_eq!(code("approaches=foo;bar"), "InvalidQuery");
         assert_eq!(code("approaches=unrestricted;"), "Ok");

@@ -5,7 +5,7 @@
 
 use super::osrm_params;
 pub use super::route_params::{parse_route_options, RouteOptionsParsed};
-use super::Limits;
+use super::{ErrorCode, Limits};
 use route::osrm::{route_response_with, Extras, ResponseOptions};
 use route::{Algorithm, RouteError, RouteOptions, Router};
 use serde_json::json;
@@ -17,14 +17,15 @@ use warp::Reply;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with the code's own HTTP status (400 for the client's mistakes).
+    pub fn bad(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
+            status: code.status(),
             code,
             message: message.into(),
         }
@@ -32,7 +33,7 @@ impl ApiError {
 
     pub fn into_response(self) -> Response {
         warp::reply::with_status(
-            warp::reply::json(&json!({"code": self.code, "message": self.message})),
+            warp::reply::json(&json!({"code": self.code.as_str(), "message": self.message})),
             self.status,
         )
         .into_response()
@@ -40,7 +41,7 @@ impl ApiError {
 }
 
 pub fn invalid_url(message: &str) -> Response {
-    ApiError::bad("InvalidUrl", message).into_response()
+    ApiError::bad(ErrorCode::InvalidUrl, message).into_response()
 }
 
 /// A parsed route request.
@@ -101,22 +102,13 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
 
 /// The OSRM error for a routing failure.
 pub fn error_for(e: &RouteError) -> ApiError {
-    match e {
-        RouteError::NoSegment(i) => ApiError::bad(
-            "NoSegment",
-            format!("Could not find a matching segment for coordinate {i}"),
-        ),
-        RouteError::NoRoute => ApiError::bad("NoRoute", "Impossible route between points"),
-        RouteError::NoOverlay => ApiError::bad(
-            "InvalidValue",
-            "algorithm=overlay needs a server started with --overlay",
-        ),
-        RouteError::Store(e) => ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "InternalError",
-            message: e.to_string(),
-        },
-    }
+    let message = match e {
+        RouteError::NoSegment(i) => format!("Could not find a matching segment for coordinate {i}"),
+        RouteError::NoRoute => "Impossible route between points".into(),
+        RouteError::NoOverlay => "algorithm=overlay needs a server started with --overlay".into(),
+        RouteError::Store(e) => e.to_string(),
+    };
+    ApiError::bad(ErrorCode::from(e), message)
 }
 
 /// Parses `/route/v1/{profile}/{coordinates}[.json]` into `(lat, lon)` points.
@@ -126,27 +118,27 @@ pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiErr
         ["route", version, profile, coords] => {
             if *version != "v1" {
                 return Err(ApiError::bad(
-                    "InvalidVersion",
+                    ErrorCode::InvalidVersion,
                     format!("Unsupported API version {version:?}, use v1"),
                 ));
             }
             if !matches!(*profile, "driving" | "car") {
                 return Err(ApiError::bad(
-                    "InvalidOptions",
+                    ErrorCode::InvalidOptions,
                     format!("Unknown profile {profile:?}; this server routes \"driving\""),
                 ));
             }
             let coords = coords.strip_suffix(".json").unwrap_or(coords);
             let decoded = percent_decode(coords)
-                .ok_or_else(|| ApiError::bad("InvalidUrl", "URL has a malformed percent escape"))?;
+                .ok_or_else(|| ApiError::bad(ErrorCode::InvalidUrl, "URL has a malformed percent escape"))?;
             parse_coordinates(&decoded, limits)
         }
         [service, ..] if !matches!(*service, "route") && !service.is_empty() => Err(ApiError::bad(
-            "InvalidService",
+            ErrorCode::InvalidService,
             format!("Service {service:?} not found; this server offers \"route\", \"nearest\" and \"table\""),
         )),
         _ => Err(ApiError::bad(
-            "InvalidUrl",
+            ErrorCode::InvalidUrl,
             "URL string malformed: expected /route/v1/driving/{lon},{lat};{lon},{lat}",
         )),
     }
@@ -158,7 +150,7 @@ pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, Ap
     let points = osrm_params::parse_coordinates(s)?;
     if points.len() > limits.max_route_coordinates {
         return Err(ApiError::bad(
-            "TooBig",
+            ErrorCode::TooBig,
             format!(
                 "Too many coordinates: {} given, at most {} allowed",
                 points.len(),
@@ -168,7 +160,7 @@ pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, Ap
     }
     if points.len() < 2 {
         return Err(ApiError::bad(
-            "InvalidQuery",
+            ErrorCode::InvalidQuery,
             "At least two coordinates are needed for a route",
         ));
     }
@@ -190,7 +182,7 @@ pub fn parse_algorithm(query: &str) -> Result<Option<Algorithm>, ApiError> {
                 "overlay" => Algorithm::Overlay,
                 _ => {
                     return Err(ApiError::bad(
-                        "InvalidValue",
+                        ErrorCode::InvalidValue,
                         format!("Invalid value {value:?} for option algorithm (astar or overlay)"),
                     ))
                 }
@@ -211,7 +203,7 @@ pub fn parse_depart(query: &str) -> Result<Option<i64>, ApiError> {
                 .filter(|s: &i64| (0..=i64::MAX / 1000).contains(s))
                 .ok_or_else(|| {
                     ApiError::bad(
-                        "InvalidValue",
+                        ErrorCode::InvalidValue,
                         format!("Invalid value {v:?} for option depart (unix seconds)"),
                     )
                 })?;
@@ -308,9 +300,9 @@ mod tests {
     #[test]
     fn routing_failures_map_to_osrm_codes() {
         let e = error_for(&RouteError::NoRoute);
-        assert_eq!((e.status.as_u16(), e.code), (400, "NoRoute"));
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "NoRoute"));
         let e = error_for(&RouteError::NoSegment(1));
-        assert_eq!((e.status.as_u16(), e.code), (400, "NoSegment"));
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "NoSegment"));
         assert!(e.message.contains('1'));
     }
 }

@@ -3,6 +3,7 @@
 
 use super::osrm_params::{parse_bool, split_query, BaseOptions};
 use super::route_api::ApiError;
+use crate::ErrorCode;
 use route::osrm::{AnnotationKinds, Geometries, Overview, ResponseOptions};
 
 /// Every option of a route request, parsed per OSRM's grammar.
@@ -24,19 +25,19 @@ impl RouteOptionsParsed {
         if let Some(w) = &self.waypoints {
             if let Some(i) = w.iter().find(|&&i| i >= n) {
                 return Err(ApiError::bad(
-                    "InvalidOptions",
+                    ErrorCode::InvalidOptions,
                     format!("Waypoint index {i} is out of range: there are {n} coordinates"),
                 ));
             }
             if w.windows(2).any(|p| p[0] >= p[1]) {
                 return Err(ApiError::bad(
-                    "InvalidOptions",
+                    ErrorCode::InvalidOptions,
                     "Waypoint indexes must be increasing",
                 ));
             }
             if w.first() != Some(&0) || w.last() != Some(&(n - 1)) {
                 return Err(ApiError::bad(
-                    "InvalidValue",
+                    ErrorCode::InvalidValue,
                     "First and last coordinates must be specified as waypoints.",
                 ));
             }
@@ -114,7 +115,7 @@ pub fn parse_route_options(query: &str) -> Result<RouteOptionsParsed, ApiError> 
                                 "weight" => kinds.weight = true,
                                 "nodes" | "datasources" => {
                                     return Err(ApiError::bad(
-                                        "NotImplemented",
+                                        ErrorCode::NotImplemented,
                                         format!("annotations={kind} is not supported: the tiles keep OSM ids of junctions only, not of every shape point (duration, distance, speed and weight are)"),
                                     ))
                                 }
@@ -148,8 +149,8 @@ mod tests {
     #[test]
     fn validates_route_options_like_osrm() {
         let check = |q: &str, n: usize| match parse_route_options(q) {
-            Err(e) => e.code,
-            Ok(r) => r.check(n).err().map_or("Ok", |e| e.code),
+            Err(e) => e.code.as_str(),
+            Ok(r) => r.check(n).err().map_or("Ok", |e| e.code.as_str()),
         };
         assert_eq!(check("annotations=duration,distance,speed", 2), "Ok");
         assert_eq!(check("annotations=true&alternatives=2", 2), "Ok");

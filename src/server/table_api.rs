@@ -12,6 +12,7 @@ use super::osrm_params::{
 };
 use super::route_api::{error_for, parse_depart, ApiError};
 use super::{pooled_service, ComputePool, Limits};
+use crate::ErrorCode;
 use route::osrm::waypoint_json;
 use route::{Router, SnapRules};
 use serde_json::{json, Value};
@@ -71,8 +72,8 @@ fn indexes(o: &QueryOption) -> Result<Option<Vec<usize>>, ApiError> {
 /// parameter checks (`InvalidOptions`), the size limit (`TooBig`), unsupported options.
 pub fn parse(path: &str, query: &str, limits: &Limits) -> Result<TableQuery, ApiError> {
     let points = parse_coordinates(&coordinates_part(path, "table")?).map_err(|e| {
-        if e.code == "InvalidValue" {
-            ApiError::bad("InvalidOptions", "Coordinates are invalid")
+        if e.code == ErrorCode::InvalidValue {
+            ApiError::bad(ErrorCode::InvalidOptions, "Coordinates are invalid")
         } else {
             e
         }
@@ -129,32 +130,38 @@ pub fn parse(path: &str, query: &str, limits: &Limits) -> Result<TableQuery, Api
     q.base.check(n)?;
     if n < 2 {
         return Err(ApiError::bad(
-            "InvalidOptions",
+            ErrorCode::InvalidOptions,
             "Number of coordinates needs to be at least two.",
         ));
     }
     for (name, list) in [("sources", &sources), ("destinations", &destinations)] {
         if let Some(i) = list.iter().flatten().find(|&&i| i >= n) {
             return Err(ApiError::bad(
-                "InvalidOptions",
+                ErrorCode::InvalidOptions,
                 format!("{name} index {i} is out of range: there are {n} coordinates"),
             ));
         }
     }
     if q.fallback_speed.is_some_and(|s| s <= 0.0) {
         return Err(ApiError::bad(
-            "InvalidOptions",
+            ErrorCode::InvalidOptions,
             "fallback_speed must be > 0",
         ));
     }
     if q.scale_factor <= 0.0 {
-        return Err(ApiError::bad("InvalidOptions", "scale_factor must be > 0"));
+        return Err(ApiError::bad(
+            ErrorCode::InvalidOptions,
+            "scale_factor must be > 0",
+        ));
     }
     q.sources = sources.unwrap_or_else(|| (0..n).collect());
     q.destinations = destinations.unwrap_or_else(|| (0..n).collect());
     let max = limits.max_table_size;
     if q.sources.len() * q.destinations.len() > max.saturating_mul(max) {
-        return Err(ApiError::bad("TooBig", "Too many table coordinates"));
+        return Err(ApiError::bad(
+            ErrorCode::TooBig,
+            "Too many table coordinates",
+        ));
     }
     Ok(q)
 }
@@ -241,7 +248,9 @@ mod tests {
             max_table_size: 2,
             ..Limits::default()
         };
-        parse(path, query, &limits).err().map_or("Ok", |e| e.code)
+        parse(path, query, &limits)
+            .err()
+            .map_or("Ok", |e| e.code.as_str())
     }
 
     #[test]
