@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Most coordinates accepted in one route request.
     #[arg(long, default_value_t = 100)]
     pub max_coordinates: usize,
+    /// Budget of one /route request: its legs' crow-fly km summed; longer requests are
+    /// refused TooBig before any search runs.
+    #[arg(long, default_value_t = meridian::server::DEFAULT_MAX_ROUTE_KM)]
+    pub max_route_km: f64,
     /// Threads that run route searches (default: one per core), at a lower priority than
     /// the threads carrying Raft and the websocket ingest.
     #[arg(long)]
@@ -91,6 +95,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         graph,
         listen,
         max_coordinates,
+        max_route_km,
         compute_threads,
         compute_queue,
         max_table_size,
@@ -135,6 +140,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_route_coordinates: max_coordinates,
         max_table_size,
         max_nearest_results: max_nearest_size,
+        max_route_km,
     })
     .with_compute(compute)
     .with_cors(cors);

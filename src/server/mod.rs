@@ -46,7 +46,14 @@ pub struct Limits {
     pub max_table_size: usize,
     /// `/nearest`: most results (`number=`), like osrm-routed's `--max-nearest-size`.
     pub max_nearest_results: usize,
+    /// `/route`: the search budget, as the crow-fly length of the legs in km summed over the
+    /// request (a search's work grows with it); longer requests are refused `TooBig` before
+    /// any search runs.
+    pub max_route_km: f64,
 }
+
+/// Default `/route` budget: a trip across a continent, legs summed.
+pub const DEFAULT_MAX_ROUTE_KM: f64 = 5_000.0;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -54,6 +61,7 @@ impl Default for Limits {
             max_route_coordinates: 100,
             max_table_size: 100,
             max_nearest_results: 100,
+            max_route_km: DEFAULT_MAX_ROUTE_KM,
         }
     }
 }

@@ -62,6 +62,7 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
     let parsed = parse_path(path, limits).and_then(|points| {
         let route = parse_route_options(query)?;
         route.check(points.len())?;
+        check_budget(&points, limits, router.store.manifest().bbox)?;
         Ok(RouteQuery {
             points,
             options: route.response,
@@ -98,6 +99,40 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         }
         Err(e) => error_for(&e).into_response(),
     }
+}
+
+/// Refuses a request whose legs, crow-fly, add up to more than the server's budget: the search
+/// work grows with that length, and no search should start that the server will not finish.
+/// A point off the map (outside the graph's `[min_lon, min_lat, max_lon, max_lat]` by more than
+/// the snapping radius) is left to the router, which answers `NoSegment` as OSRM would.
+pub fn check_budget(
+    points: &[(f64, f64)],
+    limits: &Limits,
+    bbox: [f64; 4],
+) -> Result<(), ApiError> {
+    // 0.05 degrees is at least the 5 km snapping radius in latitude; generous in longitude.
+    let margin = 0.05 / bbox[1].abs().max(bbox[3].abs()).to_radians().cos().max(0.1);
+    let on_map = |&(lat, lon): &(f64, f64)| {
+        (bbox[0] - margin..=bbox[2] + margin).contains(&lon)
+            && (bbox[1] - 0.05..=bbox[3] + 0.05).contains(&lat)
+    };
+    if !points.iter().all(on_map) {
+        return Ok(());
+    }
+    let km: f64 = points
+        .windows(2)
+        .map(|w| spatial::geometry::haversine_m(w[0], w[1]) / 1000.0)
+        .sum();
+    if km > limits.max_route_km {
+        return Err(ApiError::bad(
+            ErrorCode::TooBig,
+            format!(
+                "The legs of this route add up to {km:.0} km crow-fly, over this server's budget of {:.0} km",
+                limits.max_route_km
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The OSRM error for a routing failure.
@@ -295,6 +330,26 @@ mod tests {
         for bad in ["%+1", "%-1", "%1", "%", "%g0", "%\u{e9}"] {
             assert_eq!(percent_decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn requests_over_the_route_budget_are_too_big() {
+        let limits = Limits {
+            max_route_km: 10.0,
+            ..Limits::default()
+        };
+        // Porto to Lisbon is ~275 km crow-fly; two short hops in Porto are ~3 km.
+        let far = [(41.15, -8.61), (38.72, -9.14)];
+        let near = [(41.15, -8.61), (41.16, -8.60), (41.17, -8.59)];
+        let portugal = [-9.6, 37.0, -6.2, 42.2];
+        let e = check_budget(&far, &limits, portugal).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "TooBig"));
+        assert!(e.message.contains("budget of 10 km"), "{}", e.message);
+        assert!(check_budget(&near, &limits, portugal).is_ok());
+        assert!(check_budget(&far, &Limits::default(), portugal).is_ok());
+        // Off a Porto-only map, Lisbon is the router's NoSegment, not a budget refusal.
+        let porto = [-8.8, 41.0, -8.35, 41.4];
+        assert!(check_budget(&far, &limits, porto).is_ok());
     }
 
     #[test]
