@@ -71,6 +71,8 @@ pub struct IngestContext {
     pub metrics: Arc<super::metrics::Metrics>,
     /// Pings per second per device, over all its connections to this node.
     pub rates: super::rate_limit::DeviceRates,
+    /// Failed authentications per source address.
+    pub auth_failures: super::rate_limit::AddressRates,
 }
 
 /// Hex HMAC-SHA256 of the device id under the ingest secret.
@@ -169,12 +171,12 @@ fn error_frame(code: &str, message: &str, seq: Option<u64>) -> Message {
 /// Accepts websocket connections forever.
 pub async fn serve_ingest(listener: TcpListener, ctx: Arc<IngestContext>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            handle(stream, ctx).await;
+            handle(stream, peer.ip(), ctx).await;
         });
     }
 }
@@ -205,7 +207,7 @@ impl Drop for OpenConnection {
     }
 }
 
-async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
+async fn handle(stream: TcpStream, peer: std::net::IpAddr, ctx: Arc<IngestContext>) {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(WRITE_BUFFER_BYTES)
@@ -321,6 +323,17 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
             }
         };
         match (message, conn.device) {
+            (ClientMessage::Auth { .. }, None) if !ctx.auth_failures.has_token(peer) => {
+                ctx.metrics.ping_refused("RateLimited");
+                let _ = out
+                    .send(error_frame(
+                        "RateLimited",
+                        "too many failed authentications from this address; retry in a few seconds",
+                        None,
+                    ))
+                    .await;
+                break;
+            }
             (ClientMessage::Auth { device, token }, None) => {
                 let expected = device_token(&ctx.secret, device);
                 if token.len() == expected.len()
@@ -335,6 +348,7 @@ async fn handle(stream: TcpStream, ctx: Arc<IngestContext>) {
                         ))
                         .await;
                 } else {
+                    ctx.auth_failures.take(peer);
                     let _ = out
                         .send(error_frame("Unauthorized", "bad device token", None))
                         .await;

@@ -415,6 +415,7 @@ pub fn start_ingest_with(
         secret: secret.to_vec(),
         metrics,
         rates: rate_limit::DeviceRates::new(rate),
+        auth_failures: rate_limit::AddressRates::new(rate_limit::RateLimit::auth_failures()),
     });
     tokio::spawn(ingest::serve_ingest(listener, ctx));
 }

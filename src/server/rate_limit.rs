@@ -1,11 +1,15 @@
-//! Per-device token buckets for the websocket ingest: a device's allowance is shared by all its
-//! connections to this node, so opening more connections does not buy more pings.
+//! Token buckets for the websocket ingest, keyed by what is limited: pings per device (a
+//! device's allowance is shared by all its connections to this node, so opening more
+//! connections does not buy more pings), and failed authentications per source address (so a
+//! client cannot try tokens as fast as it can connect).
 //!
 //! A bucket that has refilled to its burst is the same as no bucket, so buckets of devices idle
 //! for `burst / rate` seconds are dropped in a sweep every [`SWEEP_EVERY`] takes: memory follows
 //! the devices active in the last few seconds, not every device ever seen.
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -26,6 +30,16 @@ impl Default for RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Failed authentications per source address: a burst of 10, then one a second.
+    pub fn auth_failures() -> Self {
+        RateLimit {
+            per_s: 1.0,
+            burst: 10.0,
+        }
+    }
+}
+
 /// Takes between two sweeps of full buckets.
 const SWEEP_EVERY: u64 = 4096;
 
@@ -34,19 +48,25 @@ struct Bucket {
     refilled: Instant,
 }
 
-struct Inner {
-    buckets: HashMap<u64, Bucket>,
+struct Inner<K> {
+    buckets: HashMap<K, Bucket>,
     takes: u64,
 }
 
-pub struct DeviceRates {
+/// One bucket per key, created full on first use.
+pub struct KeyedRates<K> {
     limit: RateLimit,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<K>>,
 }
 
-impl DeviceRates {
+/// Pings per device.
+pub type DeviceRates = KeyedRates<u64>;
+/// Failed authentications per source address.
+pub type AddressRates = KeyedRates<IpAddr>;
+
+impl<K: Hash + Eq + Copy> KeyedRates<K> {
     pub fn new(limit: RateLimit) -> Self {
-        DeviceRates {
+        KeyedRates {
             limit,
             inner: Mutex::new(Inner {
                 buckets: HashMap::new(),
@@ -55,12 +75,22 @@ impl DeviceRates {
         }
     }
 
-    /// Takes one token of `device`'s bucket; false when it is empty (refuse the ping).
-    pub fn take(&self, device: u64) -> bool {
-        self.take_at(device, Instant::now())
+    /// Takes one token of `key`'s bucket; false when it is empty (refuse).
+    pub fn take(&self, key: K) -> bool {
+        self.take_at(key, Instant::now())
     }
 
-    fn take_at(&self, device: u64, now: Instant) -> bool {
+    /// Whether `key`'s bucket holds a token now, without taking it.
+    pub fn has_token(&self, key: K) -> bool {
+        let per_s = self.limit.per_s;
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .buckets
+            .get(&key)
+            .is_none_or(|b| b.tokens + b.refilled.elapsed().as_secs_f64() * per_s >= 1.0)
+    }
+
+    fn take_at(&self, key: K, now: Instant) -> bool {
         let RateLimit { per_s, burst } = self.limit;
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.takes += 1;
@@ -69,7 +99,7 @@ impl DeviceRates {
                 b.tokens + now.saturating_duration_since(b.refilled).as_secs_f64() * per_s < burst
             });
         }
-        let b = inner.buckets.entry(device).or_insert(Bucket {
+        let b = inner.buckets.entry(key).or_insert(Bucket {
             tokens: burst,
             refilled: now,
         });
@@ -84,7 +114,7 @@ impl DeviceRates {
         }
     }
 
-    /// Devices holding a bucket now.
+    /// Keys holding a bucket now.
     pub fn tracked(&self) -> usize {
         self.inner
             .lock()

@@ -665,3 +665,34 @@ async fn metrics_count_routes_pings_refusals_and_connections() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Failed authentications are limited per source address: after a burst of ten wrong tokens
+/// from one address, the next attempt from it — even with a right token — is refused
+/// `RateLimited` and closed, so tokens cannot be tried as fast as connections open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_limited_per_address() {
+    let nodes = start_cluster("ingest-auth-limit").await;
+    let addr = nodes[0].ingest;
+    for attempt in 0..10u64 {
+        let mut ws = connect(addr).await;
+        let wrong = device_token(b"guess", attempt);
+        send(
+            &mut ws,
+            json!({"type": "auth", "device": 7, "token": wrong}),
+        )
+        .await;
+        assert_eq!(next(&mut ws).await.unwrap()["code"], "Unauthorized");
+    }
+    let mut ws = connect(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "auth", "device": 7, "token": device_token(INGEST_SECRET, 7)}),
+    )
+    .await;
+    let refused = next(&mut ws).await.unwrap();
+    assert_eq!(refused["code"], "RateLimited", "{refused}");
+    assert!(next(&mut ws).await.is_none(), "closed after the refusal");
+    // One token a second comes back: a right token then authenticates again.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let _ready = authed(addr, 7).await;
+}
