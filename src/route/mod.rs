@@ -12,6 +12,7 @@ pub mod navigation;
 pub mod osrm;
 pub mod overlay;
 pub mod polyline;
+pub mod queue;
 pub mod search;
 pub mod snap;
 pub mod table;

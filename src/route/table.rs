@@ -16,7 +16,6 @@ use super::cost::{CostModel, SpeedSource};
 use super::snap::Snap;
 use graph::{GlobalId, GraphStore, StoreError};
 use std::cell::RefCell;
-use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
 /// One source's cells, by destination (`None`: unreachable).
@@ -36,30 +35,8 @@ struct TileLabels {
     metres: Vec<f64>,
 }
 
-#[derive(Clone, Copy)]
-struct Open {
-    dist: f64,
-    edge: u64,
-}
-impl PartialEq for Open {
-    fn eq(&self, o: &Self) -> bool {
-        self.dist == o.dist && self.edge == o.edge
-    }
-}
-impl Eq for Open {}
-impl PartialOrd for Open {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Open {
-    // Reversed: the smallest distance first out of the max-heap.
-    fn cmp(&self, o: &Self) -> Ordering {
-        o.dist
-            .total_cmp(&self.dist)
-            .then_with(|| o.edge.cmp(&self.edge))
-    }
-}
+/// An entry of the table's queue: a packed edge id by distance.
+type Open = crate::queue::MinQueued<u64>;
 
 /// Reusable label arrays of one thread's searches (generation-stamped, like the route search).
 #[derive(Default)]
@@ -184,7 +161,7 @@ fn one_to_many<S: SpeedSource>(
         if space.improve(edge_id, tile.edges.len(), d, len as f64 - along) {
             space.heap.push(Open {
                 dist: d,
-                edge: edge_id.pack(),
+                id: edge_id.pack(),
             });
         }
     }
@@ -200,7 +177,7 @@ fn one_to_many<S: SpeedSource>(
         if open.dist >= limit {
             break;
         }
-        let id = GlobalId::unpack(open.edge);
+        let id = GlobalId::unpack(open.id);
         let Some((d, metres)) = space.get(id) else {
             continue;
         };
@@ -237,7 +214,7 @@ fn one_to_many<S: SpeedSource>(
             if nd < limit && space.improve(out_id, out_count, nd, metres + out_len as f64) {
                 space.heap.push(Open {
                     dist: nd,
-                    edge: out_id.pack(),
+                    id: out_id.pack(),
                 });
             }
         }

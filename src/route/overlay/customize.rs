@@ -14,7 +14,6 @@ use super::base::BaseGraph;
 use super::partition::{Partition, NONE};
 use crate::cost::{CostModel, SpeedSource};
 use graph::{GlobalId, GraphStore, StoreError};
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -91,30 +90,8 @@ pub fn edge_costs<S: SpeedSource>(
     Ok(out)
 }
 
-#[derive(Clone, Copy)]
-pub(super) struct Open {
-    pub dist: f64,
-    pub vertex: u32,
-}
-impl PartialEq for Open {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Open {}
-impl PartialOrd for Open {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Open {
-    // Reversed: BinaryHeap is a max-heap and we want the smallest distance first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        o.dist
-            .total_cmp(&self.dist)
-            .then_with(|| o.vertex.cmp(&self.vertex))
-    }
-}
+/// An entry of a cell-local or overlay queue: a dense vertex by distance.
+pub(super) type Open = crate::queue::MinQueued<u32>;
 
 /// Labels of a cell-local search, indexed by dense edge, reset by a generation stamp.
 pub(super) struct CellScratch {
@@ -196,15 +173,12 @@ pub(super) fn cell_search(
     scratch.improve(from, 0.0, NONE);
     scratch.heap.push(Open {
         dist: 0.0,
-        vertex: from,
+        id: from,
     });
     let mut relax = |scratch: &mut CellScratch, x: u32, nd: f64, parent: u32| {
         if level.cell_of[g.head[x as usize] as usize] == cell {
             if scratch.improve(x, nd, parent) {
-                scratch.heap.push(Open {
-                    dist: nd,
-                    vertex: x,
-                });
+                scratch.heap.push(Open { dist: nd, id: x });
             }
         } else if stop_at.is_none() {
             let j = level.exits.pos[x as usize] as usize;
@@ -212,13 +186,10 @@ pub(super) fn cell_search(
                 row[j] = nd;
             }
         } else if scratch.improve(x, nd, parent) {
-            scratch.heap.push(Open {
-                dist: nd,
-                vertex: x,
-            });
+            scratch.heap.push(Open { dist: nd, id: x });
         }
     };
-    while let Some(Open { dist: d, vertex: f }) = scratch.heap.pop() {
+    while let Some(Open { dist: d, id: f }) = scratch.heap.pop() {
         if d > scratch.get(f) {
             continue;
         }

@@ -161,7 +161,7 @@ impl Search {
         this.dist[i] = d;
         this.parent[i] = parent;
         this.level[i] = level;
-        this.heap.push(Open { dist: d, vertex: v });
+        this.heap.push(Open { dist: d, id: v });
         let o = other.get(generation, v);
         if d + o < self.best {
             self.best = d + o;
@@ -252,7 +252,7 @@ pub fn shortest_path(
             Dir::Forward => &mut space.forward,
             Dir::Backward => &mut space.backward,
         };
-        let Some(Open { dist: d, vertex: v }) = side.heap.pop() else {
+        let Some(Open { dist: d, id: v }) = side.heap.pop() else {
             break;
         };
         if d > side.get(search.generation, v) {
