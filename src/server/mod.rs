@@ -425,15 +425,21 @@ pub async fn publish_traffic(router: Arc<Router>, node: Arc<ClusterNode>) {
     let mut tick = tokio::time::interval(PUBLISH_INTERVAL);
     loop {
         tick.tick().await;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let snapshot = node
-            .state
-            .live
-            .snapshot(&router.store, now_ms, DEFAULT_FRESH_MS);
-        router.traffic.publish(snapshot);
+        // Folding the whole table into per-tile arrays is CPU work: off the runtime that
+        // carries Raft's heartbeats and the acks.
+        let (r, n) = (router.clone(), node.clone());
+        let folded = tokio::task::spawn_blocking(move || {
+            let snapshot = n
+                .state
+                .live
+                .snapshot(&r.store, route::now_ms(), DEFAULT_FRESH_MS);
+            r.traffic.publish(snapshot);
+        })
+        .await;
+        if folded.is_err() {
+            eprintln!("meridian: folding the traffic table failed; the previous one stays");
+            continue;
+        }
         if let Some(overlay) = &router.overlay {
             overlay.request_update();
         }
