@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench --bench overlay` (env: `MERIDIAN_SHARED` = the shared folder, default
 //! `../shared`; `PASSES` = timed passes, default 3; `OVERLAY_CONFIGS` = `;`-separated
-//! `cell_nodes:prefix_bits,...` configurations, default `128:23,21,19,17,15`).
+//! `cell_nodes,...:prefix_bits,...` configurations, default the `OverlayConfig` default,
+//! `128,2048,16384:15,10`).
 
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::{GlobalId, GraphStore};
@@ -106,6 +107,54 @@ fn slow_share(router: &Router, share: f64, seed: u64, ts: i64) -> LiveTraffic {
     live
 }
 
+/// Traffic as phones report it: every edge within `radius_m` of a few random junctions slowed
+/// (a jam and its side streets), the rest at free flow.
+fn slow_clusters(
+    router: &Router,
+    centres: usize,
+    radius_m: f64,
+    seed: u64,
+    ts: i64,
+) -> LiveTraffic {
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let store = &router.store;
+    let tiles = store.tile_count();
+    let mut picked = Vec::new();
+    while picked.len() < centres {
+        let t = (next() * tiles as f64) as u32;
+        let tile = store.tile(t).unwrap();
+        if tile.node_count() > 0 {
+            let n = (next() * tile.node_count() as f64) as u32;
+            picked.push(tile.node_position(n));
+        }
+    }
+    let live = LiveTraffic::new();
+    for t in 0..tiles {
+        let tile = store.tile(t).unwrap();
+        for n in 0..tile.node_count() {
+            let (lat, lon) = tile.node_position(n);
+            let near = picked.iter().any(|&(clat, clon)| {
+                let dy = (lat - clat) * 111_195.0;
+                let dx = (lon - clon) * 111_195.0 * clat.to_radians().cos();
+                dx * dx + dy * dy < radius_m * radius_m
+            });
+            if near {
+                for l in tile.out_edges(n) {
+                    let free = tile.edge(l).speed_kmh.to_native();
+                    live.observe(GlobalId::new(t, l), free * (0.2 + 0.7 * next() as f32), ts);
+                }
+            }
+        }
+    }
+    live
+}
+
 fn main() {
     let shared = PathBuf::from(
         std::env::var("MERIDIAN_SHARED")
@@ -115,20 +164,24 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let configs: Vec<OverlayConfig> = std::env::var("OVERLAY_CONFIGS")
-        .unwrap_or_else(|_| "128:23,21,19,17,15".into())
-        .split(';')
-        .filter_map(|c| {
-            let (cells, bits) = c.split_once(':')?;
-            Some(OverlayConfig {
-                cell_nodes: cells.trim().parse().ok()?,
-                prefix_bits: bits
-                    .split(',')
-                    .filter_map(|b| b.trim().parse().ok())
-                    .collect(),
+    let numbers = |list: &str| -> Vec<_> {
+        list.split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect()
+    };
+    let configs: Vec<OverlayConfig> = match std::env::var("OVERLAY_CONFIGS") {
+        Ok(v) => v
+            .split(';')
+            .filter_map(|c| {
+                let (cells, bits) = c.split_once(':')?;
+                Some(OverlayConfig {
+                    cell_nodes: numbers(cells),
+                    prefix_bits: numbers(bits).into_iter().map(|b: usize| b as u32).collect(),
+                })
             })
-        })
-        .collect();
+            .collect(),
+        Err(_) => vec![OverlayConfig::default()],
+    };
     let queries: Vec<[(f64, f64); 2]> = read_csv(&shared.join("anchors/queries-porto-2015-06.csv"))
         .iter()
         .map(|r| {
@@ -157,7 +210,7 @@ fn main() {
         let ov = &live.overlay;
         println!();
         println!(
-            "## cells of <= {} junctions (0 = none), prefixes {:?} bits, {} customization threads",
+            "## cells of <= {:?} junctions, prefixes {:?} bits, {} customization threads",
             config.cell_nodes, config.prefix_bits, ov.threads
         );
         println!();
@@ -210,6 +263,27 @@ fn main() {
             inc.push(stats.millis);
             drop(w);
         }
+        // Clustered: 5 jams of 600 m radius, as real pings would report them.
+        let mut clustered = Vec::new();
+        let (mut clustered_edges, mut clustered_cells) = (0, 0);
+        for round in 0..5u64 {
+            let ts = 2_000 + round as i64;
+            let traffic = slow_clusters(&router, 5, 600.0, 11 + round, ts);
+            router
+                .traffic
+                .publish(traffic.snapshot(&router.store, ts, 60_000));
+            let (w, stats) = ov
+                .update(&free.weights, &router.store, &router.cost_model())
+                .unwrap();
+            clustered_edges = stats.changed_edges;
+            clustered_cells = stats.cells.iter().sum::<usize>();
+            clustered.push(stats.millis);
+            drop(w);
+        }
+        let traffic = slow_share(&router, 0.10, 7, 3_000);
+        router
+            .traffic
+            .publish(traffic.snapshot(&router.store, 3_000, 60_000));
         let cells: usize = router.update_overlay().unwrap().unwrap().cells.iter().sum();
         let (routed_t, differ_t) = check(&router, &queries);
         let astar_t = time_queries(&router, &queries, Algorithm::AStar, passes);
@@ -219,6 +293,12 @@ fn main() {
             100.0 * changed as f64 / ov.graph.edge_count() as f64,
             median(inc.clone()),
             inc.iter().copied().fold(f64::INFINITY, f64::min)
+        );
+        println!(
+            "incremental customization, 5 jams of 600 m ({clustered_edges} edges changed, {clustered_cells} of {} cells recomputed): {:.1} ms (median of 5, min {:.1})",
+            ov.partition.levels.iter().map(|l| l.cells as usize).sum::<usize>(),
+            median(clustered.clone()),
+            clustered.iter().copied().fold(f64::INFINITY, f64::min)
         );
         println!();
         println!("| traffic | search | routed | cost differs from A* | p50 µs | p90 µs | p99 µs | mean µs |");

@@ -149,12 +149,12 @@ fn overlay_matches_astar_and_dijkstra_at_free_flow() {
 }
 
 #[test]
-fn overlay_matches_astar_with_tiles_as_bottom_cells() {
-    // No sub-tile level: the tile is the bottom cell, prefixes above.
+fn overlay_matches_astar_with_geohash_cells_only() {
+    // No partitioner levels: the tile (p5, 25 bits) is the bottom cell, bit prefixes above.
     let name = "small/harrisburg-2015-02";
     let config = OverlayConfig {
-        cell_nodes: 0,
-        prefix_bits: vec![22, 20],
+        cell_nodes: Vec::new(),
+        prefix_bits: vec![25, 22, 20],
     };
     let router = overlay_router(name, config);
     let out = compare(&router, None, 300, 5, 0);
@@ -211,18 +211,26 @@ fn a_corrupted_clique_entry_is_caught() {
     let router = overlay_router(name, OverlayConfig::default());
     let live = router.overlay.clone().unwrap();
     let good = live.current();
-    // The tile-level cell with most entries; its dearest finite entry becomes free.
+    // In the second level's cell with most entries, the entry-exit pair farthest apart becomes
+    // free: a teleport across the cell that many routes would take.
     let li = 1;
     let level = &live.overlay.partition.levels[li];
+    let g = &live.overlay.graph;
     let cell = (0..level.cells)
         .max_by_key(|&c| level.entries.of(c).len())
         .unwrap();
     let clique = &good.weights.cliques[li][cell as usize];
+    let (entries, exits) = (level.entries.of(cell), level.exits.of(cell));
+    let apart = |k: usize| {
+        let a = g.position[g.head[entries[k / exits.len()] as usize] as usize];
+        let b = g.position[g.tail[exits[k % exits.len()] as usize] as usize];
+        (a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)
+    };
     let (k, _) = clique
         .iter()
         .enumerate()
         .filter(|(_, c)| c.is_finite())
-        .max_by(|a, b| a.1.total_cmp(b.1))
+        .max_by(|a, b| apart(a.0).total_cmp(&apart(b.0)))
         .unwrap();
     let mut weights = meridian::route::overlay::Weights {
         cost: good.weights.cost.clone(),

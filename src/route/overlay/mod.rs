@@ -10,6 +10,7 @@
 
 pub mod base;
 pub mod customize;
+pub mod inertial;
 pub mod partition;
 pub mod query;
 pub mod unpack;

@@ -2,10 +2,10 @@
 //! (cut) edges of every cell.
 //!
 //! Cells nest like geohash prefixes, so a geohash prefix (a future shard) is a union of whole
-//! cells at every level. From the bottom up the levels are: optional sub-tile cells cut inside
-//! each graph tile by recursive balanced bisection (at each step the median split along the one
-//! of four directions — the inertial-flow idea without the flow — that cuts the fewest roads),
-//! then the tile itself (geohash precision 5 by default), then shorter geohash prefixes.
+//! cells at every level. From the bottom up the levels are: cells cut by recursive inertial-flow
+//! bisection ([`super::inertial`]) inside the longest configured geohash prefix, one level per
+//! size threshold; then the geohash prefixes themselves, longest first. Tiles are storage, not a
+//! level: cells cross tile borders wherever the road network's natural cuts do.
 //!
 //! A directed edge whose tail and head lie in different cells at level `l` is a cut edge of
 //! level `l` (and so of every level below): it is an exit of its tail's cell and an entry of its
@@ -13,6 +13,7 @@
 //! carry turn costs and turn restrictions exactly.
 
 use super::base::BaseGraph;
+use super::inertial::Bisector;
 use graph::GraphStore;
 use std::collections::HashMap;
 
@@ -21,12 +22,12 @@ pub const NONE: u32 = u32::MAX;
 /// How the levels are cut.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OverlayConfig {
-    /// Largest number of junctions in a sub-tile cell; 0 means no sub-tile level (the tile is
-    /// the bottom cell).
-    pub cell_nodes: usize,
-    /// Geohash prefix lengths in bits for the levels above the tile (each shorter than the
-    /// tile's own geohash; 5 bits per character, so 20 is precision 4). A bit prefix is a
-    /// union of whole tiles, and a geohash prefix a union of whole bit-prefix cells.
+    /// Largest number of junctions of the partitioner's cells, one level per entry (smallest
+    /// first); empty means geohash levels only.
+    pub cell_nodes: Vec<usize>,
+    /// Geohash prefix lengths in bits for the levels above them (5 bits per character, so 15 is
+    /// precision 3; at most the tiles' precision). The longest is the region the partitioner
+    /// cuts inside: the shard granularity.
     pub prefix_bits: Vec<u32>,
 }
 
@@ -34,10 +35,8 @@ impl Default for OverlayConfig {
     /// The measured choice (bench/RESULTS.md, "Overlay").
     fn default() -> Self {
         OverlayConfig {
-            cell_nodes: 128,
-            // Two bits per level (each cell holds 4 of the one below) from the tile up to p3;
-            // on Porto this beat p4/p3 alone at p99 (bench/RESULTS.md).
-            prefix_bits: vec![23, 21, 19, 17, 15],
+            cell_nodes: vec![128, 2048, 16384],
+            prefix_bits: vec![15, 10],
         }
     }
 }
@@ -88,44 +87,55 @@ fn geohash_bits(hash: &str) -> u64 {
 
 impl Partition {
     pub fn build(store: &GraphStore, g: &BaseGraph, config: &OverlayConfig) -> Partition {
-        let tiles = store.tile_count();
         let nodes = g.node_count();
-        let mut levels: Vec<(String, Vec<u32>)> = Vec::new();
-        if config.cell_nodes > 0 {
-            levels.push((
-                format!("cells of <= {} junctions", config.cell_nodes),
-                subtile_cells(g, tiles, config.cell_nodes),
-            ));
-        }
-        let tile_of: Vec<u32> = (0..nodes as u32).map(|n| g.node_tile(n)).collect();
-        let tile_chars = store.geohash(0).len() as u32;
-        levels.push((format!("tile (geohash p{tile_chars})"), tile_of.clone()));
+        let tile_bits = store.geohash(0).len() as u32 * 5;
         let mut bits: Vec<u32> = config
             .prefix_bits
             .iter()
             .copied()
-            .filter(|&b| b < tile_chars * 5)
+            .filter(|&b| b <= tile_bits)
             .collect();
         bits.sort_unstable_by(|a, b| b.cmp(a));
         bits.dedup();
-        for b in bits {
+        let tile_of: Vec<u32> = (0..nodes as u32).map(|n| g.node_tile(n)).collect();
+        let prefix_level = |b: u32| -> Vec<u32> {
             let mut ids: HashMap<u64, u32> = HashMap::new();
-            let tile_cell: Vec<u32> = (0..tiles)
+            let tile_cell: Vec<u32> = (0..store.tile_count())
                 .map(|t| {
-                    let key = geohash_bits(store.geohash(t)) >> (tile_chars * 5 - b);
+                    let key = geohash_bits(store.geohash(t)) >> (tile_bits - b);
                     let next = ids.len() as u32;
                     *ids.entry(key).or_insert(next)
                 })
                 .collect();
+            tile_of.iter().map(|&t| tile_cell[t as usize]).collect()
+        };
+        // The partitioner cuts inside the longest prefix, so every prefix level (and every
+        // shard, a prefix) is a union of whole cells.
+        let region_of = bits
+            .first()
+            .map_or_else(|| vec![0; nodes], |&b| prefix_level(b));
+        let mut thresholds: Vec<usize> = config
+            .cell_nodes
+            .iter()
+            .copied()
+            .filter(|&t| t > 0)
+            .collect();
+        thresholds.sort_unstable();
+        thresholds.dedup();
+        let mut levels: Vec<(String, Vec<u32>)> = Vec::new();
+        for (t, cell_of) in thresholds
+            .iter()
+            .zip(nested_cells(g, &region_of, &thresholds))
+        {
+            levels.push((format!("cells of <= {t} junctions"), cell_of));
+        }
+        for b in bits {
             let name = if b % 5 == 0 {
                 format!("geohash p{}", b / 5)
             } else {
                 format!("geohash prefix of {b} bits")
             };
-            levels.push((
-                name,
-                tile_of.iter().map(|&t| tile_cell[t as usize]).collect(),
-            ));
+            levels.push((name, prefix_level(b)));
         }
         let count = levels.len();
         let cut: Vec<u8> = (0..g.edge_count())
@@ -215,80 +225,42 @@ fn boundary(cells: u32, edges: usize, cell_for: impl Fn(usize) -> Option<u32>) -
     }
 }
 
-/// Sub-tile cells: each tile's junctions split recursively until a part has at most
-/// `max_nodes`; returns a global cell id per dense node.
-fn subtile_cells(g: &BaseGraph, tiles: u32, max_nodes: usize) -> Vec<u32> {
-    let mut cell_of = vec![NONE; g.node_count()];
-    let mut next = 0u32;
-    // 3 marks "not in the part being split".
-    let mut side = vec![3u8; g.node_count()];
-    for t in 0..tiles {
-        let range = g.node_first[t as usize]..g.node_first[t as usize + 1];
-        if range.is_empty() {
-            continue;
-        }
-        // Undirected road pairs inside the tile (each direction counts: a cut two-way road
-        // gives two boundary edges).
-        let pairs: Vec<(u32, u32)> = (g.edge_first[t as usize]..g.edge_first[t as usize + 1])
-            .map(|e| (g.tail[e as usize], g.head[e as usize]))
-            .filter(|&(_, h)| range.contains(&h))
-            .collect();
-        let mut stack: Vec<Vec<u32>> = vec![range.collect()];
-        while let Some(part) = stack.pop() {
-            if part.len() <= max_nodes {
+/// The partitioner's levels: inside each region, recursive inertial-flow bisection until a part
+/// has at most `thresholds[0]` junctions; level `k`'s cells are the largest parts of the
+/// recursion with at most `thresholds[k]` junctions, so each level's cells are unions of the
+/// level below's. Returns, per level, a global cell id per dense node.
+fn nested_cells(g: &BaseGraph, region_of: &[u32], thresholds: &[usize]) -> Vec<Vec<u32>> {
+    let mut cell_of = vec![vec![NONE; g.node_count()]; thresholds.len()];
+    let Some(&smallest) = thresholds.first() else {
+        return cell_of;
+    };
+    let mut next = vec![0u32; thresholds.len()];
+    let regions = region_of
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let mut parts: Vec<Vec<u32>> = vec![Vec::new(); regions];
+    for (n, &r) in region_of.iter().enumerate() {
+        parts[r as usize].push(n as u32);
+    }
+    let mut bisector = Bisector::new(g);
+    let mut stack: Vec<Vec<u32>> = parts.into_iter().filter(|p| !p.is_empty()).rev().collect();
+    while let Some(part) = stack.pop() {
+        for (k, &t) in thresholds.iter().enumerate() {
+            // The first (largest) part under a threshold becomes a cell of that level.
+            if part.len() <= t && cell_of[k][part[0] as usize] == NONE {
                 for &n in &part {
-                    cell_of[n as usize] = next;
+                    cell_of[k][n as usize] = next[k];
                 }
-                next += 1;
-                continue;
+                next[k] += 1;
             }
-            let (a, b) = bisect(g, &part, &pairs, &mut side);
+        }
+        if part.len() > smallest {
+            let (a, b) = bisector.bisect(&part);
             stack.push(b);
             stack.push(a);
         }
     }
     cell_of
-}
-
-/// Splits `part` in two halves at the median along the direction (of four) that cuts fewest of
-/// the `pairs` with both ends in `part`.
-fn bisect(
-    g: &BaseGraph,
-    part: &[u32],
-    pairs: &[(u32, u32)],
-    side: &mut [u8],
-) -> (Vec<u32>, Vec<u32>) {
-    let lat0 = part.iter().map(|&n| g.position[n as usize].0).sum::<f64>() / part.len() as f64;
-    let k = lat0.to_radians().cos();
-    let d = std::f64::consts::FRAC_1_SQRT_2;
-    let dirs = [(1.0, 0.0), (0.0, 1.0), (d, d), (d, -d)];
-    let mut best: Option<(usize, Vec<u32>)> = None;
-    for (dx, dy) in dirs {
-        let mut order: Vec<u32> = part.to_vec();
-        let proj = |n: u32| {
-            let (lat, lon) = g.position[n as usize];
-            lon * k * dx + lat * dy
-        };
-        order.sort_by(|&a, &b| proj(a).total_cmp(&proj(b)).then(a.cmp(&b)));
-        let half = order.len() / 2;
-        for (i, &n) in order.iter().enumerate() {
-            side[n as usize] = u8::from(i >= half);
-        }
-        let cut = pairs
-            .iter()
-            .filter(|&&(a, b)| {
-                let (sa, sb) = (side[a as usize], side[b as usize]);
-                sa != 3 && sb != 3 && sa != sb
-            })
-            .count();
-        if best.as_ref().is_none_or(|(c, _)| cut < *c) {
-            best = Some((cut, order));
-        }
-    }
-    for &n in part {
-        side[n as usize] = 3;
-    }
-    let mut order = best.map(|b| b.1).unwrap_or_default();
-    let second = order.split_off(order.len() / 2);
-    (order, second)
 }
