@@ -52,10 +52,15 @@ pub struct ServeArgs {
     /// Historical speed profiles (`meridian traffic history`) for edges without live data.
     #[arg(long)]
     pub profiles: Option<PathBuf>,
-    /// Build the multi-level overlay at start and answer routes with it (per request,
-    /// `algorithm=astar` still picks the plain A*; `depart=` always uses the A*).
-    #[arg(long)]
+    /// Build the multi-level overlay at start and answer routes with it: the default (per
+    /// request, `algorithm=astar` still picks the plain A*; `depart=` always uses the A*).
+    /// Kept so older command lines still parse.
+    #[arg(long, hide = true)]
     pub overlay: bool,
+    /// Answer every route with the plain tiled A* and build no overlay (less memory and a
+    /// faster start on a big map; routes are slower).
+    #[arg(long, conflicts_with = "overlay")]
+    pub no_overlay: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -103,7 +108,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         cors_origins,
         tiles,
         profiles,
-        overlay,
+        overlay: _,
+        no_overlay,
         cluster,
     } = args;
     let cors = server::cors::Cors::from_args(&cors_origins)?;
@@ -120,7 +126,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         );
         router = router.with_profiles(Arc::new(p));
     }
-    if overlay {
+    if !no_overlay && router.store.is_partial() {
+        eprintln!("meridian: this graph holds only some tiles; routes use the plain A*");
+    } else if !no_overlay {
         let t = std::time::Instant::now();
         router = router
             .with_overlay(Default::default())

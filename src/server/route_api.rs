@@ -140,7 +140,7 @@ pub fn error_for(e: &RouteError) -> ApiError {
     let message = match e {
         RouteError::NoSegment(i) => format!("Could not find a matching segment for coordinate {i}"),
         RouteError::NoRoute => "Impossible route between points".into(),
-        RouteError::NoOverlay => "algorithm=overlay needs a server started with --overlay".into(),
+        RouteError::NoOverlay => "algorithm=overlay needs the overlay, which this server was started without (--no-overlay)".into(),
         RouteError::Store(e) => e.to_string(),
     };
     ApiError::bad(ErrorCode::from(e), message)

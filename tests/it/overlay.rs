@@ -319,7 +319,7 @@ async fn http_routes_choose_the_algorithm_and_agree() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "InvalidValue");
-    assert!(body["message"].as_str().unwrap().contains("--overlay"));
+    assert!(body["message"].as_str().unwrap().contains("--no-overlay"));
 }
 
 #[test]
