@@ -64,6 +64,35 @@ fn time_queries(
     std::array::from_fn(|i| median(per_pass.iter().map(|p| p[i]).collect()))
 }
 
+/// Where an overlay query's time goes: snapping both ends, the overlay search with unpacking,
+/// and the whole route (search + geometry and response); p50 / p90 / p99 µs each.
+fn breakdown(router: &Router, queries: &[[(f64, f64); 2]]) -> [[f64; 3]; 3] {
+    let live = router.overlay.clone().unwrap();
+    let weights = live.current();
+    let (mut snap_us, mut search_us, mut total_us) = (Vec::new(), Vec::new(), Vec::new());
+    for q in queries {
+        let t = Instant::now();
+        let (Ok(Some(a)), Ok(Some(b))) = (router.snap(q[0]), router.snap(q[1])) else {
+            continue;
+        };
+        snap_us.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        let _ = router.leg_overlay_with(&live, &weights, &a, &b);
+        search_us.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        let _ = router.route_using(q, false, None, Some(Algorithm::Overlay));
+        total_us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    [snap_us, search_us, total_us].map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        [
+            percentile(&v, 0.5),
+            percentile(&v, 0.9),
+            percentile(&v, 0.99),
+        ]
+    })
+}
+
 /// Overlay answers whose duration differs from the A*'s (and how many routed).
 fn check(router: &Router, queries: &[[(f64, f64); 2]]) -> (usize, usize) {
     let (mut routed, mut differ) = (0, 0);
@@ -245,6 +274,20 @@ fn main() {
             current.weights.bytes() as f64 / 1e6
         );
         let (routed, differ) = check(&router, &queries);
+        let parts = breakdown(&router, &queries);
+        for (what, p) in [
+            "snap both ends",
+            "overlay search + unpacking",
+            "whole route",
+        ]
+        .iter()
+        .zip(parts)
+        {
+            println!(
+                "free flow, {what}: p50 / p90 / p99 {:.0} / {:.0} / {:.0} µs",
+                p[0], p[1], p[2]
+            );
+        }
         let astar = time_queries(&router, &queries, Algorithm::AStar, passes);
         let over = time_queries(&router, &queries, Algorithm::Overlay, passes);
         // Incremental: 10% of the edges slowed, from the free-flow weights each time.

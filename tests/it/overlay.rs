@@ -198,6 +198,21 @@ fn overlay_stays_exact_under_live_traffic_and_incremental_customization() {
                 );
             }
         }
+        // The unpacking hops too: a stale path would draw a route its cost does not describe.
+        for (li, (a, b)) in incremental
+            .weights
+            .paths
+            .iter()
+            .zip(&full.paths)
+            .enumerate()
+        {
+            for (c, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    x.first == y.first && x.hops == y.hops,
+                    "round {round}: level {li} cell {c}: hops differ from a full customization"
+                );
+            }
+        }
         let pairs = if round == 0 { 300 } else { 80 };
         let out = compare(&router, None, pairs, 200 + round as u64, 8);
         assert_exact(name, &out, pairs);
@@ -236,6 +251,7 @@ fn a_corrupted_clique_entry_is_caught() {
         cost: good.weights.cost.clone(),
         cliques: good.weights.cliques.clone(),
         columns: good.weights.columns.clone(),
+        paths: good.weights.paths.clone(),
     };
     weights.set_entry(&live.overlay.partition, li, cell, k, 0.0);
     let bad = Customized {

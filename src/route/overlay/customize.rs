@@ -4,7 +4,9 @@
 //! driven `e`, through the cell and out along `x` (turns and `x` itself included, `e` not), with
 //! every junction on the way inside the cell. The bottom level is searched on the road graph's
 //! turns; each level above is searched on the level below's cliques, restricted to the cell, as
-//! in CRP. Edge costs come from the one cost model ([`edge_costs`]); turns are fixed per graph.
+//! in CRP. Each entry's hops are kept beside its cost ([`CellPaths`]), so a query unpacks its
+//! arcs by lookup instead of searching the cells again. Edge costs come from the one cost model
+//! ([`edge_costs`]); turns are fixed per graph.
 //!
 //! Every cell is computed at start on a small worker pool; afterwards only the cells holding an
 //! edge whose cost changed, and their ancestors, are recomputed ([`Customizer::update`]); the rest
@@ -28,6 +30,26 @@ pub struct Weights {
     /// The same cliques transposed (exits × entries), so the backward search reads a
     /// contiguous slice per exit instead of a strided column.
     pub columns: Vec<Vec<Arc<[f64]>>>,
+    /// `paths[level][cell]`: the hops of each clique entry, so unpacking needs no search.
+    pub paths: Vec<Vec<Arc<CellPaths>>>,
+}
+
+/// The hops of every clique entry of one cell, recorded by the search that computed its cost:
+/// for entry `i` and exit `j` (row-major, `k = i * exits + j`), `hops[first[k]..first[k + 1]]`
+/// are the vertices after the entry up to and including the exit: road edges at the bottom
+/// level, boundary edges of the level below above it (each pair of them one of its cliques'
+/// entries). Empty where the exit is unreachable.
+#[derive(Default)]
+pub struct CellPaths {
+    pub first: Vec<u32>,
+    pub hops: Vec<u32>,
+}
+
+impl CellPaths {
+    #[inline]
+    pub fn of(&self, k: usize) -> &[u32] {
+        &self.hops[self.first[k] as usize..self.first[k + 1] as usize]
+    }
 }
 
 impl Weights {
@@ -40,6 +62,12 @@ impl Weights {
                 .chain(&self.columns)
                 .flatten()
                 .map(|c| 8 * c.len())
+                .sum::<usize>()
+            + self
+                .paths
+                .iter()
+                .flatten()
+                .map(|c| 4 * (c.first.len() + c.hops.len()))
                 .sum::<usize>()
     }
 
@@ -146,13 +174,11 @@ impl CellScratch {
 
 /// Dijkstra inside cell `cell` of level `li` (0-based) from its entry `from`, over the road
 /// graph's turns at the bottom level and over level `li - 1`'s cliques above. Exits are not
-/// expanded. With `stop_at: None`, returns the cost to each exit of the cell (a clique row).
-/// With `Some(x)`, labels exits too and stops once `x` is settled, leaving parent pointers in
-/// `scratch` for unpacking; the distances are the same floats either way, since both modes relax
-/// the same arcs in the same order and exits never expand.
+/// expanded: `row[j]` becomes the cost to exit `j` and `via[j]` the vertex it was reached from
+/// (parents of the settled vertices stay in `scratch`).
 // The graph, cells and weights travel separately because callers borrow them apart.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn cell_search(
+fn cell_search(
     g: &BaseGraph,
     p: &Partition,
     w: &Weights,
@@ -160,15 +186,11 @@ pub(super) fn cell_search(
     cell: u32,
     from: u32,
     scratch: &mut CellScratch,
-    stop_at: Option<u32>,
-) -> Vec<f64> {
+    row: &mut [f64],
+    via: &mut [u32],
+) {
     let level = &p.levels[li];
-    let exits = level.exits.of(cell);
-    let mut row = if stop_at.is_none() {
-        vec![f64::INFINITY; exits.len()]
-    } else {
-        Vec::new()
-    };
+    row.iter_mut().for_each(|c| *c = f64::INFINITY);
     scratch.begin();
     scratch.improve(from, 0.0, NONE);
     scratch.heap.push(Open {
@@ -180,24 +202,17 @@ pub(super) fn cell_search(
             if scratch.improve(x, nd, parent) {
                 scratch.heap.push(Open { dist: nd, id: x });
             }
-        } else if stop_at.is_none() {
+        } else {
             let j = level.exits.pos[x as usize] as usize;
             if nd < row[j] {
                 row[j] = nd;
+                via[j] = parent;
             }
-        } else if scratch.improve(x, nd, parent) {
-            scratch.heap.push(Open { dist: nd, id: x });
         }
     };
     while let Some(Open { dist: d, id: f }) = scratch.heap.pop() {
         if d > scratch.get(f) {
             continue;
-        }
-        if Some(f) == stop_at {
-            break;
-        }
-        if f != from && level.cell_of[g.head[f as usize] as usize] != cell {
-            continue; // a labelled exit (unpacking only): leaves the cell, never expanded
         }
         if li == 0 {
             for (h, turn) in g.turns(f) {
@@ -221,10 +236,9 @@ pub(super) fn cell_search(
             }
         }
     }
-    row
 }
 
-/// The clique of one cell: one cell-local search per entry.
+/// The clique of one cell and its entries' hops: one cell-local search per entry.
 fn cell_clique(
     g: &BaseGraph,
     p: &Partition,
@@ -232,13 +246,36 @@ fn cell_clique(
     li: usize,
     cell: u32,
     scratch: &mut CellScratch,
-) -> Arc<[f64]> {
+) -> (Arc<[f64]>, Arc<CellPaths>) {
     let entries = p.levels[li].entries.of(cell);
-    let mut out = Vec::with_capacity(entries.len() * p.levels[li].exits.of(cell).len());
+    let exits = p.levels[li].exits.of(cell);
+    let mut out = Vec::with_capacity(entries.len() * exits.len());
+    let mut paths = CellPaths {
+        first: Vec::with_capacity(entries.len() * exits.len() + 1),
+        hops: Vec::new(),
+    };
+    paths.first.push(0);
+    let mut row = vec![f64::INFINITY; exits.len()];
+    let mut via = vec![NONE; exits.len()];
     for &e in entries {
-        out.extend(cell_search(g, p, w, li, cell, e, scratch, None));
+        cell_search(g, p, w, li, cell, e, scratch, &mut row, &mut via);
+        for (j, &x) in exits.iter().enumerate() {
+            if row[j].is_finite() {
+                // Walk the parents back to the entry, then lay the hops out in driving order.
+                let start = paths.hops.len();
+                paths.hops.push(x);
+                let mut v = via[j];
+                while v != e {
+                    paths.hops.push(v);
+                    v = scratch.parent[v as usize];
+                }
+                paths.hops[start..].reverse();
+            }
+            paths.first.push(paths.hops.len() as u32);
+        }
+        out.extend_from_slice(&row);
     }
-    out.into()
+    (out.into(), Arc::new(paths))
 }
 
 /// Computes cliques of graph topology `g`/`p` on `threads` workers.
@@ -256,6 +293,7 @@ impl Customizer<'_> {
             cost,
             cliques: Vec::new(),
             columns: Vec::new(),
+            paths: Vec::new(),
         };
         let mut stats = CustomizeStats::default();
         for li in 0..self.p.levels.len() {
@@ -263,12 +301,15 @@ impl Customizer<'_> {
             let done = self.compute(&w, li, &cells);
             let mut level: Vec<Arc<[f64]>> = vec![Arc::from(Vec::new()); cells.len()];
             let mut columns = level.clone();
-            for (c, clique) in done {
+            let mut paths: Vec<Arc<CellPaths>> = vec![Arc::default(); cells.len()];
+            for (c, clique, hops) in done {
                 columns[c as usize] = self.transposed(li, c, &clique);
                 level[c as usize] = clique;
+                paths[c as usize] = hops;
             }
             w.cliques.push(level);
             w.columns.push(columns);
+            w.paths.push(paths);
             stats.cells.push(cells.len());
         }
         stats.changed_edges = w.cost.len();
@@ -305,6 +346,7 @@ impl Customizer<'_> {
             cost,
             cliques: old.cliques.clone(),
             columns: old.columns.clone(),
+            paths: old.paths.clone(),
         };
         let mut stats = CustomizeStats {
             changed_edges: changed,
@@ -314,9 +356,10 @@ impl Customizer<'_> {
             let cells: Vec<u32> = (0..levels[li].cells)
                 .filter(|&c| level_dirty[c as usize])
                 .collect();
-            for (c, clique) in self.compute(&w, li, &cells) {
+            for (c, clique, hops) in self.compute(&w, li, &cells) {
                 w.columns[li][c as usize] = self.transposed(li, c, &clique);
                 w.cliques[li][c as usize] = clique;
+                w.paths[li][c as usize] = hops;
             }
             stats.cells.push(cells.len());
         }
@@ -334,7 +377,12 @@ impl Customizer<'_> {
     }
 
     /// Cliques of `cells` at level `li` (every lower level of `w` already final).
-    fn compute(&self, w: &Weights, li: usize, cells: &[u32]) -> Vec<(u32, Arc<[f64]>)> {
+    fn compute(
+        &self,
+        w: &Weights,
+        li: usize,
+        cells: &[u32],
+    ) -> Vec<(u32, Arc<[f64]>, Arc<CellPaths>)> {
         let next = AtomicUsize::new(0);
         let threads = self.threads.clamp(1, cells.len().max(1));
         let work = || {
@@ -343,7 +391,8 @@ impl Customizer<'_> {
             loop {
                 let i = next.fetch_add(1, AtomicOrdering::Relaxed);
                 let Some(&c) = cells.get(i) else { break };
-                out.push((c, cell_clique(self.g, self.p, w, li, c, &mut scratch)));
+                let (clique, hops) = cell_clique(self.g, self.p, w, li, c, &mut scratch);
+                out.push((c, clique, hops));
             }
             out
         };

@@ -13,7 +13,7 @@
 //! sum to at least the best meeting, which makes the answer exact for the weights.
 
 use super::base::BaseGraph;
-use super::customize::{CellScratch, Open, Weights};
+use super::customize::{Open, Weights};
 use super::partition::{Partition, NONE};
 use super::unpack::{fraction, path_edges, unpack_clique};
 use super::Overlay;
@@ -66,7 +66,6 @@ pub struct QuerySpace {
     forward: Side,
     backward: Side,
     tile_stamp: Vec<u32>,
-    cell: CellScratch,
 }
 
 impl QuerySpace {
@@ -77,7 +76,6 @@ impl QuerySpace {
             forward: Side::new(edges),
             backward: Side::new(edges),
             tile_stamp: vec![0; overlay.graph.edge_first.len()],
-            cell: CellScratch::new(edges),
         }
     }
 
@@ -366,17 +364,7 @@ fn unpack(
     arcs.reverse();
     let mut chain = vec![v];
     for &(from, to, level) in &arcs {
-        expand(
-            g,
-            p,
-            w,
-            &mut space.cell,
-            from,
-            to,
-            level,
-            Dir::Forward,
-            &mut chain,
-        )?;
+        expand(g, p, w, from, to, level, Dir::Forward, &mut chain)?;
     }
     // Backward arcs on to the target.
     let mut v = meet;
@@ -386,17 +374,7 @@ fn unpack(
             break (START - next) as usize;
         }
         let level = space.backward.level[v as usize];
-        expand(
-            g,
-            p,
-            w,
-            &mut space.cell,
-            v,
-            next,
-            level,
-            Dir::Backward,
-            &mut chain,
-        )?;
+        expand(g, p, w, v, next, level, Dir::Backward, &mut chain)?;
         v = next;
     };
     Some((chain, si, ti))
@@ -408,7 +386,6 @@ fn expand(
     g: &BaseGraph,
     p: &Partition,
     w: &Weights,
-    scratch: &mut CellScratch,
     from: u32,
     to: u32,
     level: u8,
@@ -426,5 +403,5 @@ fn expand(
         Dir::Backward => g.tail[to as usize],
     };
     let cell = p.levels[li].cell_of[at as usize];
-    unpack_clique(g, p, w, li, cell, from, to, scratch, out).then_some(())
+    unpack_clique(g, p, w, li, cell, from, to, out).then_some(())
 }

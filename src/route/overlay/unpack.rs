@@ -1,10 +1,10 @@
-//! Unpacking: turns overlay arcs back into road edges. A clique arc of level `l` is re-found by
-//! the same cell-local search that customized it (on level `l - 1`'s cliques, or on the road
-//! graph at the bottom), which reproduces its cost exactly, and recursively down to edges; the
-//! edge chain then becomes the [`PathEdge`]s the route builder (geometry, steps, tiles) reads.
+//! Unpacking: turns overlay arcs back into road edges. A clique arc of level `l` is looked up in
+//! the hops its customization recorded ([`super::customize::CellPaths`]): road edges at the
+//! bottom, the level below's clique arcs above, unpacked the same way down to edges; the edge
+//! chain then becomes the [`PathEdge`]s the route builder (geometry, steps, tiles) reads.
 
 use super::base::BaseGraph;
-use super::customize::{cell_search, CellScratch, Weights};
+use super::customize::Weights;
 use super::partition::{Partition, NONE};
 use crate::search::PathEdge;
 
@@ -20,32 +20,30 @@ pub(super) fn unpack_clique(
     cell: u32,
     from: u32,
     to: u32,
-    scratch: &mut CellScratch,
     out: &mut Vec<u32>,
 ) -> bool {
-    cell_search(g, p, w, li, cell, from, scratch, Some(to));
-    if !scratch.get(to).is_finite() {
+    let level = &p.levels[li];
+    let (i, j) = (
+        level.entries.pos[from as usize],
+        level.exits.pos[to as usize],
+    );
+    if i == NONE || j == NONE {
         return false;
     }
-    let mut hops = Vec::new();
-    let mut v = to;
-    while v != from {
-        hops.push(v);
-        v = scratch.parent[v as usize];
-        if v == NONE {
-            return false;
-        }
+    let exits = level.exits.of(cell).len();
+    let hops = w.paths[li][cell as usize].of(i as usize * exits + j as usize);
+    if hops.last() != Some(&to) {
+        return false;
     }
-    hops.reverse();
     if li == 0 {
-        out.extend(hops);
+        out.extend_from_slice(hops);
         return true;
     }
     let below = &p.levels[li - 1];
     let mut prev = from;
-    for v in hops {
+    for &v in hops {
         let sub = below.cell_of[g.head[prev as usize] as usize];
-        if !unpack_clique(g, p, w, li - 1, sub, prev, v, scratch, out) {
+        if !unpack_clique(g, p, w, li - 1, sub, prev, v, out) {
             return false;
         }
         prev = v;
