@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench overlay` (env: `MERIDIAN_SHARED` = the shared folder, default
 //! `../shared`; `PASSES` = timed passes, default 3; `OVERLAY_CONFIGS` = `;`-separated
 //! `cell_nodes,...:prefix_bits,...` configurations, default the `OverlayConfig` default,
-//! `128,2048,16384:15,10`).
+//! `128,1024,8192,65536,524288:15,10`).
 
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::{GlobalId, GraphStore};
