@@ -161,9 +161,8 @@ fn classify(tags: &[(&str, &str)], is_way: bool) -> Vec<(Kind, String, String)> 
     let mut out = Vec::new();
     let name = tag(tags, "name");
     let hn = tag(tags, "addr:housenumber");
-    if !hn.is_empty()
-        && !(tag(tags, "addr:street").is_empty() && tag(tags, "addr:place").is_empty())
-    {
+    let located = !(tag(tags, "addr:street").is_empty() && tag(tags, "addr:place").is_empty());
+    if !hn.is_empty() && located {
         let class = if is_way && !tag(tags, "building").is_empty() {
             ("building", tag(tags, "building"))
         } else {
@@ -235,6 +234,9 @@ fn raw_entry(
         city: tag(tags, "addr:city").to_string(),
     }
 }
+
+/// A street way: its entry, node ids and the points found for them.
+type StreetWay = (usize, Vec<i64>, Vec<(f64, f64)>);
 
 /// A way kept for the second pass.
 struct PendingWay {
@@ -324,7 +326,7 @@ pub fn read_pbf(path: &Path) -> Result<Extracted, PlacesError> {
 
     let mut counts = Counts::default();
     // Way shapes of street entries, by entry, before streets are merged.
-    let mut street_ways: Vec<(usize, Vec<i64>, Vec<(f64, f64)>)> = Vec::new();
+    let mut street_ways: Vec<StreetWay> = Vec::new();
     for w in pending {
         let points: Vec<(f64, f64)> = w
             .refs
@@ -408,10 +410,7 @@ pub fn centroid(points: &[(f64, f64)]) -> (f64, f64) {
 
 /// One street entry per group of same-named ways that share a node or lie within
 /// [`STREET_MERGE_M`]; each group keeps all its ways' shapes.
-fn merge_streets(
-    entries: Vec<RawEntry>,
-    ways: Vec<(usize, Vec<i64>, Vec<(f64, f64)>)>,
-) -> Extracted {
+fn merge_streets(entries: Vec<RawEntry>, ways: Vec<StreetWay>) -> Extracted {
     let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, (entry, _, _)) in ways.iter().enumerate() {
         by_name

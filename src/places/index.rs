@@ -453,7 +453,10 @@ fn check_consistency(f: &ArchivedPlacesFile) -> Result<(), String> {
     }
     for (grid, pairs) in [(&f.points, false), (&f.segments, true)] {
         let cells = grid.rows.to_native() as usize * grid.cols.to_native() as usize;
-        if grid.start.len() != cells + 1 || !(grid.cell_deg.to_native() > 0.0) {
+        if grid.start.len() != cells + 1
+            || grid.cell_deg.to_native().is_nan()
+            || grid.cell_deg.to_native() <= 0.0
+        {
             return Err("a grid's cell table has the wrong size".into());
         }
         let starts: Vec<u32> = grid.start.iter().map(|s| s.to_native()).collect();

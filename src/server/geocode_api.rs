@@ -64,7 +64,7 @@ pub fn routes(geocoder: Arc<Geocoder>, compute: Arc<ComputePool>) -> BoxedFilter
         warp::path(name)
             .and(warp::path::end())
             .and(warp::get())
-            .and(query.clone())
+            .and(query)
             .and_then(move |query: String| {
                 let geocoder = geocoder.clone();
                 run_blocking(compute.clone(), move || handle(&geocoder, &query))
