@@ -195,6 +195,8 @@ fn rank_and_importance(e: &RawEntry) -> (u8, f32) {
         },
         Kind::Place => match e.class.as_str() {
             "tourism" | "historic" | "railway" | "aeroway" => (30, 0.35),
+            // Stops are often named after their street: the street comes first.
+            "highway" | "public_transport" => (30, 0.1),
             _ => (30, 0.3),
         },
     }
