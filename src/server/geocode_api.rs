@@ -101,8 +101,10 @@ pub fn decode_query(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
             match bytes[i] {
                 b'+' => out.push(b' '),
                 b'%' => {
+                    // Both must be hex digits: `from_str_radix` alone would take "+1".
                     let hex = bytes
                         .get(i + 1..i + 3)
+                        .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                         .and_then(|h| std::str::from_utf8(h).ok())
                         .and_then(|h| u8::from_str_radix(h, 16).ok())
                         .ok_or_else(|| invalid(format!("bad percent escape in '{s}'")))?;
@@ -479,6 +481,8 @@ mod tests {
         let p = decode_query("q=Pra%C3%A7a").unwrap();
         assert_eq!(p[0].1, "Praça");
         assert!(decode_query("q=%zz").is_err());
+        assert!(decode_query("q=%+1").is_err());
+        assert!(decode_query("q=%4").is_err());
         assert!(decode_query("q=%C3").is_err());
         assert!(decode_query("q=a&q=b").is_err());
     }
