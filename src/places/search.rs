@@ -21,6 +21,9 @@ use std::collections::HashMap;
 /// Hits with the same display name closer than this are one place.
 pub const DUPLICATE_M: f64 = 100.0;
 
+/// Words (and numbers) of a query beyond this are ignored.
+pub const MAX_WORDS: usize = 16;
+
 /// Most hits a query returns.
 pub const MAX_LIMIT: usize = 50;
 
@@ -122,7 +125,10 @@ impl PlacesIndex {
     /// Ranked hits for `q`, best first, at most `q.limit` (capped at [`MAX_LIMIT`]).
     pub fn search(&self, q: &Query) -> Vec<Hit> {
         let file = self.file();
-        let parsed = parse(q.text);
+        let mut parsed = parse(q.text);
+        // Each word costs a vocabulary scan; no address has more words than this.
+        parsed.words.truncate(MAX_WORDS);
+        parsed.numbers.truncate(MAX_WORDS);
         if parsed.words.is_empty() {
             return Vec::new();
         }

@@ -24,6 +24,10 @@ const LICENCE: &str = "Data © OpenStreetMap contributors, ODbL 1.0. https://osm
 pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 40;
 
+/// Longest query text: an address is a few dozen characters, and each word costs a scan of
+/// the vocabulary.
+pub const MAX_QUERY_CHARS: usize = 512;
+
 /// The index a server answers from, or why it has none.
 pub enum Geocoder {
     Ready(PlacesIndex),
@@ -301,6 +305,11 @@ fn search(geocoder: &Geocoder, raw: &str) -> Result<Value, ApiError> {
     };
     if text.trim().is_empty() {
         return Err(invalid("parameter 'q' is empty: nothing to search for"));
+    }
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return Err(invalid(format!(
+            "the query is longer than {MAX_QUERY_CHARS} characters"
+        )));
     }
     if bounded && viewbox.is_none() {
         return Err(invalid("bounded=1 needs a viewbox"));

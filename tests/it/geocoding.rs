@@ -566,6 +566,7 @@ async fn nominatim_shapes_and_bad_parameters() {
         (200, Some("Unable to geocode"))
     );
 
+    let long_query = format!("/search?q={}", "rua+".repeat(200));
     for (url, needle) in [
         ("/search", "'q' missing"),
         ("/search?q=", "empty"),
@@ -581,6 +582,7 @@ async fn nominatim_shapes_and_bad_parameters() {
         ("/search?q=a&frobnicate=1", "unknown parameter 'frobnicate'"),
         ("/search?q=a&q=b", "twice"),
         ("/search?q=%zz", "percent"),
+        (long_query.as_str(), "longer than 512"),
         ("/search?q=a&addressdetails=2", "addressdetails"),
         ("/search?q=a&bounded=1", "viewbox"),
         ("/search?q=a&viewbox=1,2,3", "viewbox"),
