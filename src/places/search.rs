@@ -24,6 +24,10 @@ pub const DUPLICATE_M: f64 = 100.0;
 /// Words (and numbers) of a query beyond this are ignored.
 pub const MAX_WORDS: usize = 16;
 
+/// A word whose tokens' postings are at most this long (or a twentieth of the entries, if more)
+/// brings its entries in as candidates.
+const GENERATOR_MAX_POSTINGS: usize = 1_000;
+
 /// Most hits a query returns.
 pub const MAX_LIMIT: usize = 50;
 
@@ -152,51 +156,75 @@ impl PlacesIndex {
             .collect();
         let total_weight: f64 = words.iter().map(|w| w.weight).sum();
 
-        // Per candidate entry, the best quality of each word (name match, context match).
-        let mut acc: HashMap<u32, Vec<(f64, f64)>> = HashMap::new();
+        // Candidates come from the postings of the selective words only; a word as common as
+        // "rua" or "strasse" would make every street a candidate, and is scored below by
+        // looking at each candidate's own tokens instead.
+        let postings_of = |w: &Word| -> usize {
+            w.matches
+                .iter()
+                .map(|(t, _)| file.postings[*t as usize].len())
+                .sum()
+        };
+        let common = (file.entries.len() / 20).max(GENERATOR_MAX_POSTINGS);
+        let mut generators: Vec<usize> = (0..words.len())
+            .filter(|&wi| !words[wi].matches.is_empty() && postings_of(&words[wi]) <= common)
+            .collect();
+        if generators.is_empty() {
+            if let Some(rarest) = (0..words.len())
+                .filter(|&wi| !words[wi].matches.is_empty())
+                .min_by_key(|&wi| postings_of(&words[wi]))
+            {
+                generators.push(rarest);
+            }
+        }
+        let mut candidates: Vec<u32> = generators
+            .iter()
+            .flat_map(|&wi| words[wi].matches.iter())
+            .flat_map(|(t, _)| file.postings[*t as usize].iter().map(|e| e.to_native()))
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        // Which words (and how well) each matched token stands for.
+        let mut by_token: HashMap<u32, Vec<(usize, f64)>> = HashMap::new();
         for (wi, w) in words.iter().enumerate() {
-            for &(tok, quality) in &w.matches {
-                for e in file.postings[tok as usize].iter() {
-                    let e = e.to_native();
-                    let entry = &file.entries[e as usize];
-                    let in_name = entry.name_tokens.iter().any(|t| t.to_native() == tok);
-                    let slot = &mut acc
-                        .entry(e)
-                        .or_insert_with(|| vec![(0.0, 0.0); words.len()])[wi];
-                    if in_name {
-                        slot.0 = slot.0.max(quality);
-                    } else {
-                        slot.1 = slot.1.max(quality);
-                    }
-                }
+            for &(t, quality) in &w.matches {
+                by_token.entry(t).or_default().push((wi, quality));
             }
         }
 
-        let mut hits: Vec<Hit> = acc
+        let mut hits: Vec<Hit> = candidates
             .into_iter()
-            .filter_map(|(e, per_word)| {
+            .filter_map(|e| {
                 let entry = &file.entries[e as usize];
-                // Something must match the entry's own name.
-                if per_word.iter().all(|(name, _)| *name == 0.0) {
-                    return None;
-                }
-                let mut text = 0.0;
-                let mut covered: Vec<u32> = Vec::new();
-                for (wi, (name, ctx)) in per_word.iter().enumerate() {
-                    text += words[wi].weight * name.max(0.6 * ctx);
-                    if *name > 0.0 {
-                        for &(tok, _) in &words[wi].matches {
-                            covered.push(tok);
+                // Per word, the best quality on the entry's name and on its context.
+                let mut per_word = [(0.0f64, 0.0f64); MAX_WORDS];
+                let mut own_covered = 0usize;
+                for t in entry.name_tokens.iter() {
+                    if let Some(ws) = by_token.get(&t.to_native()) {
+                        own_covered += 1;
+                        for &(wi, quality) in ws {
+                            per_word[wi].0 = per_word[wi].0.max(quality);
                         }
                     }
                 }
-                text /= total_weight.max(1e-9);
-                let own: Vec<u32> = entry.name_tokens.iter().map(|t| t.to_native()).collect();
-                let coverage = if own.is_empty() {
-                    1.0
-                } else {
-                    own.iter().filter(|t| covered.contains(t)).count() as f64 / own.len() as f64
-                };
+                // Something must match the entry's own name.
+                if own_covered == 0 {
+                    return None;
+                }
+                for t in entry.context_tokens.iter() {
+                    if let Some(ws) = by_token.get(&t.to_native()) {
+                        for &(wi, quality) in ws {
+                            per_word[wi].1 = per_word[wi].1.max(quality);
+                        }
+                    }
+                }
+                let text = per_word
+                    .iter()
+                    .zip(&words)
+                    .map(|((name, ctx), w)| w.weight * name.max(0.6 * ctx))
+                    .sum::<f64>()
+                    / total_weight.max(1e-9);
+                let coverage = own_covered as f64 / entry.name_tokens.len() as f64;
                 let mut score = text * (0.8 + 0.2 * coverage);
                 score += number_score(entry, &parsed.numbers, file);
                 score += 0.1 * entry.importance.to_native() as f64;
