@@ -47,6 +47,14 @@ pub fn run(args: ImportArgs) -> Result<()> {
         m.tiles.iter().map(|t| t.bytes).sum::<u64>(),
         m.graph_version
     );
+    if let Some(p) = &report.places {
+        let c = &p.counts;
+        println!(
+            "  places: addresses {}  streets {} ({} ways)  places/POIs {}  tokens {}  bytes {}  read {:.2}s  index {:.2}s",
+            c.addresses, c.streets, c.street_ways, c.places, p.tokens, p.bytes,
+            p.read_time.as_secs_f64(), p.build_time.as_secs_f64()
+        );
+    }
     println!(
         "  time: read {:.2}s  topology {:.2}s  tiles {:.2}s  total {:.2}s",
         report.read_time.as_secs_f64(),

@@ -88,8 +88,12 @@ fn map_name(map: &std::path::Path) -> String {
         .to_string()
 }
 
-/// True when the graph has no manifest or the map file is newer than it.
+/// True when the graph has no manifest or the map file is newer than it, or it was imported
+/// before the places index (geocoding) existed.
 fn graph_is_stale(map: &std::path::Path, graph: &std::path::Path) -> Result<bool> {
+    if !graph.join(meridian::places::FILE_NAME).exists() {
+        return Ok(true);
+    }
     let map_time = std::fs::metadata(map)
         .with_context(|| format!("cannot read map {}", map.display()))?
         .modified()?;

@@ -1,5 +1,6 @@
 //! The HTTP server: the OSRM v1 services ([`route_api`] with [`route_params`], [`nearest_api`],
-//! [`table_api`], with the request parsing they share in [`osrm_params`]), `/health` and `/metrics` ([`metrics`]),
+//! [`table_api`], with the request parsing they share in [`osrm_params`]), Nominatim's `/search`
+//! and `/reverse` ([`geocode_api`]), `/health` and `/metrics` ([`metrics`]),
 //! on warp, with CORS on every answer ([`cors`]); the map
 //! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
 //! member also the Raft RPC and `/cluster` routes, and the publisher that turns the replicated
@@ -8,6 +9,7 @@
 pub mod compute;
 pub mod cors;
 pub mod error_code;
+pub mod geocode_api;
 pub mod ingest;
 pub mod map_page;
 pub mod metrics;
@@ -202,6 +204,10 @@ pub fn routes(
     };
     let nearest = nearest_api::routes(router.clone(), limits, options.compute.clone());
     let table = table_api::routes(router.clone(), limits, options.compute.clone());
+    let geocode = geocode_api::routes(
+        Arc::new(geocode_api::Geocoder::load(router.store.dir())),
+        options.compute.clone(),
+    );
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let route_metrics = options.metrics.clone();
     let route_compute = options.compute.clone();
@@ -280,6 +286,8 @@ pub fn routes(
         .or(nearest)
         .unify()
         .or(table)
+        .unify()
+        .or(geocode)
         .unify()
         .or(api)
         .unify()

@@ -2,6 +2,8 @@
 //!
 //! Steps: [`osm`] reads the file (two passes), [`topology`] builds junctions, chains, directed
 //! edges, the largest strongly connected component and forbidden turns, [`tiling`] writes tiles.
+//! Then the `places` crate reads the file once more for addresses, streets and places and
+//! writes the geocoding index (`places.rkyv`) beside the tiles.
 
 pub mod ascii_map;
 pub mod landmarks;
@@ -36,6 +38,8 @@ pub enum BuildError {
     Precision(usize),
     #[error("{0} holds no car-routable roads")]
     Empty(String),
+    #[error(transparent)]
+    Places(#[from] places::PlacesError),
 }
 
 impl BuildError {
@@ -55,6 +59,8 @@ pub struct BuildOptions {
     pub landmarks: usize,
     /// Show progress bars (off in tests and when stderr is not a terminal).
     pub progress: bool,
+    /// Also write the geocoding index (`places.rkyv`) from the same file.
+    pub places: bool,
 }
 
 impl BuildOptions {
@@ -66,6 +72,7 @@ impl BuildOptions {
             precision: DEFAULT_PRECISION,
             landmarks: landmarks::DEFAULT_LANDMARKS,
             progress: false,
+            places: true,
         }
     }
 }
@@ -77,6 +84,8 @@ pub struct BuildReport {
     /// Junction graph, strongly connected component, restrictions and landmarks.
     pub topology_time: Duration,
     pub tiling_time: Duration,
+    /// The geocoding index, when [`BuildOptions::places`] asked for it.
+    pub places: Option<places::IndexReport>,
     pub total_time: Duration,
 }
 
@@ -96,7 +105,16 @@ pub fn import(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         ProgressBar::hidden()
     };
     let osm = osm::read_pbf(&opts.input, &progress)?;
-    build(osm, opts, progress, start)
+    let mut report = build(osm, opts, progress, start)?;
+    let index = opts.out_dir.join(places::FILE_NAME);
+    if opts.places {
+        report.places = Some(places::build_index(&opts.input, &opts.out_dir)?);
+    } else if index.exists() {
+        // An index of an earlier import must not be served with the new graph.
+        std::fs::remove_file(&index).map_err(|e| BuildError::io(&index, e))?;
+    }
+    report.total_time = start.elapsed();
+    Ok(report)
 }
 
 /// Imports roads already in memory (an [`ascii_map`] of a unit test, say); `opts.input` only
@@ -164,6 +182,7 @@ fn build(
         read_time,
         topology_time,
         tiling_time: t.elapsed(),
+        places: None,
         total_time: start.elapsed(),
     })
 }
