@@ -108,7 +108,7 @@ fn main() {
         let tile = store.tile(t).unwrap();
         for (l, e) in tile.edges.iter().enumerate() {
             if rng.random_bool(0.2) {
-                edges.push((GlobalId::new(t, l as u32).pack(), e.speed_kmh.to_native()));
+                edges.push((GlobalId::new(t, l as u32).pack(), e.speed_kmh()));
             }
         }
     }

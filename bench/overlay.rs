@@ -98,7 +98,7 @@ fn slow_share(router: &Router, share: f64, seed: u64, ts: i64) -> LiveTraffic {
         let tile = router.store.tile(t).unwrap();
         for l in 0..tile.edges.len() as u32 {
             if next() < share {
-                let free = tile.edge(l).speed_kmh.to_native();
+                let free = tile.edge(l).speed_kmh();
                 live.observe(GlobalId::new(t, l), free * (0.2 + 0.7 * next() as f32), ts);
             }
         }

@@ -77,15 +77,11 @@ pub fn visit_segments_near(
                     };
                     let edge = edge_tile.edge(id.local);
                     // A road into a tile a partial store lacks cannot be driven: not a road here.
-                    if edge.flags & flags::SNAPPABLE == 0
-                        || !store.has_tile(edge.target_tile.to_native())
-                    {
+                    if edge.flags & flags::SNAPPABLE == 0 || !store.has_tile(edge.target().tile) {
                         continue;
                     }
                     let segment = item.segment.to_native();
-                    let base = (edge.shape_first.to_native() + segment) as usize;
-                    let a = edge_tile.shapes[base].degrees();
-                    let b2 = edge_tile.shapes[base + 1].degrees();
+                    let (a, b2) = edge_tile.segment(edge, segment);
                     let (fraction, planar_m) = local.project(a, b2);
                     if planar_m > keep_within_m {
                         continue;
@@ -106,7 +102,7 @@ pub fn visit_segments_near(
 pub fn along_edge_m(store: &GraphStore, hit: &SegmentHit) -> Result<f64, StoreError> {
     let tile = store.tile(hit.edge.tile)?;
     let edge = tile.edge(hit.edge.local);
-    let first = edge.shape_first.to_native() as usize;
+    let first = edge.shape_first() as usize;
     let seg = hit.segment as usize;
     let shape = &tile.shapes[first..=first + seg + 1];
     let mut along = 0.0;
@@ -121,5 +117,5 @@ pub fn along_edge_m(store: &GraphStore, hit: &SegmentHit) -> Result<f64, StoreEr
         };
         previous = here;
     }
-    Ok(along.clamp(0.0, edge.length_m.to_native() as f64))
+    Ok(along.clamp(0.0, edge.length_m() as f64))
 }

@@ -12,7 +12,7 @@ use super::cut_shape;
 use super::snap::Snap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use graph::{GlobalId, GraphStore, NONE};
+use graph::{GlobalId, GraphStore};
 use spatial::geometry::haversine_m;
 
 const LEN: usize = 21;
@@ -63,10 +63,10 @@ pub fn decode(
         return None;
     }
     let edge = tile.edge(local);
-    let length = edge.length_m.to_native() as f64;
+    let length = edge.length_m() as f64;
     if !(0.0..=length).contains(&along_m)
         || edge.flags & graph::tile::flags::SNAPPABLE == 0
-        || !store.has_tile(edge.target_tile.to_native())
+        || !store.has_tile(edge.target().tile)
     {
         return None;
     }
@@ -76,8 +76,7 @@ pub fn decode(
     if distance_m > max_radius_m {
         return None;
     }
-    let twin = (b[20] == 1 && edge.twin_tile.to_native() != NONE)
-        .then(|| GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native()));
+    let twin = edge.twin().filter(|_| b[20] == 1);
     Some(Snap {
         location,
         distance_m,
@@ -85,6 +84,6 @@ pub fn decode(
         along_m,
         edge_length_m: length,
         twin,
-        name: tile.name(edge.name.to_native()).to_string(),
+        name: tile.name(edge.name_index()).to_string(),
     })
 }

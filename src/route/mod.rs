@@ -18,7 +18,7 @@ pub mod snap;
 pub mod table;
 
 use cost::{CostModel, FreeFlow, TurnParams};
-use graph::{GraphStore, StoreError, NONE};
+use graph::{GraphStore, StoreError};
 use guidance::{PathSegment, Step};
 use overlay::{Customized, LiveOverlay, Overlay, OverlayConfig, OverlayError, QuerySpace};
 use search::{Endpoint, LegPath, SearchSpace};
@@ -580,16 +580,16 @@ impl Router {
             let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
             let piece = cut_shape(&shape, pe.from_m, pe.to_m);
             let branches_at_end = if i + 1 < path.edges.len() {
-                let head_tile = self.store.tile(edge.target_tile.to_native())?;
-                let outs = head_tile.out_edges(edge.target_local.to_native()).len() as u32;
-                let back = u32::from(edge.twin_tile.to_native() != NONE);
+                let head_tile = self.store.tile(edge.target().tile)?;
+                let outs = head_tile.out_edges(edge.target().local).len() as u32;
+                let back = u32::from(edge.twin().is_some());
                 outs.saturating_sub(1 + back)
             } else {
                 0
             };
             segments.push(PathSegment {
-                name: tile.name(edge.name.to_native()).to_string(),
-                reference: tile.name(edge.reference.to_native()).to_string(),
+                name: tile.name(edge.name_index()).to_string(),
+                reference: tile.name(edge.reference_index()).to_string(),
                 geometry: piece.iter().map(|p| [p.1, p.0]).collect(),
                 distance_m: (pe.to_m - pe.from_m).max(0.0),
                 duration_s: pe.drive_s + pe.turn_s,

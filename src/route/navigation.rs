@@ -133,7 +133,7 @@ impl NavigationSession {
         for (i, f) in self.route.iter().enumerate().skip(self.at) {
             let tile = router.store.tile(f.edge.edge.tile)?;
             let edge = tile.edge(f.edge.edge.local);
-            let len = edge.length_m.to_native() as f64;
+            let len = edge.length_m() as f64;
             let from = if i == self.at {
                 self.along_m
             } else {

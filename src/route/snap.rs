@@ -7,7 +7,7 @@
 //! directions, so a route starts or ends driving that way.
 
 use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
-use graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
+use graph::{EdgeId, GraphStore, StoreError};
 use spatial::geometry::bearing_deg;
 
 /// First search radius; most points lie on or within metres of a road.
@@ -64,12 +64,12 @@ fn directions(
 ) -> Result<(bool, bool), StoreError> {
     let tile = store.tile(hit.edge.tile)?;
     let edge = tile.edge(hit.edge.local);
-    let has_twin = edge.twin_tile.to_native() != NONE;
+    let has_twin = edge.twin().is_some();
     let Some(b) = bearing else {
         return Ok((true, has_twin));
     };
-    let base = (edge.shape_first.to_native() + hit.segment) as usize;
-    let heading = bearing_deg(tile.shapes[base].degrees(), tile.shapes[base + 1].degrees());
+    let (from, to) = tile.segment(edge, hit.segment);
+    let heading = bearing_deg(from, to);
     Ok((
         b.allows(heading),
         has_twin && b.allows((heading + 180.0) % 360.0),
@@ -94,11 +94,10 @@ fn approach_directions(
 ) -> Result<(bool, bool), StoreError> {
     let tile = store.tile(hit.edge.tile)?;
     let edge = tile.edge(hit.edge.local);
-    if edge.twin_tile.to_native() == NONE {
+    if edge.twin().is_none() {
         return Ok((true, false));
     }
-    let base = (edge.shape_first.to_native() + hit.segment) as usize;
-    let (a, b) = (tile.shapes[base].degrees(), tile.shapes[base + 1].degrees());
+    let (a, b) = tile.segment(edge, hit.segment);
     // Sign of the cross product in a local frame (x east, y north): negative = on the right.
     let k = a.0.to_radians().cos();
     let cross = (b.1 - a.1) * k * (point.0 - a.0) - (b.0 - a.0) * (point.1 - a.1) * k;
@@ -288,35 +287,30 @@ pub fn nearest(
 fn road_key(store: &GraphStore, edge: EdgeId) -> Result<u64, StoreError> {
     let e = store.tile(edge.tile)?.edge(edge.local);
     let own = edge.pack();
-    Ok(if e.twin_tile.to_native() == NONE {
-        own
-    } else {
-        own.min(GlobalId::new(e.twin_tile.to_native(), e.twin_local.to_native()).pack())
-    })
+    Ok(e.twin().map_or(own, |twin| own.min(twin.pack())))
 }
 
 /// OSM ids of the junctions a snapped edge runs between (tail, head).
 pub fn end_osm_ids(store: &GraphStore, snap: &Snap) -> Result<(i64, i64), StoreError> {
     let tile = store.tile(snap.edge.tile)?;
     let edge = tile.edge(snap.edge.local);
-    let tail = tile.node_osm_ids[tile.edge_source(snap.edge.local) as usize].to_native();
-    let head_tile = store.tile(edge.target_tile.to_native())?;
-    let head = head_tile.node_osm_ids[edge.target_local.to_native() as usize].to_native();
+    let tail = tile.osm_id(tile.edge_source(snap.edge.local));
+    let head = edge.target();
+    let head = store.tile(head.tile)?.osm_id(head.local);
     Ok((tail, head))
 }
 
 fn finish(store: &GraphStore, hit: &SegmentHit) -> Result<Snap, StoreError> {
     let tile = store.tile(hit.edge.tile)?;
     let edge = tile.edge(hit.edge.local);
-    let twin = (edge.twin_tile.to_native() != NONE)
-        .then(|| GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native()));
+    let twin = edge.twin();
     Ok(Snap {
         location: hit.projection.point,
         distance_m: hit.projection.distance_m,
         edge: hit.edge,
         along_m: along_edge_m(store, hit)?,
-        edge_length_m: edge.length_m.to_native() as f64,
+        edge_length_m: edge.length_m() as f64,
         twin,
-        name: tile.name(edge.name.to_native()).to_string(),
+        name: tile.name(edge.name_index()).to_string(),
     })
 }

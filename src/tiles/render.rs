@@ -11,7 +11,7 @@
 use super::index::{TileIndex, TileLevel, INDEX_FILE, INDEX_FORMAT_VERSION};
 use super::{image_path, DISPLAY_PRECISIONS, TILE_WIDTH_PX};
 use graph::profile::RoadClass;
-use graph::{GraphStore, StoreError, NONE};
+use graph::{GlobalId, GraphStore, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
 use spatial::geohash::{self, BBox};
 use std::collections::HashMap;
@@ -274,9 +274,9 @@ fn collect_roads(store: &GraphStore) -> Result<Vec<Road>, StoreError> {
         let tile = store.tile(t)?;
         for local in 0..tile.edges.len() as u32 {
             let edge = tile.edge(local);
-            let twin = (edge.twin_tile.to_native(), edge.twin_local.to_native());
-            let oneway = twin.0 == NONE;
-            if !oneway && twin < (t, local) {
+            let twin = edge.twin();
+            let oneway = twin.is_none();
+            if twin.is_some_and(|twin| twin < GlobalId::new(t, local)) {
                 continue;
             }
             let Some(class) = RoadClass::from_u8(edge.class) else {

@@ -38,9 +38,9 @@ pub fn rows(live: &LiveTraffic, store: &GraphStore) -> Vec<TrafficRow> {
                 edge: format!("{}:{}", id.tile, id.local),
                 tile: store.geohash(id.tile).to_string(),
                 h3_cell,
-                osm_way_id: edge.way_id.to_native(),
+                osm_way_id: edge.way_id(),
                 speed_kmh: o.speed_kmh,
-                free_flow_kmh: edge.speed_kmh.to_native(),
+                free_flow_kmh: edge.speed_kmh(),
                 samples: o.samples,
                 updated_ms: o.updated_ms,
             })

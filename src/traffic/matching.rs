@@ -6,7 +6,7 @@
 use super::Ping;
 use dashmap::DashMap;
 use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
-use graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
+use graph::{EdgeId, GraphStore, StoreError};
 use spatial::geometry::{bearing_deg, haversine_m};
 
 /// Pings farther than this from any road are not matched (plus the fix's own accuracy, capped).
@@ -108,9 +108,8 @@ impl Matcher {
         for hit in hits {
             let tile = store.tile(hit.edge.tile)?;
             let edge = tile.edge(hit.edge.local);
-            let length = edge.length_m.to_native() as f64;
-            let twin = (edge.twin_tile.to_native() != NONE)
-                .then(|| GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native()));
+            let length = edge.length_m() as f64;
+            let twin = edge.twin();
             // The position along the edge matters while choosing only against a previous fix on
             // the same road; otherwise it is computed for the winner alone.
             let along = match previous {
@@ -121,11 +120,8 @@ impl Matcher {
             };
             let segment_bearing = match heading {
                 Some(_) => {
-                    let first = (edge.shape_first.to_native() + hit.segment) as usize;
-                    Some(bearing_deg(
-                        tile.shapes[first].degrees(),
-                        tile.shapes[first + 1].degrees(),
-                    ))
+                    let (a, b) = tile.segment(edge, hit.segment);
+                    Some(bearing_deg(a, b))
                 }
                 None => None,
             };
@@ -172,11 +168,7 @@ impl Matcher {
                 let metres = if p.edge == best.edge && best_along_m >= p.along_m {
                     Some(best_along_m - p.along_m)
                 } else if follows(store, p.edge, best.edge)? {
-                    let prev_len = store
-                        .tile(p.edge.tile)?
-                        .edge(p.edge.local)
-                        .length_m
-                        .to_native() as f64;
+                    let prev_len = store.tile(p.edge.tile)?.edge(p.edge.local).length_m() as f64;
                     Some((prev_len - p.along_m).max(0.0) + best_along_m)
                 } else {
                     None
@@ -227,13 +219,11 @@ impl Matcher {
 /// True when `next` leaves the node `prev` arrives at.
 fn follows(store: &GraphStore, prev: EdgeId, next: EdgeId) -> Result<bool, StoreError> {
     let e = store.tile(prev.tile)?.edge(prev.local);
-    if e.target_tile.to_native() != next.tile {
+    if e.target().tile != next.tile {
         return Ok(false);
     }
     let head_tile = store.tile(next.tile)?;
-    Ok(head_tile
-        .out_edges(e.target_local.to_native())
-        .contains(&next.local))
+    Ok(head_tile.out_edges(e.target().local).contains(&next.local))
 }
 
 /// Smallest angle between two bearings, degrees in [0, 180].

@@ -42,8 +42,8 @@ impl<'m, S: SpeedSource> LineGraph<'m, S> {
             for l in 0..tile.edges.len() as u32 {
                 let id = GlobalId::new(t, l);
                 let e = tile.edge(l);
-                let vt = e.target_tile.to_native();
-                let v = e.target_local.to_native();
+                let vt = e.target().tile;
+                let v = e.target().local;
                 let via = store.tile(vt).unwrap();
                 for f in via.out_edges(v) {
                     let out = via.edge(f);
@@ -66,10 +66,7 @@ impl<'m, S: SpeedSource> LineGraph<'m, S> {
     fn cost(&self, router: &Router, e: EdgeId) -> (f64, f64) {
         let tile = router.store.tile(e.tile).unwrap();
         let edge = tile.edge(e.local);
-        (
-            self.model.edge_cost_s(e, edge),
-            edge.length_m.to_native() as f64,
-        )
+        (self.model.edge_cost_s(e, edge), edge.length_m() as f64)
     }
 
     /// Cost of the fastest path between two snapped points, by Dijkstra from a temporary source.

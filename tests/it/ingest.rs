@@ -69,7 +69,7 @@ async fn pings_are_acked_after_commit_and_reach_every_replica_and_the_routes() {
     let tile = r.store.tile(start.edge.tile).unwrap();
     let edge = tile.edge(start.edge.local);
     let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
-    let len = edge.length_m.to_native() as f64;
+    let len = edge.length_m() as f64;
     let n = ((len / (30.0 / 3.6)).floor() as u64).clamp(3, 60);
     let t0 = now_ms() - n as i64 * 1000;
     let pings: Vec<Value> = (1..=n)

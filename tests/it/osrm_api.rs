@@ -5,7 +5,7 @@
 
 use crate::common::{junctions, router};
 use meridian::graph::tile::flags;
-use meridian::graph::{GlobalId, NONE};
+use meridian::graph::GlobalId;
 use meridian::server::cors::Cors;
 use meridian::server::{serve_on, Limits, ServerOptions};
 use meridian::spatial::geometry::project_onto_segment;
@@ -146,11 +146,7 @@ fn brute_force_nearest(point: (f64, f64), n: usize) -> Vec<f64> {
                 continue;
             }
             let own = GlobalId::new(t, local).pack();
-            let key = if e.twin_tile.to_native() == NONE {
-                own
-            } else {
-                own.min(GlobalId::new(e.twin_tile.to_native(), e.twin_local.to_native()).pack())
-            };
+            let key = e.twin().map_or(own, |twin| own.min(twin.pack()));
             let shape: Vec<(f64, f64)> = tile.shape(e).collect();
             for w in shape.windows(2) {
                 let d = project_onto_segment(point, w[0], w[1]).distance_m;
@@ -565,7 +561,7 @@ async fn route_options_are_validated_and_applied() {
         for local in 0..tile.edges.len() as u32 {
             let e = tile.edge(local);
             let shape: Vec<(f64, f64)> = tile.shape(e).collect();
-            if e.twin_tile.to_native() == NONE
+            if e.twin().is_none()
                 || e.flags & flags::SNAPPABLE == 0
                 || meridian::spatial::geometry::haversine_m(shape[0], shape[1]) < 80.0
             {

@@ -79,7 +79,7 @@ fn compare(
                     let t = router.store.tile(w[0].edge.tile).unwrap();
                     let e = t.edge(w[0].edge.local);
                     let next = router.store.tile(w[1].edge.tile).unwrap();
-                    GlobalId::new(e.target_tile.to_native(), e.target_local.to_native())
+                    GlobalId::new(e.target().tile, e.target().local)
                         == GlobalId::new(w[1].edge.tile, next.edge_source(w[1].edge.local))
                 });
                 if !close(x, y) || !close(sum, x) || !joined {

@@ -2,7 +2,7 @@
 //! restrictions obeyed, via points honoured, steps that add up.
 
 use crate::common::{junctions, router};
-use meridian::graph::{GlobalId, NONE};
+use meridian::graph::GlobalId;
 use meridian::route::cut_shape;
 use meridian::route::search::SearchSpace;
 use meridian::spatial::geometry::haversine_m;
@@ -25,11 +25,8 @@ fn routes_are_continuous_on_the_graph_and_in_geometry() {
             let tile = router.store.tile(w[0].edge.tile).unwrap();
             let e = tile.edge(w[0].edge.local);
             let next_tile = router.store.tile(w[1].edge.tile).unwrap();
-            assert_eq!(e.target_tile.to_native(), w[1].edge.tile);
-            assert_eq!(
-                next_tile.edge_source(w[1].edge.local),
-                e.target_local.to_native()
-            );
+            assert_eq!(e.target().tile, w[1].edge.tile);
+            assert_eq!(next_tile.edge_source(w[1].edge.local), e.target().local);
         }
         let answer = router.route(&[a, b], true).unwrap();
         let g = &answer.route.geometry;
@@ -61,8 +58,8 @@ fn one_way_streets_are_driven_only_their_way() {
         let tile = store.tile(t).unwrap();
         for l in 0..tile.edges.len() as u32 {
             let e = tile.edge(l);
-            let len = e.length_m.to_native() as f64;
-            if e.twin_tile.to_native() != NONE || len < 60.0 {
+            let len = e.length_m() as f64;
+            if e.twin().is_some() || len < 60.0 {
                 continue;
             }
             // A point a quarter and three quarters along a real one-way edge.
@@ -107,15 +104,12 @@ fn turn_restrictions_are_obeyed() {
         let tile = store.tile(t).unwrap();
         for v in 0..tile.node_count() {
             for ft in tile.forbidden_turns_at(v) {
-                let from = GlobalId::new(ft.from_tile.to_native(), ft.from_local.to_native());
-                let to = GlobalId::new(t, ft.to_local.to_native());
+                let from = ft.from();
+                let to = GlobalId::new(t, ft.to_local());
                 let from_tile = store.tile(from.tile).unwrap();
                 let fe = from_tile.edge(from.local);
                 let te = tile.edge(to.local);
-                let (fl, tl) = (
-                    fe.length_m.to_native() as f64,
-                    te.length_m.to_native() as f64,
-                );
+                let (fl, tl) = (fe.length_m() as f64, te.length_m() as f64);
                 if fl < 2.0 || tl < 2.0 {
                     continue;
                 }

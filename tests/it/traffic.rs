@@ -29,7 +29,7 @@ fn crawl(
     let tile = router.store.tile(edge.tile).unwrap();
     let e = tile.edge(edge.local);
     let shape: Vec<(f64, f64)> = tile.shape(e).collect();
-    let len = e.length_m.to_native() as f64;
+    let len = e.length_m() as f64;
     let step_m = kmh / 3.6 * interval_s;
     let n = (len / step_m).floor() as usize;
     let start_ms = end_ms - (n as f64 * interval_s * 1000.0) as i64;
@@ -147,7 +147,7 @@ fn slow_drives_divert_the_route_and_age_out() {
         .iter()
         .map(|p| {
             let e = router.store.tile(p.edge.tile).unwrap().edge(p.edge.local);
-            let share = (p.to_m - p.from_m) / e.length_m.to_native() as f64;
+            let share = (p.to_m - p.from_m) / e.length_m() as f64;
             model.edge_cost_s(p.edge, e) * share + p.turn_s
         })
         .sum();
