@@ -11,6 +11,7 @@ use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::{GlobalId, GraphStore};
 use meridian::route::overlay::OverlayConfig;
 use meridian::route::{Algorithm, Router};
+use meridian::spatial::LatLon;
 use meridian::traffic::LiveTraffic;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// p50 / p90 / p99 / mean in µs, each the median over passes.
 fn time_queries(
     router: &Router,
-    queries: &[[(f64, f64); 2]],
+    queries: &[[LatLon; 2]],
     algorithm: Algorithm,
     passes: usize,
 ) -> [f64; 4] {
@@ -64,7 +65,7 @@ fn time_queries(
 }
 
 /// Overlay answers whose duration differs from the A*'s (and how many routed).
-fn check(router: &Router, queries: &[[(f64, f64); 2]]) -> (usize, usize) {
+fn check(router: &Router, queries: &[[LatLon; 2]]) -> (usize, usize) {
     let (mut routed, mut differ) = (0, 0);
     for q in queries {
         let a = router.route_using(q, false, None, Some(Algorithm::AStar));
@@ -129,11 +130,11 @@ fn main() {
             })
         })
         .collect();
-    let queries: Vec<[(f64, f64); 2]> = read_csv(&shared.join("anchors/queries-porto-2015-06.csv"))
+    let queries: Vec<[LatLon; 2]> = read_csv(&shared.join("anchors/queries-porto-2015-06.csv"))
         .iter()
         .map(|r| {
             let f = |i: usize| r[i].parse::<f64>().unwrap();
-            [(f(1), f(0)), (f(3), f(2))]
+            [LatLon::new(f(1), f(0)), LatLon::new(f(3), f(2))]
         })
         .collect();
     let graph = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/out/porto-overlay");

@@ -11,6 +11,7 @@
 use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::{EdgeId, GlobalId, NodeId, NONE};
+use spatial::LatLon;
 
 /// Bumped whenever an archived layout changes; the store refuses other versions.
 pub const TILE_FORMAT_VERSION: u32 = 3;
@@ -25,19 +26,18 @@ pub struct Coord {
 }
 
 impl Coord {
-    pub fn from_degrees(lat: f64, lon: f64) -> Self {
+    pub fn from_degrees(p: LatLon) -> Self {
         Coord {
-            lat_e7: (lat * COORD_SCALE).round() as i32,
-            lon_e7: (lon * COORD_SCALE).round() as i32,
+            lat_e7: (p.lat * COORD_SCALE).round() as i32,
+            lon_e7: (p.lon * COORD_SCALE).round() as i32,
         }
     }
 }
 
 impl ArchivedCoord {
-    /// `(lat, lon)` in degrees.
     #[inline]
-    pub fn degrees(&self) -> (f64, f64) {
-        (
+    pub fn degrees(&self) -> LatLon {
+        LatLon::new(
             self.lat_e7.to_native() as f64 / COORD_SCALE,
             self.lon_e7.to_native() as f64 / COORD_SCALE,
         )
@@ -298,8 +298,16 @@ impl ArchivedTile {
     }
 
     #[inline]
-    pub fn node_position(&self, node: u32) -> (f64, f64) {
+    pub fn node_location(&self, node: u32) -> LatLon {
         self.node_coords[node as usize].degrees()
+    }
+
+    /// [`ArchivedTile::node_location`] as a `(lat, lon)` pair, the form the overlay's partitioner
+    /// keeps.
+    #[inline]
+    pub fn node_position(&self, node: u32) -> (f64, f64) {
+        let p = self.node_location(node);
+        (p.lat, p.lon)
     }
 
     /// Local index of the node an edge of this tile leaves from.
@@ -321,17 +329,16 @@ impl ArchivedTile {
         &self.edges[local as usize]
     }
 
-    /// Shape of an edge in travel order, as `(lat, lon)` degrees.
-    pub fn shape(&self, edge: &ArchivedEdge) -> impl ExactSizeIterator<Item = (f64, f64)> + '_ {
+    /// Shape of an edge in travel order.
+    pub fn shape(&self, edge: &ArchivedEdge) -> impl ExactSizeIterator<Item = LatLon> + '_ {
         let a = edge.shape_first() as usize;
         let n = edge.shape_len.to_native() as usize;
         self.shapes[a..a + n].iter().map(|c| c.degrees())
     }
 
-    /// The two ends of shape segment `segment` of an edge (points `segment` and `segment + 1`),
-    /// `(lat, lon)` degrees.
+    /// The two ends of shape segment `segment` of an edge (points `segment` and `segment + 1`).
     #[inline]
-    pub fn segment(&self, edge: &ArchivedEdge, segment: u32) -> ((f64, f64), (f64, f64)) {
+    pub fn segment(&self, edge: &ArchivedEdge, segment: u32) -> (LatLon, LatLon) {
         let i = (edge.shape_first() + segment) as usize;
         (self.shapes[i].degrees(), self.shapes[i + 1].degrees())
     }

@@ -13,7 +13,7 @@ use super::snap::Snap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use graph::{GlobalId, GraphStore};
-use spatial::geometry::haversine_m;
+use spatial::LatLon;
 
 const LEN: usize = 21;
 
@@ -37,12 +37,7 @@ pub fn encode(store: &GraphStore, snap: &Snap) -> String {
 }
 
 /// The snap a hint names for `point`, if the hint is valid here and within `max_radius_m`.
-pub fn decode(
-    store: &GraphStore,
-    hint: &str,
-    point: (f64, f64),
-    max_radius_m: f64,
-) -> Option<Snap> {
+pub fn decode(store: &GraphStore, hint: &str, point: LatLon, max_radius_m: f64) -> Option<Snap> {
     let b = URL_SAFE_NO_PAD.decode(hint.trim_end_matches('=')).ok()?;
     if b.len() != LEN {
         return None;
@@ -70,9 +65,9 @@ pub fn decode(
     {
         return None;
     }
-    let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
+    let shape: Vec<LatLon> = tile.shape(edge).collect();
     let location = cut_shape(&shape, along_m, along_m)[0];
-    let distance_m = haversine_m(point, location);
+    let distance_m = point.haversine_m(location);
     if distance_m > max_radius_m {
         return None;
     }

@@ -15,6 +15,7 @@ use super::cost::{CostModel, SpeedSource};
 use graph::tile::ArchivedTile;
 use graph::{EdgeId, GlobalId, GraphStore, StoreError};
 use spatial::geometry::lower_bound_distance_m;
+use spatial::LatLon;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -27,7 +28,7 @@ const ACTIVE_LANDMARKS: usize = 16;
 /// Lower bound of the remaining cost from a node to the target: the larger of straight-line
 /// distance at top speed and the landmark (ALT) bounds towards the target edges' tail nodes.
 struct Heuristic {
-    target_point: (f64, f64),
+    target_point: LatLon,
     cos_lat_min: f64,
     max_speed_ms: f64,
     speedup: f64,
@@ -42,13 +43,14 @@ impl Heuristic {
         model: &CostModel<S>,
         sources: &[Endpoint],
         targets: &[Endpoint],
-        target_point: (f64, f64),
+        target_point: LatLon,
     ) -> Result<Heuristic, StoreError> {
         let bbox = store.manifest().bbox;
-        let cos_lat_min = bbox[1]
+        let cos_lat_min = bbox
+            .min_lat
             .abs()
-            .max(bbox[3].abs())
-            .max(target_point.0.abs())
+            .max(bbox.max_lat.abs())
+            .max(target_point.lat.abs())
             .min(89.0)
             .to_radians()
             .cos();
@@ -107,7 +109,7 @@ impl Heuristic {
 
     #[inline]
     fn at(&self, tile: &ArchivedTile, node: u32) -> f64 {
-        let p = tile.node_position(node);
+        let p = tile.node_location(node);
         let straight =
             lower_bound_distance_m(p, self.target_point, self.cos_lat_min) / self.max_speed_ms;
         if self.active.is_empty() {
@@ -284,7 +286,7 @@ pub fn shortest_path<S: SpeedSource>(
     space: &mut SearchSpace,
     sources: &[Endpoint],
     targets: &[Endpoint],
-    target_point: (f64, f64),
+    target_point: LatLon,
 ) -> Result<Option<LegPath>, StoreError> {
     space.begin(store.tile_count());
     let heuristic = Heuristic::new(store, model, sources, targets, target_point)?;

@@ -8,7 +8,7 @@
 
 use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
 use graph::{EdgeId, GraphStore, StoreError};
-use spatial::geometry::bearing_deg;
+use spatial::LatLon;
 
 /// First search radius; most points lie on or within metres of a road.
 const FIRST_RADIUS_M: f64 = 50.0;
@@ -16,8 +16,8 @@ const FIRST_RADIUS_M: f64 = 50.0;
 /// A coordinate placed on the graph.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snap {
-    /// The point on the road, `(lat, lon)`.
-    pub location: (f64, f64),
+    /// The point on the road.
+    pub location: LatLon,
     /// From the input coordinate to `location`.
     pub distance_m: f64,
     /// The directed edge found (for a two-way road, either direction).
@@ -69,7 +69,7 @@ fn directions(
         return Ok((true, has_twin));
     };
     let (from, to) = tile.segment(edge, hit.segment);
-    let heading = bearing_deg(from, to);
+    let heading = from.bearing_deg(to);
     Ok((
         b.allows(heading),
         has_twin && b.allows((heading + 180.0) % 360.0),
@@ -88,7 +88,7 @@ pub enum Approach {
 /// The directions `approach` allows at the hit: (along the edge, along its twin).
 fn approach_directions(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     hit: &SegmentHit,
     approach: Approach,
 ) -> Result<(bool, bool), StoreError> {
@@ -99,8 +99,9 @@ fn approach_directions(
     }
     let (a, b) = tile.segment(edge, hit.segment);
     // Sign of the cross product in a local frame (x east, y north): negative = on the right.
-    let k = a.0.to_radians().cos();
-    let cross = (b.1 - a.1) * k * (point.0 - a.0) - (b.0 - a.0) * (point.1 - a.1) * k;
+    let k = a.lat.to_radians().cos();
+    let cross =
+        (b.lon - a.lon) * k * (point.lat - a.lat) - (b.lat - a.lat) * (point.lon - a.lon) * k;
     if cross == 0.0 {
         return Ok((true, true));
     }
@@ -115,7 +116,7 @@ fn approach_directions(
 /// leaves none.
 fn allowed(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     hit: &SegmentHit,
     bearing: Option<Bearing>,
     approach: Option<Approach>,
@@ -146,10 +147,10 @@ fn restrict(s: Snap, forward: bool, reverse: bool) -> Snap {
     }
 }
 
-/// Nearest routable edge within `max_radius_m` of `(lat, lon)`, or `None`.
+/// Nearest routable edge within `max_radius_m` of `point`, or `None`.
 pub fn snap(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     max_radius_m: f64,
 ) -> Result<Option<Snap>, StoreError> {
     snap_heading(store, point, max_radius_m, None, None)
@@ -159,7 +160,7 @@ pub fn snap(
 /// keeping the directions `approach` allows.
 pub fn snap_heading(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     max_radius_m: f64,
     bearing: Option<Bearing>,
     approach: Option<Approach>,
@@ -212,7 +213,7 @@ pub fn snap_heading(
 /// at the road's nearest point.
 pub fn nearest(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     n: usize,
     max_radius_m: f64,
     bearing: Option<Bearing>,

@@ -40,6 +40,7 @@ use route::{now_ms, Router};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
+use spatial::LatLon;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -93,12 +94,13 @@ enum ClientMessage {
     Auth { device: u64, token: String },
     Ping(PingMessage),
     Pings { pings: Vec<PingMessage> },
-    Navigate { destination: LatLon },
+    Navigate { destination: WirePoint },
     EndNavigation,
 }
 
+/// A point as the navigate message writes it, `{"lat": .., "lon": ..}`.
 #[derive(Deserialize)]
-struct LatLon {
+struct WirePoint {
     lat: f64,
     lon: f64,
 }
@@ -187,7 +189,7 @@ struct Connection {
     /// Highest sequence number accepted on this connection: a ping at or below it is a resend.
     highest_seq: u64,
     /// Position of the last accepted ping: where navigation starts.
-    last_position: Option<(f64, f64)>,
+    last_position: Option<LatLon>,
     navigation: Option<NavigationSession>,
 }
 
@@ -478,7 +480,7 @@ async fn accept_ping(
     if !resend {
         conn.highest_seq = p.seq;
         conn.last_ts = Some(p.ts);
-        conn.last_position = Some((p.lat, p.lon));
+        conn.last_position = Some(LatLon::new(p.lat, p.lon));
     }
     // A resend leaves the session where it is (and in `conn`).
     let session = if resend { None } else { conn.navigation.take() };
@@ -486,7 +488,11 @@ async fn accept_ping(
         // Progress is cheap, a reroute is a route search: both run on the compute pool, and the
         // session travels there and back.
         let router = ctx.router.clone();
-        let (position, ts, accuracy) = ((p.lat, p.lon), p.ts, p.accuracy.unwrap_or(10.0) as f64);
+        let (position, ts, accuracy) = (
+            LatLon::new(p.lat, p.lon),
+            p.ts,
+            p.accuracy.unwrap_or(10.0) as f64,
+        );
         let moved = ctx
             .compute
             .run(move || {
@@ -588,15 +594,11 @@ fn submit_and_ack(ctx: &Arc<IngestContext>, pings: Vec<LoggedPing>, out: &mpsc::
 async fn start_navigation(
     ctx: &IngestContext,
     conn: &mut Connection,
-    destination: LatLon,
+    destination: WirePoint,
     out: &mpsc::Sender<Message>,
 ) {
-    let dest = (destination.lat, destination.lon);
-    if !dest.0.is_finite()
-        || !dest.1.is_finite()
-        || !(-90.0..=90.0).contains(&dest.0)
-        || !(-180.0..=180.0).contains(&dest.1)
-    {
+    let dest = LatLon::new(destination.lat, destination.lon);
+    if !dest.in_range() {
         let _ = out
             .send(error_frame(
                 "InvalidCoordinate",

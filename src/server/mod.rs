@@ -169,7 +169,7 @@ pub fn routes(
                     "status": status,
                     "graph": m.name,
                     "graph_version": m.graph_version,
-                    "bbox": m.bbox,
+                    "bbox": m.bbox.lon_lat_array(),
                     "tiles": m.tiles.len(),
                     "tiles_loaded": store.loaded_tiles(),
                     "live_edges": traffic.live_edges,

@@ -15,6 +15,7 @@
 //! Only the canonical lowercase spelling is accepted: hashes are used as tile keys, and accepting
 //! `"U4PR"` would let a lookup miss the tile stored under `"u4pr"`.
 
+use crate::coord::{BBox, LatLon};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -72,66 +73,11 @@ impl fmt::Display for GeohashError {
 
 impl std::error::Error for GeohashError {}
 
-/// An axis-aligned box in degrees. [`BBox::contains`] and [`BBox::intersects`] treat it as closed
-/// (boundaries included).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BBox {
-    pub min_lat: f64,
-    pub min_lon: f64,
-    pub max_lat: f64,
-    pub max_lon: f64,
-}
-
-impl BBox {
-    /// An inverted box that contains nothing; the first [`BBox::expand`] makes it a point.
-    pub fn empty() -> BBox {
-        BBox {
-            min_lat: f64::INFINITY,
-            min_lon: f64::INFINITY,
-            max_lat: f64::NEG_INFINITY,
-            max_lon: f64::NEG_INFINITY,
-        }
-    }
-
-    /// True while the box holds no point (as made by [`BBox::empty`], or with NaN bounds).
-    pub fn is_empty(&self) -> bool {
-        !(self.min_lat <= self.max_lat && self.min_lon <= self.max_lon)
-    }
-
-    pub fn contains(&self, lat: f64, lon: f64) -> bool {
-        self.min_lat <= lat && lat <= self.max_lat && self.min_lon <= lon && lon <= self.max_lon
-    }
-
-    /// `(lat, lon)` of the centre; meaningless (NaN) for an empty box.
-    pub fn center(&self) -> (f64, f64) {
-        (
-            (self.min_lat + self.max_lat) / 2.0,
-            (self.min_lon + self.max_lon) / 2.0,
-        )
-    }
-
-    /// True if the boxes share at least one point (touching edges count). Empty boxes never
-    /// intersect anything.
-    pub fn intersects(&self, other: &BBox) -> bool {
-        self.min_lat <= other.max_lat
-            && other.min_lat <= self.max_lat
-            && self.min_lon <= other.max_lon
-            && other.min_lon <= self.max_lon
-    }
-
-    /// Grows the box to include the point. NaN coordinates are ignored.
-    pub fn expand(&mut self, lat: f64, lon: f64) {
-        self.min_lat = self.min_lat.min(lat);
-        self.max_lat = self.max_lat.max(lat);
-        self.min_lon = self.min_lon.min(lon);
-        self.max_lon = self.max_lon.max(lon);
-    }
-}
-
-/// Geohash of `(lat, lon)` with `precision` characters (1 to [`MAX_PRECISION`]).
-pub fn encode(lat: f64, lon: f64, precision: usize) -> Result<String, GeohashError> {
+/// Geohash of a point with `precision` characters (1 to [`MAX_PRECISION`]).
+pub fn encode(p: LatLon, precision: usize) -> Result<String, GeohashError> {
     check_precision(precision)?;
-    if !in_range(lat, lon) {
+    let LatLon { lat, lon } = p;
+    if !p.in_range() {
         return Err(GeohashError::OutOfRange { lat, lon });
     }
     // One 60-bit code, then truncation: coarser cells nest exactly in finer ones.
@@ -233,7 +179,7 @@ pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<String> {
         .collect()
 }
 
-/// All cells of the given precision that a polyline of (lat, lon) points passes through, in
+/// All cells of the given precision that a polyline passes through, in
 /// order of first visit, without duplicates.
 ///
 /// Segments are straight lines in (lon, lat) degrees, walked with an exact grid traversal
@@ -243,7 +189,7 @@ pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<String> {
 /// the end point. A segment whose longitudes differ by more than 180° takes the short way across
 /// the antimeridian. Points that [`encode`] would reject are skipped; a precision outside 1 to
 /// [`MAX_PRECISION`] gives no cells.
-pub fn cells_along(points: &[(f64, f64)], precision: usize) -> Vec<String> {
+pub fn cells_along(points: &[LatLon], precision: usize) -> Vec<String> {
     if check_precision(precision).is_err() {
         return Vec::new();
     }
@@ -255,16 +201,16 @@ pub fn cells_along(points: &[(f64, f64)], precision: usize) -> Vec<String> {
             order.push(code);
         }
     };
-    let mut prev: Option<(f64, f64)> = None;
-    for &(lat, lon) in points.iter().filter(|p| in_range(p.0, p.1)) {
+    let mut prev: Option<LatLon> = None;
+    for &p in points.iter().filter(|p| p.in_range()) {
         match prev {
             None => {
-                let (c, r) = grid.cell_of(lat, lon);
+                let (c, r) = grid.cell_of(p.lat, p.lon);
                 visit(grid.code(c, r));
             }
-            Some(a) => grid.walk(a, (lat, lon), &mut visit),
+            Some(a) => grid.walk(a, p, &mut visit),
         }
-        prev = Some((lat, lon));
+        prev = Some(p);
     }
     order
         .into_iter()
@@ -291,11 +237,6 @@ fn check_precision(precision: usize) -> Result<(), GeohashError> {
     } else {
         Err(GeohashError::InvalidLength(precision))
     }
-}
-
-/// Also rejects NaN, whose comparisons are all false.
-fn in_range(lat: f64, lon: f64) -> bool {
-    (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)
 }
 
 /// The hash's bits as an integer, and its length.
@@ -453,12 +394,12 @@ impl Grid {
     }
 
     /// Visits the cells of the segment `a -> b` (both in range), start and end cells included.
-    fn walk(&self, a: (f64, f64), b: (f64, f64), visit: &mut impl FnMut(u64)) {
-        let (c0, r0) = self.cell_of(a.0, a.1);
-        let (c1, r1) = self.cell_of(b.0, b.1);
+    fn walk(&self, a: LatLon, b: LatLon, visit: &mut impl FnMut(u64)) {
+        let (c0, r0) = self.cell_of(a.lat, a.lon);
+        let (c1, r1) = self.cell_of(b.lat, b.lon);
         let (c0, r0, mut c1, r1) = (i64::from(c0), i64::from(r0), i64::from(c1), i64::from(r1));
         // Columns are walked unwrapped (possibly past either end) and wrapped when visited.
-        let mut dlon = b.1 - a.1;
+        let mut dlon = b.lon - a.lon;
         if dlon > 180.0 {
             dlon -= 360.0;
             c1 -= self.cols;
@@ -467,8 +408,11 @@ impl Grid {
             c1 += self.cols;
         }
         // Position and direction in cell units.
-        let (x0, y0) = ((a.1 + 180.0) / self.cell_lon, (a.0 + 90.0) / self.cell_lat);
-        let (dx, dy) = (dlon / self.cell_lon, (b.0 - a.0) / self.cell_lat);
+        let (x0, y0) = (
+            (a.lon + 180.0) / self.cell_lon,
+            (a.lat + 90.0) / self.cell_lat,
+        );
+        let (dx, dy) = (dlon / self.cell_lon, (b.lat - a.lat) / self.cell_lat);
 
         // The integer step counts decide where the walk ends; the float parameters only decide
         // the order of column and row steps, so rounding can never make it miss the end cell.
@@ -512,6 +456,13 @@ fn first_crossing(pos: f64, cell: i64, step: i64, d: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ll(points: &[(f64, f64)]) -> Vec<LatLon> {
+        points
+            .iter()
+            .map(|&(lat, lon)| LatLon::new(lat, lon))
+            .collect()
+    }
 
     /// Deterministic xorshift, so tests need no crates and never flake.
     struct Rng(u64);
@@ -571,12 +522,21 @@ mod tests {
 
     #[test]
     fn encodes_known_hashes() {
-        assert_eq!(encode(57.64911, 10.40744, 11).unwrap(), "u4pruydqqvj");
-        assert_eq!(encode(42.605, -5.603, 5).unwrap(), "ezs42");
-        assert_eq!(encode(0.0, 0.0, 5).unwrap(), "s0000");
-        assert_eq!(encode(-90.0, -180.0, 12).unwrap(), "000000000000");
-        assert_eq!(encode(90.0, 180.0, 12).unwrap(), "zzzzzzzzzzzz");
-        assert_eq!(encode(57.64911, 10.40744, 1).unwrap(), "u");
+        assert_eq!(
+            encode(LatLon::new(57.64911, 10.40744), 11).unwrap(),
+            "u4pruydqqvj"
+        );
+        assert_eq!(encode(LatLon::new(42.605, -5.603), 5).unwrap(), "ezs42");
+        assert_eq!(encode(LatLon::new(0.0, 0.0), 5).unwrap(), "s0000");
+        assert_eq!(
+            encode(LatLon::new(-90.0, -180.0), 12).unwrap(),
+            "000000000000"
+        );
+        assert_eq!(
+            encode(LatLon::new(90.0, 180.0), 12).unwrap(),
+            "zzzzzzzzzzzz"
+        );
+        assert_eq!(encode(LatLon::new(57.64911, 10.40744), 1).unwrap(), "u");
     }
 
     #[test]
@@ -584,9 +544,9 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..1000 {
             let (lat, lon) = (rng.range(-90.0, 90.0), rng.range(-180.0, 180.0));
-            let full = encode(lat, lon, 12).unwrap();
+            let full = encode(LatLon::new(lat, lon), 12).unwrap();
             for p in 1..=12 {
-                assert_eq!(encode(lat, lon, p).unwrap(), full[..p]);
+                assert_eq!(encode(LatLon::new(lat, lon), p).unwrap(), full[..p]);
             }
         }
     }
@@ -597,7 +557,7 @@ mod tests {
         for _ in 0..5000 {
             let (lat, lon) = (rng.range(-90.0, 90.0), rng.range(-180.0, 180.0));
             assert_eq!(
-                encode(lat, lon, 12).unwrap(),
+                encode(LatLon::new(lat, lon), 12).unwrap(),
                 reference_encode(lat, lon, 12)
             );
         }
@@ -620,7 +580,7 @@ mod tests {
                 ] {
                     let (la, lo) = (la.clamp(-90.0, 90.0), lo.clamp(-180.0, 180.0));
                     assert_eq!(
-                        encode(la, lo, 12).unwrap(),
+                        encode(LatLon::new(la, lo), 12).unwrap(),
                         reference_encode(la, lo, 12),
                         "({la}, {lo})"
                     );
@@ -631,18 +591,24 @@ mod tests {
 
     #[test]
     fn encode_rejects_bad_input() {
-        assert_eq!(encode(0.0, 0.0, 0), Err(GeohashError::InvalidLength(0)));
-        assert_eq!(encode(0.0, 0.0, 13), Err(GeohashError::InvalidLength(13)));
+        assert_eq!(
+            encode(LatLon::new(0.0, 0.0), 0),
+            Err(GeohashError::InvalidLength(0))
+        );
+        assert_eq!(
+            encode(LatLon::new(0.0, 0.0), 13),
+            Err(GeohashError::InvalidLength(13))
+        );
         assert!(matches!(
-            encode(90.5, 0.0, 5),
+            encode(LatLon::new(90.5, 0.0), 5),
             Err(GeohashError::OutOfRange { .. })
         ));
         assert!(matches!(
-            encode(0.0, -180.01, 5),
+            encode(LatLon::new(0.0, -180.01), 5),
             Err(GeohashError::OutOfRange { .. })
         ));
-        assert!(encode(f64::NAN, 0.0, 5).is_err());
-        assert!(encode(0.0, f64::INFINITY, 5).is_err());
+        assert!(encode(LatLon::new(f64::NAN, 0.0), 5).is_err());
+        assert!(encode(LatLon::new(0.0, f64::INFINITY), 5).is_err());
     }
 
     #[test]
@@ -657,11 +623,11 @@ mod tests {
                 max_lon: -5.5810546875,
             }
         );
-        let (lat, lon) = bb.center();
+        let LatLon { lat, lon } = bb.center();
         assert!((lat - 42.605).abs() < 1e-3 && (lon - -5.603).abs() < 1e-3);
 
         let bb = decode_bbox("u4pruydqqvj").unwrap();
-        assert!(bb.contains(57.64911, 10.40744));
+        assert!(bb.contains(LatLon::new(57.64911, 10.40744)));
         assert_eq!(
             decode_bbox("s").unwrap(),
             BBox {
@@ -679,13 +645,19 @@ mod tests {
         for _ in 0..2000 {
             let (lat, lon) = (rng.range(-90.0, 90.0), rng.range(-180.0, 180.0));
             for p in [1, 4, 5, 8, 11, 12] {
-                let hash = encode(lat, lon, p).unwrap();
+                let hash = encode(LatLon::new(lat, lon), p).unwrap();
                 let bb = decode_bbox(&hash).unwrap();
-                assert!(bb.contains(lat, lon), "{hash} {bb:?} ({lat}, {lon})");
+                assert!(
+                    bb.contains(LatLon::new(lat, lon)),
+                    "{hash} {bb:?} ({lat}, {lon})"
+                );
                 let (w, h) = cell_size_deg(p);
                 assert_eq!((bb.max_lon - bb.min_lon, bb.max_lat - bb.min_lat), (w, h));
-                let (clat, clon) = bb.center();
-                assert_eq!(encode(clat, clon, p).unwrap(), hash);
+                let LatLon {
+                    lat: clat,
+                    lon: clon,
+                } = bb.center();
+                assert_eq!(encode(LatLon::new(clat, clon), p).unwrap(), hash);
             }
         }
     }
@@ -776,7 +748,10 @@ mod tests {
         ] {
             let me = decode_bbox(hash).unwrap();
             let (w, h) = (me.max_lon - me.min_lon, me.max_lat - me.min_lat);
-            let (clat, clon) = me.center();
+            let LatLon {
+                lat: clat,
+                lon: clon,
+            } = me.center();
             let all = neighbors(hash).unwrap();
             let expected = [
                 (1, 0),
@@ -800,7 +775,7 @@ mod tests {
                 } else if lon < -180.0 {
                     lon += 360.0;
                 }
-                Some(encode(lat, lon, hash.len()).unwrap())
+                Some(encode(LatLon::new(lat, lon), hash.len()).unwrap())
             })
             .collect::<Vec<_>>();
             assert_eq!(all, expected, "{hash}");
@@ -849,10 +824,10 @@ mod tests {
         assert_eq!(cells_covering(&exact, 1), ["s", "t", "u", "v"]);
         // A degenerate box is the point's own cell.
         let mut point = BBox::empty();
-        point.expand(57.64911, 10.40744);
+        point.expand(LatLon::new(57.64911, 10.40744));
         assert_eq!(
             cells_covering(&point, 6),
-            [encode(57.64911, 10.40744, 6).unwrap()]
+            [encode(LatLon::new(57.64911, 10.40744), 6).unwrap()]
         );
         // Clipped to the world; empty, inverted, NaN or bad precision give nothing.
         let beyond = BBox {
@@ -880,7 +855,10 @@ mod tests {
             let (w, h) = cell_size_deg(p);
             let mut bb = BBox::empty();
             for _ in 0..2 {
-                bb.expand(rng.range(-85.0, 85.0), rng.range(-175.0, 175.0));
+                bb.expand(LatLon::new(
+                    rng.range(-85.0, 85.0),
+                    rng.range(-175.0, 175.0),
+                ));
             }
             // Keep boxes a few cells across.
             bb.max_lat = bb.max_lat.min(bb.min_lat + 4.0 * h);
@@ -893,10 +871,10 @@ mod tests {
             for _ in 0..50 {
                 let lat = rng.range(bb.min_lat, bb.max_lat);
                 let lon = rng.range(bb.min_lon, bb.max_lon);
-                assert!(cells.contains(&encode(lat, lon, p).unwrap()));
+                assert!(cells.contains(&encode(LatLon::new(lat, lon), p).unwrap()));
             }
             for (lat, lon) in [(bb.min_lat, bb.min_lon), (bb.max_lat, bb.max_lon)] {
-                assert!(cells.contains(&encode(lat, lon, p).unwrap()));
+                assert!(cells.contains(&encode(LatLon::new(lat, lon), p).unwrap()));
             }
         }
     }
@@ -904,7 +882,10 @@ mod tests {
     #[test]
     fn along_single_points_and_bad_input() {
         assert!(cells_along(&[], 5).is_empty());
-        assert_eq!(cells_along(&[(57.64911, 10.40744)], 11), ["u4pruydqqvj"]);
+        assert_eq!(
+            cells_along(&ll(&[(57.64911, 10.40744)]), 11),
+            ["u4pruydqqvj"]
+        );
         // Repeated points and an invalid point in between change nothing.
         let pts = [
             (42.605, -5.603),
@@ -912,9 +893,9 @@ mod tests {
             (f64::NAN, 0.0),
             (42.605, -5.603),
         ];
-        assert_eq!(cells_along(&pts, 5), ["ezs42"]);
-        assert!(cells_along(&pts, 0).is_empty());
-        assert!(cells_along(&pts, 13).is_empty());
+        assert_eq!(cells_along(&ll(&pts), 5), ["ezs42"]);
+        assert!(cells_along(&ll(&pts), 0).is_empty());
+        assert!(cells_along(&ll(&pts), 13).is_empty());
     }
 
     #[test]
@@ -922,28 +903,40 @@ mod tests {
         // Eastwards along a row at precision 1: 8 9 d e s t w x.
         // (Via 0°, as a single segment spanning over 180° would go round the other way.)
         let row = [(10.0, -170.0), (10.0, 0.0), (10.0, 170.0)];
-        assert_eq!(cells_along(&row, 1).concat(), "89destwx");
+        assert_eq!(cells_along(&ll(&row), 1).concat(), "89destwx");
         // Back west again: nothing new.
         let there_and_back = [(10.0, -170.0), (10.0, 0.0), (10.0, 170.0), (10.0, -10.0)];
-        assert_eq!(cells_along(&there_and_back, 1).concat(), "89destwx");
+        assert_eq!(cells_along(&ll(&there_and_back), 1).concat(), "89destwx");
         // North along a column: 0 2 8 b.
         assert_eq!(
-            cells_along(&[(-80.0, -170.0), (90.0, -170.0)], 1).concat(),
+            cells_along(&ll(&[(-80.0, -170.0), (90.0, -170.0)]), 1).concat(),
             "028b"
         );
     }
 
     #[test]
     fn along_crosses_the_antimeridian_the_short_way() {
-        assert_eq!(cells_along(&[(10.0, 179.9), (10.0, -179.9)], 1), ["x", "8"]);
-        assert_eq!(cells_along(&[(10.0, -179.9), (10.0, 179.9)], 1), ["8", "x"]);
-        assert_eq!(cells_along(&[(10.0, 180.0), (10.0, -179.9)], 1), ["x", "8"]);
+        assert_eq!(
+            cells_along(&ll(&[(10.0, 179.9), (10.0, -179.9)]), 1),
+            ["x", "8"]
+        );
+        assert_eq!(
+            cells_along(&ll(&[(10.0, -179.9), (10.0, 179.9)]), 1),
+            ["8", "x"]
+        );
+        assert_eq!(
+            cells_along(&ll(&[(10.0, 180.0), (10.0, -179.9)]), 1),
+            ["x", "8"]
+        );
         // Fiji, precision 6 (cells 0.011° wide): a few cells, not a trip round the world.
         let (a, b) = ((-16.8, 179.995), (-16.8, -179.995));
-        let cells = cells_along(&[a, b], 6);
+        let cells = cells_along(&ll(&[a, b]), 6);
         assert!(cells.len() <= 3, "{cells:?}");
-        assert_eq!(cells[0], encode(a.0, a.1, 6).unwrap());
-        assert_eq!(*cells.last().unwrap(), encode(b.0, b.1, 6).unwrap());
+        assert_eq!(cells[0], encode(LatLon::new(a.0, a.1), 6).unwrap());
+        assert_eq!(
+            *cells.last().unwrap(),
+            encode(LatLon::new(b.0, b.1), 6).unwrap()
+        );
     }
 
     /// Long diagonal segments against dense sampling: every sampled cell is visited, and the walk
@@ -959,12 +952,12 @@ mod tests {
                 (a.0 + rng.range(-20.0, 20.0) * h).clamp(-90.0, 90.0),
                 (a.1 + rng.range(-20.0, 20.0) * w).clamp(-180.0, 180.0),
             );
-            let cells = cells_along(&[a, b], p);
+            let cells = cells_along(&ll(&[a, b]), p);
             let steps = 20_000;
             for i in 0..=steps {
                 let t = f64::from(i) / f64::from(steps);
                 let (lat, lon) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-                let cell = encode(lat, lon, p).unwrap();
+                let cell = encode(LatLon::new(lat, lon), p).unwrap();
                 assert!(cells.contains(&cell), "{cell} missing for {a:?} -> {b:?}");
             }
             let grid = Grid::new(p);
@@ -972,45 +965,11 @@ mod tests {
             let (cb, rb) = grid.cell_of(b.0, b.1);
             let minimal = ca.abs_diff(cb) + ra.abs_diff(rb) + 1;
             assert_eq!(cells.len() as u32, minimal, "{a:?} -> {b:?}");
-            assert_eq!(cells[0], encode(a.0, a.1, p).unwrap());
-            assert_eq!(*cells.last().unwrap(), encode(b.0, b.1, p).unwrap());
+            assert_eq!(cells[0], encode(LatLon::new(a.0, a.1), p).unwrap());
+            assert_eq!(
+                *cells.last().unwrap(),
+                encode(LatLon::new(b.0, b.1), p).unwrap()
+            );
         }
-    }
-
-    #[test]
-    fn bbox_operations() {
-        let mut bb = BBox::empty();
-        assert!(bb.is_empty());
-        assert!(!bb.contains(0.0, 0.0));
-        bb.expand(10.0, 20.0);
-        bb.expand(-5.0, 30.0);
-        assert!(!bb.is_empty());
-        assert_eq!(
-            bb,
-            BBox {
-                min_lat: -5.0,
-                min_lon: 20.0,
-                max_lat: 10.0,
-                max_lon: 30.0
-            }
-        );
-        assert_eq!(bb.center(), (2.5, 25.0));
-        assert!(bb.contains(10.0, 20.0) && bb.contains(0.0, 25.0));
-        assert!(!bb.contains(10.1, 25.0) && !bb.contains(0.0, 19.9));
-        let touching = BBox {
-            min_lat: 10.0,
-            min_lon: 30.0,
-            max_lat: 11.0,
-            max_lon: 31.0,
-        };
-        let apart = BBox {
-            min_lat: 10.5,
-            min_lon: 20.0,
-            max_lat: 11.0,
-            max_lon: 31.0,
-        };
-        assert!(bb.intersects(&touching) && touching.intersects(&bb));
-        assert!(!bb.intersects(&apart) && !apart.intersects(&bb));
-        assert!(!bb.intersects(&BBox::empty()) && !BBox::empty().intersects(&bb));
     }
 }

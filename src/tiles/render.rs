@@ -13,7 +13,8 @@ use super::{image_path, DISPLAY_PRECISIONS, TILE_WIDTH_PX};
 use graph::profile::RoadClass;
 use graph::{GlobalId, GraphStore, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
-use spatial::geohash::{self, BBox};
+use spatial::geohash;
+use spatial::{BBox, LatLon};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -93,8 +94,8 @@ impl RenderStats {
 struct Road {
     class: RoadClass,
     oneway: bool,
-    /// (lat, lon) points in driving direction.
-    points: Vec<(f64, f64)>,
+    /// Points in driving direction.
+    points: Vec<LatLon>,
 }
 
 /// How a road class looks: width in metres on the ground, the narrowest it may get in pixels,
@@ -131,7 +132,7 @@ fn style(class: RoadClass) -> Style {
     }
 }
 
-/// Maps (lat, lon) to pixels of one cell's image. Pixels are square on the ground at the cell's
+/// Maps points to pixels of one cell's image. Pixels are square on the ground at the cell's
 /// centre latitude, so the image height follows the cell's aspect ratio in metres.
 struct CellProjection {
     west: f64,
@@ -145,7 +146,7 @@ struct CellProjection {
 
 impl CellProjection {
     fn new(cell: &BBox, width: u32) -> Self {
-        let (lat_c, _) = cell.center();
+        let lat_c = cell.center().lat;
         let lon_span = cell.max_lon - cell.min_lon;
         let lat_span = cell.max_lat - cell.min_lat;
         let metres_per_deg_lat = 111_320.0;
@@ -164,7 +165,7 @@ impl CellProjection {
         }
     }
 
-    fn project(&self, (lat, lon): (f64, f64)) -> (f32, f32) {
+    fn project(&self, LatLon { lat, lon }: LatLon) -> (f32, f32) {
         (
             ((lon - self.west) * self.px_per_deg_lon) as f32,
             ((self.north - lat) * self.px_per_deg_lat) as f32,
@@ -173,7 +174,7 @@ impl CellProjection {
 }
 
 /// The pixel position of a point in the image of `cell`, as [`render`] draws it.
-pub fn pixel_of(cell: &str, width_px: u32, point: (f64, f64)) -> Option<(f32, f32, u32, u32)> {
+pub fn pixel_of(cell: &str, width_px: u32, point: LatLon) -> Option<(f32, f32, u32, u32)> {
     let bbox = geohash::decode_bbox(cell).ok()?;
     let proj = CellProjection::new(&bbox, width_px);
     let (x, y) = proj.project(point);
@@ -219,7 +220,7 @@ pub fn render(store: &GraphStore, opts: &RenderOptions) -> Result<RenderStats, R
         format_version: INDEX_FORMAT_VERSION,
         graph: manifest.name.clone(),
         graph_version: manifest.graph_version.clone(),
-        bbox: manifest.bbox,
+        bbox: manifest.bbox.lon_lat_array(),
         levels: index_levels,
     };
     index.write(&opts.out).map_err(|source| RenderError::Io {
@@ -452,7 +453,7 @@ fn paint(rgb: [u8; 3]) -> Paint<'static> {
 fn stroke_polyline(
     pixmap: &mut Pixmap,
     proj: &CellProjection,
-    points: &[(f64, f64)],
+    points: &[LatLon],
     width: f32,
     rgb: [u8; 3],
 ) {
@@ -476,7 +477,7 @@ fn stroke_polyline(
 }
 
 /// Small chevrons pointing the way of travel, every `SPACING_PX` along the road.
-fn draw_oneway_arrows(pixmap: &mut Pixmap, proj: &CellProjection, points: &[(f64, f64)]) {
+fn draw_oneway_arrows(pixmap: &mut Pixmap, proj: &CellProjection, points: &[LatLon]) {
     const SPACING_PX: f32 = 90.0;
     const HALF_PX: f32 = 3.0;
     let pts: Vec<(f32, f32)> = points.iter().map(|&p| proj.project(p)).collect();

@@ -7,7 +7,7 @@ use super::Ping;
 use dashmap::DashMap;
 use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
 use graph::{EdgeId, GraphStore, StoreError};
-use spatial::geometry::{bearing_deg, haversine_m};
+use spatial::LatLon;
 
 /// Pings farther than this from any road are not matched (plus the fix's own accuracy, capped).
 const MATCH_RADIUS_M: f64 = 30.0;
@@ -39,7 +39,7 @@ struct LastFix {
     edge: EdgeId,
     along_m: f64,
     ts_ms: i64,
-    point: (f64, f64),
+    point: LatLon,
 }
 
 /// Matches pings; keeps each device's last matched fix (concurrently, one entry per device).
@@ -78,7 +78,7 @@ impl Matcher {
         store: &GraphStore,
         ping: &Ping,
     ) -> Result<Option<MatchedPing>, StoreError> {
-        let point = (ping.lat, ping.lon);
+        let point = ping.position();
         let previous = self
             .last
             .get(&ping.device)
@@ -94,8 +94,8 @@ impl Matcher {
             .or_else(|| {
                 // Without a usable heading, the direction of travel since the last fix.
                 previous
-                    .filter(|p| haversine_m(p.point, point) > 5.0)
-                    .map(|p| bearing_deg(p.point, point))
+                    .filter(|p| p.point.haversine_m(point) > 5.0)
+                    .map(|p| p.point.bearing_deg(point))
             });
 
         let mut hits: Vec<SegmentHit> = Vec::new();
@@ -121,7 +121,7 @@ impl Matcher {
             let segment_bearing = match heading {
                 Some(_) => {
                     let (a, b) = tile.segment(edge, hit.segment);
-                    Some(bearing_deg(a, b))
+                    Some(a.bearing_deg(b))
                 }
                 None => None,
             };

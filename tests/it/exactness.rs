@@ -7,6 +7,7 @@ use meridian::route::cost::{CostModel, SpeedSource};
 use meridian::route::search::SearchSpace;
 use meridian::route::snap::Snap;
 use meridian::route::Router;
+use meridian::spatial::LatLon;
 use meridian::traffic::LiveTraffic;
 use petgraph::algo::dijkstra;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -135,9 +136,9 @@ pub fn check_pairs_with<S: SpeedSource>(
     let mut routed = 0;
     for i in 0..pairs {
         let mut pick = || {
-            let (lat, lon) = nodes[rng.random_range(0..nodes.len())];
+            let LatLon { lat, lon } = nodes[rng.random_range(0..nodes.len())];
             // Up to ~60 m off the junction, so most points snap mid-edge.
-            (
+            LatLon::new(
                 lat + rng.random_range(-5e-4..5e-4),
                 lon + rng.random_range(-5e-4..5e-4),
             )

@@ -5,7 +5,7 @@ use crate::common::{junctions, router};
 use meridian::graph::GlobalId;
 use meridian::route::cut_shape;
 use meridian::route::search::SearchSpace;
-use meridian::spatial::geometry::haversine_m;
+use meridian::spatial::LatLon;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -32,10 +32,10 @@ fn routes_are_continuous_on_the_graph_and_in_geometry() {
         let g = &answer.route.geometry;
         for w in g.windows(2) {
             // Consecutive points are shape points of one road: never a jump across the map.
-            assert!(haversine_m(w[0], w[1]) < 5_000.0);
+            assert!(w[0].haversine_m(w[1]) < 5_000.0);
         }
-        assert!(haversine_m(g[0], answer.waypoints[0].location) < 0.5);
-        assert!(haversine_m(*g.last().unwrap(), answer.waypoints[1].location) < 0.5);
+        assert!(g[0].haversine_m(answer.waypoints[0].location) < 0.5);
+        assert!((*g.last().unwrap()).haversine_m(answer.waypoints[1].location) < 0.5);
         let leg = &answer.route.legs[0];
         let step_sum: f64 = leg.steps.iter().map(|s| s.distance).sum();
         assert!(
@@ -63,7 +63,7 @@ fn one_way_streets_are_driven_only_their_way() {
                 continue;
             }
             // A point a quarter and three quarters along a real one-way edge.
-            let shape: Vec<(f64, f64)> = tile.shape(e).collect();
+            let shape: Vec<LatLon> = tile.shape(e).collect();
             let p1 = *cut_shape(&shape, 0.0, 0.25 * len).last().unwrap();
             let p3 = *cut_shape(&shape, 0.0, 0.75 * len).last().unwrap();
             let (Some(s1), Some(s3)) = (router.snap(p1).unwrap(), router.snap(p3).unwrap()) else {
@@ -114,8 +114,8 @@ fn turn_restrictions_are_obeyed() {
                     continue;
                 }
                 // Just before the via node on `from`, just after it on `to`.
-                let fs: Vec<(f64, f64)> = from_tile.shape(fe).collect();
-                let ts: Vec<(f64, f64)> = tile.shape(te).collect();
+                let fs: Vec<LatLon> = from_tile.shape(fe).collect();
+                let ts: Vec<LatLon> = tile.shape(te).collect();
                 let a = *cut_shape(&fs, 0.0, fl - 1.0).last().unwrap();
                 let b = *cut_shape(&ts, 0.0, 1.0).last().unwrap();
                 let (Some(sa), Some(sb)) = (router.snap(a).unwrap(), router.snap(b).unwrap())

@@ -15,8 +15,8 @@ use crate::tile::{
 use crate::NONE;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
-use spatial::geohash::{self, BBox};
-use spatial::geometry::{bearing_deg, haversine_m};
+use spatial::geohash;
+use spatial::{BBox, LatLon};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -47,8 +47,7 @@ pub fn write_tiles(
     // (Z-order), so neighbours in space are neighbours in memory.
     let mut cell_nodes: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
     for (j, &c) in topo.junction_coords.iter().enumerate() {
-        let fine =
-            geohash::encode(c.0, c.1, 12).map_err(|e| BuildError::Geometry(e.to_string()))?;
+        let fine = geohash::encode(c, 12).map_err(|e| BuildError::Geometry(e.to_string()))?;
         cell_nodes
             .entry(fine[..precision].to_string())
             .or_default()
@@ -63,8 +62,8 @@ pub fn write_tiles(
         let pts = &topo.chains[edge.chain as usize].points;
         for s in 0..pts.len() - 1 {
             let mut bb = BBox::empty();
-            bb.expand(pts[s].0, pts[s].1);
-            bb.expand(pts[s + 1].0, pts[s + 1].1);
+            bb.expand(pts[s]);
+            bb.expand(pts[s + 1]);
             for cell in geohash::cells_covering(&bb, precision) {
                 cell_segments
                     .entry(cell)
@@ -152,7 +151,7 @@ pub fn write_tiles(
         };
         for &j in nodes {
             let c = topo.junction_coords[j as usize];
-            tile.node_coords.push(Coord::from_degrees(c.0, c.1));
+            tile.node_coords.push(Coord::from_degrees(c));
             tile.node_osm_ids.push(topo.junction_osm_ids[j as usize]);
             tile.node_roads.push(topo.junction_roads[j as usize]);
             let k = input.landmarks.count;
@@ -205,7 +204,7 @@ pub fn write_tiles(
                 });
                 shape_points += pts.len() as u64;
                 tile.shapes
-                    .extend(pts.iter().map(|p| Coord::from_degrees(p.0, p.1)));
+                    .extend(pts.iter().map(|&p| Coord::from_degrees(p)));
             }
             for &(i, o) in &turns_at[j as usize] {
                 let (from_tile, from_local) = edge_addr[i as usize];
@@ -244,8 +243,8 @@ pub fn write_tiles(
     }
 
     let mut bbox = BBox::empty();
-    for &(lat, lon) in &topo.junction_coords {
-        bbox.expand(lat, lon);
+    for &p in &topo.junction_coords {
+        bbox.expand(p);
     }
     let osm = input.osm;
     Ok(Manifest {
@@ -254,7 +253,7 @@ pub fn write_tiles(
         source: input.source.to_string(),
         graph_version: hex(&version.finalize()[..8]),
         geohash_precision: precision,
-        bbox: [bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat],
+        bbox,
         max_speed_kmh: max_speed,
         counts: Counts {
             osm_ways_used: osm.ways.len() as u64,
@@ -275,27 +274,27 @@ fn whole_degrees(d: f64) -> u16 {
     (d.round() as u16) % 360
 }
 
-fn start_bearing(pts: &[(f64, f64)]) -> u16 {
+fn start_bearing(pts: &[LatLon]) -> u16 {
     let mut walked = 0.0;
     for w in pts.windows(2) {
-        walked += haversine_m(w[0], w[1]);
+        walked += w[0].haversine_m(w[1]);
         if walked >= BEARING_SPAN_M {
-            return whole_degrees(bearing_deg(pts[0], w[1]));
+            return whole_degrees(pts[0].bearing_deg(w[1]));
         }
     }
-    whole_degrees(bearing_deg(pts[0], pts[pts.len() - 1]))
+    whole_degrees(pts[0].bearing_deg(pts[pts.len() - 1]))
 }
 
-fn end_bearing(pts: &[(f64, f64)]) -> u16 {
+fn end_bearing(pts: &[LatLon]) -> u16 {
     let last = pts[pts.len() - 1];
     let mut walked = 0.0;
     for w in pts.windows(2).rev() {
-        walked += haversine_m(w[0], w[1]);
+        walked += w[0].haversine_m(w[1]);
         if walked >= BEARING_SPAN_M {
-            return whole_degrees(bearing_deg(w[0], last));
+            return whole_degrees(w[0].bearing_deg(last));
         }
     }
-    whole_degrees(bearing_deg(pts[0], last))
+    whole_degrees(pts[0].bearing_deg(last))
 }
 
 fn snap_grid(
@@ -306,8 +305,9 @@ fn snap_grid(
 ) -> Result<SnapGrid, BuildError> {
     let bb = geohash::decode_bbox(cell).map_err(|e| BuildError::Geometry(e.to_string()))?;
     let mid_lat = (bb.min_lat + bb.max_lat) / 2.0;
-    let height_m = haversine_m((bb.min_lat, bb.min_lon), (bb.max_lat, bb.min_lon));
-    let width_m = haversine_m((mid_lat, bb.min_lon), (mid_lat, bb.max_lon));
+    let height_m =
+        LatLon::new(bb.min_lat, bb.min_lon).haversine_m(LatLon::new(bb.max_lat, bb.min_lon));
+    let width_m = LatLon::new(mid_lat, bb.min_lon).haversine_m(LatLon::new(mid_lat, bb.max_lon));
     let rows = ((height_m / SNAP_BUCKET_M).ceil() as u32).clamp(1, 64);
     let cols = ((width_m / SNAP_BUCKET_M).ceil() as u32).clamp(1, 64);
     let cell_lat = (bb.max_lat - bb.min_lat) / rows as f64;
@@ -328,8 +328,8 @@ fn snap_grid(
             s
         };
         let (a, b) = (pts[s as usize], pts[s as usize + 1]);
-        let (lat_lo, lat_hi) = (a.0.min(b.0), a.0.max(b.0));
-        let (lon_lo, lon_hi) = (a.1.min(b.1), a.1.max(b.1));
+        let (lat_lo, lat_hi) = (a.lat.min(b.lat), a.lat.max(b.lat));
+        let (lon_lo, lon_hi) = (a.lon.min(b.lon), a.lon.max(b.lon));
         let (edge_tile, edge_local) = edge_addr[e as usize];
         for r in bucket_range(lat_lo, lat_hi, bb.min_lat, cell_lat, rows) {
             for c in bucket_range(lon_lo, lon_hi, bb.min_lon, cell_lon, cols) {
