@@ -38,7 +38,7 @@ pub fn visit_segments_near(
         max_lon: (point.lon + dlon).min(180.0),
     };
     for cell in geohash::cells_covering(&query, precision) {
-        let Some(t) = store.tile_index(&cell).filter(|&t| store.has_tile(t)) else {
+        let Some(t) = store.tile_of(cell).filter(|&t| store.has_tile(t)) else {
             continue;
         };
         let tile = store.tile(t)?;

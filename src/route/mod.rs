@@ -530,7 +530,10 @@ impl Router {
         let route = Route {
             distance_m: legs.iter().map(|l| l.distance_m).sum(),
             duration_s: legs.iter().map(|l| l.duration_s).sum(),
-            tiles: geohash::cells_along(&geometry, ROUTE_TILE_PRECISION),
+            tiles: geohash::cells_along(&geometry, ROUTE_TILE_PRECISION)
+                .iter()
+                .map(geohash::Cell::to_string)
+                .collect(),
             geometry,
             legs,
         };

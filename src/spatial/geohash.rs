@@ -4,7 +4,9 @@
 //! A geohash of precision `p` is `5p` bits alternating longitude and latitude (longitude first),
 //! each bit halving that axis' interval, written in base32 (`0-9`, `b-z` without `a i l o`). So
 //! the cells of one precision form a regular grid of `2^ceil(5p/2)` columns by `2^floor(5p/2)`
-//! rows, and the code works on integer (column, row) indices instead of strings.
+//! rows, and the code works on integer (column, row) indices instead of strings. A cell is a
+//! [`Cell`]: the bits as an integer plus the precision, a `Copy` map key (every snap and every
+//! ping looks its tile up by one); the base32 string is only for file names and JSON.
 //!
 //! Cells are half-open: a point on a boundary belongs to the cell above / east of it, except at
 //! latitude 90 and longitude 180, which belong to the last row / column. [`encode`],
@@ -18,6 +20,7 @@
 use crate::coord::{BBox, LatLon};
 use std::collections::HashSet;
 use std::fmt;
+use std::str::FromStr;
 
 /// Longest geohash handled: 12 characters, 60 bits, about 3.7 cm x 1.9 cm at the equator.
 pub const MAX_PRECISION: usize = 12;
@@ -73,30 +76,157 @@ impl fmt::Display for GeohashError {
 
 impl std::error::Error for GeohashError {}
 
-/// Geohash of a point with `precision` characters (1 to [`MAX_PRECISION`]).
-pub fn encode(p: LatLon, precision: usize) -> Result<String, GeohashError> {
-    check_precision(precision)?;
-    let LatLon { lat, lon } = p;
-    if !p.in_range() {
-        return Err(GeohashError::OutOfRange { lat, lon });
+/// A geohash cell as an integer: its bits left-aligned in 60 (longitude bit first, as in the
+/// string), and its precision in characters. Copy, hashable, and ordered like its string (a
+/// cell sorts before the cells inside it), so it serves as a map key where the string did;
+/// [`fmt::Display`] and [`FromStr`] convert to and from the base32 string that names files and
+/// appears in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cell {
+    /// The `5 * precision` bits of the hash, shifted to the top of 60 bits; the rest are zero.
+    bits: u64,
+    precision: u8,
+}
+
+impl Cell {
+    /// The cell of `precision` characters (1 to [`MAX_PRECISION`]) holding `p`.
+    pub fn containing(p: LatLon, precision: usize) -> Result<Cell, GeohashError> {
+        check_precision(precision)?;
+        if !p.in_range() {
+            return Err(GeohashError::OutOfRange {
+                lat: p.lat,
+                lon: p.lon,
+            });
+        }
+        // One 60-bit code, then truncation: coarser cells nest exactly in finer ones.
+        let full = interleave(
+            quantize(p.lon, -180.0, 360.0, AXIS_BITS),
+            quantize(p.lat, -90.0, 180.0, AXIS_BITS),
+        );
+        Ok(Cell::from_code(
+            full >> (TOTAL_BITS - 5 * precision as u32),
+            precision,
+        ))
     }
-    // One 60-bit code, then truncation: coarser cells nest exactly in finer ones.
-    let full = interleave(
-        quantize(lon, -180.0, 360.0, AXIS_BITS),
-        quantize(lat, -90.0, 180.0, AXIS_BITS),
-    );
-    Ok(code_to_string(
-        full >> (TOTAL_BITS - 5 * precision as u32),
-        precision,
-    ))
+
+    /// The cell whose hash, as an integer, is the low `5 * precision` bits of `code`.
+    fn from_code(code: u64, precision: usize) -> Cell {
+        let shift = TOTAL_BITS - 5 * precision as u32;
+        Cell {
+            bits: (code << shift) & ((1 << TOTAL_BITS) - 1),
+            precision: precision as u8,
+        }
+    }
+
+    /// The hash as an integer: `5 * precision` bits.
+    fn code(self) -> u64 {
+        self.bits >> (TOTAL_BITS - 5 * u32::from(self.precision))
+    }
+
+    /// Characters of the hash.
+    pub fn precision(self) -> usize {
+        usize::from(self.precision)
+    }
+
+    pub fn bbox(self) -> BBox {
+        let grid = Grid::new(self.precision());
+        let (col, row) = grid.split(self.code());
+        grid.bbox(col, row)
+    }
+
+    /// The cell one character shorter, `None` at precision 1.
+    pub fn parent(self) -> Option<Cell> {
+        (self.precision > 1).then(|| self.ancestor(self.precision() - 1))
+    }
+
+    /// The cell of `precision` characters (at most this cell's) holding this one.
+    pub fn ancestor(self, precision: usize) -> Cell {
+        let precision = precision.clamp(1, self.precision());
+        Cell::from_code(
+            self.code() >> (5 * (self.precision() - precision)),
+            precision,
+        )
+    }
+
+    /// True if `other` lies inside this cell (or is it): this hash is a prefix of its hash.
+    pub fn contains(self, other: Cell) -> bool {
+        other.precision >= self.precision && other.ancestor(self.precision()) == self
+    }
+
+    /// The 8 neighbours in the order N, NE, E, SE, S, SW, W, NW, wrapping longitude at ±180° and
+    /// omitting cells beyond the poles.
+    ///
+    /// Computed by stepping on the integer cell grid, so no floating-point rounding is involved.
+    /// For a cell in the top or bottom row the three directions across the pole are dropped and
+    /// the other five keep their order (every precision has at least 4 rows, so no cell touches
+    /// both poles).
+    pub fn neighbours(self) -> Vec<Cell> {
+        // (row step, column step), rows grow northwards and columns eastwards.
+        const DIRECTIONS: [(i64, i64); 8] = [
+            (1, 0),
+            (1, 1),
+            (0, 1),
+            (-1, 1),
+            (-1, 0),
+            (-1, -1),
+            (0, -1),
+            (1, -1),
+        ];
+        let precision = self.precision();
+        let grid = Grid::new(precision);
+        let (col, row) = grid.split(self.code());
+        let mut out = Vec::with_capacity(DIRECTIONS.len());
+        for (dr, dc) in DIRECTIONS {
+            let r = i64::from(row) + dr;
+            if r < 0 || r >= grid.rows {
+                continue;
+            }
+            let c = (i64::from(col) + dc).rem_euclid(grid.cols);
+            out.push(Cell::from_code(grid.code(c as u32, r as u32), precision));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let precision = self.precision();
+        let code = self.code();
+        let mut buf = [0u8; MAX_PRECISION];
+        for (i, slot) in buf[..precision].iter_mut().enumerate() {
+            let shift = 5 * (precision - 1 - i);
+            *slot = ALPHABET[((code >> shift) & 31) as usize];
+        }
+        // The alphabet is ASCII.
+        f.write_str(std::str::from_utf8(&buf[..precision]).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cell({self})")
+    }
+}
+
+impl FromStr for Cell {
+    type Err = GeohashError;
+
+    /// Only the canonical lowercase spelling, 1 to [`MAX_PRECISION`] characters.
+    fn from_str(hash: &str) -> Result<Cell, GeohashError> {
+        let (code, precision) = parse(hash)?;
+        Ok(Cell::from_code(code, precision))
+    }
+}
+
+/// Geohash of a point with `precision` characters (1 to [`MAX_PRECISION`]), as a string;
+/// [`Cell::containing`] is the same as a value.
+pub fn encode(p: LatLon, precision: usize) -> Result<String, GeohashError> {
+    Cell::containing(p, precision).map(|c| c.to_string())
 }
 
 /// Bounds of the cell named by `hash`.
 pub fn decode_bbox(hash: &str) -> Result<BBox, GeohashError> {
-    let (code, precision) = parse(hash)?;
-    let grid = Grid::new(precision);
-    let (col, row) = grid.split(code);
-    Ok(grid.bbox(col, row))
+    hash.parse::<Cell>().map(Cell::bbox)
 }
 
 /// True if `hash` is a canonical (lowercase) geohash of 1 to [`MAX_PRECISION`] characters.
@@ -104,37 +234,10 @@ pub fn is_valid(hash: &str) -> bool {
     parse(hash).is_ok()
 }
 
-/// The 8 neighbours in the order N, NE, E, SE, S, SW, W, NW, wrapping longitude at ±180° and
-/// omitting cells beyond the poles.
-///
-/// Computed by stepping on the integer cell grid, so no floating-point rounding is involved. For a cell in
-/// the top or bottom row the three directions across the pole are dropped and the other five
-/// keep their order (every precision has at least 4 rows, so no cell touches both poles).
+/// The names of the cell's 8 neighbours, as [`Cell::neighbours`] orders them.
 pub fn neighbors(hash: &str) -> Result<Vec<String>, GeohashError> {
-    // (row step, column step), rows grow northwards and columns eastwards.
-    const DIRECTIONS: [(i64, i64); 8] = [
-        (1, 0),
-        (1, 1),
-        (0, 1),
-        (-1, 1),
-        (-1, 0),
-        (-1, -1),
-        (0, -1),
-        (1, -1),
-    ];
-    let (code, precision) = parse(hash)?;
-    let grid = Grid::new(precision);
-    let (col, row) = grid.split(code);
-    let mut out = Vec::with_capacity(DIRECTIONS.len());
-    for (dr, dc) in DIRECTIONS {
-        let r = i64::from(row) + dr;
-        if r < 0 || r >= grid.rows {
-            continue;
-        }
-        let c = (i64::from(col) + dc).rem_euclid(grid.cols);
-        out.push(code_to_string(grid.code(c as u32, r as u32), precision));
-    }
-    Ok(out)
+    let cell: Cell = hash.parse()?;
+    Ok(cell.neighbours().iter().map(Cell::to_string).collect())
 }
 
 /// All cells of the given precision intersecting the box, sorted, without duplicates.
@@ -144,7 +247,7 @@ pub fn neighbors(hash: &str) -> Result<Vec<String>, GeohashError> {
 /// an empty, inverted or NaN box, or a precision outside 1 to [`MAX_PRECISION`], gives no
 /// cells. Boxes do not wrap across the antimeridian. The result has one entry per cell, so keep
 /// the box small relative to the cell size.
-pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<String> {
+pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<Cell> {
     if check_precision(precision).is_err() {
         return Vec::new();
     }
@@ -175,7 +278,7 @@ pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<String> {
     codes.sort_unstable();
     codes
         .into_iter()
-        .map(|c| code_to_string(c, precision))
+        .map(|c| Cell::from_code(c, precision))
         .collect()
 }
 
@@ -189,7 +292,7 @@ pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<String> {
 /// the end point. A segment whose longitudes differ by more than 180° takes the short way across
 /// the antimeridian. Points that [`encode`] would reject are skipped; a precision outside 1 to
 /// [`MAX_PRECISION`] gives no cells.
-pub fn cells_along(points: &[LatLon], precision: usize) -> Vec<String> {
+pub fn cells_along(points: &[LatLon], precision: usize) -> Vec<Cell> {
     if check_precision(precision).is_err() {
         return Vec::new();
     }
@@ -214,7 +317,7 @@ pub fn cells_along(points: &[LatLon], precision: usize) -> Vec<String> {
     }
     order
         .into_iter()
-        .map(|c| code_to_string(c, precision))
+        .map(|c| Cell::from_code(c, precision))
         .collect()
 }
 
@@ -258,17 +361,6 @@ fn parse(hash: &str) -> Result<(u64, usize), GeohashError> {
         code = (code << 5) | u64::from(value);
     }
     Ok((code, len))
-}
-
-/// The `precision` base32 characters of `code` (its low `5 * precision` bits).
-fn code_to_string(code: u64, precision: usize) -> String {
-    let mut buf = [0u8; MAX_PRECISION];
-    for (i, slot) in buf[..precision].iter_mut().enumerate() {
-        let shift = 5 * (precision - 1 - i);
-        *slot = ALPHABET[((code >> shift) & 31) as usize];
-    }
-    // The alphabet is ASCII, so the conversion cannot fail.
-    String::from_utf8(buf[..precision].to_vec()).unwrap_or_default()
 }
 
 /// Index of the slice holding `v` when `[min, min + span]` is cut into `2^bits` equal slices,
@@ -456,6 +548,21 @@ fn first_crossing(pos: f64, cell: i64, step: i64, d: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tests compare cells by their names.
+    fn covering(bbox: &BBox, precision: usize) -> Vec<String> {
+        cells_covering(bbox, precision)
+            .iter()
+            .map(Cell::to_string)
+            .collect()
+    }
+
+    fn along(points: &[LatLon], precision: usize) -> Vec<String> {
+        cells_along(points, precision)
+            .iter()
+            .map(Cell::to_string)
+            .collect()
+    }
 
     fn ll(points: &[(f64, f64)]) -> Vec<LatLon> {
         points
@@ -805,7 +912,7 @@ mod tests {
             max_lat: 90.0,
             max_lon: 180.0,
         };
-        let all: String = cells_covering(&world, 1).concat();
+        let all: String = covering(&world, 1).concat();
         assert_eq!(all, "0123456789bcdefghjkmnpqrstuvwxyz");
         let inside = BBox {
             min_lat: 1.0,
@@ -813,7 +920,7 @@ mod tests {
             max_lat: 44.9,
             max_lon: 44.9,
         };
-        assert_eq!(cells_covering(&inside, 1), ["s"]);
+        assert_eq!(covering(&inside, 1), ["s"]);
         // The closed box reaches the boundaries at 45°, which belong to the next cells.
         let exact = BBox {
             min_lat: 0.0,
@@ -821,12 +928,12 @@ mod tests {
             max_lat: 45.0,
             max_lon: 45.0,
         };
-        assert_eq!(cells_covering(&exact, 1), ["s", "t", "u", "v"]);
+        assert_eq!(covering(&exact, 1), ["s", "t", "u", "v"]);
         // A degenerate box is the point's own cell.
         let mut point = BBox::empty();
         point.expand(LatLon::new(57.64911, 10.40744));
         assert_eq!(
-            cells_covering(&point, 6),
+            covering(&point, 6),
             [encode(LatLon::new(57.64911, 10.40744), 6).unwrap()]
         );
         // Clipped to the world; empty, inverted, NaN or bad precision give nothing.
@@ -836,15 +943,15 @@ mod tests {
             max_lat: 100.0,
             max_lon: 200.0,
         };
-        assert_eq!(cells_covering(&beyond, 1), ["z"]);
-        assert!(cells_covering(&BBox::empty(), 5).is_empty());
+        assert_eq!(covering(&beyond, 1), ["z"]);
+        assert!(covering(&BBox::empty(), 5).is_empty());
         let nan = BBox {
             min_lat: f64::NAN,
             ..world
         };
-        assert!(cells_covering(&nan, 5).is_empty());
-        assert!(cells_covering(&inside, 0).is_empty());
-        assert!(cells_covering(&inside, 13).is_empty());
+        assert!(covering(&nan, 5).is_empty());
+        assert!(covering(&inside, 0).is_empty());
+        assert!(covering(&inside, 13).is_empty());
     }
 
     #[test]
@@ -863,7 +970,7 @@ mod tests {
             // Keep boxes a few cells across.
             bb.max_lat = bb.max_lat.min(bb.min_lat + 4.0 * h);
             bb.max_lon = bb.max_lon.min(bb.min_lon + 4.0 * w);
-            let cells = cells_covering(&bb, p);
+            let cells = covering(&bb, p);
             assert!(cells.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
             for cell in &cells {
                 assert!(decode_bbox(cell).unwrap().intersects(&bb));
@@ -881,11 +988,8 @@ mod tests {
 
     #[test]
     fn along_single_points_and_bad_input() {
-        assert!(cells_along(&[], 5).is_empty());
-        assert_eq!(
-            cells_along(&ll(&[(57.64911, 10.40744)]), 11),
-            ["u4pruydqqvj"]
-        );
+        assert!(along(&[], 5).is_empty());
+        assert_eq!(along(&ll(&[(57.64911, 10.40744)]), 11), ["u4pruydqqvj"]);
         // Repeated points and an invalid point in between change nothing.
         let pts = [
             (42.605, -5.603),
@@ -893,9 +997,9 @@ mod tests {
             (f64::NAN, 0.0),
             (42.605, -5.603),
         ];
-        assert_eq!(cells_along(&ll(&pts), 5), ["ezs42"]);
-        assert!(cells_along(&ll(&pts), 0).is_empty());
-        assert!(cells_along(&ll(&pts), 13).is_empty());
+        assert_eq!(along(&ll(&pts), 5), ["ezs42"]);
+        assert!(along(&ll(&pts), 0).is_empty());
+        assert!(along(&ll(&pts), 13).is_empty());
     }
 
     #[test]
@@ -903,34 +1007,25 @@ mod tests {
         // Eastwards along a row at precision 1: 8 9 d e s t w x.
         // (Via 0°, as a single segment spanning over 180° would go round the other way.)
         let row = [(10.0, -170.0), (10.0, 0.0), (10.0, 170.0)];
-        assert_eq!(cells_along(&ll(&row), 1).concat(), "89destwx");
+        assert_eq!(along(&ll(&row), 1).concat(), "89destwx");
         // Back west again: nothing new.
         let there_and_back = [(10.0, -170.0), (10.0, 0.0), (10.0, 170.0), (10.0, -10.0)];
-        assert_eq!(cells_along(&ll(&there_and_back), 1).concat(), "89destwx");
+        assert_eq!(along(&ll(&there_and_back), 1).concat(), "89destwx");
         // North along a column: 0 2 8 b.
         assert_eq!(
-            cells_along(&ll(&[(-80.0, -170.0), (90.0, -170.0)]), 1).concat(),
+            along(&ll(&[(-80.0, -170.0), (90.0, -170.0)]), 1).concat(),
             "028b"
         );
     }
 
     #[test]
     fn along_crosses_the_antimeridian_the_short_way() {
-        assert_eq!(
-            cells_along(&ll(&[(10.0, 179.9), (10.0, -179.9)]), 1),
-            ["x", "8"]
-        );
-        assert_eq!(
-            cells_along(&ll(&[(10.0, -179.9), (10.0, 179.9)]), 1),
-            ["8", "x"]
-        );
-        assert_eq!(
-            cells_along(&ll(&[(10.0, 180.0), (10.0, -179.9)]), 1),
-            ["x", "8"]
-        );
+        assert_eq!(along(&ll(&[(10.0, 179.9), (10.0, -179.9)]), 1), ["x", "8"]);
+        assert_eq!(along(&ll(&[(10.0, -179.9), (10.0, 179.9)]), 1), ["8", "x"]);
+        assert_eq!(along(&ll(&[(10.0, 180.0), (10.0, -179.9)]), 1), ["x", "8"]);
         // Fiji, precision 6 (cells 0.011° wide): a few cells, not a trip round the world.
         let (a, b) = ((-16.8, 179.995), (-16.8, -179.995));
-        let cells = cells_along(&ll(&[a, b]), 6);
+        let cells = along(&ll(&[a, b]), 6);
         assert!(cells.len() <= 3, "{cells:?}");
         assert_eq!(cells[0], encode(LatLon::new(a.0, a.1), 6).unwrap());
         assert_eq!(
@@ -952,7 +1047,7 @@ mod tests {
                 (a.0 + rng.range(-20.0, 20.0) * h).clamp(-90.0, 90.0),
                 (a.1 + rng.range(-20.0, 20.0) * w).clamp(-180.0, 180.0),
             );
-            let cells = cells_along(&ll(&[a, b]), p);
+            let cells = along(&ll(&[a, b]), p);
             let steps = 20_000;
             for i in 0..=steps {
                 let t = f64::from(i) / f64::from(steps);
@@ -971,5 +1066,67 @@ mod tests {
                 encode(LatLon::new(b.0, b.1), p).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn cells_name_themselves_and_sort_like_their_names() {
+        let mut rng = Rng(31);
+        let mut cells = Vec::new();
+        for _ in 0..500 {
+            let p = LatLon::new(rng.range(-90.0, 90.0), rng.range(-180.0, 180.0));
+            let precision = 1 + (rng.next_f64() * MAX_PRECISION as f64) as usize % MAX_PRECISION;
+            let cell = Cell::containing(p, precision).unwrap();
+            let name = cell.to_string();
+            assert_eq!(name, encode(p, precision).unwrap());
+            assert_eq!(name.parse::<Cell>(), Ok(cell));
+            assert_eq!(cell.precision(), precision);
+            assert!(cell.bbox().contains(p));
+            cells.push(cell);
+        }
+        // Mixed precisions too: a cell sorts right before the cells inside it, as strings do.
+        let mut by_value = cells.clone();
+        by_value.sort();
+        let mut by_name: Vec<String> = cells.iter().map(Cell::to_string).collect();
+        by_name.sort();
+        assert_eq!(
+            by_value.iter().map(Cell::to_string).collect::<Vec<_>>(),
+            by_name
+        );
+        assert!("u4pr".parse::<Cell>().unwrap() < "u4pr0".parse().unwrap());
+        assert!("u4pr0".parse::<Cell>().unwrap() < "u4ps".parse().unwrap());
+        assert_eq!(
+            "U4PR".parse::<Cell>(),
+            Err(GeohashError::InvalidCharacter {
+                character: 'U',
+                position: 0
+            })
+        );
+        assert_eq!("".parse::<Cell>(), Err(GeohashError::InvalidLength(0)));
+    }
+
+    #[test]
+    fn cells_nest_by_prefix() {
+        let fine: Cell = "u4pruydqqvj".parse().unwrap();
+        let coarse: Cell = "u4pr".parse().unwrap();
+        assert_eq!(fine.ancestor(4), coarse);
+        assert_eq!(fine.parent().unwrap().to_string(), "u4pruydqqv");
+        assert_eq!("u".parse::<Cell>().unwrap().parent(), None);
+        assert!(coarse.contains(fine) && coarse.contains(coarse));
+        assert!(!fine.contains(coarse));
+        assert!(!"u4ps".parse::<Cell>().unwrap().contains(fine));
+        let (outer, inner) = (coarse.bbox(), fine.bbox());
+        assert!(outer.contains(inner.center()));
+        assert_eq!(
+            coarse
+                .neighbours()
+                .iter()
+                .map(Cell::to_string)
+                .collect::<Vec<_>>(),
+            neighbors("u4pr").unwrap()
+        );
+        // Neighbours across the antimeridian and the pole keep the precision.
+        let corner: Cell = "b".parse().unwrap();
+        assert_eq!(corner.neighbours().len(), 5);
+        assert!(corner.neighbours().iter().all(|n| n.precision() == 1));
     }
 }

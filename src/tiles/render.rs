@@ -13,7 +13,7 @@ use super::{image_path, DISPLAY_PRECISIONS, TILE_WIDTH_PX};
 use graph::profile::RoadClass;
 use graph::{GlobalId, GraphStore, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
-use spatial::geohash;
+use spatial::geohash::{self, Cell};
 use spatial::{BBox, LatLon};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -195,7 +195,7 @@ pub fn render(store: &GraphStore, opts: &RenderOptions) -> Result<RenderStats, R
     let mut index_levels = Vec::new();
     for &precision in &opts.precisions {
         let buckets = bucket_roads(&roads, precision);
-        let mut cells: Vec<&String> = buckets.keys().collect();
+        let mut cells: Vec<Cell> = buckets.keys().copied().collect();
         cells.sort();
         let dir = opts.out.join(precision.to_string());
         std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io {
@@ -213,7 +213,7 @@ pub fn render(store: &GraphStore, opts: &RenderOptions) -> Result<RenderStats, R
         index_levels.push(TileLevel {
             precision,
             width_px: opts.width_px,
-            cells: cells.into_iter().cloned().collect(),
+            cells: cells.iter().map(Cell::to_string).collect(),
         });
     }
     let index = TileIndex {
@@ -294,8 +294,8 @@ fn collect_roads(store: &GraphStore) -> Result<Vec<Road>, StoreError> {
 }
 
 /// Roads by the cells their shapes pass through.
-fn bucket_roads(roads: &[Road], precision: usize) -> HashMap<String, Vec<u32>> {
-    let mut buckets: HashMap<String, Vec<u32>> = HashMap::new();
+fn bucket_roads(roads: &[Road], precision: usize) -> HashMap<Cell, Vec<u32>> {
+    let mut buckets: HashMap<Cell, Vec<u32>> = HashMap::new();
     for (i, road) in roads.iter().enumerate() {
         for cell in geohash::cells_along(&road.points, precision) {
             buckets.entry(cell).or_default().push(i as u32);
@@ -307,8 +307,8 @@ fn bucket_roads(roads: &[Road], precision: usize) -> HashMap<String, Vec<u32>> {
 /// Draws and writes `cells` on `opts.threads` threads; returns the bytes written.
 fn render_cells(
     roads: &[Road],
-    buckets: &HashMap<String, Vec<u32>>,
-    cells: &[&String],
+    buckets: &HashMap<Cell, Vec<u32>>,
+    cells: &[Cell],
     opts: &RenderOptions,
     bar: &ProgressBar,
 ) -> Result<u64, RenderError> {
@@ -323,7 +323,7 @@ fn render_cells(
                 if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                     break;
                 }
-                match render_cell(roads, buckets, cell, opts) {
+                match render_cell(roads, buckets, *cell, opts) {
                     Ok(n) => {
                         bytes.fetch_add(n, Ordering::Relaxed);
                         bar.inc(1);
@@ -345,11 +345,11 @@ fn render_cells(
 
 fn render_cell(
     roads: &[Road],
-    buckets: &HashMap<String, Vec<u32>>,
-    cell: &str,
+    buckets: &HashMap<Cell, Vec<u32>>,
+    cell: Cell,
     opts: &RenderOptions,
 ) -> Result<usize, RenderError> {
-    let path = opts.out.join(image_path(cell));
+    let path = opts.out.join(image_path(&cell.to_string()));
     let png =
         draw_cell(roads, buckets, cell, opts.width_px).map_err(|reason| RenderError::Encode {
             path: path.display().to_string(),
@@ -373,11 +373,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
 /// The PNG bytes of one cell's image.
 fn draw_cell(
     roads: &[Road],
-    buckets: &HashMap<String, Vec<u32>>,
-    cell: &str,
+    buckets: &HashMap<Cell, Vec<u32>>,
+    cell: Cell,
     width_px: u32,
 ) -> Result<Vec<u8>, String> {
-    let bbox = geohash::decode_bbox(cell).map_err(|e| e.to_string())?;
+    let bbox = cell.bbox();
     let proj = CellProjection::new(&bbox, width_px);
     let mut pixmap =
         Pixmap::new(proj.width, proj.height).ok_or("image size out of range".to_string())?;
@@ -386,8 +386,8 @@ fn draw_cell(
 
     // This cell's roads and its neighbours' (whose casings may reach into it), least important
     // class first so major roads are drawn on top.
-    let mut ids: Vec<u32> = std::iter::once(cell.to_string())
-        .chain(geohash::neighbors(cell).unwrap_or_default())
+    let mut ids: Vec<u32> = std::iter::once(cell)
+        .chain(cell.neighbours())
         .filter_map(|c| buckets.get(&c))
         .flatten()
         .copied()

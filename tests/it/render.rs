@@ -56,6 +56,7 @@ fn images_cover_exactly_the_cells_roads_cross() {
         let expected: BTreeSet<String> = shapes
             .iter()
             .flat_map(|s| geohash::cells_along(s, p))
+            .map(|c| c.to_string())
             .collect();
         let level = index.level(p).unwrap();
         let listed: BTreeSet<String> = level.cells.iter().cloned().collect();
@@ -90,7 +91,10 @@ fn road_pixels_fall_where_the_roads_are() {
         for s in &shapes {
             for w in s.windows(2) {
                 for c in geohash::cells_along(w, p) {
-                    segments.entry(c).or_default().push((w[0], w[1]));
+                    segments
+                        .entry(c.to_string())
+                        .or_default()
+                        .push((w[0], w[1]));
                 }
             }
         }
@@ -210,6 +214,9 @@ fn route_answers_name_images_that_exist() {
         assert_eq!(
             tiles,
             &geohash::cells_along(&answer.route.geometry, ROUTE_TILE_PRECISION)
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
         );
         for cell in tiles {
             assert_eq!(cell.len(), ROUTE_TILE_PRECISION);

@@ -15,7 +15,7 @@ use crate::tile::{
 use crate::NONE;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
-use spatial::geohash;
+use spatial::geohash::{self, Cell};
 use spatial::{BBox, LatLon};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -45,16 +45,17 @@ pub fn write_tiles(
 
     // Cells that hold a junction, and junctions sorted within a cell along a fine geohash
     // (Z-order), so neighbours in space are neighbours in memory.
-    let mut cell_nodes: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
+    let mut cell_nodes: BTreeMap<Cell, Vec<(Cell, u32)>> = BTreeMap::new();
     for (j, &c) in topo.junction_coords.iter().enumerate() {
-        let fine = geohash::encode(c, 12).map_err(|e| BuildError::Geometry(e.to_string()))?;
+        let fine = Cell::containing(c, geohash::MAX_PRECISION)
+            .map_err(|e| BuildError::Geometry(e.to_string()))?;
         cell_nodes
-            .entry(fine[..precision].to_string())
+            .entry(fine.ancestor(precision))
             .or_default()
             .push((fine, j as u32));
     }
     // Edge segments per crossed cell (one direction of a two-way road is enough for snapping).
-    let mut cell_segments: BTreeMap<String, Vec<(u32, u32)>> = BTreeMap::new();
+    let mut cell_segments: BTreeMap<Cell, Vec<(u32, u32)>> = BTreeMap::new();
     for (e, edge) in topo.edges.iter().enumerate() {
         if edge.twin.is_some_and(|t| (t as usize) < e) {
             continue;
@@ -72,17 +73,17 @@ pub fn write_tiles(
             }
         }
     }
-    let mut cells: Vec<String> = cell_nodes
+    let mut cells: Vec<Cell> = cell_nodes
         .keys()
         .chain(cell_segments.keys())
-        .cloned()
+        .copied()
         .collect();
     cells.sort();
     cells.dedup();
-    let tile_of_cell: HashMap<&str, u32> = cells
+    let tile_of_cell: HashMap<Cell, u32> = cells
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.as_str(), i as u32))
+        .map(|(i, &c)| (c, i as u32))
         .collect();
 
     // Junction -> (tile, local).
@@ -90,7 +91,7 @@ pub fn write_tiles(
     let mut tile_nodes: Vec<Vec<u32>> = vec![Vec::new(); cells.len()];
     for (cell, mut nodes) in cell_nodes {
         nodes.sort();
-        let t = tile_of_cell[cell.as_str()];
+        let t = tile_of_cell[&cell];
         for (local, (_, j)) in nodes.iter().enumerate() {
             node_addr[*j as usize] = (t, local as u32);
         }
@@ -132,7 +133,7 @@ pub fn write_tiles(
         let nodes = &tile_nodes[t];
         let mut tile = Tile {
             format_version: TILE_FORMAT_VERSION,
-            geohash: cell.clone(),
+            geohash: cell.to_string(),
             index: t as u32,
             node_coords: Vec::with_capacity(nodes.len()),
             node_first_edge: Vec::with_capacity(nodes.len() + 1),
@@ -219,7 +220,7 @@ pub fn write_tiles(
         tile.node_first_turn.push(tile.forbidden_turns.len() as u32);
         tile.names = names.into_strings();
         tile.snap = snap_grid(
-            cell,
+            *cell,
             cell_segments.get(cell).map(|v| v.as_slice()).unwrap_or(&[]),
             topo,
             &edge_addr,
@@ -232,7 +233,7 @@ pub fn write_tiles(
         let sha = sha256_hex(&bytes);
         version.update(sha.as_bytes());
         entries.push(TileEntry {
-            geohash: cell.clone(),
+            geohash: cell.to_string(),
             file,
             nodes: nodes.len() as u32,
             edges: tile.edges.len() as u32,
@@ -298,12 +299,12 @@ fn end_bearing(pts: &[LatLon]) -> u16 {
 }
 
 fn snap_grid(
-    cell: &str,
+    cell: Cell,
     segments: &[(u32, u32)],
     topo: &Topology,
     edge_addr: &[(u32, u32)],
 ) -> Result<SnapGrid, BuildError> {
-    let bb = geohash::decode_bbox(cell).map_err(|e| BuildError::Geometry(e.to_string()))?;
+    let bb = cell.bbox();
     let mid_lat = (bb.min_lat + bb.max_lat) / 2.0;
     let height_m =
         LatLon::new(bb.min_lat, bb.min_lon).haversine_m(LatLon::new(bb.max_lat, bb.min_lon));
