@@ -170,25 +170,10 @@ pub fn snap_heading(
         let mut best: Option<SegmentHit> = None;
         let mut failed = None;
         visit_segments_near(store, point, radius, |hit| {
-            if bearing.is_some() {
-                match directions(store, &hit, bearing) {
-                    Ok((false, false)) => return,
-                    Ok(_) => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        return;
-                    }
-                }
-            }
-            let better = match &best {
-                None => true,
-                Some(b) => {
-                    let (d, bd) = (hit.projection.distance_m, b.projection.distance_m);
-                    d < bd || (d == bd && (hit.edge, hit.segment) < (b.edge, b.segment))
-                }
-            };
-            if better {
-                best = Some(hit);
+            match heads_within(store, &hit, bearing) {
+                Ok(true) if nearer(&hit, best.as_ref()) => best = Some(hit),
+                Ok(_) => {}
+                Err(e) => failed = Some(e),
             }
         })?;
         if let Some(e) = failed {
@@ -228,32 +213,17 @@ pub fn nearest(
             if failed.is_some() {
                 return;
             }
-            if bearing.is_some() {
-                match directions(store, &hit, bearing) {
-                    Ok((false, false)) => return,
-                    Ok(_) => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        return;
-                    }
-                }
-            }
-            let key = match road_key(store, hit.edge) {
-                Ok(k) => k,
-                Err(e) => {
-                    failed = Some(e);
-                    return;
-                }
+            let key = match heads_within(store, &hit, bearing) {
+                Ok(true) => road_key(store, hit.edge),
+                Ok(false) => return,
+                Err(e) => Err(e),
             };
-            let better = match best.get(&key) {
-                None => true,
-                Some(b) => {
-                    let (d, bd) = (hit.projection.distance_m, b.projection.distance_m);
-                    d < bd || (d == bd && (hit.edge, hit.segment) < (b.edge, b.segment))
+            match key {
+                Ok(key) if nearer(&hit, best.get(&key)) => {
+                    best.insert(key, hit);
                 }
-            };
-            if better {
-                best.insert(key, hit);
+                Ok(_) => {}
+                Err(e) => failed = Some(e),
             }
         })?;
         if let Some(e) = failed {
@@ -282,6 +252,27 @@ pub fn nearest(
         }
         radius = (radius * 4.0).min(max_radius_m);
     }
+}
+
+/// False when a bearing is asked for and neither direction of the hit's road heads within it.
+fn heads_within(
+    store: &GraphStore,
+    hit: &SegmentHit,
+    bearing: Option<Bearing>,
+) -> Result<bool, StoreError> {
+    if bearing.is_none() {
+        return Ok(true);
+    }
+    Ok(directions(store, hit, bearing)? != (false, false))
+}
+
+/// Whether `hit` beats `best`: nearer, or as near on a smaller (edge, segment), so that the
+/// answer does not depend on the order the grid visits segments in.
+fn nearer(hit: &SegmentHit, best: Option<&SegmentHit>) -> bool {
+    best.is_none_or(|b| {
+        let (d, bd) = (hit.projection.distance_m, b.projection.distance_m);
+        d < bd || (d == bd && (hit.edge, hit.segment) < (b.edge, b.segment))
+    })
 }
 
 /// One key for both directions of a road.

@@ -38,6 +38,19 @@ const DECODE: [u8; 128] = {
     table
 };
 
+/// The steps to the 8 neighbours, N, NE, E, SE, S, SW, W, NW, as (row step, column step): rows
+/// grow northwards and columns eastwards.
+const NEIGHBOUR_STEPS: [(i64, i64); 8] = [
+    (1, 0),
+    (1, 1),
+    (0, 1),
+    (-1, 1),
+    (-1, 0),
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+];
+
 /// Bits per axis at [`MAX_PRECISION`]; 60 bits split evenly.
 const AXIS_BITS: u32 = 30;
 const TOTAL_BITS: u32 = 2 * AXIS_BITS;
@@ -161,22 +174,11 @@ impl Cell {
     /// the other five keep their order (every precision has at least 4 rows, so no cell touches
     /// both poles).
     pub fn neighbours(self) -> Vec<Cell> {
-        // (row step, column step), rows grow northwards and columns eastwards.
-        const DIRECTIONS: [(i64, i64); 8] = [
-            (1, 0),
-            (1, 1),
-            (0, 1),
-            (-1, 1),
-            (-1, 0),
-            (-1, -1),
-            (0, -1),
-            (1, -1),
-        ];
         let precision = self.precision();
         let grid = Grid::new(precision);
         let (col, row) = grid.split(self.code());
-        let mut out = Vec::with_capacity(DIRECTIONS.len());
-        for (dr, dc) in DIRECTIONS {
+        let mut out = Vec::with_capacity(NEIGHBOUR_STEPS.len());
+        for (dr, dc) in NEIGHBOUR_STEPS {
             let r = i64::from(row) + dr;
             if r < 0 || r >= grid.rows {
                 continue;
@@ -860,31 +862,22 @@ mod tests {
                 lon: clon,
             } = me.center();
             let all = neighbors(hash).unwrap();
-            let expected = [
-                (1, 0),
-                (1, 1),
-                (0, 1),
-                (-1, 1),
-                (-1, 0),
-                (-1, -1),
-                (0, -1),
-                (1, -1),
-            ]
-            .into_iter()
-            .filter_map(|(dr, dc)| {
-                let lat = clat + f64::from(dr) * h;
-                let mut lon = clon + f64::from(dc) * w;
-                if !(-90.0..=90.0).contains(&lat) {
-                    return None;
-                }
-                if lon > 180.0 {
-                    lon -= 360.0;
-                } else if lon < -180.0 {
-                    lon += 360.0;
-                }
-                Some(encode(LatLon::new(lat, lon), hash.len()).unwrap())
-            })
-            .collect::<Vec<_>>();
+            let expected = NEIGHBOUR_STEPS
+                .into_iter()
+                .filter_map(|(dr, dc)| {
+                    let lat = clat + dr as f64 * h;
+                    let mut lon = clon + dc as f64 * w;
+                    if !(-90.0..=90.0).contains(&lat) {
+                        return None;
+                    }
+                    if lon > 180.0 {
+                        lon -= 360.0;
+                    } else if lon < -180.0 {
+                        lon += 360.0;
+                    }
+                    Some(encode(LatLon::new(lat, lon), hash.len()).unwrap())
+                })
+                .collect::<Vec<_>>();
             assert_eq!(all, expected, "{hash}");
             assert!(all.iter().all(|n| n.len() == hash.len() && n != hash));
         }
