@@ -231,3 +231,7 @@ fn angle_between(a: f64, b: f64) -> f64 {
     let d = (a - b).rem_euclid(360.0);
     d.min(360.0 - d)
 }
+
+#[cfg(test)]
+#[path = "matching_tests.rs"]
+mod tests;

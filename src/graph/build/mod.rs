@@ -4,6 +4,8 @@
 //! edges, the largest strongly connected component and forbidden turns, [`tiling`] writes tiles.
 
 pub mod ascii_map;
+#[cfg(test)]
+mod ascii_tests;
 pub mod landmarks;
 pub mod osm;
 pub mod tiling;
