@@ -11,6 +11,7 @@ use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::Router;
 use meridian::spatial::geohash;
+use meridian::spatial::LatLon;
 use meridian::tiles::bundle::{write_bundle, Area, Bundle, BundleOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -18,8 +19,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Porto's Avenida dos Aliados, `(lat, lon)`.
-const CENTRE: (f64, f64) = (41.1496, -8.6109);
+/// Porto's Avenida dos Aliados.
+const CENTRE: LatLon = LatLon::new(41.1496, -8.6109);
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -27,7 +28,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Per-query microseconds of routing `pairs` on `router` (one warm-up pass first, so the
 /// timings are not the first touch of each tile); returns sorted timings and failures.
-fn time_routes(router: &Router, pairs: &[[(f64, f64); 2]]) -> (Vec<f64>, usize) {
+fn time_routes(router: &Router, pairs: &[[LatLon; 2]]) -> (Vec<f64>, usize) {
     for p in pairs {
         let _ = router.route(p, false);
     }
@@ -65,7 +66,7 @@ fn main() {
     let mut all_junctions = Vec::new();
     for t in 0..full_store.tile_count() {
         let tile = full_store.tile(t).unwrap();
-        all_junctions.extend((0..tile.node_count()).map(|n| tile.node_position(n)));
+        all_junctions.extend((0..tile.node_count()).map(|n| tile.node_location(n)));
     }
 
     println!(
@@ -76,7 +77,7 @@ fn main() {
     println!("| area | graph tiles (area + ring) | bundle size | export | open + verify | offline route p50 / p90 µs | full graph p50 / p90 µs | failed |");
     println!("|---|---|---|---|---|---|---|---|");
     for precision in [4, 5] {
-        let cell = geohash::encode(CENTRE.0, CENTRE.1, precision).unwrap();
+        let cell = geohash::encode(CENTRE, precision).unwrap();
         let area = Area::Geohash(cell.clone());
         let out = tmp.path().join(format!("porto-{cell}.bundle"));
         let report = write_bundle(&BundleOptions {
@@ -101,13 +102,13 @@ fn main() {
         let bundle = Bundle::open(&out).unwrap();
         let offline = Router::new(bundle.store());
 
-        let inside: Vec<(f64, f64)> = all_junctions
+        let inside: Vec<LatLon> = all_junctions
             .iter()
             .copied()
-            .filter(|p| area.contains(p.0, p.1))
+            .filter(|p| area.contains(*p))
             .collect();
         let mut rng = StdRng::seed_from_u64(42);
-        let pairs: Vec<[(f64, f64); 2]> = (0..pairs_n)
+        let pairs: Vec<[LatLon; 2]> = (0..pairs_n)
             .map(|_| {
                 [
                     inside[rng.random_range(0..inside.len())],

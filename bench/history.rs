@@ -10,6 +10,7 @@
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::{GlobalId, GraphStore};
 use meridian::route::Router;
+use meridian::spatial::LatLon;
 use meridian::traffic::history::{
     build_profiles, time_of_week_bin, BuildOptions as Opts, ObservationSource,
 };
@@ -49,7 +50,7 @@ fn factor(ts_ms: i64, rng: &mut StdRng) -> f32 {
 /// p50 and p90 of `router.route_at` over `queries` (µs), median over `passes` passes.
 fn latency(
     router: &Router,
-    queries: &[[(f64, f64); 2]],
+    queries: &[[LatLon; 2]],
     depart_ms: i64,
     passes: usize,
 ) -> (f64, f64, f64) {
@@ -108,7 +109,7 @@ fn main() {
         let tile = store.tile(t).unwrap();
         for (l, e) in tile.edges.iter().enumerate() {
             if rng.random_bool(0.2) {
-                edges.push((GlobalId::new(t, l as u32).pack(), e.speed_kmh.to_native()));
+                edges.push((GlobalId::new(t, l as u32).pack(), e.speed_kmh()));
             }
         }
     }
@@ -179,7 +180,7 @@ fn main() {
         load_s * 1e3
     );
 
-    let queries: Vec<[(f64, f64); 2]> =
+    let queries: Vec<[LatLon; 2]> =
         std::fs::read_to_string(shared.join("anchors/queries-porto-2015-06.csv"))
             .unwrap()
             .lines()
@@ -188,7 +189,7 @@ fn main() {
             .take(200)
             .map(|l| {
                 let f: Vec<f64> = l.split(',').map(|s| s.parse().unwrap_or(0.0)).collect();
-                [(f[1], f[0]), (f[3], f[2])]
+                [LatLon::new(f[1], f[0]), LatLon::new(f[3], f[2])]
             })
             .collect();
     let plain = Router::new(store.clone());

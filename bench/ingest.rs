@@ -11,6 +11,7 @@ use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::Router;
 use meridian::server::ingest::{device_token, encode_binary_pings, PingMessage};
+use meridian::spatial::LatLon;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -89,10 +90,15 @@ async fn main() {
 
     // Real routes for the vehicles to drive.
     let mut rng = StdRng::seed_from_u64(1);
-    let mut routes: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut routes: Vec<Vec<LatLon>> = Vec::new();
     let m = router.store.manifest().bbox;
     while routes.len() < 50 {
-        let p = |rng: &mut StdRng| (rng.random_range(m[1]..m[3]), rng.random_range(m[0]..m[2]));
+        let p = |rng: &mut StdRng| {
+            LatLon::new(
+                rng.random_range(m.min_lat..m.max_lat),
+                rng.random_range(m.min_lon..m.max_lon),
+            )
+        };
         let (a, b) = (p(&mut rng), p(&mut rng));
         if let Ok(r) = router.route(&[a, b], false) {
             if r.route.distance_m > 3000.0 {
@@ -207,7 +213,7 @@ async fn main() {
                 for _ in 0..per_frame {
                     seq += 1;
                     i = (i + 1) % route.len();
-                    let (lat, lon) = route[i];
+                    let LatLon { lat, lon } = route[i];
                     pings.push(PingMessage { seq, ts, lat: lat + rng.random_range(-4e-5..4e-5),
                         lon: lon + rng.random_range(-4e-5..4e-5), speed: None, heading: None, accuracy: Some(5.0) });
                     sent.lock().unwrap().insert(seq, Instant::now());
@@ -309,14 +315,18 @@ struct Probe {
 /// A road for the probe: the middle of a route that passes no closer than 150 m to any
 /// vehicle's route, so the probe's pings alone change its ETA. Returns the route's ends, the
 /// crawl points, and the clearance.
-type QuietRoad = (((f64, f64), (f64, f64)), Vec<(f64, f64)>, f64);
+type QuietRoad = ((LatLon, LatLon), Vec<LatLon>, f64);
 
-fn quiet_road(router: &Router, fleet: &[Vec<(f64, f64)>]) -> QuietRoad {
-    use meridian::spatial::geometry::haversine_m;
+fn quiet_road(router: &Router, fleet: &[Vec<LatLon>]) -> QuietRoad {
     let m = router.store.manifest().bbox;
     let mut rng = StdRng::seed_from_u64(99);
     loop {
-        let p = |rng: &mut StdRng| (rng.random_range(m[1]..m[3]), rng.random_range(m[0]..m[2]));
+        let p = |rng: &mut StdRng| {
+            LatLon::new(
+                rng.random_range(m.min_lat..m.max_lat),
+                rng.random_range(m.min_lon..m.max_lon),
+            )
+        };
         let (a, b) = (p(&mut rng), p(&mut rng));
         let Ok(r) = router.route(&[a, b], false) else {
             continue;
@@ -326,11 +336,11 @@ fn quiet_road(router: &Router, fleet: &[Vec<(f64, f64)>]) -> QuietRoad {
             continue;
         }
         let mid = g.len() / 2;
-        let crawl: Vec<(f64, f64)> = g[mid - 15..mid + 15].to_vec();
+        let crawl: Vec<LatLon> = g[mid - 15..mid + 15].to_vec();
         // The whole route stays clear of the fleet, so only the crawl moves its ETA.
         let clearance = g
             .iter()
-            .flat_map(|c| fleet.iter().flatten().map(move |f| haversine_m(*c, *f)))
+            .flat_map(|c| fleet.iter().flatten().map(move |f| c.haversine_m(*f)))
             .fold(f64::INFINITY, f64::min);
         if clearance > 150.0 {
             return ((a, b), crawl, clearance);
@@ -346,7 +356,7 @@ async fn probe(road: QuietRoad, ws: String, http: String, delay: Duration) -> Op
     let client = reqwest::Client::new();
     let url = format!(
         "http://{http}/route/v1/driving/{},{};{},{}?overview=false",
-        route.0 .1, route.0 .0, route.1 .1, route.1 .0
+        route.0.lon, route.0.lat, route.1.lon, route.1.lat
     );
     let duration = |v: Value| v["routes"][0]["duration"].as_f64();
     let before_s = duration(client.get(&url).send().await.ok()?.json().await.ok()?)?;
@@ -364,7 +374,7 @@ async fn probe(road: QuietRoad, ws: String, http: String, delay: Duration) -> Op
     let pings: Vec<Value> = crawl
         .iter()
         .enumerate()
-        .map(|(k, p)| json!({"seq": k + 1, "ts": t0 + (k as i64 + 1) * 10_000, "lat": p.0, "lon": p.1, "speed": 1.4}))
+        .map(|(k, p)| json!({"seq": k + 1, "ts": t0 + (k as i64 + 1) * 10_000, "lat": p.lat, "lon": p.lon, "speed": 1.4}))
         .collect();
     let sent_at = Instant::now();
     sock.send(Message::Text(

@@ -7,6 +7,7 @@
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::Router;
+use meridian::spatial::LatLon;
 use meridian::traffic::{Matcher, Ping};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -36,9 +37,14 @@ fn main() {
     // Vehicles driving real routes: a fix every ~10 m of route geometry, 4 m of noise.
     let mut rng = StdRng::seed_from_u64(7);
     let m = store.manifest().bbox;
-    let mut trips: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut trips: Vec<Vec<LatLon>> = Vec::new();
     while trips.len() < 100 {
-        let p = |rng: &mut StdRng| (rng.random_range(m[1]..m[3]), rng.random_range(m[0]..m[2]));
+        let p = |rng: &mut StdRng| {
+            LatLon::new(
+                rng.random_range(m.min_lat..m.max_lat),
+                rng.random_range(m.min_lon..m.max_lon),
+            )
+        };
         if let Ok(r) = router.route(&[p(&mut rng), p(&mut rng)], false) {
             if r.route.distance_m > 2000.0 {
                 trips.push(r.route.geometry);
@@ -52,7 +58,7 @@ fn main() {
         let v = i % trips.len();
         let trip = &trips[v];
         cursor[v] = (cursor[v] + 1) % trip.len();
-        let (lat, lon) = trip[cursor[v]];
+        let LatLon { lat, lon } = trip[cursor[v]];
         input.push(Ping {
             device: v as u64,
             seq: i as u64 + 1,

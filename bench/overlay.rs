@@ -12,6 +12,7 @@ use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::{GlobalId, GraphStore};
 use meridian::route::overlay::OverlayConfig;
 use meridian::route::{Algorithm, Router};
+use meridian::spatial::LatLon;
 use meridian::traffic::LiveTraffic;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// p50 / p90 / p99 / mean in µs, each the median over passes.
 fn time_queries(
     router: &Router,
-    queries: &[[(f64, f64); 2]],
+    queries: &[[LatLon; 2]],
     algorithm: Algorithm,
     passes: usize,
 ) -> [f64; 4] {
@@ -66,7 +67,7 @@ fn time_queries(
 
 /// Where an overlay query's time goes: snapping both ends, the overlay search with unpacking,
 /// and the whole route (search + geometry and response); p50 / p90 / p99 µs each.
-fn breakdown(router: &Router, queries: &[[(f64, f64); 2]]) -> [[f64; 3]; 3] {
+fn breakdown(router: &Router, queries: &[[LatLon; 2]]) -> [[f64; 3]; 3] {
     let live = router.overlay.clone().unwrap();
     let weights = live.current();
     let (mut snap_us, mut search_us, mut total_us) = (Vec::new(), Vec::new(), Vec::new());
@@ -94,7 +95,7 @@ fn breakdown(router: &Router, queries: &[[(f64, f64); 2]]) -> [[f64; 3]; 3] {
 }
 
 /// Overlay answers whose duration differs from the A*'s (and how many routed).
-fn check(router: &Router, queries: &[[(f64, f64); 2]]) -> (usize, usize) {
+fn check(router: &Router, queries: &[[LatLon; 2]]) -> (usize, usize) {
     let (mut routed, mut differ) = (0, 0);
     for q in queries {
         let a = router.route_using(q, false, None, Some(Algorithm::AStar));
@@ -128,7 +129,7 @@ fn slow_share(router: &Router, share: f64, seed: u64, ts: i64) -> LiveTraffic {
         let tile = router.store.tile(t).unwrap();
         for l in 0..tile.edges.len() as u32 {
             if next() < share {
-                let free = tile.edge(l).speed_kmh.to_native();
+                let free = tile.edge(l).speed_kmh();
                 live.observe(GlobalId::new(t, l), free * (0.2 + 0.7 * next() as f32), ts);
             }
         }
@@ -211,11 +212,11 @@ fn main() {
             .collect(),
         Err(_) => vec![OverlayConfig::default()],
     };
-    let queries: Vec<[(f64, f64); 2]> = read_csv(&shared.join("anchors/queries-porto-2015-06.csv"))
+    let queries: Vec<[LatLon; 2]> = read_csv(&shared.join("anchors/queries-porto-2015-06.csv"))
         .iter()
         .map(|r| {
             let f = |i: usize| r[i].parse::<f64>().unwrap();
-            [(f(1), f(0)), (f(3), f(2))]
+            [LatLon::new(f(1), f(0)), LatLon::new(f(3), f(2))]
         })
         .collect();
     let graph = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/out/porto-overlay");

@@ -12,12 +12,13 @@ use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::{RouteError, Router};
 use meridian::server::{serve_on, Limits};
+use meridian::spatial::LatLon;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 struct Query {
-    points: [(f64, f64); 2],
+    points: [LatLon; 2],
 }
 
 struct Reference {
@@ -105,7 +106,7 @@ fn main() {
         .map(|r| {
             let f = |i: usize| r[i].parse::<f64>().unwrap();
             Query {
-                points: [(f(1), f(0)), (f(3), f(2))],
+                points: [LatLon::new(f(1), f(0)), LatLon::new(f(3), f(2))],
             }
         })
         .collect();
@@ -283,7 +284,7 @@ fn main() {
                 for q in &queries {
                     let url = format!(
                         "http://{addr}/route/v1/driving/{},{};{},{}?overview=false&steps=false",
-                        q.points[0].1, q.points[0].0, q.points[1].1, q.points[1].0
+                        q.points[0].lon, q.points[0].lat, q.points[1].lon, q.points[1].lat
                     );
                     let t = Instant::now();
                     let body = client

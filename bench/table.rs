@@ -10,6 +10,7 @@
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::{Router, SnapRules};
+use meridian::spatial::LatLon;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,11 +29,11 @@ fn main() {
     let csv = std::fs::read_to_string(shared.join("anchors/queries-porto-2015-06.csv"))
         .expect("anchor queries");
     // Both ends of every anchor query: 2,000 points spread over the city.
-    let mut points: Vec<(f64, f64)> = Vec::new();
+    let mut points: Vec<LatLon> = Vec::new();
     for line in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
-        points.push((f[1], f[0]));
-        points.push((f[3], f[2]));
+        points.push(LatLon::new(f[1], f[0]));
+        points.push(LatLon::new(f[3], f[2]));
     }
     let tmp = tempfile::tempdir().expect("temp dir");
     let graph = tmp.path().join("porto");

@@ -5,6 +5,7 @@ use super::open_graph;
 use anyhow::{bail, Context, Result};
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
 use meridian::route::Router;
+use meridian::spatial::LatLon;
 use meridian::tiles::bundle::{self, Bundle};
 use meridian::traffic::HistoricalProfiles;
 use std::path::PathBuf;
@@ -53,11 +54,11 @@ pub fn run(args: RouteArgs) -> Result<()> {
     }
     let mut coords = Vec::new();
     for p in &points {
-        let (lat, lon) = parse_point(p)?;
+        let point = parse_point(p)?;
         if let Some(b) = &bundle {
-            b.check_point(lat, lon)?;
+            b.check_point(point)?;
         }
-        coords.push((lat, lon));
+        coords.push(point);
     }
     let answer = router.route_at(&coords, steps, depart.map(|s| s * 1000))?;
     let opts = ResponseOptions {
@@ -72,8 +73,8 @@ pub fn run(args: RouteArgs) -> Result<()> {
     Ok(())
 }
 
-/// `"lon,lat"` as `(lat, lon)`, in range.
-fn parse_point(p: &str) -> Result<(f64, f64)> {
+/// `"lon,lat"` as a point, in range.
+fn parse_point(p: &str) -> Result<LatLon> {
     let Some((lon, lat)) = p.split_once(',') else {
         bail!("point {p:?} is not \"lon,lat\"");
     };
@@ -88,5 +89,5 @@ fn parse_point(p: &str) -> Result<(f64, f64)> {
     if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
         bail!("point {p:?} is out of range");
     }
-    Ok((lat, lon))
+    Ok(LatLon::new(lat, lon))
 }

@@ -2,6 +2,7 @@
 //! store reads it first and loads tiles only when a search needs them.
 
 use serde::{Deserialize, Serialize};
+use spatial::BBox;
 use std::path::Path;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -39,13 +40,28 @@ pub struct Manifest {
     /// Identifies this build of the graph: sha256 over all tile checksums.
     pub graph_version: String,
     pub geohash_precision: usize,
-    /// min_lon, min_lat, max_lon, max_lat of all nodes.
-    pub bbox: [f64; 4],
+    /// The box of all nodes; written `[min_lon, min_lat, max_lon, max_lat]`.
+    #[serde(with = "lon_lat_bbox")]
+    pub bbox: BBox,
     /// Highest free-flow speed of any edge; the A* heuristic divides by it.
     pub max_speed_kmh: f32,
     pub counts: Counts,
     /// Sorted by geohash; a tile's index is its position here.
     pub tiles: Vec<TileEntry>,
+}
+
+/// A box as the manifest has always written it: `[min_lon, min_lat, max_lon, max_lat]`.
+mod lon_lat_bbox {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use spatial::BBox;
+
+    pub fn serialize<S: Serializer>(b: &BBox, s: S) -> Result<S::Ok, S::Error> {
+        b.lon_lat_array().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BBox, D::Error> {
+        <[f64; 4]>::deserialize(d).map(BBox::from_lon_lat_array)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,9 @@
 
 use super::tile::flags;
 use super::{EdgeId, GlobalId, GraphStore, StoreError};
-use spatial::geohash::{self, BBox};
-use spatial::geometry::{haversine_m, metres_to_degrees, projection_at, LocalFrame, Projection};
+use spatial::geohash;
+use spatial::geometry::{metres_to_degrees, projection_at, LocalFrame, Projection};
+use spatial::{BBox, LatLon};
 
 /// A road segment near a point: which edge, which segment of its shape, and where the point
 /// projects onto it.
@@ -20,7 +21,7 @@ pub struct SegmentHit {
 /// segment may be visited more than once.
 pub fn visit_segments_near(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     radius_m: f64,
     mut visit: impl FnMut(SegmentHit),
 ) -> Result<(), StoreError> {
@@ -29,15 +30,15 @@ pub fn visit_segments_near(
     // trigonometry; the margin covers the planar approximation.
     let local = LocalFrame::at(point);
     let keep_within_m = radius_m * 1.01 + 1.0;
-    let (dlat, dlon) = metres_to_degrees(radius_m, point.0);
+    let (dlat, dlon) = metres_to_degrees(radius_m, point.lat);
     let query = BBox {
-        min_lat: (point.0 - dlat).max(-90.0),
-        max_lat: (point.0 + dlat).min(90.0),
-        min_lon: (point.1 - dlon).max(-180.0),
-        max_lon: (point.1 + dlon).min(180.0),
+        min_lat: (point.lat - dlat).max(-90.0),
+        max_lat: (point.lat + dlat).min(90.0),
+        min_lon: (point.lon - dlon).max(-180.0),
+        max_lon: (point.lon + dlon).min(180.0),
     };
     for cell in geohash::cells_covering(&query, precision) {
-        let Some(t) = store.tile_index(&cell).filter(|&t| store.has_tile(t)) else {
+        let Some(t) = store.tile_of(cell).filter(|&t| store.has_tile(t)) else {
             continue;
         };
         let tile = store.tile(t)?;
@@ -77,15 +78,11 @@ pub fn visit_segments_near(
                     };
                     let edge = edge_tile.edge(id.local);
                     // A road into a tile a partial store lacks cannot be driven: not a road here.
-                    if edge.flags & flags::SNAPPABLE == 0
-                        || !store.has_tile(edge.target_tile.to_native())
-                    {
+                    if edge.flags & flags::SNAPPABLE == 0 || !store.has_tile(edge.target().tile) {
                         continue;
                     }
                     let segment = item.segment.to_native();
-                    let base = (edge.shape_first.to_native() + segment) as usize;
-                    let a = edge_tile.shapes[base].degrees();
-                    let b2 = edge_tile.shapes[base + 1].degrees();
+                    let (a, b2) = edge_tile.segment(edge, segment);
                     let (fraction, planar_m) = local.project(a, b2);
                     if planar_m > keep_within_m {
                         continue;
@@ -106,14 +103,14 @@ pub fn visit_segments_near(
 pub fn along_edge_m(store: &GraphStore, hit: &SegmentHit) -> Result<f64, StoreError> {
     let tile = store.tile(hit.edge.tile)?;
     let edge = tile.edge(hit.edge.local);
-    let first = edge.shape_first.to_native() as usize;
+    let first = edge.shape_first() as usize;
     let seg = hit.segment as usize;
     let shape = &tile.shapes[first..=first + seg + 1];
     let mut along = 0.0;
     let mut previous = shape[0].degrees();
     for (i, c) in shape.iter().enumerate().skip(1) {
         let here = c.degrees();
-        let length = haversine_m(previous, here);
+        let length = previous.haversine_m(here);
         along += if i <= seg {
             length
         } else {
@@ -121,5 +118,5 @@ pub fn along_edge_m(store: &GraphStore, hit: &SegmentHit) -> Result<f64, StoreEr
         };
         previous = here;
     }
-    Ok(along.clamp(0.0, edge.length_m.to_native() as f64))
+    Ok(along.clamp(0.0, edge.length_m() as f64))
 }

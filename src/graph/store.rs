@@ -11,6 +11,7 @@ use super::manifest::{Manifest, ManifestError};
 use super::tile::{ArchivedTile, TILE_FORMAT_VERSION};
 use memmap2::Mmap;
 use sha2::{Digest, Sha256};
+use spatial::geohash::Cell;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -87,7 +88,8 @@ pub struct GraphStore {
     /// The graph directory, or the file the tiles are mapped from.
     dir: PathBuf,
     manifest: Manifest,
-    by_geohash: HashMap<String, u32>,
+    /// Tile index by cell: looked up on every snap and every ping.
+    by_cell: HashMap<Cell, u32>,
     tiles: Vec<OnceLock<Result<LoadedTile, String>>>,
     backing: Backing,
 }
@@ -145,17 +147,18 @@ impl GraphStore {
                 expected: TILE_FORMAT_VERSION,
             });
         }
-        let by_geohash = manifest
+        // A manifest entry that is not a geohash names no cell, so no lookup finds it.
+        let by_cell = manifest
             .tiles
             .iter()
             .enumerate()
-            .map(|(i, t)| (t.geohash.clone(), i as u32))
+            .filter_map(|(i, t)| Some((t.geohash.parse::<Cell>().ok()?, i as u32)))
             .collect();
         let tiles = (0..manifest.tiles.len()).map(|_| OnceLock::new()).collect();
         Ok(GraphStore {
             dir,
             manifest,
-            by_geohash,
+            by_cell,
             tiles,
             backing,
         })
@@ -194,8 +197,15 @@ impl GraphStore {
         }
     }
 
+    /// The index of the tile of `cell` (of the graph's precision), if the graph has one.
+    #[inline]
+    pub fn tile_of(&self, cell: Cell) -> Option<u32> {
+        self.by_cell.get(&cell).copied()
+    }
+
+    /// [`GraphStore::tile_of`] by the cell's name.
     pub fn tile_index(&self, geohash: &str) -> Option<u32> {
-        self.by_geohash.get(geohash).copied()
+        self.tile_of(geohash.parse().ok()?)
     }
 
     pub fn geohash(&self, tile: u32) -> &str {

@@ -10,6 +10,9 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
+use crate::{EdgeId, GlobalId, NodeId, NONE};
+use spatial::LatLon;
+
 /// Bumped whenever an archived layout changes; the store refuses other versions.
 pub const TILE_FORMAT_VERSION: u32 = 3;
 
@@ -23,19 +26,18 @@ pub struct Coord {
 }
 
 impl Coord {
-    pub fn from_degrees(lat: f64, lon: f64) -> Self {
+    pub fn from_degrees(p: LatLon) -> Self {
         Coord {
-            lat_e7: (lat * COORD_SCALE).round() as i32,
-            lon_e7: (lon * COORD_SCALE).round() as i32,
+            lat_e7: (p.lat * COORD_SCALE).round() as i32,
+            lon_e7: (p.lon * COORD_SCALE).round() as i32,
         }
     }
 }
 
 impl ArchivedCoord {
-    /// `(lat, lon)` in degrees.
     #[inline]
-    pub fn degrees(&self) -> (f64, f64) {
-        (
+    pub fn degrees(&self) -> LatLon {
+        LatLon::new(
             self.lat_e7.to_native() as f64 / COORD_SCALE,
             self.lon_e7.to_native() as f64 / COORD_SCALE,
         )
@@ -78,6 +80,68 @@ pub struct Edge {
     pub signals: u8,
 }
 
+/// Plain values of an archived edge, so that callers never decode packed fields themselves.
+impl ArchivedEdge {
+    /// The head node (may be in another tile).
+    #[inline]
+    pub fn target(&self) -> NodeId {
+        GlobalId::new(self.target_tile.to_native(), self.target_local.to_native())
+    }
+
+    /// The same road driven the other way, if it is drivable that way.
+    #[inline]
+    pub fn twin(&self) -> Option<EdgeId> {
+        let tile = self.twin_tile.to_native();
+        (tile != NONE).then(|| GlobalId::new(tile, self.twin_local.to_native()))
+    }
+
+    #[inline]
+    pub fn length_m(&self) -> f32 {
+        self.length_m.to_native()
+    }
+
+    /// Free-flow speed (class and maxspeed), before traffic.
+    #[inline]
+    pub fn speed_kmh(&self) -> f32 {
+        self.speed_kmh.to_native()
+    }
+
+    /// Index of the first shape point in the tile's `shapes`.
+    #[inline]
+    pub fn shape_first(&self) -> u32 {
+        self.shape_first.to_native()
+    }
+
+    /// Index of the street name in the tile's `names`.
+    #[inline]
+    pub fn name_index(&self) -> u32 {
+        self.name.to_native()
+    }
+
+    /// Index of the road reference (`ref`) in the tile's `names`.
+    #[inline]
+    pub fn reference_index(&self) -> u32 {
+        self.reference.to_native()
+    }
+
+    #[inline]
+    pub fn way_id(&self) -> i64 {
+        self.way_id.to_native()
+    }
+
+    /// Bearing leaving the tail node, whole degrees.
+    #[inline]
+    pub fn bearing_start(&self) -> u16 {
+        self.bearing_start.to_native()
+    }
+
+    /// Bearing arriving at the head node, whole degrees.
+    #[inline]
+    pub fn bearing_end(&self) -> u16 {
+        self.bearing_end.to_native()
+    }
+}
+
 /// A forbidden turn at a via node of this tile: arriving on `from` (any tile), leaving on the
 /// local edge `to_local`.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
@@ -85,6 +149,20 @@ pub struct ForbiddenTurn {
     pub from_tile: u32,
     pub from_local: u32,
     pub to_local: u32,
+}
+
+impl ArchivedForbiddenTurn {
+    /// The edge the turn arrives on.
+    #[inline]
+    pub fn from(&self) -> EdgeId {
+        GlobalId::new(self.from_tile.to_native(), self.from_local.to_native())
+    }
+
+    /// The local edge of the via node's tile the turn would leave on.
+    #[inline]
+    pub fn to_local(&self) -> u32 {
+        self.to_local.to_native()
+    }
 }
 
 /// One indexed piece of shape: segment `segment` (points `segment` and `segment + 1`) of an edge.
@@ -146,7 +224,45 @@ pub struct Tile {
     pub overlay: Vec<Shortcut>,
 }
 
+/// Free-flow seconds between one node and every landmark, as stored (f32).
+#[derive(Clone, Copy)]
+pub struct LandmarkTimes<'a>(&'a [rkyv::Archived<f32>]);
+
+impl LandmarkTimes<'_> {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Seconds for landmark `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> f64 {
+        self.0[i].to_native() as f64
+    }
+
+    pub fn to_vec(&self) -> Vec<f64> {
+        self.0.iter().map(|v| v.to_native() as f64).collect()
+    }
+}
+
 impl ArchivedTile {
+    /// This tile's position in the manifest's tile list.
+    #[inline]
+    pub fn index(&self) -> u32 {
+        self.index.to_native()
+    }
+
+    /// Landmarks stored per node (0 when the graph was built without them).
+    #[inline]
+    pub fn landmark_count(&self) -> u32 {
+        self.landmark_count.to_native()
+    }
+
     #[inline]
     pub fn node_count(&self) -> u32 {
         self.node_coords.len() as u32
@@ -161,10 +277,19 @@ impl ArchivedTile {
 
     /// Seconds from each landmark to `node`, and from `node` to each landmark.
     #[inline]
-    pub fn landmarks_at(&self, node: u32) -> (&[rkyv::Archived<f32>], &[rkyv::Archived<f32>]) {
-        let k = self.landmark_count.to_native() as usize;
+    pub fn landmarks_at(&self, node: u32) -> (LandmarkTimes<'_>, LandmarkTimes<'_>) {
+        let k = self.landmark_count() as usize;
         let a = node as usize * k;
-        (&self.landmark_from[a..a + k], &self.landmark_to[a..a + k])
+        (
+            LandmarkTimes(&self.landmark_from[a..a + k]),
+            LandmarkTimes(&self.landmark_to[a..a + k]),
+        )
+    }
+
+    /// OSM id of a node of this tile.
+    #[inline]
+    pub fn osm_id(&self, node: u32) -> i64 {
+        self.node_osm_ids[node as usize].to_native()
     }
 
     #[inline]
@@ -173,8 +298,16 @@ impl ArchivedTile {
     }
 
     #[inline]
-    pub fn node_position(&self, node: u32) -> (f64, f64) {
+    pub fn node_location(&self, node: u32) -> LatLon {
         self.node_coords[node as usize].degrees()
+    }
+
+    /// [`ArchivedTile::node_location`] as a `(lat, lon)` pair, the form the overlay's partitioner
+    /// keeps.
+    #[inline]
+    pub fn node_position(&self, node: u32) -> (f64, f64) {
+        let p = self.node_location(node);
+        (p.lat, p.lon)
     }
 
     /// Local index of the node an edge of this tile leaves from.
@@ -196,11 +329,18 @@ impl ArchivedTile {
         &self.edges[local as usize]
     }
 
-    /// Shape of an edge in travel order, as `(lat, lon)` degrees.
-    pub fn shape(&self, edge: &ArchivedEdge) -> impl ExactSizeIterator<Item = (f64, f64)> + '_ {
-        let a = edge.shape_first.to_native() as usize;
+    /// Shape of an edge in travel order.
+    pub fn shape(&self, edge: &ArchivedEdge) -> impl ExactSizeIterator<Item = LatLon> + '_ {
+        let a = edge.shape_first() as usize;
         let n = edge.shape_len.to_native() as usize;
         self.shapes[a..a + n].iter().map(|c| c.degrees())
+    }
+
+    /// The two ends of shape segment `segment` of an edge (points `segment` and `segment + 1`).
+    #[inline]
+    pub fn segment(&self, edge: &ArchivedEdge, segment: u32) -> (LatLon, LatLon) {
+        let i = (edge.shape_first() + segment) as usize;
+        (self.shapes[i].degrees(), self.shapes[i + 1].degrees())
     }
 
     pub fn name(&self, index: u32) -> &str {

@@ -18,8 +18,8 @@
 //! their node ids) first, then the coordinates of only those nodes.
 
 use crate::PlacesError;
+use crate::{halfway_of, latlon};
 use osmpbf::{Element, ElementReader};
-use spatial::geometry::{halfway, haversine_m};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -343,7 +343,7 @@ pub fn read_pbf(path: &Path) -> Result<Extracted, PlacesError> {
         let e = &mut entries[w.entry];
         e.bbox = bbox_of(&points);
         e.point = if e.kind == Kind::Street {
-            halfway(&points).unwrap_or(points[0])
+            halfway_of(&points).unwrap_or(points[0])
         } else {
             centroid(&points)
         };
@@ -385,7 +385,7 @@ fn bbox_of(points: &[(f64, f64)]) -> [f64; 4] {
 pub fn centroid(points: &[(f64, f64)]) -> (f64, f64) {
     let closed = points.len() >= 4 && points.first() == points.last();
     if !closed {
-        return halfway(points).unwrap_or(points[0]);
+        return halfway_of(points).unwrap_or(points[0]);
     }
     // Shoelace formula in a frame centred on the first point (degrees; the cosine cancels out).
     let o = points[0];
@@ -490,7 +490,12 @@ fn merge_streets(entries: Vec<RawEntry>, ways: Vec<StreetWay>) -> Extracted {
             street.point = all
                 .iter()
                 .copied()
-                .min_by(|a, b| haversine_m(*a, mean).total_cmp(&haversine_m(*b, mean)))
+                .min_by(|a, b| {
+                    let m = latlon(mean);
+                    latlon(*a)
+                        .haversine_m(m)
+                        .total_cmp(&latlon(*b).haversine_m(m))
+                })
                 .unwrap_or(street.point);
             for &gi in &members {
                 let e = &entries[ways[group[gi]].0];
@@ -516,7 +521,7 @@ fn bbox_gap_m(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     let dlat = (a[0] - b[1]).max(b[0] - a[1]).max(0.0);
     let dlon = (a[2] - b[3]).max(b[2] - a[3]).max(0.0);
     let lat = (a[0] + a[1]) / 2.0;
-    haversine_m((lat, 0.0), (lat + dlat, dlon))
+    latlon((lat, 0.0)).haversine_m(latlon((lat + dlat, dlon)))
 }
 
 /// How far from a `place=*` node its name still applies, by its type.
@@ -554,7 +559,7 @@ fn assign_localities(entries: &mut [RawEntry]) {
         }
         let mut best: [Option<(f64, &str)>; 2] = [None, None];
         for (city_level, radius, point, name) in &places {
-            let d = haversine_m(e.point, *point);
+            let d = latlon(e.point).haversine_m(latlon(*point));
             // Relative distance, so a city wins over a hamlet at the same distance.
             let rel = d / radius;
             if rel > 1.0 {

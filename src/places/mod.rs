@@ -41,6 +41,19 @@ impl PlacesError {
     }
 }
 
+/// The index keeps points as `(lat, lon)` pairs (plain numbers in the rkyv file); this is where
+/// they cross into the spatial layer's type.
+#[inline]
+pub(crate) fn latlon(p: (f64, f64)) -> spatial::LatLon {
+    spatial::LatLon::new(p.0, p.1)
+}
+
+/// Halfway along a line of `(lat, lon)` points, by length.
+pub(crate) fn halfway_of(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let line: Vec<spatial::LatLon> = points.iter().map(|&p| latlon(p)).collect();
+    spatial::geometry::halfway(&line).map(|m| (m.lat, m.lon))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,7 +87,7 @@ mod tests {
             });
             let first = hits.first().map(|h| index.entry(h.entry));
             if first.is_some_and(|f| {
-                spatial::geometry::haversine_m(f.point(), e.point()) < 50.0
+                latlon(f.point()).haversine_m(latlon(e.point())) < 50.0
                     && normalize::tokens(f.road()) == normalize::tokens(&e.street)
             }) {
                 found += 1;

@@ -5,7 +5,8 @@
 
 use crate::extract::Kind;
 use crate::index::PlacesIndex;
-use spatial::geometry::{haversine_m, metres_to_degrees, project_onto_segment};
+use crate::latlon;
+use spatial::geometry::{metres_to_degrees, project_onto_segment};
 
 pub const ADDRESS_RADIUS_M: f64 = 50.0;
 pub const STREET_RADIUS_M: f64 = 500.0;
@@ -52,7 +53,7 @@ impl PlacesIndex {
             .filter(|&e| want(&file.entries[e as usize]))
             .map(|e| ReverseHit {
                 entry: e,
-                distance_m: haversine_m(p, file.entries[e as usize].point()),
+                distance_m: latlon(p).haversine_m(latlon(file.entries[e as usize].point())),
             })
             .filter(|h| h.distance_m <= radius_m)
             .min_by(|a, b| {
@@ -76,7 +77,12 @@ impl PlacesIndex {
             .map(|pair| {
                 let shape = &file.shapes[pair[0] as usize];
                 let k = pair[1] as usize;
-                let d = project_onto_segment(p, shape.point(k), shape.point(k + 1)).distance_m;
+                let d = project_onto_segment(
+                    latlon(p),
+                    latlon(shape.point(k)),
+                    latlon(shape.point(k + 1)),
+                )
+                .distance_m;
                 ReverseHit {
                     entry: shape.entry.to_native(),
                     distance_m: d,

@@ -14,8 +14,8 @@
 
 use crate::extract::Kind;
 use crate::index::PlacesIndex;
+use crate::latlon;
 use crate::normalize::{self, edit_distance_within, typo_budget};
-use spatial::geometry::haversine_m;
 use std::collections::HashMap;
 
 /// Hits with the same display name closer than this are one place.
@@ -229,7 +229,7 @@ impl PlacesIndex {
                 score += number_score(entry, &parsed.numbers, file);
                 score += 0.1 * entry.importance.to_native() as f64;
                 if let Some(focus) = q.focus {
-                    let d = haversine_m(focus, entry.point());
+                    let d = latlon(focus).haversine_m(latlon(entry.point()));
                     score += 0.3 / (1.0 + d / 2_000.0);
                 }
                 Some(Hit { entry: e, score })
@@ -245,7 +245,7 @@ impl PlacesIndex {
             let (name, point) = (entry.display_name(), entry.point());
             if shown
                 .iter()
-                .any(|(n, p)| *n == name && haversine_m(*p, point) < DUPLICATE_M)
+                .any(|(n, p)| *n == name && latlon(*p).haversine_m(latlon(point)) < DUPLICATE_M)
             {
                 continue;
             }

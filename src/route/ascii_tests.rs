@@ -6,7 +6,7 @@ use super::Router;
 use graph::build::ascii_map::AsciiMap;
 use graph::profile::RestrictionKind;
 use graph::GraphStore;
-use spatial::geometry::haversine_m;
+use spatial::LatLon;
 use std::sync::Arc;
 
 const PRIMARY: &[(&str, &str)] = &[("highway", "primary")];
@@ -21,9 +21,9 @@ fn router(map: &AsciiMap) -> (Router, tempfile::TempDir) {
 }
 
 /// Whether a route's geometry passes within a metre of the drawn node `c`.
-fn passes(map: &AsciiMap, geometry: &[(f64, f64)], c: char) -> bool {
+fn passes(map: &AsciiMap, geometry: &[LatLon], c: char) -> bool {
     let p = map.coordinate(c).unwrap();
-    geometry.iter().any(|&g| haversine_m(g, p) < 1.0)
+    geometry.iter().any(|&g| g.haversine_m(p) < 1.0)
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn a_faster_detour_beats_a_slow_direct_street() {
     let (a, b) = (slow.coordinate('a').unwrap(), slow.coordinate('b').unwrap());
     let route = r.route(&[a, b], false).unwrap().route;
     assert!(passes(&slow, &route.geometry, 'c'), "{:?}", route.geometry);
-    assert!(route.distance_m > haversine_m(a, b) + 10.0);
+    assert!(route.distance_m > a.haversine_m(b) + 10.0);
 
     // The same drawing with a primary direct street: now the direct one is faster.
     let fast = AsciiMap::parse(drawing, 20.0)
@@ -52,7 +52,7 @@ fn a_faster_detour_beats_a_slow_direct_street() {
     let (r, _dir) = router(&fast);
     let route = r.route(&[a, b], false).unwrap().route;
     assert!(!passes(&fast, &route.geometry, 'c'));
-    assert!((route.distance_m - haversine_m(a, b)).abs() < 1.0);
+    assert!((route.distance_m - a.haversine_m(b)).abs() < 1.0);
 }
 
 #[test]
@@ -103,8 +103,8 @@ fn a_forbidden_turn_is_never_taken() {
         .way("cfe", PRIMARY)
         .restriction(RestrictionKind::No, 0, 'b', 2);
     let (a, d) = (open.coordinate('a').unwrap(), open.coordinate('d').unwrap());
-    let direct = haversine_m(a, open.coordinate('b').unwrap())
-        + haversine_m(open.coordinate('b').unwrap(), d);
+    let direct =
+        a.haversine_m(open.coordinate('b').unwrap()) + open.coordinate('b').unwrap().haversine_m(d);
 
     let (r, _dir) = router(&open);
     let free = r.route(&[a, d], false).unwrap().route;
@@ -129,12 +129,15 @@ fn a_point_beside_a_street_snaps_onto_it() {
     let (r, _dir) = router(&map);
     let (a, b) = (map.coordinate('a').unwrap(), map.coordinate('b').unwrap());
     // 15 m north of the point 40 m east of a.
-    let beside = (a.0 + 15.0 / 111_320.0, a.1 + (b.1 - a.1) * 40.0 / 200.0);
+    let beside = LatLon::new(
+        a.lat + 15.0 / 111_320.0,
+        a.lon + (b.lon - a.lon) * 40.0 / 200.0,
+    );
     let snap = r.snap(beside).unwrap().expect("snaps");
     assert!((snap.distance_m - 15.0).abs() < 0.5, "{}", snap.distance_m);
-    let from_a = haversine_m(a, snap.location);
+    let from_a = a.haversine_m(snap.location);
     assert!((from_a - 40.0).abs() < 0.5, "{from_a}");
     // Far from every road, nothing is found within the snapping radius.
-    let far = (a.0 + 0.2, a.1);
+    let far = LatLon::new(a.lat + 0.2, a.lon);
     assert!(r.snap(far).unwrap().is_none());
 }

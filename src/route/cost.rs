@@ -8,7 +8,7 @@
 //! right-hand traffic) costs more than turning right, plus a fixed U-turn penalty.
 
 use graph::tile::{ArchivedEdge, ArchivedTile};
-use graph::EdgeId;
+use graph::{EdgeId, GlobalId};
 pub use traffic::speeds::{FreeFlow, SpeedSource};
 
 /// Turn cost parameters (seconds).
@@ -72,7 +72,7 @@ impl<S: SpeedSource> CostModel<S> {
     #[inline]
     pub fn edge_cost_s(&self, id: EdgeId, edge: &ArchivedEdge) -> f64 {
         let speed_ms = self.speeds.speed_kmh(id, edge) as f64 / 3.6;
-        edge.length_m.to_native() as f64 / speed_ms + edge.signals as f64 * self.traffic_signal_s
+        edge.length_m() as f64 / speed_ms + edge.signals as f64 * self.traffic_signal_s
     }
 
     /// Cost of turning from `from` (arriving at node `via` of `via_tile`) onto `to`, which leaves
@@ -89,16 +89,12 @@ impl<S: SpeedSource> CostModel<S> {
         to: &ArchivedEdge,
     ) -> Option<f64> {
         let roads = via_tile.roads_at(via);
-        let is_u_turn = from.twin_tile.to_native() == via_tile.index.to_native()
-            && from.twin_local.to_native() == to_local;
+        let is_u_turn = from.twin() == Some(GlobalId::new(via_tile.index(), to_local));
         if is_u_turn && roads > 1 {
             return None;
         }
         for t in via_tile.forbidden_turns_at(via) {
-            if t.to_local.to_native() == to_local
-                && t.from_local.to_native() == from_id.local
-                && t.from_tile.to_native() == from_id.tile
-            {
+            if t.to_local() == to_local && t.from() == from_id {
                 return None;
             }
         }
@@ -109,7 +105,7 @@ impl<S: SpeedSource> CostModel<S> {
             // No choice here: a way split, or a bend where two roads join.
             return Some(0.0);
         }
-        let angle = to.bearing_start.to_native() as i32 - from.bearing_end.to_native() as i32 + 720;
+        let angle = to.bearing_start() as i32 - from.bearing_end() as i32 + 720;
         Some(self.turn_by_angle[(angle % 360) as usize] as f64)
     }
 

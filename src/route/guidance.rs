@@ -19,8 +19,8 @@
 //! points closer than two metres to it so that tiny snapping pieces do not produce
 //! random directions.
 
-use serde::Serialize;
-use spatial::geometry;
+use serde::{Serialize, Serializer};
+use spatial::LatLon;
 
 /// Points closer than this to a boundary are ignored when measuring a bearing there.
 const MIN_BEARING_SPAN_M: f64 = 2.0;
@@ -46,9 +46,8 @@ pub struct PathSegment {
     pub name: String,
     /// Road ref like `"A28"`, `""` when none.
     pub reference: String,
-    /// `[lon, lat]` points in travel order, at least 2; consecutive segments share their
-    /// boundary point.
-    pub geometry: Vec<[f64; 2]>,
+    /// Points in travel order, at least 2; consecutive segments share their boundary point.
+    pub geometry: Vec<LatLon>,
     pub distance_m: f64,
     pub duration_s: f64,
     pub roundabout: bool,
@@ -67,8 +66,10 @@ pub struct Step {
     pub duration: f64,
     /// Equal to `duration` for now.
     pub weight: f64,
-    /// `[lon, lat]` points from this step's maneuver to the next one's; encoded elsewhere.
-    pub geometry: Vec<[f64; 2]>,
+    /// Points from this step's maneuver to the next one's; encoded elsewhere (written here as
+    /// `[lon, lat]` pairs only to keep the field's place in the JSON).
+    #[serde(serialize_with = "lon_lat_seq")]
+    pub geometry: Vec<LatLon>,
     /// Always `"driving"`.
     pub mode: &'static str,
     /// Always `"right"`.
@@ -80,8 +81,9 @@ pub struct Step {
 /// One OSRM `StepManeuver`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Maneuver {
-    /// `[lon, lat]`.
-    pub location: [f64; 2],
+    /// Written `[lon, lat]`.
+    #[serde(serialize_with = "lon_lat")]
+    pub location: LatLon,
     /// Degrees clockwise from north of the travel direction just before the maneuver
     /// (0 for `depart`).
     pub bearing_before: u16,
@@ -185,8 +187,9 @@ impl PartialEq<&str> for Modifier {
 /// sorted clockwise from north.
 #[derive(Clone, Debug, Serialize)]
 pub struct Intersection {
-    /// `[lon, lat]`.
-    pub location: [f64; 2],
+    /// Written `[lon, lat]`.
+    #[serde(serialize_with = "lon_lat")]
+    pub location: LatLon,
     pub bearings: Vec<u16>,
     pub entry: Vec<bool>,
     /// Index in `bearings` of the way the route arrives by; absent at `depart`.
@@ -197,15 +200,13 @@ pub struct Intersection {
     pub out: Option<usize>,
 }
 
-/// Great-circle distance in metres between two `[lon, lat]` points (OSRM's order, as guidance
-/// stores them; the formula is [`spatial::geometry::haversine_m`]'s).
-fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
-    geometry::haversine_m((a[1], a[0]), (b[1], b[0]))
+/// A point in OSRM's JSON order, `[lon, lat]`.
+fn lon_lat<S: Serializer>(p: &LatLon, s: S) -> Result<S::Ok, S::Error> {
+    p.lon_lat().serialize(s)
 }
 
-/// Initial great-circle bearing from `a` to `b` (`[lon, lat]`), degrees in `[0, 360)`.
-fn bearing_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
-    geometry::bearing_deg((a[1], a[0]), (b[1], b[0]))
+fn lon_lat_seq<S: Serializer>(points: &[LatLon], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(points.iter().map(|p| p.lon_lat()))
 }
 
 /// A bearing as OSRM reports it: whole degrees, 0..=359.
@@ -255,7 +256,7 @@ fn modifier_for(angle: f64) -> Modifier {
 
 /// The leg's geometry as one deduplicated polyline, with bearing look-ups around its points.
 struct Line {
-    points: Vec<[f64; 2]>,
+    points: Vec<LatLon>,
 }
 
 impl Line {
@@ -265,9 +266,9 @@ impl Line {
         let p = self.points[k];
         let from = (0..k)
             .rev()
-            .find(|&j| haversine_m(self.points[j], p) >= MIN_BEARING_SPAN_M)
+            .find(|&j| self.points[j].haversine_m(p) >= MIN_BEARING_SPAN_M)
             .or((k > 0).then_some(0))?;
-        Some(bearing_deg(self.points[from], p))
+        Some(self.points[from].bearing_deg(p))
     }
 
     /// Travel direction leaving point `k`, towards the first later point at least
@@ -276,9 +277,9 @@ impl Line {
         let p = self.points[k];
         let last = self.points.len() - 1;
         let to = (k + 1..=last)
-            .find(|&j| haversine_m(p, self.points[j]) >= MIN_BEARING_SPAN_M)
+            .find(|&j| p.haversine_m(self.points[j]) >= MIN_BEARING_SPAN_M)
             .or((k < last).then_some(last))?;
-        Some(bearing_deg(p, self.points[to]))
+        Some(p.bearing_deg(self.points[to]))
     }
 
     /// Signed turn angle at point `k`; 0 where a side is unknown.
@@ -295,7 +296,7 @@ impl Line {
     }
 }
 
-fn intersection_at(location: [f64; 2], before: Option<f64>, after: Option<f64>) -> Intersection {
+fn intersection_at(location: LatLon, before: Option<f64>, after: Option<f64>) -> Intersection {
     let back = before.map(|b| whole_deg(b + 180.0));
     let out = after.map(whole_deg);
     let mut bearings: Vec<u16> = back.into_iter().chain(out).collect();
@@ -336,7 +337,7 @@ struct Piece<'a> {
 }
 
 fn flatten(segments: &[PathSegment]) -> (Line, Vec<Piece<'_>>) {
-    let mut points: Vec<[f64; 2]> = Vec::new();
+    let mut points: Vec<LatLon> = Vec::new();
     let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(segments.len());
     for seg in segments {
         let start = points.len().saturating_sub(1);
@@ -590,19 +591,20 @@ mod tests {
     use super::*;
 
     /// Metres per degree of latitude on the model sphere.
-    const M_PER_DEG: f64 = geometry::EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
-    const ORIGIN: [f64; 2] = [8.6, 41.15];
+    const M_PER_DEG: f64 = spatial::coord::EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+    const ORIGIN: LatLon = LatLon::new(41.15, 8.6);
 
     /// A point `east_m`/`north_m` metres from [`ORIGIN`] (flat approximation, fine at 100 m).
-    fn at(east_m: f64, north_m: f64) -> [f64; 2] {
-        let lat = ORIGIN[1] + north_m / M_PER_DEG;
-        let lon = ORIGIN[0] + east_m / (M_PER_DEG * ORIGIN[1].to_radians().cos());
-        [lon, lat]
+    fn at(east_m: f64, north_m: f64) -> LatLon {
+        let lat = ORIGIN.lat + north_m / M_PER_DEG;
+        let lon = ORIGIN.lon + east_m / (M_PER_DEG * ORIGIN.lat.to_radians().cos());
+        LatLon::new(lat, lon)
     }
 
+    /// A segment through points given as (metres east, metres north) of [`ORIGIN`].
     fn seg(name: &str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment {
-        let geometry: Vec<[f64; 2]> = points.iter().map(|&(e, n)| at(e, n)).collect();
-        let distance_m = geometry.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+        let geometry: Vec<LatLon> = points.iter().map(|&(e, n)| at(e, n)).collect();
+        let distance_m = geometry.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
         PathSegment {
             name: name.to_string(),
             reference: String::new(),
@@ -639,17 +641,20 @@ mod tests {
 
     #[test]
     fn bearing_of_due_east_segment_is_90() {
-        assert_eq!(whole_deg(bearing_deg(at(0.0, 0.0), at(100.0, 0.0))), 90);
-        assert_eq!(whole_deg(bearing_deg([0.0, 0.0], [1.0, 0.0])), 90);
-        assert_eq!(whole_deg(bearing_deg(at(0.0, 0.0), at(0.0, 100.0))), 0);
-        assert_eq!(whole_deg(bearing_deg(at(0.0, 0.0), at(-100.0, 0.0))), 270);
+        assert_eq!(whole_deg(at(0.0, 0.0).bearing_deg(at(100.0, 0.0))), 90);
+        assert_eq!(
+            whole_deg(LatLon::new(0.0, 0.0).bearing_deg(LatLon::new(0.0, 1.0))),
+            90
+        );
+        assert_eq!(whole_deg(at(0.0, 0.0).bearing_deg(at(0.0, 100.0))), 0);
+        assert_eq!(whole_deg(at(0.0, 0.0).bearing_deg(at(-100.0, 0.0))), 270);
         // 359.6° rounds up to north, not to 360.
         assert_eq!(whole_deg(359.6), 0);
     }
 
     #[test]
     fn haversine_of_one_degree_of_latitude() {
-        let d = haversine_m([0.0, 0.0], [0.0, 1.0]);
+        let d = LatLon::new(0.0, 0.0).haversine_m(LatLon::new(1.0, 0.0));
         assert!((d - M_PER_DEG).abs() < 1e-6, "{d}");
     }
 
@@ -1009,5 +1014,9 @@ mod tests {
         a.reference = "A28".into();
         let v = serde_json::to_value(&build_steps(&[a])[0]).unwrap();
         assert_eq!(v["ref"], "A28");
+        // Locations and geometry in OSRM's order, [lon, lat].
+        let p = at(0.0, 0.0);
+        assert_eq!(v["maneuver"]["location"], serde_json::json!([p.lon, p.lat]));
+        assert_eq!(v["geometry"][0], serde_json::json!([p.lon, p.lat]));
     }
 }

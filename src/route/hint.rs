@@ -12,8 +12,8 @@ use super::cut_shape;
 use super::snap::Snap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use graph::{GlobalId, GraphStore, NONE};
-use spatial::geometry::haversine_m;
+use graph::{GlobalId, GraphStore};
+use spatial::LatLon;
 
 const LEN: usize = 21;
 
@@ -37,12 +37,7 @@ pub fn encode(store: &GraphStore, snap: &Snap) -> String {
 }
 
 /// The snap a hint names for `point`, if the hint is valid here and within `max_radius_m`.
-pub fn decode(
-    store: &GraphStore,
-    hint: &str,
-    point: (f64, f64),
-    max_radius_m: f64,
-) -> Option<Snap> {
+pub fn decode(store: &GraphStore, hint: &str, point: LatLon, max_radius_m: f64) -> Option<Snap> {
     let b = URL_SAFE_NO_PAD.decode(hint.trim_end_matches('=')).ok()?;
     if b.len() != LEN {
         return None;
@@ -63,21 +58,20 @@ pub fn decode(
         return None;
     }
     let edge = tile.edge(local);
-    let length = edge.length_m.to_native() as f64;
+    let length = edge.length_m() as f64;
     if !(0.0..=length).contains(&along_m)
         || edge.flags & graph::tile::flags::SNAPPABLE == 0
-        || !store.has_tile(edge.target_tile.to_native())
+        || !store.has_tile(edge.target().tile)
     {
         return None;
     }
-    let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
+    let shape: Vec<LatLon> = tile.shape(edge).collect();
     let location = cut_shape(&shape, along_m, along_m)[0];
-    let distance_m = haversine_m(point, location);
+    let distance_m = point.haversine_m(location);
     if distance_m > max_radius_m {
         return None;
     }
-    let twin = (b[20] == 1 && edge.twin_tile.to_native() != NONE)
-        .then(|| GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native()));
+    let twin = edge.twin().filter(|_| b[20] == 1);
     Some(Snap {
         location,
         distance_m,
@@ -85,6 +79,6 @@ pub fn decode(
         along_m,
         edge_length_m: length,
         twin,
-        name: tile.name(edge.name.to_native()).to_string(),
+        name: tile.name(edge.name_index()).to_string(),
     })
 }

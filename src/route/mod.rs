@@ -18,13 +18,13 @@ pub mod snap;
 pub mod table;
 
 use cost::{CostModel, FreeFlow, TurnParams};
-use graph::{GraphStore, StoreError, NONE};
+use graph::{GraphStore, StoreError};
 use guidance::{PathSegment, Step};
 use overlay::{Customized, LiveOverlay, Overlay, OverlayConfig, OverlayError, QuerySpace};
 use search::{Endpoint, LegPath, SearchSpace};
 use snap::Snap;
 use spatial::geohash;
-use spatial::geometry::haversine_m;
+use spatial::LatLon;
 use std::cell::RefCell;
 use std::sync::Arc;
 use traffic::{HistoricalProfiles, TrafficFeed, TrafficSnapshot, TrafficSpeeds};
@@ -52,8 +52,8 @@ pub enum RouteError {
 #[derive(Clone, Debug)]
 pub struct Waypoint {
     pub name: String,
-    /// `(lat, lon)` on the road.
-    pub location: (f64, f64),
+    /// On the road.
+    pub location: LatLon,
     pub distance_m: f64,
     /// The snap as a token a later request can send back in `hints=` ([`hint`]).
     pub hint: Option<String>,
@@ -89,8 +89,8 @@ pub struct Leg {
     pub duration_s: f64,
     pub summary: String,
     pub steps: Vec<Step>,
-    /// `(lat, lon)` points of the leg.
-    pub geometry: Vec<(f64, f64)>,
+    /// Points of the leg.
+    pub geometry: Vec<LatLon>,
     /// Per segment of `geometry` (between consecutive points): metres and seconds.
     pub annotation: Annotation,
 }
@@ -106,7 +106,7 @@ pub struct Annotation {
 pub struct Route {
     pub distance_m: f64,
     pub duration_s: f64,
-    pub geometry: Vec<(f64, f64)>,
+    pub geometry: Vec<LatLon>,
     pub legs: Vec<Leg>,
     /// Geohash cells at the street-level display precision that the route's geometry crosses,
     /// in order: the names of exactly the map images a client needs to show it.
@@ -293,7 +293,7 @@ impl Router {
         ))
     }
 
-    pub fn snap(&self, point: (f64, f64)) -> Result<Option<Snap>, StoreError> {
+    pub fn snap(&self, point: LatLon) -> Result<Option<Snap>, StoreError> {
         snap::snap(&self.store, point, self.max_snap_m)
     }
 
@@ -302,7 +302,7 @@ impl Router {
     /// allows. `NoSegment(i)` for the first point with no such road in reach.
     pub fn snap_within(
         &self,
-        points: &[(f64, f64)],
+        points: &[LatLon],
         rules: &SnapRules,
     ) -> Result<Vec<Snap>, RouteError> {
         let at = |list: &[Option<f64>], i: usize| list.get(i).copied().flatten();
@@ -348,19 +348,15 @@ impl Router {
         Ok(table::table(&self.store, &model, sources, destinations)?)
     }
 
-    /// Fastest route through `points` (`(lat, lon)`, at least two) in order.
-    pub fn route(
-        &self,
-        points: &[(f64, f64)],
-        with_steps: bool,
-    ) -> Result<RouteAnswer, RouteError> {
+    /// Fastest route through `points` (at least two) in order.
+    pub fn route(&self, points: &[LatLon], with_steps: bool) -> Result<RouteAnswer, RouteError> {
         self.route_at(points, with_steps, None)
     }
 
     /// Like [`Router::route`], departing at `depart_ms` (default now).
     pub fn route_at(
         &self,
-        points: &[(f64, f64)],
+        points: &[LatLon],
         with_steps: bool,
         depart_ms: Option<i64>,
     ) -> Result<RouteAnswer, RouteError> {
@@ -376,7 +372,7 @@ impl Router {
     /// departure time always uses the A*, since the overlay holds the weights of now.
     pub fn route_using(
         &self,
-        points: &[(f64, f64)],
+        points: &[LatLon],
         with_steps: bool,
         depart_ms: Option<i64>,
         algorithm: Option<Algorithm>,
@@ -395,7 +391,7 @@ impl Router {
     /// since the overlay holds the weights of now.
     pub fn route_with(
         &self,
-        points: &[(f64, f64)],
+        points: &[LatLon],
         options: &RouteOptions,
     ) -> Result<RouteAnswer, RouteError> {
         let algorithm = options
@@ -418,7 +414,7 @@ impl Router {
     /// Fastest route through `points` by the overlay, under its current weights.
     pub fn route_overlay(
         &self,
-        points: &[(f64, f64)],
+        points: &[LatLon],
         with_steps: bool,
     ) -> Result<RouteAnswer, RouteError> {
         self.route_using(points, with_steps, None, Some(Algorithm::Overlay))
@@ -460,7 +456,7 @@ impl Router {
     /// which navigation sessions follow and re-cost as traffic changes.
     pub fn route_with_paths(
         &self,
-        points: &[(f64, f64)],
+        points: &[LatLon],
         with_steps: bool,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
         let options = RouteOptions {
@@ -475,7 +471,7 @@ impl Router {
     fn route_with_model<S: cost::SpeedSource>(
         &self,
         model: &CostModel<S>,
-        points: &[(f64, f64)],
+        points: &[LatLon],
         options: &RouteOptions,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
         self.route_legs(points, options, |from, to| {
@@ -488,7 +484,7 @@ impl Router {
     /// whatever `waypoints` says.
     fn route_legs(
         &self,
-        points: &[(f64, f64)],
+        points: &[LatLon],
         options: &RouteOptions,
         mut leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
@@ -526,7 +522,7 @@ impl Router {
             };
             legs.push(self.describe_leg(&joined, options.steps)?);
         }
-        let mut geometry: Vec<(f64, f64)> = Vec::new();
+        let mut geometry: Vec<LatLon> = Vec::new();
         for leg in &legs {
             let skip = usize::from(!geometry.is_empty());
             geometry.extend(leg.geometry.iter().skip(skip));
@@ -534,7 +530,10 @@ impl Router {
         let route = Route {
             distance_m: legs.iter().map(|l| l.distance_m).sum(),
             duration_s: legs.iter().map(|l| l.duration_s).sum(),
-            tiles: geohash::cells_along(&geometry, ROUTE_TILE_PRECISION),
+            tiles: geohash::cells_along(&geometry, ROUTE_TILE_PRECISION)
+                .iter()
+                .map(geohash::Cell::to_string)
+                .collect(),
             geometry,
             legs,
         };
@@ -577,20 +576,20 @@ impl Router {
         for (i, pe) in path.edges.iter().enumerate() {
             let tile = self.store.tile(pe.edge.tile)?;
             let edge = tile.edge(pe.edge.local);
-            let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
+            let shape: Vec<LatLon> = tile.shape(edge).collect();
             let piece = cut_shape(&shape, pe.from_m, pe.to_m);
             let branches_at_end = if i + 1 < path.edges.len() {
-                let head_tile = self.store.tile(edge.target_tile.to_native())?;
-                let outs = head_tile.out_edges(edge.target_local.to_native()).len() as u32;
-                let back = u32::from(edge.twin_tile.to_native() != NONE);
+                let head_tile = self.store.tile(edge.target().tile)?;
+                let outs = head_tile.out_edges(edge.target().local).len() as u32;
+                let back = u32::from(edge.twin().is_some());
                 outs.saturating_sub(1 + back)
             } else {
                 0
             };
             segments.push(PathSegment {
-                name: tile.name(edge.name.to_native()).to_string(),
-                reference: tile.name(edge.reference.to_native()).to_string(),
-                geometry: piece.iter().map(|p| [p.1, p.0]).collect(),
+                name: tile.name(edge.name_index()).to_string(),
+                reference: tile.name(edge.reference_index()).to_string(),
+                geometry: piece,
                 distance_m: (pe.to_m - pe.from_m).max(0.0),
                 duration_s: pe.drive_s + pe.turn_s,
                 roundabout: edge.flags & graph::tile::flags::ROUNDABOUT != 0,
@@ -599,19 +598,19 @@ impl Router {
         }
         // The leg's geometry without repeated points, and per segment of it the metres and
         // the piece's seconds shared out by length (a turn's seconds go to the segment after).
-        let mut geometry: Vec<(f64, f64)> = Vec::new();
+        let mut geometry: Vec<LatLon> = Vec::new();
         let mut annotation = Annotation::default();
         let mut pending_s = 0.0;
         for s in &segments {
-            let points: Vec<(f64, f64)> = s.geometry.iter().map(|p| (p[1], p[0])).collect();
-            let length: f64 = points.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+            let points = &s.geometry;
+            let length: f64 = points.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
             pending_s += if length > 0.0 { 0.0 } else { s.duration_s };
             for q in points.iter().copied() {
                 if let Some(&last) = geometry.last() {
                     if last == q {
                         continue;
                     }
-                    let metres = haversine_m(last, q);
+                    let metres = last.haversine_m(q);
                     annotation.distance_m.push(metres);
                     let share = if length > 0.0 {
                         s.duration_s * metres / length
@@ -659,13 +658,11 @@ fn endpoints(from: &Snap, to: &Snap) -> (Vec<Endpoint>, Vec<Endpoint>) {
 }
 
 /// The part of a shape between `from_m` and `to_m` metres along it, interpolating the ends.
-pub fn cut_shape(shape: &[(f64, f64)], from_m: f64, to_m: f64) -> Vec<(f64, f64)> {
-    let lerp =
-        |a: (f64, f64), b: (f64, f64), t: f64| (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+pub fn cut_shape(shape: &[LatLon], from_m: f64, to_m: f64) -> Vec<LatLon> {
     let mut out = Vec::new();
     let mut walked = 0.0;
     for w in shape.windows(2) {
-        let len = haversine_m(w[0], w[1]);
+        let len = w[0].haversine_m(w[1]);
         let (a, b) = (walked, walked + len);
         if b >= from_m && a <= to_m {
             let t0 = if len > 0.0 {
@@ -678,11 +675,11 @@ pub fn cut_shape(shape: &[(f64, f64)], from_m: f64, to_m: f64) -> Vec<(f64, f64)
             } else {
                 1.0
             };
-            let p0 = lerp(w[0], w[1], t0);
+            let p0 = w[0].lerp(w[1], t0);
             if out.last() != Some(&p0) {
                 out.push(p0);
             }
-            let p1 = lerp(w[0], w[1], t1);
+            let p1 = w[0].lerp(w[1], t1);
             if out.last() != Some(&p1) {
                 out.push(p1);
             }
@@ -690,7 +687,7 @@ pub fn cut_shape(shape: &[(f64, f64)], from_m: f64, to_m: f64) -> Vec<(f64, f64)
         walked = b;
     }
     if out.is_empty() {
-        let p = *shape.last().unwrap_or(&(0.0, 0.0));
+        let p = shape.last().copied().unwrap_or_default();
         out.push(p);
     }
     if out.len() == 1 {

@@ -5,7 +5,8 @@
 
 use super::search::PathEdge;
 use super::{cut_shape, RouteAnswer, RouteError, Router};
-use spatial::geometry::{haversine_m, project_onto_segment};
+use spatial::geometry::project_onto_segment;
+use spatial::LatLon;
 
 /// Farther than this from the route (plus the fix's accuracy) counts as off the route.
 const OFF_ROUTE_M: f64 = 40.0;
@@ -57,13 +58,13 @@ pub enum NavEvent {
 /// One edge of the followed route with its drawn geometry.
 struct Followed {
     edge: PathEdge,
-    shape: Vec<(f64, f64)>,
+    shape: Vec<LatLon>,
     /// Metres along the edge where `shape` starts (the route may start mid-edge).
     offset_m: f64,
 }
 
 pub struct NavigationSession {
-    pub destination: (f64, f64),
+    pub destination: LatLon,
     route: Vec<Followed>,
     /// Index into `route` of the edge the device is on, and metres along that edge.
     at: usize,
@@ -74,11 +75,11 @@ pub struct NavigationSession {
 }
 
 impl NavigationSession {
-    /// Starts navigating from `origin` to `destination` (both `(lat, lon)`).
+    /// Starts navigating from `origin` to `destination`.
     pub fn start(
         router: &Router,
-        origin: (f64, f64),
-        destination: (f64, f64),
+        origin: LatLon,
+        destination: LatLon,
         now_ms: i64,
     ) -> Result<(NavigationSession, NavEvent), RouteError> {
         let mut session = NavigationSession {
@@ -104,7 +105,7 @@ impl NavigationSession {
     fn follow_new_route(
         &mut self,
         router: &Router,
-        from: (f64, f64),
+        from: LatLon,
     ) -> Result<RouteAnswer, RouteError> {
         let (answer, paths) = router.route_with_paths(&[from, self.destination], true)?;
         self.route.clear();
@@ -112,7 +113,7 @@ impl NavigationSession {
             for pe in path.edges {
                 let tile = router.store.tile(pe.edge.tile)?;
                 let edge = tile.edge(pe.edge.local);
-                let full: Vec<(f64, f64)> = tile.shape(edge).collect();
+                let full: Vec<LatLon> = tile.shape(edge).collect();
                 self.route.push(Followed {
                     shape: cut_shape(&full, pe.from_m, pe.to_m),
                     offset_m: pe.from_m,
@@ -133,7 +134,7 @@ impl NavigationSession {
         for (i, f) in self.route.iter().enumerate().skip(self.at) {
             let tile = router.store.tile(f.edge.edge.tile)?;
             let edge = tile.edge(f.edge.edge.local);
-            let len = edge.length_m.to_native() as f64;
+            let len = edge.length_m() as f64;
             let from = if i == self.at {
                 self.along_m
             } else {
@@ -171,12 +172,12 @@ impl NavigationSession {
 
     /// Where on the remaining route a position projects: (edge index, metres along the edge,
     /// distance from the route).
-    fn locate(&self, p: (f64, f64)) -> Option<(usize, f64, f64)> {
+    fn locate(&self, p: LatLon) -> Option<(usize, f64, f64)> {
         let mut best: Option<(usize, f64, f64)> = None;
         for (i, f) in self.route.iter().enumerate().skip(self.at) {
             let mut walked = f.offset_m;
             for w in f.shape.windows(2) {
-                let seg = haversine_m(w[0], w[1]);
+                let seg = w[0].haversine_m(w[1]);
                 let pr = project_onto_segment(p, w[0], w[1]);
                 let along = walked + pr.fraction * seg;
                 // Never move backwards along the current edge (GPS jitter).
@@ -194,11 +195,11 @@ impl NavigationSession {
         best
     }
 
-    /// Feeds one position fix (`(lat, lon)`, ping time, accuracy); returns what to tell the device.
+    /// Feeds one position fix (position, ping time, accuracy); returns what to tell the device.
     pub fn on_position(
         &mut self,
         router: &Router,
-        p: (f64, f64),
+        p: LatLon,
         ts_ms: i64,
         accuracy_m: f64,
     ) -> Result<Vec<NavEvent>, RouteError> {
@@ -226,7 +227,7 @@ impl NavigationSession {
         self.off_route = 0;
         self.at = i;
         self.along_m = along;
-        if haversine_m(p, self.destination) <= ARRIVED_M || self.distance_remaining_m() <= ARRIVED_M
+        if p.haversine_m(self.destination) <= ARRIVED_M || self.distance_remaining_m() <= ARRIVED_M
         {
             self.finished = true;
             events.push(NavEvent::Arrived);
@@ -253,7 +254,7 @@ impl NavigationSession {
     pub fn faster_route(
         &mut self,
         router: &Router,
-        p: (f64, f64),
+        p: LatLon,
         remaining_s: f64,
     ) -> Result<Option<NavEvent>, RouteError> {
         let (fresh, _) = router.route_with_paths(&[p, self.destination], false)?;

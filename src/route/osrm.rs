@@ -6,6 +6,7 @@ use super::guidance::Step;
 use super::{polyline, Annotation, RouteAnswer, Waypoint};
 use geo::{LineString, Simplify};
 use serde_json::{json, Value};
+use spatial::LatLon;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overview {
@@ -32,23 +33,24 @@ pub struct ResponseOptions {
     pub steps: bool,
 }
 
-/// Encodes `(lat, lon)` points as the client asked.
-pub fn encode_geometry(points: &[(f64, f64)], geometries: Geometries) -> Value {
+/// Encodes points as the client asked.
+pub fn encode_geometry(points: &[LatLon], geometries: Geometries) -> Value {
     match geometries {
         Geometries::Polyline => Value::String(polyline::encode(points, 5)),
         Geometries::Polyline6 => Value::String(polyline::encode(points, 6)),
         Geometries::GeoJson => json!({
             "type": "LineString",
-            "coordinates": points.iter().map(|p| [round6(p.1), round6(p.0)]).collect::<Vec<_>>(),
+            "coordinates": points.iter().map(|p| [round6(p.lon), round6(p.lat)]).collect::<Vec<_>>(),
         }),
     }
 }
 
-fn simplify(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let line: LineString<f64> = points.iter().map(|p| (p.1, p.0)).collect();
+fn simplify(points: &[LatLon]) -> Vec<LatLon> {
+    // geo's plane is x = lon, y = lat.
+    let line: LineString<f64> = points.iter().map(|p| (p.lon, p.lat)).collect();
     line.simplify(SIMPLIFY_EPSILON_DEG)
         .coords()
-        .map(|c| (c.y, c.x))
+        .map(|c| LatLon::new(c.y, c.x))
         .collect()
 }
 
@@ -61,10 +63,12 @@ fn round6(v: f64) -> f64 {
 }
 
 fn step_json(step: &Step, geometries: Geometries) -> Value {
-    let points: Vec<(f64, f64)> = step.geometry.iter().map(|p| (p[1], p[0])).collect();
     let mut v = serde_json::to_value(step).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
-        map.insert("geometry".into(), encode_geometry(&points, geometries));
+        map.insert(
+            "geometry".into(),
+            encode_geometry(&step.geometry, geometries),
+        );
         map.insert("distance".into(), json!(round1(step.distance)));
         map.insert("duration".into(), json!(round1(step.duration)));
         map.insert("weight".into(), json!(round1(step.weight)));
@@ -172,7 +176,7 @@ pub fn route_response_with(answer: &RouteAnswer, opts: &ResponseOptions, extras:
 pub fn waypoint_json(w: &Waypoint) -> Value {
     let mut v = json!({
         "name": w.name,
-        "location": [round6(w.location.1), round6(w.location.0)],
+        "location": [round6(w.location.lon), round6(w.location.lat)],
         "distance": round1(w.distance_m),
     });
     if let Some(h) = &w.hint {

@@ -5,9 +5,10 @@
 //! stored as is and every later one as the difference from the previous rounded point, so
 //! rounding errors never accumulate along the line. A value is zig-zag signed (shifted left, all
 //! bits inverted when negative), cut into 5-bit groups from the least significant end, each
-//! group but the last flagged with `0x20`, and written as the byte `group + 63`. Points are
-//! `(lat, lon)`, latitude first, as in the format.
+//! group but the last flagged with `0x20`, and written as the byte `group + 63`. Each point is
+//! written latitude first, as the format has it.
 
+use spatial::LatLon;
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,16 +45,16 @@ impl std::error::Error for PolylineError {}
 /// it: 2^53 holds 180° at up to 13 decimal digits, more than an f64 in degrees resolves.
 const LIMIT: i64 = 1 << 53;
 
-/// Encode (lat, lon) points; precision = 5 or 6 decimal digits.
+/// Encode points (latitude first, as the format has it); precision = 5 or 6 decimal digits.
 ///
 /// Coordinates are rounded half away from zero (`f64::round`). NaN encodes as 0; the format
 /// carries no error, so callers pass finite coordinates.
-pub fn encode(points: &[(f64, f64)], precision: u32) -> String {
+pub fn encode(points: &[LatLon], precision: u32) -> String {
     let factor = scale(precision);
     // Typical deltas take 3 to 5 bytes per value.
     let mut out = String::with_capacity(points.len() * 8);
     let (mut prev_lat, mut prev_lon) = (0i64, 0i64);
-    for &(lat, lon) in points {
+    for &LatLon { lat, lon } in points {
         let (lat, lon) = (to_fixed(lat, factor), to_fixed(lon, factor));
         push_value(&mut out, lat - prev_lat);
         push_value(&mut out, lon - prev_lon);
@@ -62,12 +63,12 @@ pub fn encode(points: &[(f64, f64)], precision: u32) -> String {
     out
 }
 
-/// Decode back to (lat, lon); error for malformed input (a plain error type `PolylineError`
+/// Decode back to points; error for malformed input (a plain error type `PolylineError`
 /// implementing std::error::Error).
 ///
 /// The precision is not recorded in the string: decoding a precision-5 line as precision 6
 /// silently gives coordinates ten times too small.
-pub fn decode(encoded: &str, precision: u32) -> Result<Vec<(f64, f64)>, PolylineError> {
+pub fn decode(encoded: &str, precision: u32) -> Result<Vec<LatLon>, PolylineError> {
     let factor = scale(precision);
     let bytes = encoded.as_bytes();
     // At least two bytes per point; usually about eight.
@@ -85,7 +86,7 @@ pub fn decode(encoded: &str, precision: u32) -> Result<Vec<(f64, f64)>, Polyline
         lon = lon.checked_add(dlon).ok_or(PolylineError::Overflow {
             position: lon_start,
         })?;
-        points.push((lat as f64 / factor, lon as f64 / factor));
+        points.push(LatLon::new(lat as f64 / factor, lon as f64 / factor));
     }
     Ok(points)
 }
@@ -144,44 +145,54 @@ fn read_value(bytes: &[u8], pos: &mut usize) -> Result<i64, PolylineError> {
 mod tests {
     use super::*;
 
+    /// The tests' points are `(lat, lon)` pairs, as the format's documentation writes them.
+    fn enc(points: &[(f64, f64)], precision: u32) -> String {
+        let points: Vec<LatLon> = points
+            .iter()
+            .map(|&(lat, lon)| LatLon::new(lat, lon))
+            .collect();
+        encode(&points, precision)
+    }
+
+    fn dec(encoded: &str, precision: u32) -> Result<Vec<(f64, f64)>, PolylineError> {
+        decode(encoded, precision).map(|v| v.into_iter().map(|p| (p.lat, p.lon)).collect())
+    }
+
     const GOOGLE: &str = "_p~iF~ps|U_ulLnnqC_mqNvxq`@";
     const GOOGLE_POINTS: [(f64, f64); 3] = [(38.5, -120.2), (40.7, -120.95), (43.252, -126.453)];
 
     #[test]
     fn encodes_google_example() {
-        assert_eq!(encode(&GOOGLE_POINTS, 5), GOOGLE);
+        assert_eq!(enc(&GOOGLE_POINTS, 5), GOOGLE);
     }
 
     #[test]
     fn decodes_google_example_exactly() {
         // Integer / power of ten is correctly rounded, so the decimals come back exactly.
-        assert_eq!(decode(GOOGLE, 5).unwrap(), GOOGLE_POINTS);
+        assert_eq!(dec(GOOGLE, 5).unwrap(), GOOGLE_POINTS);
     }
 
     #[test]
     fn encodes_documented_single_value() {
         // Google's step-by-step example: -179.9832104 encodes as "`~oia@"; longitude 0 as "?".
-        assert_eq!(encode(&[(-179.9832104, 0.0)], 5), "`~oia@?");
+        assert_eq!(enc(&[(-179.9832104, 0.0)], 5), "`~oia@?");
         // Smallest values by hand: +1 -> 2 -> 'A', -1 -> !(-2) = 1 -> '@'.
-        assert_eq!(encode(&[(0.00001, -0.00001)], 5), "A@");
-        assert_eq!(encode(&[(0.000001, -0.000001)], 6), "A@");
+        assert_eq!(enc(&[(0.00001, -0.00001)], 5), "A@");
+        assert_eq!(enc(&[(0.000001, -0.000001)], 6), "A@");
     }
 
     #[test]
     fn empty_input() {
-        assert_eq!(encode(&[], 5), "");
-        assert_eq!(decode("", 6).unwrap(), Vec::<(f64, f64)>::new());
+        assert_eq!(enc(&[], 5), "");
+        assert_eq!(dec("", 6).unwrap(), Vec::<(f64, f64)>::new());
     }
 
     #[test]
     fn rounds_half_away_from_zero() {
         // 0.25 * 10 = 2.5 exactly, which rounds to 3 (not 2 as half-to-even would, and -2.5 to
         // -3, not -2 as JavaScript's Math.round would).
-        assert_eq!(encode(&[(0.25, -0.25)], 1), encode(&[(0.3, -0.3)], 1));
-        assert_eq!(
-            decode(&encode(&[(0.25, -0.25)], 1), 1).unwrap(),
-            [(0.3, -0.3)]
-        );
+        assert_eq!(enc(&[(0.25, -0.25)], 1), enc(&[(0.3, -0.3)], 1));
+        assert_eq!(dec(&enc(&[(0.25, -0.25)], 1), 1).unwrap(), [(0.3, -0.3)]);
     }
 
     #[test]
@@ -191,7 +202,7 @@ mod tests {
             (-34.6037, -58.3816),
             (-0.0000004, -179.999999),
         ];
-        let back = decode(&encode(&pts, 6), 6).unwrap();
+        let back = dec(&enc(&pts, 6), 6).unwrap();
         assert_eq!(back.len(), pts.len());
         for (p, q) in pts.iter().zip(&back) {
             assert!((p.0 - q.0).abs() <= 0.5e-6 + 1e-12, "{p:?} {q:?}");
@@ -221,16 +232,16 @@ mod tests {
             }
             pts.push((lat, lon));
         }
-        let encoded = encode(&pts, 6);
+        let encoded = enc(&pts, 6);
         assert!(encoded.bytes().all(|b| (63..=126).contains(&b)));
-        let back = decode(&encoded, 6).unwrap();
+        let back = dec(&encoded, 6).unwrap();
         assert_eq!(back.len(), pts.len());
         for (p, q) in pts.iter().zip(&back) {
             assert!((p.0 - q.0).abs() <= 0.5e-6 + 1e-12, "{p:?} {q:?}");
             assert!((p.1 - q.1).abs() <= 0.5e-6 + 1e-12, "{p:?} {q:?}");
         }
         // Decoded values are already on the grid: encoding them again changes nothing.
-        assert_eq!(encode(&back, 6), encoded);
+        assert_eq!(enc(&back, 6), encoded);
     }
 
     #[test]
@@ -239,7 +250,7 @@ mod tests {
         let pts: Vec<(f64, f64)> = (0..1000)
             .map(|i| (f64::from(i) * 0.000004, -f64::from(i) * 0.000004))
             .collect();
-        let back = decode(&encode(&pts, 5), 5).unwrap();
+        let back = dec(&enc(&pts, 5), 5).unwrap();
         for (p, q) in pts.iter().zip(&back) {
             assert!((p.0 - q.0).abs() <= 0.5e-5 + 1e-12, "{p:?} {q:?}");
             assert!((p.1 - q.1).abs() <= 0.5e-5 + 1e-12, "{p:?} {q:?}");
@@ -251,28 +262,28 @@ mod tests {
     fn malformed_input_is_an_error() {
         // Cut inside the last value (its continuation flag is still set).
         assert_eq!(
-            decode(&GOOGLE[..GOOGLE.len() - 1], 5),
+            dec(&GOOGLE[..GOOGLE.len() - 1], 5),
             Err(PolylineError::Truncated)
         );
         assert_eq!(
-            decode(&GOOGLE[..GOOGLE.len() - 2], 5),
+            dec(&GOOGLE[..GOOGLE.len() - 2], 5),
             Err(PolylineError::Truncated)
         );
         // Cut after a latitude: "_mqN" is the third latitude.
         assert_eq!(
-            decode(&GOOGLE[..GOOGLE.len() - 5], 5),
+            dec(&GOOGLE[..GOOGLE.len() - 5], 5),
             Err(PolylineError::Truncated)
         );
-        assert_eq!(decode("_", 5), Err(PolylineError::Truncated));
+        assert_eq!(dec("_", 5), Err(PolylineError::Truncated));
         assert_eq!(
-            decode("_p~iF ps|U", 5),
+            dec("_p~iF ps|U", 5),
             Err(PolylineError::InvalidByte {
                 position: 5,
                 byte: b' '
             })
         );
         assert_eq!(
-            decode("_p~iF~ps|Ué", 5),
+            dec("_p~iF~ps|Ué", 5),
             Err(PolylineError::InvalidByte {
                 position: 10,
                 byte: 0xc3
@@ -280,7 +291,7 @@ mod tests {
         );
         // Fourteen continuation groups: 70 bits.
         assert_eq!(
-            decode(&"~".repeat(14), 5),
+            dec(&"~".repeat(14), 5),
             Err(PolylineError::Overflow { position: 0 })
         );
         let err: Box<dyn std::error::Error> = Box::new(PolylineError::Truncated);
@@ -293,11 +304,11 @@ mod tests {
     #[test]
     fn widest_values_round_trip() {
         let pts = [(90.0, 180.0), (-90.0, -180.0), (90.0, 180.0)];
-        assert_eq!(decode(&encode(&pts, 6), 6).unwrap(), pts);
-        assert_eq!(decode(&encode(&pts, 5), 5).unwrap(), pts);
+        assert_eq!(dec(&enc(&pts, 6), 6).unwrap(), pts);
+        assert_eq!(dec(&enc(&pts, 5), 5).unwrap(), pts);
         // Garbage in must not panic.
         let junk = [(f64::NAN, f64::INFINITY), (f64::NEG_INFINITY, 1e300)];
-        let back = decode(&encode(&junk, 6), 6).unwrap();
+        let back = dec(&enc(&junk, 6), 6).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].0, 0.0);
     }

@@ -15,6 +15,7 @@ use super::cost::{CostModel, SpeedSource};
 use graph::tile::ArchivedTile;
 use graph::{EdgeId, GlobalId, GraphStore, StoreError};
 use spatial::geometry::lower_bound_distance_m;
+use spatial::LatLon;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -27,7 +28,7 @@ const ACTIVE_LANDMARKS: usize = 16;
 /// Lower bound of the remaining cost from a node to the target: the larger of straight-line
 /// distance at top speed and the landmark (ALT) bounds towards the target edges' tail nodes.
 struct Heuristic {
-    target_point: (f64, f64),
+    target_point: LatLon,
     cos_lat_min: f64,
     max_speed_ms: f64,
     speedup: f64,
@@ -42,13 +43,14 @@ impl Heuristic {
         model: &CostModel<S>,
         sources: &[Endpoint],
         targets: &[Endpoint],
-        target_point: (f64, f64),
+        target_point: LatLon,
     ) -> Result<Heuristic, StoreError> {
         let bbox = store.manifest().bbox;
-        let cos_lat_min = bbox[1]
+        let cos_lat_min = bbox
+            .min_lat
             .abs()
-            .max(bbox[3].abs())
-            .max(target_point.0.abs())
+            .max(bbox.max_lat.abs())
+            .max(target_point.lat.abs())
             .min(89.0)
             .to_radians()
             .cos();
@@ -66,35 +68,27 @@ impl Heuristic {
         let mut tails = Vec::new();
         for t in targets {
             let tile = store.tile(t.edge.tile)?;
-            if tile.landmark_count.to_native() == 0 {
+            if tile.landmark_count() == 0 {
                 return Ok(h);
             }
             let (from, to) = tile.landmarks_at(tile.edge_source(t.edge.local));
-            tails.push((
-                from.iter()
-                    .map(|v| v.to_native() as f64)
-                    .collect::<Vec<_>>(),
-                to.iter().map(|v| v.to_native() as f64).collect::<Vec<_>>(),
-            ));
+            tails.push((from.to_vec(), to.to_vec()));
         }
         // Rank landmarks by the bound they give at the first source edge's head.
         let source_tile = store.tile(first_source.edge.tile)?;
         let head = source_tile.edge(first_source.edge.local);
-        if !store.has_tile(head.target_tile.to_native()) {
+        if !store.has_tile(head.target().tile) {
             // Only in a partial store; the straight-line bound alone is still valid.
             return Ok(h);
         }
-        let head_tile = store.tile(head.target_tile.to_native())?;
-        let (from_s, to_s) = head_tile.landmarks_at(head.target_local.to_native());
+        let head_tile = store.tile(head.target().tile)?;
+        let (from_s, to_s) = head_tile.landmarks_at(head.target().local);
         let count = from_s.len();
         let mut ranked: Vec<(f64, usize)> = (0..count)
             .map(|i| {
                 let bound = tails
                     .iter()
-                    .map(|(ft, tt)| {
-                        (ft[i] - from_s[i].to_native() as f64)
-                            .max(to_s[i].to_native() as f64 - tt[i])
-                    })
+                    .map(|(ft, tt)| (ft[i] - from_s.get(i)).max(to_s.get(i) - tt[i]))
                     .fold(f64::INFINITY, f64::min);
                 (bound, i)
             })
@@ -115,7 +109,7 @@ impl Heuristic {
 
     #[inline]
     fn at(&self, tile: &ArchivedTile, node: u32) -> f64 {
-        let p = tile.node_position(node);
+        let p = tile.node_location(node);
         let straight =
             lower_bound_distance_m(p, self.target_point, self.cos_lat_min) / self.max_speed_ms;
         if self.active.is_empty() {
@@ -126,9 +120,7 @@ impl Heuristic {
         for (ft, tt) in &self.targets {
             let mut b = 0f64;
             for (k, &i) in self.active.iter().enumerate() {
-                b = b
-                    .max(ft[k] - from_v[i].to_native() as f64)
-                    .max(to_v[i].to_native() as f64 - tt[k]);
+                b = b.max(ft[k] - from_v.get(i)).max(to_v.get(i) - tt[k]);
             }
             landmark = landmark.min(b);
         }
@@ -294,7 +286,7 @@ pub fn shortest_path<S: SpeedSource>(
     space: &mut SearchSpace,
     sources: &[Endpoint],
     targets: &[Endpoint],
-    target_point: (f64, f64),
+    target_point: LatLon,
 ) -> Result<Option<LegPath>, StoreError> {
     space.begin(store.tile_count());
     let heuristic = Heuristic::new(store, model, sources, targets, target_point)?;
@@ -307,7 +299,7 @@ pub fn shortest_path<S: SpeedSource>(
                 let tile = store.tile(s.edge.tile)?;
                 let edge = tile.edge(s.edge.local);
                 let cost = model.edge_cost_s(s.edge, edge)
-                    * fraction(t.along_m - s.along_m, edge.length_m.to_native());
+                    * fraction(t.along_m - s.along_m, edge.length_m());
                 if cost < best {
                     best = cost;
                     finish = Some(Finish::Direct {
@@ -321,15 +313,15 @@ pub fn shortest_path<S: SpeedSource>(
     for s in sources {
         let tile = store.tile(s.edge.tile)?;
         let edge = tile.edge(s.edge.local);
-        let len = edge.length_m.to_native();
+        let len = edge.length_m();
         let d = model.edge_cost_s(s.edge, edge) * fraction(len as f64 - s.along_m, len);
-        if !store.has_tile(edge.target_tile.to_native()) {
+        if !store.has_tile(edge.target().tile) {
             continue;
         }
         if space.improve(s.edge, tile.edges.len(), d, START) {
-            let head_tile = store.tile(edge.target_tile.to_native())?;
+            let head_tile = store.tile(edge.target().tile)?;
             space.heap.push(Open {
-                key: d + heuristic.at(head_tile, edge.target_local.to_native()),
+                key: d + heuristic.at(head_tile, edge.target().local),
                 dist: d,
                 edge: s.edge.pack(),
             });
@@ -349,13 +341,13 @@ pub fn shortest_path<S: SpeedSource>(
         let d = open.dist;
         let tile = store.tile(id.tile)?;
         let edge = tile.edge(id.local);
-        let via_tile_index = edge.target_tile.to_native();
-        let via = edge.target_local.to_native();
+        let via_tile_index = edge.target().tile;
+        let via = edge.target().local;
         let via_tile = store.tile(via_tile_index)?;
         let out_count = via_tile.edges.len();
         for out_local in via_tile.out_edges(via) {
             let out = via_tile.edge(out_local);
-            let head_tile = out.target_tile.to_native();
+            let head_tile = out.target().tile;
             if head_tile != via_tile_index && !store.has_tile(head_tile) {
                 continue;
             }
@@ -366,7 +358,7 @@ pub fn shortest_path<S: SpeedSource>(
             let out_cost = model.edge_cost_s(out_id, out);
             for (ti, t) in targets.iter().enumerate() {
                 if t.edge == out_id {
-                    let total = d + turn + out_cost * fraction(t.along_m, out.length_m.to_native());
+                    let total = d + turn + out_cost * fraction(t.along_m, out.length_m());
                     if total < best {
                         best = total;
                         finish = Some(Finish::Via {
@@ -379,9 +371,9 @@ pub fn shortest_path<S: SpeedSource>(
             let nd = d + turn + out_cost;
             if nd < best && space.improve(out_id, out_count, nd, open.edge) {
                 let h = if head_tile == via_tile_index {
-                    heuristic.at(via_tile, out.target_local.to_native())
+                    heuristic.at(via_tile, out.target().local)
                 } else {
-                    heuristic.at(store.tile(head_tile)?, out.target_local.to_native())
+                    heuristic.at(store.tile(head_tile)?, out.target().local)
                 };
                 space.heap.push(Open {
                     key: nd + h,
@@ -401,10 +393,7 @@ pub fn shortest_path<S: SpeedSource>(
             let tile = store.tile(s.edge.tile)?;
             let edge = tile.edge(s.edge.local);
             let drive = model.edge_cost_s(s.edge, edge)
-                * fraction(
-                    targets[target].along_m - s.along_m,
-                    edge.length_m.to_native(),
-                );
+                * fraction(targets[target].along_m - s.along_m, edge.length_m());
             vec![PathEdge {
                 edge: s.edge,
                 from_m: s.along_m,
@@ -449,7 +438,7 @@ fn unpack_path<S: SpeedSource>(
     for (i, &id) in chain.iter().enumerate() {
         let tile = store.tile(id.tile)?;
         let edge = tile.edge(id.local);
-        let len = edge.length_m.to_native() as f64;
+        let len = edge.length_m() as f64;
         let from_m = if i == 0 {
             sources
                 .iter()
@@ -471,18 +460,10 @@ fn unpack_path<S: SpeedSource>(
             let prev = store.tile(prev_id.tile)?.edge(prev_id.local);
             let via_tile = store.tile(id.tile)?;
             model
-                .turn_cost_s(
-                    via_tile,
-                    prev.target_local.to_native(),
-                    prev_id,
-                    prev,
-                    id.local,
-                    edge,
-                )
+                .turn_cost_s(via_tile, prev.target().local, prev_id, prev, id.local, edge)
                 .unwrap_or(0.0)
         };
-        let drive_s =
-            model.edge_cost_s(id, edge) * fraction(to_m - from_m, edge.length_m.to_native());
+        let drive_s = model.edge_cost_s(id, edge) * fraction(to_m - from_m, edge.length_m());
         out.push(PathEdge {
             edge: id,
             from_m,

@@ -7,8 +7,8 @@
 //! directions, so a route starts or ends driving that way.
 
 use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
-use graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
-use spatial::geometry::bearing_deg;
+use graph::{EdgeId, GraphStore, StoreError};
+use spatial::LatLon;
 
 /// First search radius; most points lie on or within metres of a road.
 const FIRST_RADIUS_M: f64 = 50.0;
@@ -16,8 +16,8 @@ const FIRST_RADIUS_M: f64 = 50.0;
 /// A coordinate placed on the graph.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snap {
-    /// The point on the road, `(lat, lon)`.
-    pub location: (f64, f64),
+    /// The point on the road.
+    pub location: LatLon,
     /// From the input coordinate to `location`.
     pub distance_m: f64,
     /// The directed edge found (for a two-way road, either direction).
@@ -64,12 +64,12 @@ fn directions(
 ) -> Result<(bool, bool), StoreError> {
     let tile = store.tile(hit.edge.tile)?;
     let edge = tile.edge(hit.edge.local);
-    let has_twin = edge.twin_tile.to_native() != NONE;
+    let has_twin = edge.twin().is_some();
     let Some(b) = bearing else {
         return Ok((true, has_twin));
     };
-    let base = (edge.shape_first.to_native() + hit.segment) as usize;
-    let heading = bearing_deg(tile.shapes[base].degrees(), tile.shapes[base + 1].degrees());
+    let (from, to) = tile.segment(edge, hit.segment);
+    let heading = from.bearing_deg(to);
     Ok((
         b.allows(heading),
         has_twin && b.allows((heading + 180.0) % 360.0),
@@ -88,20 +88,20 @@ pub enum Approach {
 /// The directions `approach` allows at the hit: (along the edge, along its twin).
 fn approach_directions(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     hit: &SegmentHit,
     approach: Approach,
 ) -> Result<(bool, bool), StoreError> {
     let tile = store.tile(hit.edge.tile)?;
     let edge = tile.edge(hit.edge.local);
-    if edge.twin_tile.to_native() == NONE {
+    if edge.twin().is_none() {
         return Ok((true, false));
     }
-    let base = (edge.shape_first.to_native() + hit.segment) as usize;
-    let (a, b) = (tile.shapes[base].degrees(), tile.shapes[base + 1].degrees());
+    let (a, b) = tile.segment(edge, hit.segment);
     // Sign of the cross product in a local frame (x east, y north): negative = on the right.
-    let k = a.0.to_radians().cos();
-    let cross = (b.1 - a.1) * k * (point.0 - a.0) - (b.0 - a.0) * (point.1 - a.1) * k;
+    let k = a.lat.to_radians().cos();
+    let cross =
+        (b.lon - a.lon) * k * (point.lat - a.lat) - (b.lat - a.lat) * (point.lon - a.lon) * k;
     if cross == 0.0 {
         return Ok((true, true));
     }
@@ -116,7 +116,7 @@ fn approach_directions(
 /// leaves none.
 fn allowed(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     hit: &SegmentHit,
     bearing: Option<Bearing>,
     approach: Option<Approach>,
@@ -147,10 +147,10 @@ fn restrict(s: Snap, forward: bool, reverse: bool) -> Snap {
     }
 }
 
-/// Nearest routable edge within `max_radius_m` of `(lat, lon)`, or `None`.
+/// Nearest routable edge within `max_radius_m` of `point`, or `None`.
 pub fn snap(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     max_radius_m: f64,
 ) -> Result<Option<Snap>, StoreError> {
     snap_heading(store, point, max_radius_m, None, None)
@@ -160,7 +160,7 @@ pub fn snap(
 /// keeping the directions `approach` allows.
 pub fn snap_heading(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     max_radius_m: f64,
     bearing: Option<Bearing>,
     approach: Option<Approach>,
@@ -170,25 +170,10 @@ pub fn snap_heading(
         let mut best: Option<SegmentHit> = None;
         let mut failed = None;
         visit_segments_near(store, point, radius, |hit| {
-            if bearing.is_some() {
-                match directions(store, &hit, bearing) {
-                    Ok((false, false)) => return,
-                    Ok(_) => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        return;
-                    }
-                }
-            }
-            let better = match &best {
-                None => true,
-                Some(b) => {
-                    let (d, bd) = (hit.projection.distance_m, b.projection.distance_m);
-                    d < bd || (d == bd && (hit.edge, hit.segment) < (b.edge, b.segment))
-                }
-            };
-            if better {
-                best = Some(hit);
+            match heads_within(store, &hit, bearing) {
+                Ok(true) if nearer(&hit, best.as_ref()) => best = Some(hit),
+                Ok(_) => {}
+                Err(e) => failed = Some(e),
             }
         })?;
         if let Some(e) = failed {
@@ -213,7 +198,7 @@ pub fn snap_heading(
 /// at the road's nearest point.
 pub fn nearest(
     store: &GraphStore,
-    point: (f64, f64),
+    point: LatLon,
     n: usize,
     max_radius_m: f64,
     bearing: Option<Bearing>,
@@ -228,32 +213,17 @@ pub fn nearest(
             if failed.is_some() {
                 return;
             }
-            if bearing.is_some() {
-                match directions(store, &hit, bearing) {
-                    Ok((false, false)) => return,
-                    Ok(_) => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        return;
-                    }
-                }
-            }
-            let key = match road_key(store, hit.edge) {
-                Ok(k) => k,
-                Err(e) => {
-                    failed = Some(e);
-                    return;
-                }
+            let key = match heads_within(store, &hit, bearing) {
+                Ok(true) => road_key(store, hit.edge),
+                Ok(false) => return,
+                Err(e) => Err(e),
             };
-            let better = match best.get(&key) {
-                None => true,
-                Some(b) => {
-                    let (d, bd) = (hit.projection.distance_m, b.projection.distance_m);
-                    d < bd || (d == bd && (hit.edge, hit.segment) < (b.edge, b.segment))
+            match key {
+                Ok(key) if nearer(&hit, best.get(&key)) => {
+                    best.insert(key, hit);
                 }
-            };
-            if better {
-                best.insert(key, hit);
+                Ok(_) => {}
+                Err(e) => failed = Some(e),
             }
         })?;
         if let Some(e) = failed {
@@ -284,39 +254,55 @@ pub fn nearest(
     }
 }
 
+/// False when a bearing is asked for and neither direction of the hit's road heads within it.
+fn heads_within(
+    store: &GraphStore,
+    hit: &SegmentHit,
+    bearing: Option<Bearing>,
+) -> Result<bool, StoreError> {
+    if bearing.is_none() {
+        return Ok(true);
+    }
+    Ok(directions(store, hit, bearing)? != (false, false))
+}
+
+/// Whether `hit` beats `best`: nearer, or as near on a smaller (edge, segment), so that the
+/// answer does not depend on the order the grid visits segments in.
+fn nearer(hit: &SegmentHit, best: Option<&SegmentHit>) -> bool {
+    best.is_none_or(|b| {
+        let (d, bd) = (hit.projection.distance_m, b.projection.distance_m);
+        d < bd || (d == bd && (hit.edge, hit.segment) < (b.edge, b.segment))
+    })
+}
+
 /// One key for both directions of a road.
 fn road_key(store: &GraphStore, edge: EdgeId) -> Result<u64, StoreError> {
     let e = store.tile(edge.tile)?.edge(edge.local);
     let own = edge.pack();
-    Ok(if e.twin_tile.to_native() == NONE {
-        own
-    } else {
-        own.min(GlobalId::new(e.twin_tile.to_native(), e.twin_local.to_native()).pack())
-    })
+    Ok(e.twin().map_or(own, |twin| own.min(twin.pack())))
 }
 
 /// OSM ids of the junctions a snapped edge runs between (tail, head).
 pub fn end_osm_ids(store: &GraphStore, snap: &Snap) -> Result<(i64, i64), StoreError> {
     let tile = store.tile(snap.edge.tile)?;
     let edge = tile.edge(snap.edge.local);
-    let tail = tile.node_osm_ids[tile.edge_source(snap.edge.local) as usize].to_native();
-    let head_tile = store.tile(edge.target_tile.to_native())?;
-    let head = head_tile.node_osm_ids[edge.target_local.to_native() as usize].to_native();
+    let tail = tile.osm_id(tile.edge_source(snap.edge.local));
+    let head = edge.target();
+    let head = store.tile(head.tile)?.osm_id(head.local);
     Ok((tail, head))
 }
 
 fn finish(store: &GraphStore, hit: &SegmentHit) -> Result<Snap, StoreError> {
     let tile = store.tile(hit.edge.tile)?;
     let edge = tile.edge(hit.edge.local);
-    let twin = (edge.twin_tile.to_native() != NONE)
-        .then(|| GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native()));
+    let twin = edge.twin();
     Ok(Snap {
         location: hit.projection.point,
         distance_m: hit.projection.distance_m,
         edge: hit.edge,
         along_m: along_edge_m(store, hit)?,
-        edge_length_m: edge.length_m.to_native() as f64,
+        edge_length_m: edge.length_m() as f64,
         twin,
-        name: tile.name(edge.name.to_native()).to_string(),
+        name: tile.name(edge.name_index()).to_string(),
     })
 }

@@ -139,7 +139,7 @@ fn one_to_many<S: SpeedSource>(
     for &(edge_id, along) in &sources {
         let tile = store.tile(edge_id.tile)?;
         let edge = tile.edge(edge_id.local);
-        let len = edge.length_m.to_native();
+        let len = edge.length_m();
         let cost = model.edge_cost_s(edge_id, edge);
         // Destination ahead on the same edge: just the piece between.
         if let Some(ends) = targets.by_edge.get(&edge_id.pack()) {
@@ -154,7 +154,7 @@ fn one_to_many<S: SpeedSource>(
                 }
             }
         }
-        if !store.has_tile(edge.target_tile.to_native()) {
+        if !store.has_tile(edge.target().tile) {
             continue;
         }
         let d = cost * fraction(len as f64 - along, len);
@@ -186,14 +186,14 @@ fn one_to_many<S: SpeedSource>(
         }
         let tile = store.tile(id.tile)?;
         let edge = tile.edge(id.local);
-        let via_tile_index = edge.target_tile.to_native();
-        let via = edge.target_local.to_native();
+        let via_tile_index = edge.target().tile;
+        let via = edge.target().local;
         let via_tile = store.tile(via_tile_index)?;
         let out_count = via_tile.edges.len();
         let mut improved_bound = false;
         for out_local in via_tile.out_edges(via) {
             let out = via_tile.edge(out_local);
-            let head_tile = out.target_tile.to_native();
+            let head_tile = out.target().tile;
             if head_tile != via_tile_index && !store.has_tile(head_tile) {
                 continue;
             }
@@ -202,7 +202,7 @@ fn one_to_many<S: SpeedSource>(
             };
             let out_id = GlobalId::new(via_tile_index, out_local);
             let out_cost = model.edge_cost_s(out_id, out);
-            let out_len = out.length_m.to_native();
+            let out_len = out.length_m();
             if let Some(ends) = targets.by_edge.get(&out_id.pack()) {
                 for &(j, t_along) in ends {
                     let total = d + turn + out_cost * fraction(t_along, out_len);

@@ -129,7 +129,7 @@ fn mutated_frame() -> impl Strategy<Value = Vec<u8>> {
 fn check_ping(p: &PingMessage) -> Result<(), TestCaseError> {
     for last in [None, Some(NOW)] {
         match validate(p, last, NOW) {
-            Err((code, message)) => {
+            Err(Refused { code, message }) => {
                 prop_assert!(CODES.contains(&code), "unknown code {}", code);
                 prop_assert!(!message.is_empty());
             }

@@ -15,6 +15,7 @@ pub mod map_page;
 pub mod metrics;
 pub mod nearest_api;
 pub mod osrm_params;
+pub mod pings;
 pub mod rate_limit;
 pub mod route_api;
 pub mod route_params;
@@ -171,7 +172,7 @@ pub fn routes(
                     "status": status,
                     "graph": m.name,
                     "graph_version": m.graph_version,
-                    "bbox": m.bbox,
+                    "bbox": m.bbox.lon_lat_array(),
                     "tiles": m.tiles.len(),
                     "tiles_loaded": store.loaded_tiles(),
                     "live_edges": traffic.live_edges,
@@ -415,14 +416,16 @@ pub fn start_ingest_with(
     compute: Arc<ComputePool>,
     rate: rate_limit::RateLimit,
 ) {
-    let ctx = Arc::new(ingest::IngestContext {
+    let pipeline = pings::PingPipeline::new(
         router,
-        compute,
-        matcher: traffic::Matcher::new(),
-        batcher: cluster::batcher::Batcher::start(node, Default::default()),
-        secret: secret.to_vec(),
+        cluster::batcher::Batcher::start(node, Default::default()),
         metrics,
-        rates: rate_limit::DeviceRates::new(rate),
+        rate_limit::DeviceRates::new(rate),
+    );
+    let ctx = Arc::new(ingest::IngestContext {
+        pipeline,
+        compute,
+        secret: secret.to_vec(),
         auth_failures: rate_limit::AddressRates::new(rate_limit::RateLimit::auth_failures()),
     });
     tokio::spawn(ingest::serve_ingest(listener, ctx));

@@ -12,6 +12,7 @@ use crate::ErrorCode;
 use route::polyline;
 use route::snap::{self, Bearing};
 use route::{Router, Waypoint};
+use spatial::LatLon;
 
 /// Profile names this server answers for (it routes cars).
 const PROFILES: [&str; 2] = ["driving", "car"];
@@ -54,8 +55,8 @@ pub fn coordinates_part(path: &str, service: &str) -> Result<String, ApiError> {
 }
 
 /// Parses `lon,lat;lon,lat;...`, `polyline(<precision 5>)` or `polyline6(<precision 6>)` into
-/// `(lat, lon)` points, checking ranges; no count rules (each service has its own).
-pub fn parse_coordinates(s: &str) -> Result<Vec<(f64, f64)>, ApiError> {
+/// points, checking ranges; no count rules (each service has its own).
+pub fn parse_coordinates(s: &str) -> Result<Vec<LatLon>, ApiError> {
     if s.is_empty() {
         return Err(ApiError::bad(
             ErrorCode::InvalidQuery,
@@ -101,12 +102,12 @@ pub fn parse_coordinates(s: &str) -> Result<Vec<(f64, f64)>, ApiError> {
                         format!("Coordinate {i} is not a pair of numbers: {pair:?}"),
                     ));
                 };
-                points.push((lat, lon));
+                points.push(LatLon::new(lat, lon));
             }
             points
         }
     };
-    for (i, &(lat, lon)) in points.iter().enumerate() {
+    for (i, &LatLon { lat, lon }) in points.iter().enumerate() {
         if !lon.is_finite()
             || !lat.is_finite()
             || !(-180.0..=180.0).contains(&lon)
@@ -448,7 +449,10 @@ mod tests {
     #[test]
     fn parses_coordinate_lists_and_polylines() {
         let pts = parse_coordinates("-8.61,41.15;-8.6,41.16").unwrap();
-        assert_eq!(pts, vec![(41.15, -8.61), (41.16, -8.6)]);
+        assert_eq!(
+            pts,
+            vec![LatLon::new(41.15, -8.61), LatLon::new(41.16, -8.6)]
+        );
         let p5 = polyline::encode(&pts, 5);
         assert_eq!(parse_coordinates(&format!("polyline({p5})")).unwrap(), pts);
         let p6 = polyline::encode(&pts, 6);

@@ -9,6 +9,7 @@ use super::{ErrorCode, Limits};
 use route::osrm::{route_response_with, Extras, ResponseOptions};
 use route::{Algorithm, RouteError, RouteOptions, Router};
 use serde_json::json;
+use spatial::{BBox, LatLon};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
@@ -47,8 +48,8 @@ pub fn invalid_url(message: &str) -> Response {
 /// A parsed route request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouteQuery {
-    /// `(lat, lon)` in request order.
-    pub points: Vec<(f64, f64)>,
+    /// In request order.
+    pub points: Vec<LatLon>,
     pub options: ResponseOptions,
     /// Departure time, ms since the epoch (`depart=` in seconds); `None` = now.
     pub depart_ms: Option<i64>,
@@ -103,25 +104,25 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
 
 /// Refuses a request whose legs, crow-fly, add up to more than the server's budget: the search
 /// work grows with that length, and no search should start that the server will not finish.
-/// A point off the map (outside the graph's `[min_lon, min_lat, max_lon, max_lat]` by more than
-/// the snapping radius) is left to the router, which answers `NoSegment` as OSRM would.
-pub fn check_budget(
-    points: &[(f64, f64)],
-    limits: &Limits,
-    bbox: [f64; 4],
-) -> Result<(), ApiError> {
+/// A point off the map (outside the graph's box by more than the snapping radius) is left to
+/// the router, which answers `NoSegment` as OSRM would.
+pub fn check_budget(points: &[LatLon], limits: &Limits, bbox: BBox) -> Result<(), ApiError> {
     // 0.05 degrees is at least the 5 km snapping radius in latitude; generous in longitude.
-    let margin = 0.05 / bbox[1].abs().max(bbox[3].abs()).to_radians().cos().max(0.1);
-    let on_map = |&(lat, lon): &(f64, f64)| {
-        (bbox[0] - margin..=bbox[2] + margin).contains(&lon)
-            && (bbox[1] - 0.05..=bbox[3] + 0.05).contains(&lat)
-    };
-    if !points.iter().all(on_map) {
+    let margin = 0.05
+        / bbox
+            .min_lat
+            .abs()
+            .max(bbox.max_lat.abs())
+            .to_radians()
+            .cos()
+            .max(0.1);
+    let on_map = bbox.grown(0.05, margin);
+    if !points.iter().all(|&p| on_map.contains(p)) {
         return Ok(());
     }
     let km: f64 = points
         .windows(2)
-        .map(|w| spatial::geometry::haversine_m(w[0], w[1]) / 1000.0)
+        .map(|w| w[0].haversine_m(w[1]) / 1000.0)
         .sum();
     if km > limits.max_route_km {
         return Err(ApiError::bad(
@@ -146,8 +147,8 @@ pub fn error_for(e: &RouteError) -> ApiError {
     ApiError::bad(ErrorCode::from(e), message)
 }
 
-/// Parses `/route/v1/{profile}/{coordinates}[.json]` into `(lat, lon)` points.
-pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiError> {
+/// Parses `/route/v1/{profile}/{coordinates}[.json]` into points.
+pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<LatLon>, ApiError> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["route", version, profile, coords] => {
@@ -179,9 +180,9 @@ pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiErr
     }
 }
 
-/// Parses the coordinates (`lon,lat;...` or `polyline(...)` / `polyline6(...)`) into
-/// `(lat, lon)` points, with the route service's count rules.
-pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<(f64, f64)>, ApiError> {
+/// Parses the coordinates (`lon,lat;...` or `polyline(...)` / `polyline6(...)`) into points,
+/// with the route service's count rules.
+pub fn parse_coordinates(s: &str, limits: &Limits) -> Result<Vec<LatLon>, ApiError> {
     let points = osrm_params::parse_coordinates(s)?;
     if points.len() > limits.max_route_coordinates {
         return Err(ApiError::bad(
@@ -279,7 +280,10 @@ mod tests {
     fn parses_osrm_coordinates_and_options() {
         let l = Limits::default();
         let pts = parse_path("/route/v1/driving/-8.61,41.15;-8.60,41.16.json", &l).unwrap();
-        assert_eq!(pts, vec![(41.15, -8.61), (41.16, -8.60)]);
+        assert_eq!(
+            pts,
+            vec![LatLon::new(41.15, -8.61), LatLon::new(41.16, -8.60)]
+        );
         let o = parse_options("overview=full&geometries=geojson&steps=true&alternatives=false")
             .unwrap();
         assert_eq!(o.overview, Overview::Full);
@@ -339,16 +343,17 @@ mod tests {
             ..Limits::default()
         };
         // Porto to Lisbon is ~275 km crow-fly; two short hops in Porto are ~3 km.
-        let far = [(41.15, -8.61), (38.72, -9.14)];
-        let near = [(41.15, -8.61), (41.16, -8.60), (41.17, -8.59)];
-        let portugal = [-9.6, 37.0, -6.2, 42.2];
+        let p = LatLon::new;
+        let far = [p(41.15, -8.61), p(38.72, -9.14)];
+        let near = [p(41.15, -8.61), p(41.16, -8.60), p(41.17, -8.59)];
+        let portugal = BBox::from_lon_lat_array([-9.6, 37.0, -6.2, 42.2]);
         let e = check_budget(&far, &limits, portugal).unwrap_err();
         assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "TooBig"));
         assert!(e.message.contains("budget of 10 km"), "{}", e.message);
         assert!(check_budget(&near, &limits, portugal).is_ok());
         assert!(check_budget(&far, &Limits::default(), portugal).is_ok());
         // Off a Porto-only map, Lisbon is the router's NoSegment, not a budget refusal.
-        let porto = [-8.8, 41.0, -8.35, 41.4];
+        let porto = BBox::from_lon_lat_array([-8.8, 41.0, -8.35, 41.4]);
         assert!(check_budget(&far, &limits, porto).is_ok());
     }
 

@@ -16,7 +16,7 @@ use crate::ErrorCode;
 use route::osrm::waypoint_json;
 use route::{Router, SnapRules};
 use serde_json::{json, Value};
-use spatial::geometry::haversine_m;
+use spatial::LatLon;
 use std::sync::Arc;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
@@ -34,8 +34,8 @@ pub fn routes(
 /// A parsed table request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableQuery {
-    /// `(lat, lon)` in request order.
-    pub points: Vec<(f64, f64)>,
+    /// In request order.
+    pub points: Vec<LatLon>,
     /// Indexes into `points`; all of them when the request names none.
     pub sources: Vec<usize>,
     pub destinations: Vec<usize>,
@@ -201,7 +201,7 @@ fn answer(router: &Router, q: &TableQuery) -> Result<Value, ApiError> {
                 } else {
                     (q.points[q.sources[r]], q.points[q.destinations[c]])
                 };
-                let metres = haversine_m(a, b);
+                let metres = a.haversine_m(b);
                 value = Some((metres / speed, metres));
                 fallback_cells.push(json!([r, c]));
             }

@@ -4,7 +4,9 @@
 //! A geohash of precision `p` is `5p` bits alternating longitude and latitude (longitude first),
 //! each bit halving that axis' interval, written in base32 (`0-9`, `b-z` without `a i l o`). So
 //! the cells of one precision form a regular grid of `2^ceil(5p/2)` columns by `2^floor(5p/2)`
-//! rows, and the code works on integer (column, row) indices instead of strings.
+//! rows, and the code works on integer (column, row) indices instead of strings. A cell is a
+//! [`Cell`]: the bits as an integer plus the precision, a `Copy` map key (every snap and every
+//! ping looks its tile up by one); the base32 string is only for file names and JSON.
 //!
 //! Cells are half-open: a point on a boundary belongs to the cell above / east of it, except at
 //! latitude 90 and longitude 180, which belong to the last row / column. [`encode`],
@@ -15,8 +17,10 @@
 //! Only the canonical lowercase spelling is accepted: hashes are used as tile keys, and accepting
 //! `"U4PR"` would let a lookup miss the tile stored under `"u4pr"`.
 
+use crate::coord::{BBox, LatLon};
 use std::collections::HashSet;
 use std::fmt;
+use std::str::FromStr;
 
 /// Longest geohash handled: 12 characters, 60 bits, about 3.7 cm x 1.9 cm at the equator.
 pub const MAX_PRECISION: usize = 12;
@@ -33,6 +37,19 @@ const DECODE: [u8; 128] = {
     }
     table
 };
+
+/// The steps to the 8 neighbours, N, NE, E, SE, S, SW, W, NW, as (row step, column step): rows
+/// grow northwards and columns eastwards.
+const NEIGHBOUR_STEPS: [(i64, i64); 8] = [
+    (1, 0),
+    (1, 1),
+    (0, 1),
+    (-1, 1),
+    (-1, 0),
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+];
 
 /// Bits per axis at [`MAX_PRECISION`]; 60 bits split evenly.
 const AXIS_BITS: u32 = 30;
@@ -72,85 +89,146 @@ impl fmt::Display for GeohashError {
 
 impl std::error::Error for GeohashError {}
 
-/// An axis-aligned box in degrees. [`BBox::contains`] and [`BBox::intersects`] treat it as closed
-/// (boundaries included).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BBox {
-    pub min_lat: f64,
-    pub min_lon: f64,
-    pub max_lat: f64,
-    pub max_lon: f64,
+/// A geohash cell as an integer: its bits left-aligned in 60 (longitude bit first, as in the
+/// string), and its precision in characters. Copy, hashable, and ordered like its string (a
+/// cell sorts before the cells inside it), so it serves as a map key where the string did;
+/// [`fmt::Display`] and [`FromStr`] convert to and from the base32 string that names files and
+/// appears in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cell {
+    /// The `5 * precision` bits of the hash, shifted to the top of 60 bits; the rest are zero.
+    bits: u64,
+    precision: u8,
 }
 
-impl BBox {
-    /// An inverted box that contains nothing; the first [`BBox::expand`] makes it a point.
-    pub fn empty() -> BBox {
-        BBox {
-            min_lat: f64::INFINITY,
-            min_lon: f64::INFINITY,
-            max_lat: f64::NEG_INFINITY,
-            max_lon: f64::NEG_INFINITY,
+impl Cell {
+    /// The cell of `precision` characters (1 to [`MAX_PRECISION`]) holding `p`.
+    pub fn containing(p: LatLon, precision: usize) -> Result<Cell, GeohashError> {
+        check_precision(precision)?;
+        if !p.in_range() {
+            return Err(GeohashError::OutOfRange {
+                lat: p.lat,
+                lon: p.lon,
+            });
+        }
+        // One 60-bit code, then truncation: coarser cells nest exactly in finer ones.
+        let full = interleave(
+            quantize(p.lon, -180.0, 360.0, AXIS_BITS),
+            quantize(p.lat, -90.0, 180.0, AXIS_BITS),
+        );
+        Ok(Cell::from_code(
+            full >> (TOTAL_BITS - 5 * precision as u32),
+            precision,
+        ))
+    }
+
+    /// The cell whose hash, as an integer, is the low `5 * precision` bits of `code`.
+    fn from_code(code: u64, precision: usize) -> Cell {
+        let shift = TOTAL_BITS - 5 * precision as u32;
+        Cell {
+            bits: (code << shift) & ((1 << TOTAL_BITS) - 1),
+            precision: precision as u8,
         }
     }
 
-    /// True while the box holds no point (as made by [`BBox::empty`], or with NaN bounds).
-    pub fn is_empty(&self) -> bool {
-        !(self.min_lat <= self.max_lat && self.min_lon <= self.max_lon)
+    /// The hash as an integer: `5 * precision` bits.
+    fn code(self) -> u64 {
+        self.bits >> (TOTAL_BITS - 5 * u32::from(self.precision))
     }
 
-    pub fn contains(&self, lat: f64, lon: f64) -> bool {
-        self.min_lat <= lat && lat <= self.max_lat && self.min_lon <= lon && lon <= self.max_lon
+    /// Characters of the hash.
+    pub fn precision(self) -> usize {
+        usize::from(self.precision)
     }
 
-    /// `(lat, lon)` of the centre; meaningless (NaN) for an empty box.
-    pub fn center(&self) -> (f64, f64) {
-        (
-            (self.min_lat + self.max_lat) / 2.0,
-            (self.min_lon + self.max_lon) / 2.0,
+    pub fn bbox(self) -> BBox {
+        let grid = Grid::new(self.precision());
+        let (col, row) = grid.split(self.code());
+        grid.bbox(col, row)
+    }
+
+    /// The cell one character shorter, `None` at precision 1.
+    pub fn parent(self) -> Option<Cell> {
+        (self.precision > 1).then(|| self.ancestor(self.precision() - 1))
+    }
+
+    /// The cell of `precision` characters (at most this cell's) holding this one.
+    pub fn ancestor(self, precision: usize) -> Cell {
+        let precision = precision.clamp(1, self.precision());
+        Cell::from_code(
+            self.code() >> (5 * (self.precision() - precision)),
+            precision,
         )
     }
 
-    /// True if the boxes share at least one point (touching edges count). Empty boxes never
-    /// intersect anything.
-    pub fn intersects(&self, other: &BBox) -> bool {
-        self.min_lat <= other.max_lat
-            && other.min_lat <= self.max_lat
-            && self.min_lon <= other.max_lon
-            && other.min_lon <= self.max_lon
+    /// True if `other` lies inside this cell (or is it): this hash is a prefix of its hash.
+    pub fn contains(self, other: Cell) -> bool {
+        other.precision >= self.precision && other.ancestor(self.precision()) == self
     }
 
-    /// Grows the box to include the point. NaN coordinates are ignored.
-    pub fn expand(&mut self, lat: f64, lon: f64) {
-        self.min_lat = self.min_lat.min(lat);
-        self.max_lat = self.max_lat.max(lat);
-        self.min_lon = self.min_lon.min(lon);
-        self.max_lon = self.max_lon.max(lon);
+    /// The 8 neighbours in the order N, NE, E, SE, S, SW, W, NW, wrapping longitude at ±180° and
+    /// omitting cells beyond the poles.
+    ///
+    /// Computed by stepping on the integer cell grid, so no floating-point rounding is involved.
+    /// For a cell in the top or bottom row the three directions across the pole are dropped and
+    /// the other five keep their order (every precision has at least 4 rows, so no cell touches
+    /// both poles).
+    pub fn neighbours(self) -> Vec<Cell> {
+        let precision = self.precision();
+        let grid = Grid::new(precision);
+        let (col, row) = grid.split(self.code());
+        let mut out = Vec::with_capacity(NEIGHBOUR_STEPS.len());
+        for (dr, dc) in NEIGHBOUR_STEPS {
+            let r = i64::from(row) + dr;
+            if r < 0 || r >= grid.rows {
+                continue;
+            }
+            let c = (i64::from(col) + dc).rem_euclid(grid.cols);
+            out.push(Cell::from_code(grid.code(c as u32, r as u32), precision));
+        }
+        out
     }
 }
 
-/// Geohash of `(lat, lon)` with `precision` characters (1 to [`MAX_PRECISION`]).
-pub fn encode(lat: f64, lon: f64, precision: usize) -> Result<String, GeohashError> {
-    check_precision(precision)?;
-    if !in_range(lat, lon) {
-        return Err(GeohashError::OutOfRange { lat, lon });
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let precision = self.precision();
+        let code = self.code();
+        let mut buf = [0u8; MAX_PRECISION];
+        for (i, slot) in buf[..precision].iter_mut().enumerate() {
+            let shift = 5 * (precision - 1 - i);
+            *slot = ALPHABET[((code >> shift) & 31) as usize];
+        }
+        // The alphabet is ASCII.
+        f.write_str(std::str::from_utf8(&buf[..precision]).map_err(|_| fmt::Error)?)
     }
-    // One 60-bit code, then truncation: coarser cells nest exactly in finer ones.
-    let full = interleave(
-        quantize(lon, -180.0, 360.0, AXIS_BITS),
-        quantize(lat, -90.0, 180.0, AXIS_BITS),
-    );
-    Ok(code_to_string(
-        full >> (TOTAL_BITS - 5 * precision as u32),
-        precision,
-    ))
+}
+
+impl fmt::Debug for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cell({self})")
+    }
+}
+
+impl FromStr for Cell {
+    type Err = GeohashError;
+
+    /// Only the canonical lowercase spelling, 1 to [`MAX_PRECISION`] characters.
+    fn from_str(hash: &str) -> Result<Cell, GeohashError> {
+        let (code, precision) = parse(hash)?;
+        Ok(Cell::from_code(code, precision))
+    }
+}
+
+/// Geohash of a point with `precision` characters (1 to [`MAX_PRECISION`]), as a string;
+/// [`Cell::containing`] is the same as a value.
+pub fn encode(p: LatLon, precision: usize) -> Result<String, GeohashError> {
+    Cell::containing(p, precision).map(|c| c.to_string())
 }
 
 /// Bounds of the cell named by `hash`.
 pub fn decode_bbox(hash: &str) -> Result<BBox, GeohashError> {
-    let (code, precision) = parse(hash)?;
-    let grid = Grid::new(precision);
-    let (col, row) = grid.split(code);
-    Ok(grid.bbox(col, row))
+    hash.parse::<Cell>().map(Cell::bbox)
 }
 
 /// True if `hash` is a canonical (lowercase) geohash of 1 to [`MAX_PRECISION`] characters.
@@ -158,37 +236,10 @@ pub fn is_valid(hash: &str) -> bool {
     parse(hash).is_ok()
 }
 
-/// The 8 neighbours in the order N, NE, E, SE, S, SW, W, NW, wrapping longitude at ±180° and
-/// omitting cells beyond the poles.
-///
-/// Computed by stepping on the integer cell grid, so no floating-point rounding is involved. For a cell in
-/// the top or bottom row the three directions across the pole are dropped and the other five
-/// keep their order (every precision has at least 4 rows, so no cell touches both poles).
+/// The names of the cell's 8 neighbours, as [`Cell::neighbours`] orders them.
 pub fn neighbors(hash: &str) -> Result<Vec<String>, GeohashError> {
-    // (row step, column step), rows grow northwards and columns eastwards.
-    const DIRECTIONS: [(i64, i64); 8] = [
-        (1, 0),
-        (1, 1),
-        (0, 1),
-        (-1, 1),
-        (-1, 0),
-        (-1, -1),
-        (0, -1),
-        (1, -1),
-    ];
-    let (code, precision) = parse(hash)?;
-    let grid = Grid::new(precision);
-    let (col, row) = grid.split(code);
-    let mut out = Vec::with_capacity(DIRECTIONS.len());
-    for (dr, dc) in DIRECTIONS {
-        let r = i64::from(row) + dr;
-        if r < 0 || r >= grid.rows {
-            continue;
-        }
-        let c = (i64::from(col) + dc).rem_euclid(grid.cols);
-        out.push(code_to_string(grid.code(c as u32, r as u32), precision));
-    }
-    Ok(out)
+    let cell: Cell = hash.parse()?;
+    Ok(cell.neighbours().iter().map(Cell::to_string).collect())
 }
 
 /// All cells of the given precision intersecting the box, sorted, without duplicates.
@@ -198,7 +249,7 @@ pub fn neighbors(hash: &str) -> Result<Vec<String>, GeohashError> {
 /// an empty, inverted or NaN box, or a precision outside 1 to [`MAX_PRECISION`], gives no
 /// cells. Boxes do not wrap across the antimeridian. The result has one entry per cell, so keep
 /// the box small relative to the cell size.
-pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<String> {
+pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<Cell> {
     if check_precision(precision).is_err() {
         return Vec::new();
     }
@@ -229,11 +280,11 @@ pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<String> {
     codes.sort_unstable();
     codes
         .into_iter()
-        .map(|c| code_to_string(c, precision))
+        .map(|c| Cell::from_code(c, precision))
         .collect()
 }
 
-/// All cells of the given precision that a polyline of (lat, lon) points passes through, in
+/// All cells of the given precision that a polyline passes through, in
 /// order of first visit, without duplicates.
 ///
 /// Segments are straight lines in (lon, lat) degrees, walked with an exact grid traversal
@@ -243,7 +294,7 @@ pub fn cells_covering(bbox: &BBox, precision: usize) -> Vec<String> {
 /// the end point. A segment whose longitudes differ by more than 180° takes the short way across
 /// the antimeridian. Points that [`encode`] would reject are skipped; a precision outside 1 to
 /// [`MAX_PRECISION`] gives no cells.
-pub fn cells_along(points: &[(f64, f64)], precision: usize) -> Vec<String> {
+pub fn cells_along(points: &[LatLon], precision: usize) -> Vec<Cell> {
     if check_precision(precision).is_err() {
         return Vec::new();
     }
@@ -255,20 +306,20 @@ pub fn cells_along(points: &[(f64, f64)], precision: usize) -> Vec<String> {
             order.push(code);
         }
     };
-    let mut prev: Option<(f64, f64)> = None;
-    for &(lat, lon) in points.iter().filter(|p| in_range(p.0, p.1)) {
+    let mut prev: Option<LatLon> = None;
+    for &p in points.iter().filter(|p| p.in_range()) {
         match prev {
             None => {
-                let (c, r) = grid.cell_of(lat, lon);
+                let (c, r) = grid.cell_of(p.lat, p.lon);
                 visit(grid.code(c, r));
             }
-            Some(a) => grid.walk(a, (lat, lon), &mut visit),
+            Some(a) => grid.walk(a, p, &mut visit),
         }
-        prev = Some((lat, lon));
+        prev = Some(p);
     }
     order
         .into_iter()
-        .map(|c| code_to_string(c, precision))
+        .map(|c| Cell::from_code(c, precision))
         .collect()
 }
 
@@ -293,11 +344,6 @@ fn check_precision(precision: usize) -> Result<(), GeohashError> {
     }
 }
 
-/// Also rejects NaN, whose comparisons are all false.
-fn in_range(lat: f64, lon: f64) -> bool {
-    (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)
-}
-
 /// The hash's bits as an integer, and its length.
 fn parse(hash: &str) -> Result<(u64, usize), GeohashError> {
     let len = hash.chars().count();
@@ -317,17 +363,6 @@ fn parse(hash: &str) -> Result<(u64, usize), GeohashError> {
         code = (code << 5) | u64::from(value);
     }
     Ok((code, len))
-}
-
-/// The `precision` base32 characters of `code` (its low `5 * precision` bits).
-fn code_to_string(code: u64, precision: usize) -> String {
-    let mut buf = [0u8; MAX_PRECISION];
-    for (i, slot) in buf[..precision].iter_mut().enumerate() {
-        let shift = 5 * (precision - 1 - i);
-        *slot = ALPHABET[((code >> shift) & 31) as usize];
-    }
-    // The alphabet is ASCII, so the conversion cannot fail.
-    String::from_utf8(buf[..precision].to_vec()).unwrap_or_default()
 }
 
 /// Index of the slice holding `v` when `[min, min + span]` is cut into `2^bits` equal slices,
@@ -453,12 +488,12 @@ impl Grid {
     }
 
     /// Visits the cells of the segment `a -> b` (both in range), start and end cells included.
-    fn walk(&self, a: (f64, f64), b: (f64, f64), visit: &mut impl FnMut(u64)) {
-        let (c0, r0) = self.cell_of(a.0, a.1);
-        let (c1, r1) = self.cell_of(b.0, b.1);
+    fn walk(&self, a: LatLon, b: LatLon, visit: &mut impl FnMut(u64)) {
+        let (c0, r0) = self.cell_of(a.lat, a.lon);
+        let (c1, r1) = self.cell_of(b.lat, b.lon);
         let (c0, r0, mut c1, r1) = (i64::from(c0), i64::from(r0), i64::from(c1), i64::from(r1));
         // Columns are walked unwrapped (possibly past either end) and wrapped when visited.
-        let mut dlon = b.1 - a.1;
+        let mut dlon = b.lon - a.lon;
         if dlon > 180.0 {
             dlon -= 360.0;
             c1 -= self.cols;
@@ -467,8 +502,11 @@ impl Grid {
             c1 += self.cols;
         }
         // Position and direction in cell units.
-        let (x0, y0) = ((a.1 + 180.0) / self.cell_lon, (a.0 + 90.0) / self.cell_lat);
-        let (dx, dy) = (dlon / self.cell_lon, (b.0 - a.0) / self.cell_lat);
+        let (x0, y0) = (
+            (a.lon + 180.0) / self.cell_lon,
+            (a.lat + 90.0) / self.cell_lat,
+        );
+        let (dx, dy) = (dlon / self.cell_lon, (b.lat - a.lat) / self.cell_lat);
 
         // The integer step counts decide where the walk ends; the float parameters only decide
         // the order of column and row steps, so rounding can never make it miss the end cell.
@@ -512,6 +550,28 @@ fn first_crossing(pos: f64, cell: i64, step: i64, d: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tests compare cells by their names.
+    fn covering(bbox: &BBox, precision: usize) -> Vec<String> {
+        cells_covering(bbox, precision)
+            .iter()
+            .map(Cell::to_string)
+            .collect()
+    }
+
+    fn along(points: &[LatLon], precision: usize) -> Vec<String> {
+        cells_along(points, precision)
+            .iter()
+            .map(Cell::to_string)
+            .collect()
+    }
+
+    fn ll(points: &[(f64, f64)]) -> Vec<LatLon> {
+        points
+            .iter()
+            .map(|&(lat, lon)| LatLon::new(lat, lon))
+            .collect()
+    }
 
     /// Deterministic xorshift, so tests need no crates and never flake.
     struct Rng(u64);
@@ -571,12 +631,21 @@ mod tests {
 
     #[test]
     fn encodes_known_hashes() {
-        assert_eq!(encode(57.64911, 10.40744, 11).unwrap(), "u4pruydqqvj");
-        assert_eq!(encode(42.605, -5.603, 5).unwrap(), "ezs42");
-        assert_eq!(encode(0.0, 0.0, 5).unwrap(), "s0000");
-        assert_eq!(encode(-90.0, -180.0, 12).unwrap(), "000000000000");
-        assert_eq!(encode(90.0, 180.0, 12).unwrap(), "zzzzzzzzzzzz");
-        assert_eq!(encode(57.64911, 10.40744, 1).unwrap(), "u");
+        assert_eq!(
+            encode(LatLon::new(57.64911, 10.40744), 11).unwrap(),
+            "u4pruydqqvj"
+        );
+        assert_eq!(encode(LatLon::new(42.605, -5.603), 5).unwrap(), "ezs42");
+        assert_eq!(encode(LatLon::new(0.0, 0.0), 5).unwrap(), "s0000");
+        assert_eq!(
+            encode(LatLon::new(-90.0, -180.0), 12).unwrap(),
+            "000000000000"
+        );
+        assert_eq!(
+            encode(LatLon::new(90.0, 180.0), 12).unwrap(),
+            "zzzzzzzzzzzz"
+        );
+        assert_eq!(encode(LatLon::new(57.64911, 10.40744), 1).unwrap(), "u");
     }
 
     #[test]
@@ -584,9 +653,9 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..1000 {
             let (lat, lon) = (rng.range(-90.0, 90.0), rng.range(-180.0, 180.0));
-            let full = encode(lat, lon, 12).unwrap();
+            let full = encode(LatLon::new(lat, lon), 12).unwrap();
             for p in 1..=12 {
-                assert_eq!(encode(lat, lon, p).unwrap(), full[..p]);
+                assert_eq!(encode(LatLon::new(lat, lon), p).unwrap(), full[..p]);
             }
         }
     }
@@ -597,7 +666,7 @@ mod tests {
         for _ in 0..5000 {
             let (lat, lon) = (rng.range(-90.0, 90.0), rng.range(-180.0, 180.0));
             assert_eq!(
-                encode(lat, lon, 12).unwrap(),
+                encode(LatLon::new(lat, lon), 12).unwrap(),
                 reference_encode(lat, lon, 12)
             );
         }
@@ -620,7 +689,7 @@ mod tests {
                 ] {
                     let (la, lo) = (la.clamp(-90.0, 90.0), lo.clamp(-180.0, 180.0));
                     assert_eq!(
-                        encode(la, lo, 12).unwrap(),
+                        encode(LatLon::new(la, lo), 12).unwrap(),
                         reference_encode(la, lo, 12),
                         "({la}, {lo})"
                     );
@@ -631,18 +700,24 @@ mod tests {
 
     #[test]
     fn encode_rejects_bad_input() {
-        assert_eq!(encode(0.0, 0.0, 0), Err(GeohashError::InvalidLength(0)));
-        assert_eq!(encode(0.0, 0.0, 13), Err(GeohashError::InvalidLength(13)));
+        assert_eq!(
+            encode(LatLon::new(0.0, 0.0), 0),
+            Err(GeohashError::InvalidLength(0))
+        );
+        assert_eq!(
+            encode(LatLon::new(0.0, 0.0), 13),
+            Err(GeohashError::InvalidLength(13))
+        );
         assert!(matches!(
-            encode(90.5, 0.0, 5),
+            encode(LatLon::new(90.5, 0.0), 5),
             Err(GeohashError::OutOfRange { .. })
         ));
         assert!(matches!(
-            encode(0.0, -180.01, 5),
+            encode(LatLon::new(0.0, -180.01), 5),
             Err(GeohashError::OutOfRange { .. })
         ));
-        assert!(encode(f64::NAN, 0.0, 5).is_err());
-        assert!(encode(0.0, f64::INFINITY, 5).is_err());
+        assert!(encode(LatLon::new(f64::NAN, 0.0), 5).is_err());
+        assert!(encode(LatLon::new(0.0, f64::INFINITY), 5).is_err());
     }
 
     #[test]
@@ -657,11 +732,11 @@ mod tests {
                 max_lon: -5.5810546875,
             }
         );
-        let (lat, lon) = bb.center();
+        let LatLon { lat, lon } = bb.center();
         assert!((lat - 42.605).abs() < 1e-3 && (lon - -5.603).abs() < 1e-3);
 
         let bb = decode_bbox("u4pruydqqvj").unwrap();
-        assert!(bb.contains(57.64911, 10.40744));
+        assert!(bb.contains(LatLon::new(57.64911, 10.40744)));
         assert_eq!(
             decode_bbox("s").unwrap(),
             BBox {
@@ -679,13 +754,19 @@ mod tests {
         for _ in 0..2000 {
             let (lat, lon) = (rng.range(-90.0, 90.0), rng.range(-180.0, 180.0));
             for p in [1, 4, 5, 8, 11, 12] {
-                let hash = encode(lat, lon, p).unwrap();
+                let hash = encode(LatLon::new(lat, lon), p).unwrap();
                 let bb = decode_bbox(&hash).unwrap();
-                assert!(bb.contains(lat, lon), "{hash} {bb:?} ({lat}, {lon})");
+                assert!(
+                    bb.contains(LatLon::new(lat, lon)),
+                    "{hash} {bb:?} ({lat}, {lon})"
+                );
                 let (w, h) = cell_size_deg(p);
                 assert_eq!((bb.max_lon - bb.min_lon, bb.max_lat - bb.min_lat), (w, h));
-                let (clat, clon) = bb.center();
-                assert_eq!(encode(clat, clon, p).unwrap(), hash);
+                let LatLon {
+                    lat: clat,
+                    lon: clon,
+                } = bb.center();
+                assert_eq!(encode(LatLon::new(clat, clon), p).unwrap(), hash);
             }
         }
     }
@@ -776,33 +857,27 @@ mod tests {
         ] {
             let me = decode_bbox(hash).unwrap();
             let (w, h) = (me.max_lon - me.min_lon, me.max_lat - me.min_lat);
-            let (clat, clon) = me.center();
+            let LatLon {
+                lat: clat,
+                lon: clon,
+            } = me.center();
             let all = neighbors(hash).unwrap();
-            let expected = [
-                (1, 0),
-                (1, 1),
-                (0, 1),
-                (-1, 1),
-                (-1, 0),
-                (-1, -1),
-                (0, -1),
-                (1, -1),
-            ]
-            .into_iter()
-            .filter_map(|(dr, dc)| {
-                let lat = clat + f64::from(dr) * h;
-                let mut lon = clon + f64::from(dc) * w;
-                if !(-90.0..=90.0).contains(&lat) {
-                    return None;
-                }
-                if lon > 180.0 {
-                    lon -= 360.0;
-                } else if lon < -180.0 {
-                    lon += 360.0;
-                }
-                Some(encode(lat, lon, hash.len()).unwrap())
-            })
-            .collect::<Vec<_>>();
+            let expected = NEIGHBOUR_STEPS
+                .into_iter()
+                .filter_map(|(dr, dc)| {
+                    let lat = clat + dr as f64 * h;
+                    let mut lon = clon + dc as f64 * w;
+                    if !(-90.0..=90.0).contains(&lat) {
+                        return None;
+                    }
+                    if lon > 180.0 {
+                        lon -= 360.0;
+                    } else if lon < -180.0 {
+                        lon += 360.0;
+                    }
+                    Some(encode(LatLon::new(lat, lon), hash.len()).unwrap())
+                })
+                .collect::<Vec<_>>();
             assert_eq!(all, expected, "{hash}");
             assert!(all.iter().all(|n| n.len() == hash.len() && n != hash));
         }
@@ -830,7 +905,7 @@ mod tests {
             max_lat: 90.0,
             max_lon: 180.0,
         };
-        let all: String = cells_covering(&world, 1).concat();
+        let all: String = covering(&world, 1).concat();
         assert_eq!(all, "0123456789bcdefghjkmnpqrstuvwxyz");
         let inside = BBox {
             min_lat: 1.0,
@@ -838,7 +913,7 @@ mod tests {
             max_lat: 44.9,
             max_lon: 44.9,
         };
-        assert_eq!(cells_covering(&inside, 1), ["s"]);
+        assert_eq!(covering(&inside, 1), ["s"]);
         // The closed box reaches the boundaries at 45°, which belong to the next cells.
         let exact = BBox {
             min_lat: 0.0,
@@ -846,13 +921,13 @@ mod tests {
             max_lat: 45.0,
             max_lon: 45.0,
         };
-        assert_eq!(cells_covering(&exact, 1), ["s", "t", "u", "v"]);
+        assert_eq!(covering(&exact, 1), ["s", "t", "u", "v"]);
         // A degenerate box is the point's own cell.
         let mut point = BBox::empty();
-        point.expand(57.64911, 10.40744);
+        point.expand(LatLon::new(57.64911, 10.40744));
         assert_eq!(
-            cells_covering(&point, 6),
-            [encode(57.64911, 10.40744, 6).unwrap()]
+            covering(&point, 6),
+            [encode(LatLon::new(57.64911, 10.40744), 6).unwrap()]
         );
         // Clipped to the world; empty, inverted, NaN or bad precision give nothing.
         let beyond = BBox {
@@ -861,15 +936,15 @@ mod tests {
             max_lat: 100.0,
             max_lon: 200.0,
         };
-        assert_eq!(cells_covering(&beyond, 1), ["z"]);
-        assert!(cells_covering(&BBox::empty(), 5).is_empty());
+        assert_eq!(covering(&beyond, 1), ["z"]);
+        assert!(covering(&BBox::empty(), 5).is_empty());
         let nan = BBox {
             min_lat: f64::NAN,
             ..world
         };
-        assert!(cells_covering(&nan, 5).is_empty());
-        assert!(cells_covering(&inside, 0).is_empty());
-        assert!(cells_covering(&inside, 13).is_empty());
+        assert!(covering(&nan, 5).is_empty());
+        assert!(covering(&inside, 0).is_empty());
+        assert!(covering(&inside, 13).is_empty());
     }
 
     #[test]
@@ -880,12 +955,15 @@ mod tests {
             let (w, h) = cell_size_deg(p);
             let mut bb = BBox::empty();
             for _ in 0..2 {
-                bb.expand(rng.range(-85.0, 85.0), rng.range(-175.0, 175.0));
+                bb.expand(LatLon::new(
+                    rng.range(-85.0, 85.0),
+                    rng.range(-175.0, 175.0),
+                ));
             }
             // Keep boxes a few cells across.
             bb.max_lat = bb.max_lat.min(bb.min_lat + 4.0 * h);
             bb.max_lon = bb.max_lon.min(bb.min_lon + 4.0 * w);
-            let cells = cells_covering(&bb, p);
+            let cells = covering(&bb, p);
             assert!(cells.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
             for cell in &cells {
                 assert!(decode_bbox(cell).unwrap().intersects(&bb));
@@ -893,18 +971,18 @@ mod tests {
             for _ in 0..50 {
                 let lat = rng.range(bb.min_lat, bb.max_lat);
                 let lon = rng.range(bb.min_lon, bb.max_lon);
-                assert!(cells.contains(&encode(lat, lon, p).unwrap()));
+                assert!(cells.contains(&encode(LatLon::new(lat, lon), p).unwrap()));
             }
             for (lat, lon) in [(bb.min_lat, bb.min_lon), (bb.max_lat, bb.max_lon)] {
-                assert!(cells.contains(&encode(lat, lon, p).unwrap()));
+                assert!(cells.contains(&encode(LatLon::new(lat, lon), p).unwrap()));
             }
         }
     }
 
     #[test]
     fn along_single_points_and_bad_input() {
-        assert!(cells_along(&[], 5).is_empty());
-        assert_eq!(cells_along(&[(57.64911, 10.40744)], 11), ["u4pruydqqvj"]);
+        assert!(along(&[], 5).is_empty());
+        assert_eq!(along(&ll(&[(57.64911, 10.40744)]), 11), ["u4pruydqqvj"]);
         // Repeated points and an invalid point in between change nothing.
         let pts = [
             (42.605, -5.603),
@@ -912,9 +990,9 @@ mod tests {
             (f64::NAN, 0.0),
             (42.605, -5.603),
         ];
-        assert_eq!(cells_along(&pts, 5), ["ezs42"]);
-        assert!(cells_along(&pts, 0).is_empty());
-        assert!(cells_along(&pts, 13).is_empty());
+        assert_eq!(along(&ll(&pts), 5), ["ezs42"]);
+        assert!(along(&ll(&pts), 0).is_empty());
+        assert!(along(&ll(&pts), 13).is_empty());
     }
 
     #[test]
@@ -922,28 +1000,31 @@ mod tests {
         // Eastwards along a row at precision 1: 8 9 d e s t w x.
         // (Via 0°, as a single segment spanning over 180° would go round the other way.)
         let row = [(10.0, -170.0), (10.0, 0.0), (10.0, 170.0)];
-        assert_eq!(cells_along(&row, 1).concat(), "89destwx");
+        assert_eq!(along(&ll(&row), 1).concat(), "89destwx");
         // Back west again: nothing new.
         let there_and_back = [(10.0, -170.0), (10.0, 0.0), (10.0, 170.0), (10.0, -10.0)];
-        assert_eq!(cells_along(&there_and_back, 1).concat(), "89destwx");
+        assert_eq!(along(&ll(&there_and_back), 1).concat(), "89destwx");
         // North along a column: 0 2 8 b.
         assert_eq!(
-            cells_along(&[(-80.0, -170.0), (90.0, -170.0)], 1).concat(),
+            along(&ll(&[(-80.0, -170.0), (90.0, -170.0)]), 1).concat(),
             "028b"
         );
     }
 
     #[test]
     fn along_crosses_the_antimeridian_the_short_way() {
-        assert_eq!(cells_along(&[(10.0, 179.9), (10.0, -179.9)], 1), ["x", "8"]);
-        assert_eq!(cells_along(&[(10.0, -179.9), (10.0, 179.9)], 1), ["8", "x"]);
-        assert_eq!(cells_along(&[(10.0, 180.0), (10.0, -179.9)], 1), ["x", "8"]);
+        assert_eq!(along(&ll(&[(10.0, 179.9), (10.0, -179.9)]), 1), ["x", "8"]);
+        assert_eq!(along(&ll(&[(10.0, -179.9), (10.0, 179.9)]), 1), ["8", "x"]);
+        assert_eq!(along(&ll(&[(10.0, 180.0), (10.0, -179.9)]), 1), ["x", "8"]);
         // Fiji, precision 6 (cells 0.011° wide): a few cells, not a trip round the world.
         let (a, b) = ((-16.8, 179.995), (-16.8, -179.995));
-        let cells = cells_along(&[a, b], 6);
+        let cells = along(&ll(&[a, b]), 6);
         assert!(cells.len() <= 3, "{cells:?}");
-        assert_eq!(cells[0], encode(a.0, a.1, 6).unwrap());
-        assert_eq!(*cells.last().unwrap(), encode(b.0, b.1, 6).unwrap());
+        assert_eq!(cells[0], encode(LatLon::new(a.0, a.1), 6).unwrap());
+        assert_eq!(
+            *cells.last().unwrap(),
+            encode(LatLon::new(b.0, b.1), 6).unwrap()
+        );
     }
 
     /// Long diagonal segments against dense sampling: every sampled cell is visited, and the walk
@@ -959,12 +1040,12 @@ mod tests {
                 (a.0 + rng.range(-20.0, 20.0) * h).clamp(-90.0, 90.0),
                 (a.1 + rng.range(-20.0, 20.0) * w).clamp(-180.0, 180.0),
             );
-            let cells = cells_along(&[a, b], p);
+            let cells = along(&ll(&[a, b]), p);
             let steps = 20_000;
             for i in 0..=steps {
                 let t = f64::from(i) / f64::from(steps);
                 let (lat, lon) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-                let cell = encode(lat, lon, p).unwrap();
+                let cell = encode(LatLon::new(lat, lon), p).unwrap();
                 assert!(cells.contains(&cell), "{cell} missing for {a:?} -> {b:?}");
             }
             let grid = Grid::new(p);
@@ -972,45 +1053,73 @@ mod tests {
             let (cb, rb) = grid.cell_of(b.0, b.1);
             let minimal = ca.abs_diff(cb) + ra.abs_diff(rb) + 1;
             assert_eq!(cells.len() as u32, minimal, "{a:?} -> {b:?}");
-            assert_eq!(cells[0], encode(a.0, a.1, p).unwrap());
-            assert_eq!(*cells.last().unwrap(), encode(b.0, b.1, p).unwrap());
+            assert_eq!(cells[0], encode(LatLon::new(a.0, a.1), p).unwrap());
+            assert_eq!(
+                *cells.last().unwrap(),
+                encode(LatLon::new(b.0, b.1), p).unwrap()
+            );
         }
     }
 
     #[test]
-    fn bbox_operations() {
-        let mut bb = BBox::empty();
-        assert!(bb.is_empty());
-        assert!(!bb.contains(0.0, 0.0));
-        bb.expand(10.0, 20.0);
-        bb.expand(-5.0, 30.0);
-        assert!(!bb.is_empty());
+    fn cells_name_themselves_and_sort_like_their_names() {
+        let mut rng = Rng(31);
+        let mut cells = Vec::new();
+        for _ in 0..500 {
+            let p = LatLon::new(rng.range(-90.0, 90.0), rng.range(-180.0, 180.0));
+            let precision = 1 + (rng.next_f64() * MAX_PRECISION as f64) as usize % MAX_PRECISION;
+            let cell = Cell::containing(p, precision).unwrap();
+            let name = cell.to_string();
+            assert_eq!(name, encode(p, precision).unwrap());
+            assert_eq!(name.parse::<Cell>(), Ok(cell));
+            assert_eq!(cell.precision(), precision);
+            assert!(cell.bbox().contains(p));
+            cells.push(cell);
+        }
+        // Mixed precisions too: a cell sorts right before the cells inside it, as strings do.
+        let mut by_value = cells.clone();
+        by_value.sort();
+        let mut by_name: Vec<String> = cells.iter().map(Cell::to_string).collect();
+        by_name.sort();
         assert_eq!(
-            bb,
-            BBox {
-                min_lat: -5.0,
-                min_lon: 20.0,
-                max_lat: 10.0,
-                max_lon: 30.0
-            }
+            by_value.iter().map(Cell::to_string).collect::<Vec<_>>(),
+            by_name
         );
-        assert_eq!(bb.center(), (2.5, 25.0));
-        assert!(bb.contains(10.0, 20.0) && bb.contains(0.0, 25.0));
-        assert!(!bb.contains(10.1, 25.0) && !bb.contains(0.0, 19.9));
-        let touching = BBox {
-            min_lat: 10.0,
-            min_lon: 30.0,
-            max_lat: 11.0,
-            max_lon: 31.0,
-        };
-        let apart = BBox {
-            min_lat: 10.5,
-            min_lon: 20.0,
-            max_lat: 11.0,
-            max_lon: 31.0,
-        };
-        assert!(bb.intersects(&touching) && touching.intersects(&bb));
-        assert!(!bb.intersects(&apart) && !apart.intersects(&bb));
-        assert!(!bb.intersects(&BBox::empty()) && !BBox::empty().intersects(&bb));
+        assert!("u4pr".parse::<Cell>().unwrap() < "u4pr0".parse().unwrap());
+        assert!("u4pr0".parse::<Cell>().unwrap() < "u4ps".parse().unwrap());
+        assert_eq!(
+            "U4PR".parse::<Cell>(),
+            Err(GeohashError::InvalidCharacter {
+                character: 'U',
+                position: 0
+            })
+        );
+        assert_eq!("".parse::<Cell>(), Err(GeohashError::InvalidLength(0)));
+    }
+
+    #[test]
+    fn cells_nest_by_prefix() {
+        let fine: Cell = "u4pruydqqvj".parse().unwrap();
+        let coarse: Cell = "u4pr".parse().unwrap();
+        assert_eq!(fine.ancestor(4), coarse);
+        assert_eq!(fine.parent().unwrap().to_string(), "u4pruydqqv");
+        assert_eq!("u".parse::<Cell>().unwrap().parent(), None);
+        assert!(coarse.contains(fine) && coarse.contains(coarse));
+        assert!(!fine.contains(coarse));
+        assert!(!"u4ps".parse::<Cell>().unwrap().contains(fine));
+        let (outer, inner) = (coarse.bbox(), fine.bbox());
+        assert!(outer.contains(inner.center()));
+        assert_eq!(
+            coarse
+                .neighbours()
+                .iter()
+                .map(Cell::to_string)
+                .collect::<Vec<_>>(),
+            neighbors("u4pr").unwrap()
+        );
+        // Neighbours across the antimeridian and the pole keep the precision.
+        let corner: Cell = "b".parse().unwrap();
+        assert_eq!(corner.neighbours().len(), 5);
+        assert!(corner.neighbours().iter().all(|n| n.precision() == 1));
     }
 }

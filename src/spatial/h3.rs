@@ -4,15 +4,15 @@
 //! equal neighbours and near-equal areas, which is what aggregation wants, while geohash cells
 //! nest exactly and name files, which is what tiles want.
 
+use crate::coord::LatLon;
 use h3o::{CellIndex, LatLng, Resolution};
 
 /// Resolution of the traffic export's cells: edge ~200 m, area ~0.1 km², about a city block.
 pub const TRAFFIC_RESOLUTION: Resolution = Resolution::Nine;
 
-/// The H3 cell at `resolution` holding `(lat, lon)`, or `None` for coordinates that are not
-/// finite.
-pub fn cell_of(point: (f64, f64), resolution: Resolution) -> Option<CellIndex> {
-    LatLng::new(point.0, point.1)
+/// The H3 cell at `resolution` holding `point`, or `None` for coordinates that are not finite.
+pub fn cell_of(point: LatLon, resolution: Resolution) -> Option<CellIndex> {
+    LatLng::new(point.lat, point.lon)
         .ok()
         .map(|ll| ll.to_cell(resolution))
 }
@@ -25,18 +25,18 @@ mod tests {
     fn cells_match_the_h3_reference_and_nest() {
         // The example of the H3 documentation (San Francisco, resolution 9).
         let cell = cell_of(
-            (37.775_270_215_195_9, -122.418_307_270_836),
+            LatLon::new(37.775_270_215_195_9, -122.418_307_270_836),
             Resolution::Nine,
         )
         .unwrap();
         assert_eq!(cell.to_string(), "8928308280fffff");
         // A point in Porto, and its parent at resolution 5 contains it.
-        let porto = cell_of((41.1496, -8.6109), TRAFFIC_RESOLUTION).unwrap();
+        let porto = cell_of(LatLon::new(41.1496, -8.6109), TRAFFIC_RESOLUTION).unwrap();
         assert_eq!(porto.resolution(), Resolution::Nine);
         assert_eq!(
             porto.parent(Resolution::Five),
-            cell_of((41.1496, -8.6109), Resolution::Five)
+            cell_of(LatLon::new(41.1496, -8.6109), Resolution::Five)
         );
-        assert!(cell_of((f64::NAN, 0.0), TRAFFIC_RESOLUTION).is_none());
+        assert!(cell_of(LatLon::new(f64::NAN, 0.0), TRAFFIC_RESOLUTION).is_none());
     }
 }

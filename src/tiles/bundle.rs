@@ -48,7 +48,8 @@ use graph::{GraphStore, StoreError};
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use spatial::geohash::{self, BBox};
+use spatial::geohash;
+use spatial::{BBox, LatLon};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{Read, Write};
@@ -178,20 +179,15 @@ impl Area {
     pub fn bbox(&self) -> BBox {
         match self {
             Area::Geohash(h) => geohash::decode_bbox(h).unwrap_or_else(|_| BBox::empty()),
-            Area::Bbox([min_lon, min_lat, max_lon, max_lat]) => BBox {
-                min_lat: *min_lat,
-                min_lon: *min_lon,
-                max_lat: *max_lat,
-                max_lon: *max_lon,
-            },
+            Area::Bbox(b) => BBox::from_lon_lat_array(*b),
         }
     }
 
-    /// True if `(lat, lon)` lies in the area (a geohash area: the point encodes into that cell).
-    pub fn contains(&self, lat: f64, lon: f64) -> bool {
+    /// True if `p` lies in the area (a geohash area: the point encodes into that cell).
+    pub fn contains(&self, p: LatLon) -> bool {
         match self {
-            Area::Geohash(h) => geohash::encode(lat, lon, h.len()).is_ok_and(|p| p == *h),
-            Area::Bbox(_) => self.bbox().contains(lat, lon),
+            Area::Geohash(h) => geohash::encode(p, h.len()).is_ok_and(|c| c == *h),
+            Area::Bbox(_) => self.bbox().contains(p),
         }
     }
 
@@ -799,13 +795,13 @@ impl Bundle {
     }
 
     /// Refuses a point outside the area: the bundle only promises routes inside it.
-    pub fn check_point(&self, lat: f64, lon: f64) -> Result<(), BundleError> {
-        if self.manifest.area.contains(lat, lon) {
+    pub fn check_point(&self, p: LatLon) -> Result<(), BundleError> {
+        if self.manifest.area.contains(p) {
             Ok(())
         } else {
             Err(BundleError::OutsideArea {
-                lat,
-                lon,
+                lat: p.lat,
+                lon: p.lon,
                 area: self.manifest.area.to_string(),
             })
         }
@@ -872,16 +868,16 @@ mod tests {
     fn areas_parse_and_contain() {
         let a = Area::parse("u0qu").unwrap();
         let b = a.bbox();
-        let (lat, lon) = b.center();
-        assert!(a.contains(lat, lon));
-        assert!(!a.contains(lat + 1.0, lon));
+        let c = b.center();
+        assert!(a.contains(c));
+        assert!(!a.contains(LatLon::new(c.lat + 1.0, c.lon)));
         assert!(a.intersects_cell("u0qu3"));
         assert!(a.intersects_cell("u0q"));
         assert!(!a.intersects_cell("u0qv"));
         let bb = Area::parse("9.5, 47.1, 9.6,47.2").unwrap();
         assert_eq!(bb, Area::Bbox([9.5, 47.1, 9.6, 47.2]));
-        assert!(bb.contains(47.15, 9.55));
-        assert!(!bb.contains(47.25, 9.55));
+        assert!(bb.contains(LatLon::new(47.15, 9.55)));
+        assert!(!bb.contains(LatLon::new(47.25, 9.55)));
         for bad in [
             "U0QU",
             "u0qa",

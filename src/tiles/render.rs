@@ -11,9 +11,10 @@
 use super::index::{TileIndex, TileLevel, INDEX_FILE, INDEX_FORMAT_VERSION};
 use super::{image_path, DISPLAY_PRECISIONS, TILE_WIDTH_PX};
 use graph::profile::RoadClass;
-use graph::{GraphStore, StoreError, NONE};
+use graph::{GlobalId, GraphStore, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
-use spatial::geohash::{self, BBox};
+use spatial::geohash::{self, Cell};
+use spatial::{BBox, LatLon};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -93,8 +94,8 @@ impl RenderStats {
 struct Road {
     class: RoadClass,
     oneway: bool,
-    /// (lat, lon) points in driving direction.
-    points: Vec<(f64, f64)>,
+    /// Points in driving direction.
+    points: Vec<LatLon>,
 }
 
 /// How a road class looks: width in metres on the ground, the narrowest it may get in pixels,
@@ -131,7 +132,7 @@ fn style(class: RoadClass) -> Style {
     }
 }
 
-/// Maps (lat, lon) to pixels of one cell's image. Pixels are square on the ground at the cell's
+/// Maps points to pixels of one cell's image. Pixels are square on the ground at the cell's
 /// centre latitude, so the image height follows the cell's aspect ratio in metres.
 struct CellProjection {
     west: f64,
@@ -145,7 +146,7 @@ struct CellProjection {
 
 impl CellProjection {
     fn new(cell: &BBox, width: u32) -> Self {
-        let (lat_c, _) = cell.center();
+        let lat_c = cell.center().lat;
         let lon_span = cell.max_lon - cell.min_lon;
         let lat_span = cell.max_lat - cell.min_lat;
         let metres_per_deg_lat = 111_320.0;
@@ -164,7 +165,7 @@ impl CellProjection {
         }
     }
 
-    fn project(&self, (lat, lon): (f64, f64)) -> (f32, f32) {
+    fn project(&self, LatLon { lat, lon }: LatLon) -> (f32, f32) {
         (
             ((lon - self.west) * self.px_per_deg_lon) as f32,
             ((self.north - lat) * self.px_per_deg_lat) as f32,
@@ -173,7 +174,7 @@ impl CellProjection {
 }
 
 /// The pixel position of a point in the image of `cell`, as [`render`] draws it.
-pub fn pixel_of(cell: &str, width_px: u32, point: (f64, f64)) -> Option<(f32, f32, u32, u32)> {
+pub fn pixel_of(cell: &str, width_px: u32, point: LatLon) -> Option<(f32, f32, u32, u32)> {
     let bbox = geohash::decode_bbox(cell).ok()?;
     let proj = CellProjection::new(&bbox, width_px);
     let (x, y) = proj.project(point);
@@ -194,7 +195,7 @@ pub fn render(store: &GraphStore, opts: &RenderOptions) -> Result<RenderStats, R
     let mut index_levels = Vec::new();
     for &precision in &opts.precisions {
         let buckets = bucket_roads(&roads, precision);
-        let mut cells: Vec<&String> = buckets.keys().collect();
+        let mut cells: Vec<Cell> = buckets.keys().copied().collect();
         cells.sort();
         let dir = opts.out.join(precision.to_string());
         std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io {
@@ -212,14 +213,14 @@ pub fn render(store: &GraphStore, opts: &RenderOptions) -> Result<RenderStats, R
         index_levels.push(TileLevel {
             precision,
             width_px: opts.width_px,
-            cells: cells.into_iter().cloned().collect(),
+            cells: cells.iter().map(Cell::to_string).collect(),
         });
     }
     let index = TileIndex {
         format_version: INDEX_FORMAT_VERSION,
         graph: manifest.name.clone(),
         graph_version: manifest.graph_version.clone(),
-        bbox: manifest.bbox,
+        bbox: manifest.bbox.lon_lat_array(),
         levels: index_levels,
     };
     index.write(&opts.out).map_err(|source| RenderError::Io {
@@ -274,9 +275,9 @@ fn collect_roads(store: &GraphStore) -> Result<Vec<Road>, StoreError> {
         let tile = store.tile(t)?;
         for local in 0..tile.edges.len() as u32 {
             let edge = tile.edge(local);
-            let twin = (edge.twin_tile.to_native(), edge.twin_local.to_native());
-            let oneway = twin.0 == NONE;
-            if !oneway && twin < (t, local) {
+            let twin = edge.twin();
+            let oneway = twin.is_none();
+            if twin.is_some_and(|twin| twin < GlobalId::new(t, local)) {
                 continue;
             }
             let Some(class) = RoadClass::from_u8(edge.class) else {
@@ -293,8 +294,8 @@ fn collect_roads(store: &GraphStore) -> Result<Vec<Road>, StoreError> {
 }
 
 /// Roads by the cells their shapes pass through.
-fn bucket_roads(roads: &[Road], precision: usize) -> HashMap<String, Vec<u32>> {
-    let mut buckets: HashMap<String, Vec<u32>> = HashMap::new();
+fn bucket_roads(roads: &[Road], precision: usize) -> HashMap<Cell, Vec<u32>> {
+    let mut buckets: HashMap<Cell, Vec<u32>> = HashMap::new();
     for (i, road) in roads.iter().enumerate() {
         for cell in geohash::cells_along(&road.points, precision) {
             buckets.entry(cell).or_default().push(i as u32);
@@ -306,8 +307,8 @@ fn bucket_roads(roads: &[Road], precision: usize) -> HashMap<String, Vec<u32>> {
 /// Draws and writes `cells` on `opts.threads` threads; returns the bytes written.
 fn render_cells(
     roads: &[Road],
-    buckets: &HashMap<String, Vec<u32>>,
-    cells: &[&String],
+    buckets: &HashMap<Cell, Vec<u32>>,
+    cells: &[Cell],
     opts: &RenderOptions,
     bar: &ProgressBar,
 ) -> Result<u64, RenderError> {
@@ -322,7 +323,7 @@ fn render_cells(
                 if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                     break;
                 }
-                match render_cell(roads, buckets, cell, opts) {
+                match render_cell(roads, buckets, *cell, opts) {
                     Ok(n) => {
                         bytes.fetch_add(n, Ordering::Relaxed);
                         bar.inc(1);
@@ -344,11 +345,11 @@ fn render_cells(
 
 fn render_cell(
     roads: &[Road],
-    buckets: &HashMap<String, Vec<u32>>,
-    cell: &str,
+    buckets: &HashMap<Cell, Vec<u32>>,
+    cell: Cell,
     opts: &RenderOptions,
 ) -> Result<usize, RenderError> {
-    let path = opts.out.join(image_path(cell));
+    let path = opts.out.join(image_path(&cell.to_string()));
     let png =
         draw_cell(roads, buckets, cell, opts.width_px).map_err(|reason| RenderError::Encode {
             path: path.display().to_string(),
@@ -372,11 +373,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
 /// The PNG bytes of one cell's image.
 fn draw_cell(
     roads: &[Road],
-    buckets: &HashMap<String, Vec<u32>>,
-    cell: &str,
+    buckets: &HashMap<Cell, Vec<u32>>,
+    cell: Cell,
     width_px: u32,
 ) -> Result<Vec<u8>, String> {
-    let bbox = geohash::decode_bbox(cell).map_err(|e| e.to_string())?;
+    let bbox = cell.bbox();
     let proj = CellProjection::new(&bbox, width_px);
     let mut pixmap =
         Pixmap::new(proj.width, proj.height).ok_or("image size out of range".to_string())?;
@@ -385,8 +386,8 @@ fn draw_cell(
 
     // This cell's roads and its neighbours' (whose casings may reach into it), least important
     // class first so major roads are drawn on top.
-    let mut ids: Vec<u32> = std::iter::once(cell.to_string())
-        .chain(geohash::neighbors(cell).unwrap_or_default())
+    let mut ids: Vec<u32> = std::iter::once(cell)
+        .chain(cell.neighbours())
         .filter_map(|c| buckets.get(&c))
         .flatten()
         .copied()
@@ -452,7 +453,7 @@ fn paint(rgb: [u8; 3]) -> Paint<'static> {
 fn stroke_polyline(
     pixmap: &mut Pixmap,
     proj: &CellProjection,
-    points: &[(f64, f64)],
+    points: &[LatLon],
     width: f32,
     rgb: [u8; 3],
 ) {
@@ -476,7 +477,7 @@ fn stroke_polyline(
 }
 
 /// Small chevrons pointing the way of travel, every `SPACING_PX` along the road.
-fn draw_oneway_arrows(pixmap: &mut Pixmap, proj: &CellProjection, points: &[(f64, f64)]) {
+fn draw_oneway_arrows(pixmap: &mut Pixmap, proj: &CellProjection, points: &[LatLon]) {
     const SPACING_PX: f32 = 90.0;
     const HALF_PX: f32 = 3.0;
     let pts: Vec<(f32, f32)> = points.iter().map(|&p| proj.project(p)).collect();

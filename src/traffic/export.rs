@@ -7,6 +7,7 @@ use graph::GraphStore;
 use serde::{Deserialize, Serialize};
 use spatial::geometry::halfway;
 use spatial::h3;
+use spatial::LatLon;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrafficRow {
@@ -30,7 +31,7 @@ pub fn rows(live: &LiveTraffic, store: &GraphStore) -> Vec<TrafficRow> {
         .filter_map(|(id, o)| {
             let tile = store.tile(id.tile).ok()?;
             let edge = tile.edges.get(id.local as usize)?;
-            let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
+            let shape: Vec<LatLon> = tile.shape(edge).collect();
             let h3_cell = halfway(&shape)
                 .and_then(|p| h3::cell_of(p, h3::TRAFFIC_RESOLUTION))
                 .map(|c| c.to_string());
@@ -38,9 +39,9 @@ pub fn rows(live: &LiveTraffic, store: &GraphStore) -> Vec<TrafficRow> {
                 edge: format!("{}:{}", id.tile, id.local),
                 tile: store.geohash(id.tile).to_string(),
                 h3_cell,
-                osm_way_id: edge.way_id.to_native(),
+                osm_way_id: edge.way_id(),
                 speed_kmh: o.speed_kmh,
-                free_flow_kmh: edge.speed_kmh.to_native(),
+                free_flow_kmh: edge.speed_kmh(),
                 samples: o.samples,
                 updated_ms: o.updated_ms,
             })

@@ -166,7 +166,7 @@ impl HistoricalProfiles {
                     continue;
                 }
                 edges += 1;
-                let free = tile.edges[local].speed_kmh.to_native().max(0.1) as f64;
+                let free = tile.edges[local].speed_kmh().max(0.1) as f64;
                 let row = &tp.speeds[slot as usize * BINS_PER_WEEK..][..BINS_PER_WEEK];
                 for (b, &s) in row.iter().enumerate() {
                     if s > 0 {
@@ -695,7 +695,7 @@ pub fn build_profiles(
             continue;
         };
         match tile.edges.get(id.local as usize) {
-            Some(ge) if w.is_none_or(|w| w == ge.way_id.to_native()) => {
+            Some(ge) if w.is_none_or(|w| w == ge.way_id()) => {
                 triples.push((id, b as u16, s as f32));
             }
             _ => wrong_way += 1,

@@ -121,7 +121,7 @@ impl LiveTraffic {
                 continue;
             };
             let speed = o.speed_kmh.clamp(1.0, max_speed_kmh.max(1.0));
-            speedup = speedup.max(speed as f64 / edge.speed_kmh.to_native() as f64);
+            speedup = speedup.max(speed as f64 / edge.speed_kmh() as f64);
             let slot = tiles[id.tile as usize]
                 .get_or_insert_with(|| vec![0.0; tile.edges.len()].into_boxed_slice());
             slot[id.local as usize] = speed;
@@ -170,8 +170,7 @@ impl TrafficSnapshot {
 impl SpeedSource for TrafficSnapshot {
     #[inline]
     fn speed_kmh(&self, id: EdgeId, edge: &ArchivedEdge) -> f32 {
-        self.live_speed_kmh(id)
-            .unwrap_or_else(|| edge.speed_kmh.to_native())
+        self.live_speed_kmh(id).unwrap_or_else(|| edge.speed_kmh())
     }
     fn max_speed_kmh(&self) -> f32 {
         self.max_speed_kmh

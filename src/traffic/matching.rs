@@ -6,8 +6,8 @@
 use super::Ping;
 use dashmap::DashMap;
 use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
-use graph::{EdgeId, GlobalId, GraphStore, StoreError, NONE};
-use spatial::geometry::{bearing_deg, haversine_m};
+use graph::{EdgeId, GraphStore, StoreError};
+use spatial::LatLon;
 
 /// Pings farther than this from any road are not matched (plus the fix's own accuracy, capped).
 const MATCH_RADIUS_M: f64 = 30.0;
@@ -39,7 +39,7 @@ struct LastFix {
     edge: EdgeId,
     along_m: f64,
     ts_ms: i64,
-    point: (f64, f64),
+    point: LatLon,
 }
 
 /// Matches pings; keeps each device's last matched fix (concurrently, one entry per device).
@@ -78,7 +78,7 @@ impl Matcher {
         store: &GraphStore,
         ping: &Ping,
     ) -> Result<Option<MatchedPing>, StoreError> {
-        let point = (ping.lat, ping.lon);
+        let point = ping.position();
         let previous = self
             .last
             .get(&ping.device)
@@ -94,8 +94,8 @@ impl Matcher {
             .or_else(|| {
                 // Without a usable heading, the direction of travel since the last fix.
                 previous
-                    .filter(|p| haversine_m(p.point, point) > 5.0)
-                    .map(|p| bearing_deg(p.point, point))
+                    .filter(|p| p.point.haversine_m(point) > 5.0)
+                    .map(|p| p.point.bearing_deg(point))
             });
 
         let mut hits: Vec<SegmentHit> = Vec::new();
@@ -108,9 +108,8 @@ impl Matcher {
         for hit in hits {
             let tile = store.tile(hit.edge.tile)?;
             let edge = tile.edge(hit.edge.local);
-            let length = edge.length_m.to_native() as f64;
-            let twin = (edge.twin_tile.to_native() != NONE)
-                .then(|| GlobalId::new(edge.twin_tile.to_native(), edge.twin_local.to_native()));
+            let length = edge.length_m() as f64;
+            let twin = edge.twin();
             // The position along the edge matters while choosing only against a previous fix on
             // the same road; otherwise it is computed for the winner alone.
             let along = match previous {
@@ -121,11 +120,8 @@ impl Matcher {
             };
             let segment_bearing = match heading {
                 Some(_) => {
-                    let first = (edge.shape_first.to_native() + hit.segment) as usize;
-                    Some(bearing_deg(
-                        tile.shapes[first].degrees(),
-                        tile.shapes[first + 1].degrees(),
-                    ))
+                    let (a, b) = tile.segment(edge, hit.segment);
+                    Some(a.bearing_deg(b))
                 }
                 None => None,
             };
@@ -172,11 +168,7 @@ impl Matcher {
                 let metres = if p.edge == best.edge && best_along_m >= p.along_m {
                     Some(best_along_m - p.along_m)
                 } else if follows(store, p.edge, best.edge)? {
-                    let prev_len = store
-                        .tile(p.edge.tile)?
-                        .edge(p.edge.local)
-                        .length_m
-                        .to_native() as f64;
+                    let prev_len = store.tile(p.edge.tile)?.edge(p.edge.local).length_m() as f64;
                     Some((prev_len - p.along_m).max(0.0) + best_along_m)
                 } else {
                     None
@@ -227,13 +219,11 @@ impl Matcher {
 /// True when `next` leaves the node `prev` arrives at.
 fn follows(store: &GraphStore, prev: EdgeId, next: EdgeId) -> Result<bool, StoreError> {
     let e = store.tile(prev.tile)?.edge(prev.local);
-    if e.target_tile.to_native() != next.tile {
+    if e.target().tile != next.tile {
         return Ok(false);
     }
     let head_tile = store.tile(next.tile)?;
-    Ok(head_tile
-        .out_edges(e.target_local.to_native())
-        .contains(&next.local))
+    Ok(head_tile.out_edges(e.target().local).contains(&next.local))
 }
 
 /// Smallest angle between two bearings, degrees in [0, 180].
@@ -241,3 +231,7 @@ fn angle_between(a: f64, b: f64) -> f64 {
     let d = (a - b).rem_euclid(360.0);
     d.min(360.0 - d)
 }
+
+#[cfg(test)]
+#[path = "matching_tests.rs"]
+mod tests;

@@ -39,3 +39,10 @@ pub struct Ping {
     /// Horizontal accuracy, metres.
     pub accuracy_m: Option<f32>,
 }
+
+impl Ping {
+    #[inline]
+    pub fn position(&self) -> spatial::LatLon {
+        spatial::LatLon::new(self.lat, self.lon)
+    }
+}

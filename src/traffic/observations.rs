@@ -279,7 +279,7 @@ impl Writer {
                 .store
                 .tile(id.tile)
                 .ok()
-                .and_then(|t| t.edges.get(id.local as usize).map(|e| e.way_id.to_native()))
+                .and_then(|t| t.edges.get(id.local as usize).map(|e| e.way_id()))
                 .unwrap_or(-1);
             let hour = ts_ms.div_euclid(HOUR_MS);
             self.hours.entry(hour).or_default().push(ObservationRow {

@@ -30,7 +30,7 @@ pub struct FreeFlow {
 impl SpeedSource for FreeFlow {
     #[inline]
     fn speed_kmh(&self, _id: EdgeId, edge: &ArchivedEdge) -> f32 {
-        edge.speed_kmh.to_native()
+        edge.speed_kmh()
     }
     fn max_speed_kmh(&self) -> f32 {
         self.max_speed_kmh
@@ -100,7 +100,7 @@ impl SpeedSource for TrafficSpeeds {
         {
             return s;
         }
-        edge.speed_kmh.to_native()
+        edge.speed_kmh()
     }
     fn max_speed_kmh(&self) -> f32 {
         self.live.max_speed_kmh()

@@ -8,6 +8,7 @@ use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOption
 use meridian::route::{RouteError, Router};
 use meridian::server::{serve_on, Limits};
 use meridian::spatial::geohash;
+use meridian::spatial::LatLon;
 use meridian::tiles::bundle::{write_bundle, Area, Bundle, BundleError, BundleOptions};
 use meridian::tiles::index::TileIndex;
 use meridian::tiles::render::{render, RenderOptions};
@@ -52,8 +53,8 @@ fn meridian(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn point_arg(p: (f64, f64)) -> String {
-    format!("{},{}", p.1, p.0)
+fn point_arg(p: LatLon) -> String {
+    format!("{},{}", p.lon, p.lat)
 }
 
 /// Byte range of a member's data, found with the tar crate (as any tar reader would).
@@ -71,7 +72,7 @@ fn member_range(bundle: &Path, name: &str) -> std::ops::Range<usize> {
 }
 
 /// True if every edge of the full graph's path, and its head, lies in a tile the bundle holds.
-fn path_inside(full: &Router, bundle_store: &GraphStore, a: (f64, f64), b: (f64, f64)) -> bool {
+fn path_inside(full: &Router, bundle_store: &GraphStore, a: LatLon, b: LatLon) -> bool {
     let (_, paths) = full.route_with_paths(&[a, b], false).unwrap();
     paths.iter().flat_map(|p| &p.edges).all(|pe| {
         let head = full
@@ -104,19 +105,13 @@ fn compare_with_full_graph(map: &str, area: &str, pairs: usize, anywhere: bool) 
     let offline = Router::new(store.clone());
     let area = bundle.area().clone();
     let precision = store.manifest().geohash_precision;
-    let held = |p: &(f64, f64)| {
-        let cell = geohash::encode(p.0, p.1, precision).unwrap();
+    let held = |p: &LatLon| {
+        let cell = geohash::encode(*p, precision).unwrap();
         store.tile_index(&cell).is_some_and(|t| store.has_tile(t))
     };
-    let inside: Vec<(f64, f64)> = junctions(&full)
+    let inside: Vec<LatLon> = junctions(&full)
         .into_iter()
-        .filter(|p| {
-            if anywhere {
-                held(p)
-            } else {
-                area.contains(p.0, p.1)
-            }
-        })
+        .filter(|p| if anywhere { held(p) } else { area.contains(*p) })
         .collect();
     assert!(
         inside.len() > 1000,
@@ -223,9 +218,9 @@ async fn cli_route_on_a_bundle_prints_the_servers_answer() {
         None,
     ));
     let area = Area::parse(AREA).unwrap();
-    let inside: Vec<(f64, f64)> = junctions(&full)
+    let inside: Vec<LatLon> = junctions(&full)
         .into_iter()
-        .filter(|p| area.contains(p.0, p.1))
+        .filter(|p| area.contains(*p))
         .collect();
     let bundle_store = Bundle::open(&path).unwrap().store();
     let mut rng = StdRng::seed_from_u64(7);
@@ -279,7 +274,7 @@ fn corrupt_and_truncated_bundles_are_refused() {
     let range = member_range(&good, member);
     let some_point = {
         let b = Area::parse(AREA).unwrap().bbox();
-        let (lat, lon) = b.center();
+        let LatLon { lat, lon } = b.center();
         format!("{lon},{lat}")
     };
 
@@ -339,10 +334,10 @@ fn points_outside_the_area_are_refused() {
     let full = router(MAP);
     let all = junctions(&full);
     let area = bundle.area().clone();
-    let inside = *all.iter().find(|p| area.contains(p.0, p.1)).unwrap();
-    let outside = *all.iter().find(|p| !area.contains(p.0, p.1)).unwrap();
-    assert!(bundle.check_point(inside.0, inside.1).is_ok());
-    match bundle.check_point(outside.0, outside.1) {
+    let inside = *all.iter().find(|p| area.contains(**p)).unwrap();
+    let outside = *all.iter().find(|p| !area.contains(**p)).unwrap();
+    assert!(bundle.check_point(inside).is_ok());
+    match bundle.check_point(outside) {
         Err(e @ BundleError::OutsideArea { .. }) => {
             assert!(e.to_string().contains("geohash cell u0qu"), "{e}")
         }
@@ -488,9 +483,9 @@ fn bundled_profiles_route_like_the_server_at_the_departure_time() {
     let full = Router::new(store.clone()).with_profiles(profiles);
 
     let area = bundle.area().clone();
-    let inside: Vec<(f64, f64)> = junctions(&full)
+    let inside: Vec<LatLon> = junctions(&full)
         .into_iter()
-        .filter(|p| area.contains(p.0, p.1))
+        .filter(|p| area.contains(*p))
         .collect();
     let opts = ResponseOptions {
         overview: Overview::Full,

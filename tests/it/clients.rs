@@ -71,7 +71,7 @@ async fn routingpy_directions_and_matrix_against_meridian_serve() {
     let nodes = junctions(&router(NAME));
     let locations: Vec<[f64; 2]> = (0..5)
         .map(|i| nodes[(i * 3571 + 29) % nodes.len()])
-        .map(|p| [(p.1 * 1e6).round() / 1e6, (p.0 * 1e6).round() / 1e6])
+        .map(|p| [(p.lon * 1e6).round() / 1e6, (p.lat * 1e6).round() / 1e6])
         .collect();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -3,6 +3,7 @@
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
 use meridian::route::Router;
+use meridian::spatial::LatLon;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -56,14 +57,14 @@ pub fn router(name: &str) -> Arc<Router> {
     Arc::new(Router::new(Arc::new(store)))
 }
 
-/// Every junction position of a graph, `(lat, lon)`, in tile order.
-pub fn junctions(router: &Router) -> Vec<(f64, f64)> {
+/// Every junction position of a graph, in tile order.
+pub fn junctions(router: &Router) -> Vec<LatLon> {
     let store = &router.store;
     let mut out = Vec::new();
     for t in 0..store.tile_count() {
         let tile = store.tile(t).unwrap();
         for n in 0..tile.node_count() {
-            out.push(tile.node_position(n));
+            out.push(tile.node_location(n));
         }
     }
     out

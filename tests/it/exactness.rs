@@ -7,6 +7,7 @@ use meridian::route::cost::{CostModel, SpeedSource};
 use meridian::route::search::SearchSpace;
 use meridian::route::snap::Snap;
 use meridian::route::Router;
+use meridian::spatial::LatLon;
 use meridian::traffic::LiveTraffic;
 use petgraph::algo::dijkstra;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -42,8 +43,8 @@ impl<'m, S: SpeedSource> LineGraph<'m, S> {
             for l in 0..tile.edges.len() as u32 {
                 let id = GlobalId::new(t, l);
                 let e = tile.edge(l);
-                let vt = e.target_tile.to_native();
-                let v = e.target_local.to_native();
+                let vt = e.target().tile;
+                let v = e.target().local;
                 let via = store.tile(vt).unwrap();
                 for f in via.out_edges(v) {
                     let out = via.edge(f);
@@ -66,10 +67,7 @@ impl<'m, S: SpeedSource> LineGraph<'m, S> {
     fn cost(&self, router: &Router, e: EdgeId) -> (f64, f64) {
         let tile = router.store.tile(e.tile).unwrap();
         let edge = tile.edge(e.local);
-        (
-            self.model.edge_cost_s(e, edge),
-            edge.length_m.to_native() as f64,
-        )
+        (self.model.edge_cost_s(e, edge), edge.length_m() as f64)
     }
 
     /// Cost of the fastest path between two snapped points, by Dijkstra from a temporary source.
@@ -138,9 +136,9 @@ pub fn check_pairs_with<S: SpeedSource>(
     let mut routed = 0;
     for i in 0..pairs {
         let mut pick = || {
-            let (lat, lon) = nodes[rng.random_range(0..nodes.len())];
+            let LatLon { lat, lon } = nodes[rng.random_range(0..nodes.len())];
             // Up to ~60 m off the junction, so most points snap mid-edge.
-            (
+            LatLon::new(
                 lat + rng.random_range(-5e-4..5e-4),
                 lon + rng.random_range(-5e-4..5e-4),
             )

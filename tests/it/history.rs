@@ -10,6 +10,7 @@ use meridian::cluster::{LoggedPing, PingBatch, TypeConfig};
 use meridian::graph::{EdgeId, GlobalId, GraphStore};
 use meridian::route::search::SearchSpace;
 use meridian::route::Router;
+use meridian::spatial::LatLon;
 use meridian::traffic::history::{
     build_profiles, time_of_week_bin, BuildOptions, BuildReport, ObservationSource, BIN_MS,
 };
@@ -118,7 +119,7 @@ fn apply(
 }
 
 /// A pair of junctions with a route over 6 km and the middle third of its edges.
-fn slow_road(router: &Router) -> ((f64, f64), (f64, f64), Vec<EdgeId>) {
+fn slow_road(router: &Router) -> (LatLon, LatLon, Vec<EdgeId>) {
     let nodes = junctions(router);
     let mut rng = StdRng::seed_from_u64(21);
     let mut space = SearchSpace::new();

@@ -42,9 +42,9 @@ fn imports_tiny_and_small_extracts_into_verified_tiles() {
             edges += tile.edges.len() as u64;
             // Every edge's head exists.
             for e in tile.edges.iter() {
-                let head = store.tile(e.target_tile.to_native()).unwrap();
-                assert!(e.target_local.to_native() < head.node_count());
-                assert!(e.length_m.to_native() >= 0.0 && e.speed_kmh.to_native() > 0.0);
+                let head = store.tile(e.target().tile).unwrap();
+                assert!(e.target().local < head.node_count());
+                assert!(e.length_m() >= 0.0 && e.speed_kmh() > 0.0);
             }
         }
         assert_eq!(nodes, m.counts.junctions, "{name}");

@@ -7,6 +7,7 @@ use crate::common::{junctions, router};
 use futures_util::{SinkExt, StreamExt};
 use meridian::route::cut_shape;
 use meridian::server::ingest::device_token;
+use meridian::spatial::LatLon;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -68,14 +69,14 @@ async fn pings_are_acked_after_commit_and_reach_every_replica_and_the_routes() {
     let start = r.snap(junctions(&r)[100]).unwrap().unwrap();
     let tile = r.store.tile(start.edge.tile).unwrap();
     let edge = tile.edge(start.edge.local);
-    let shape: Vec<(f64, f64)> = tile.shape(edge).collect();
-    let len = edge.length_m.to_native() as f64;
+    let shape: Vec<LatLon> = tile.shape(edge).collect();
+    let len = edge.length_m() as f64;
     let n = ((len / (30.0 / 3.6)).floor() as u64).clamp(3, 60);
     let t0 = now_ms() - n as i64 * 1000;
     let pings: Vec<Value> = (1..=n)
         .map(|seq| {
             let p = *cut_shape(&shape, 0.0, ((seq - 1) as f64 * 30.0 / 3.6).min(len)).last().unwrap();
-            json!({"seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.0, "lon": p.1, "accuracy": 4.0})
+            json!({"seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.lat, "lon": p.lon, "accuracy": 4.0})
         })
         .collect();
 
@@ -313,18 +314,18 @@ async fn a_phone_navigates_over_the_same_websocket() {
     // Navigation needs a position first.
     send(
         &mut ws,
-        json!({"type": "navigate", "destination": {"lat": b.0, "lon": b.1}}),
+        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}}),
     )
     .await;
     assert_eq!(next(&mut ws).await.unwrap()["code"], "NoPosition");
     send(
         &mut ws,
-        json!({"type": "ping", "seq": 1, "ts": t0, "lat": a.0, "lon": a.1}),
+        json!({"type": "ping", "seq": 1, "ts": t0, "lat": a.lat, "lon": a.lon}),
     )
     .await;
     send(
         &mut ws,
-        json!({"type": "navigate", "destination": {"lat": b.0, "lon": b.1}}),
+        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}}),
     )
     .await;
     let route = loop {
@@ -339,10 +340,7 @@ async fn a_phone_navigates_over_the_same_websocket() {
     assert!(!osrm["legs"][0]["steps"].as_array().unwrap().is_empty());
     let line = meridian::route::polyline::decode(osrm["geometry"].as_str().unwrap(), 6).unwrap();
     // Drive it: a fix every ~200 m, one second apart.
-    let total: f64 = line
-        .windows(2)
-        .map(|w| meridian::spatial::geometry::haversine_m(w[0], w[1]))
-        .sum();
+    let total: f64 = line.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
     let mut fixes = Vec::new();
     let mut d = 0.0;
     while d < total {
@@ -352,7 +350,7 @@ async fn a_phone_navigates_over_the_same_websocket() {
     fixes.push(*line.last().unwrap());
     for (k, p) in fixes.iter().enumerate() {
         let seq = k as u64 + 2;
-        send(&mut ws, json!({"type": "ping", "seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.0, "lon": p.1, "accuracy": 5.0})).await;
+        send(&mut ws, json!({"type": "ping", "seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.lat, "lon": p.lon, "accuracy": 5.0})).await;
     }
     let (mut progress, mut arrived, mut acks) = (Vec::new(), false, 0);
     while acks < fixes.len() || !arrived {
@@ -388,7 +386,7 @@ async fn the_traffic_table_exports_to_parquet() {
     // Ten phones, each driving past a different junction at a reported 36 km/h.
     for d in 0..10u64 {
         let mut ws = authed(nodes[(d % 3) as usize].ingest, 500 + d).await;
-        let (lat, lon) = j[(d as usize * 97) % j.len()];
+        let LatLon { lat, lon } = j[(d as usize * 97) % j.len()];
         let pings: Vec<Value> = (1..=3u64)
             .map(|s| json!({"seq": s, "ts": t0 + s as i64 * 1000, "lat": lat, "lon": lon, "speed": 10.0, "heading": 0.0}))
             .collect();
@@ -416,14 +414,14 @@ async fn the_traffic_table_exports_to_parquet() {
         "{rows:?}"
     );
     // Each row's H3 cell (resolution 9: ~175 m hexagon edges) lies at the phone's junction.
-    let phones: Vec<(f64, f64)> = (0..10).map(|d| j[(d * 97) % j.len()]).collect();
+    let phones: Vec<LatLon> = (0..10).map(|d| j[(d * 97) % j.len()]).collect();
     for row in &rows {
         let cell: h3o::CellIndex = row["h3_cell"].as_str().unwrap().parse().unwrap();
         assert_eq!(cell.resolution(), h3o::Resolution::Nine);
         let centre = h3o::LatLng::from(cell);
         let nearest = phones
             .iter()
-            .map(|p| meridian::spatial::geometry::haversine_m(*p, (centre.lat(), centre.lng())))
+            .map(|p| p.haversine_m(LatLon::new(centre.lat(), centre.lng())))
             .fold(f64::INFINITY, f64::min);
         assert!(
             nearest < 400.0,
@@ -500,7 +498,7 @@ async fn binary_frames_are_acked_like_json_and_checked_the_same_way() {
     use meridian::server::ingest::{encode_binary_pings, PingMessage};
     let nodes = start_cluster("ingest-binary").await;
     let r = router("small/liechtenstein-2015-07");
-    let (lat, lon) = junctions(&r)[100];
+    let LatLon { lat, lon } = junctions(&r)[100];
     let now = now_ms();
     let ping = |seq: u64, lat: f64| PingMessage {
         seq,
@@ -587,7 +585,7 @@ async fn metrics_count_routes_pings_refusals_and_connections() {
         if ok < 2 && r.route(&[a, b], false).is_ok() {
             let url = format!(
                 "http://{}/route/v1/driving/{},{};{},{}",
-                node.addr, a.1, a.0, b.1, b.0
+                node.addr, a.lon, a.lat, b.lon, b.lat
             );
             assert_eq!(reqwest::get(url).await.unwrap().status().as_u16(), 200);
             ok += 1;
@@ -600,7 +598,7 @@ async fn metrics_count_routes_pings_refusals_and_connections() {
     // Three good pings and a bad one on one connection.
     let mut ws = authed(node.ingest, 77).await;
     let now = now_ms();
-    let (lat, lon) = j[10];
+    let LatLon { lat, lon } = j[10];
     let mut pings: Vec<Value> = (1..=3u64)
         .map(|s| json!({"seq": s, "ts": now - 10_000 + s as i64 * 1000, "lat": lat, "lon": lon}))
         .collect();

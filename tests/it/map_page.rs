@@ -4,7 +4,7 @@
 
 use crate::common::{free_port, junctions, router, serve_with_tiles, tool_available};
 use crate::tiles_http::{wait_for_port, KillOnDrop};
-use meridian::spatial::geometry::haversine_m;
+use meridian::spatial::LatLon;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -176,10 +176,10 @@ impl Drop for Session {
 }
 
 /// Two junctions a few km apart near the middle of the map, with a route between them.
-async fn pick_endpoints(addr: SocketAddr) -> [(f64, f64); 2] {
+async fn pick_endpoints(addr: SocketAddr) -> [LatLon; 2] {
     let r = router(MAP);
     let nodes = junctions(&r);
-    let [min_lon, min_lat, max_lon, max_lat] = r.store.manifest().bbox;
+    let [min_lon, min_lat, max_lon, max_lat] = r.store.manifest().bbox.lon_lat_array();
     let nearest = |fx: f64, fy: f64| {
         let (lat, lon) = (
             min_lat + fy * (max_lat - min_lat),
@@ -187,19 +187,22 @@ async fn pick_endpoints(addr: SocketAddr) -> [(f64, f64); 2] {
         );
         *nodes
             .iter()
-            .min_by(|a, b| haversine_m(**a, (lat, lon)).total_cmp(&haversine_m(**b, (lat, lon))))
+            .min_by(|a, b| {
+                a.haversine_m(LatLon::new(lat, lon))
+                    .total_cmp(&b.haversine_m(LatLon::new(lat, lon)))
+            })
             .unwrap()
     };
     let (a, b) = (nearest(0.45, 0.3), nearest(0.55, 0.6));
-    let (_, body) = api_route(addr, (a.1, a.0), (b.1, b.0)).await;
+    let (_, body) = api_route(addr, a, b).await;
     assert_eq!(body["code"], "Ok", "{body}");
     [a, b]
 }
 
-async fn api_route(addr: SocketAddr, from: (f64, f64), to: (f64, f64)) -> (String, Value) {
+async fn api_route(addr: SocketAddr, from: LatLon, to: LatLon) -> (String, Value) {
     let url = format!(
         "http://{addr}/route/v1/driving/{:.6},{:.6};{:.6},{:.6}?overview=full&geometries=geojson&steps=true",
-        from.0, from.1, to.0, to.1
+        from.lon, from.lat, to.lon, to.lat
     );
     let body = reqwest::get(&url).await.unwrap().json().await.unwrap();
     (url, body)
@@ -260,7 +263,12 @@ async fn routes_by_clicking_in_chromium() {
     // Frame both junctions (zooming in makes a click land within a few metres of them).
     s.js(
         "window.meridian.fit(...arguments, 100)",
-        json!([a.1.min(b.1), a.0.min(b.0), a.1.max(b.1), a.0.max(b.0)]),
+        json!([
+            a.lon.min(b.lon),
+            a.lat.min(b.lat),
+            a.lon.max(b.lon),
+            a.lat.max(b.lat)
+        ]),
     )
     .await;
     s.wait_for("images after zooming", tile_loaded, json!([]))
@@ -269,7 +277,7 @@ async fn routes_by_clicking_in_chromium() {
         .js(
             "const m = window.meridian;
              return [m.project(arguments[0], arguments[1]), m.project(arguments[2], arguments[3])];",
-            json!([a.1, a.0, b.1, b.0]),
+            json!([a.lon, a.lat, b.lon, b.lat]),
         )
         .await;
     let px = |i: usize| {
@@ -290,7 +298,7 @@ async fn routes_by_clicking_in_chromium() {
 
     let (distance, summary, points, steps) = shown_route(&s).await;
     let picked = s.js("return window.meridian.state", json!([])).await;
-    let coord = |p: &Value| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+    let coord = |p: &Value| LatLon::from_lon_lat([p[0].as_f64().unwrap(), p[1].as_f64().unwrap()]);
     let (from, to) = (coord(&picked["from"]), coord(&picked["to"]));
     let (url, api) = api_route(addr, from, to).await;
     assert_eq!(api["code"], "Ok", "{url}: {api}");
@@ -312,8 +320,8 @@ async fn routes_by_clicking_in_chromium() {
     // The clicks landed on the junctions: the API snapped them within a few metres.
     for (i, j) in [(0, a), (1, b)] {
         let w = &api["waypoints"][i]["location"];
-        let snapped = (w[1].as_f64().unwrap(), w[0].as_f64().unwrap());
-        let off = haversine_m(snapped, j);
+        let snapped = LatLon::new(w[1].as_f64().unwrap(), w[0].as_f64().unwrap());
+        let off = snapped.haversine_m(j);
         assert!(off < 60.0, "click {i} snapped {off:.0} m from its junction");
     }
 
@@ -354,7 +362,7 @@ async fn routes_by_clicking_in_chromium() {
         "url",
         json!({"url": format!(
             "http://{addr}/?from={:.6},{:.6}&to={:.6},{:.6}",
-            from.0, from.1, to.0, to.1
+            from.lon, from.lat, to.lon, to.lat
         )}),
     )
     .await;

@@ -4,15 +4,13 @@
 use crate::common::{junctions, router};
 use meridian::route::navigation::{NavEvent, NavigationSession, RouteReason, FASTER_CHECK_MS};
 use meridian::route::{cut_shape, Router};
-use meridian::spatial::geometry::haversine_m;
+use meridian::spatial::LatLon;
 use meridian::traffic::live::DEFAULT_FRESH_MS;
 use meridian::traffic::LiveTraffic;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const T0: i64 = 1_800_000_000_000;
-
-type LatLon = (f64, f64);
 
 /// A seeded origin/destination pair more than 6 km apart, and its route geometry.
 fn trip(router: &Router, seed: u64) -> (LatLon, LatLon, Vec<LatLon>) {
@@ -29,8 +27,8 @@ fn trip(router: &Router, seed: u64) -> (LatLon, LatLon, Vec<LatLon>) {
 }
 
 /// Points every `step_m` metres along a line.
-fn along(line: &[(f64, f64)], step_m: f64) -> Vec<(f64, f64)> {
-    let total: f64 = line.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+fn along(line: &[LatLon], step_m: f64) -> Vec<LatLon> {
+    let total: f64 = line.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
     let mut out = Vec::new();
     let mut d = 0.0;
     while d < total {
@@ -94,9 +92,7 @@ fn leaving_the_route_triggers_a_reroute_from_where_the_device_is() {
     // A real junction at least 500 m from every point of the route.
     let off = junctions(&router)
         .into_iter()
-        .find(|j| {
-            geometry.iter().all(|g| haversine_m(*g, *j) > 500.0) && haversine_m(*j, b) > 2_000.0
-        })
+        .find(|j| geometry.iter().all(|g| g.haversine_m(*j) > 500.0) && j.haversine_m(b) > 2_000.0)
         .expect("a junction away from the route");
     let first = session.on_position(&router, off, T0 + 1_000, 5.0).unwrap();
     assert!(first.is_empty(), "one stray fix is not enough to reroute");
@@ -106,11 +102,11 @@ fn leaving_the_route_triggers_a_reroute_from_where_the_device_is() {
     };
     assert_eq!(*reason, RouteReason::OffRoute);
     assert!(
-        haversine_m(answer.route.geometry[0], off) < 100.0,
+        answer.route.geometry[0].haversine_m(off) < 100.0,
         "the new route starts where the device is"
     );
     let end = *answer.route.geometry.last().unwrap();
-    assert!(haversine_m(end, b) < 100.0);
+    assert!(end.haversine_m(b) < 100.0);
 }
 
 #[test]

@@ -5,10 +5,11 @@
 
 use crate::common::{junctions, router};
 use meridian::graph::tile::flags;
-use meridian::graph::{GlobalId, NONE};
+use meridian::graph::GlobalId;
 use meridian::server::cors::Cors;
 use meridian::server::{serve_on, Limits, ServerOptions};
 use meridian::spatial::geometry::project_onto_segment;
+use meridian::spatial::LatLon;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -74,8 +75,8 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     (status, body)
 }
 
-fn lonlat(p: (f64, f64)) -> String {
-    format!("{:.6},{:.6}", p.1, p.0)
+fn lonlat(p: LatLon) -> String {
+    format!("{:.6},{:.6}", p.lon, p.lat)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +135,7 @@ async fn every_answer_carries_cors_headers_and_preflights_get_204() {
 
 /// The `n` nearest roads by scanning every segment of every snappable edge: `(metres, key)`
 /// with one entry per road (both directions share the smaller id).
-fn brute_force_nearest(point: (f64, f64), n: usize) -> Vec<f64> {
+fn brute_force_nearest(point: LatLon, n: usize) -> Vec<f64> {
     let r = router(NAME);
     let store = &r.store;
     let mut best: HashMap<u64, f64> = HashMap::new();
@@ -146,12 +147,8 @@ fn brute_force_nearest(point: (f64, f64), n: usize) -> Vec<f64> {
                 continue;
             }
             let own = GlobalId::new(t, local).pack();
-            let key = if e.twin_tile.to_native() == NONE {
-                own
-            } else {
-                own.min(GlobalId::new(e.twin_tile.to_native(), e.twin_local.to_native()).pack())
-            };
-            let shape: Vec<(f64, f64)> = tile.shape(e).collect();
+            let key = e.twin().map_or(own, |twin| own.min(twin.pack()));
+            let shape: Vec<LatLon> = tile.shape(e).collect();
             for w in shape.windows(2) {
                 let d = project_onto_segment(point, w[0], w[1]).distance_m;
                 let slot = best.entry(key).or_insert(f64::INFINITY);
@@ -172,7 +169,7 @@ async fn nearest_lists_the_n_nearest_roads_in_osrm_shape() {
     for k in [3usize, 1000, 5000] {
         let j = nodes[k % nodes.len()];
         // A little off the junction, so several roads are at different distances.
-        let p = (j.0 + 0.0004, j.1 - 0.0003);
+        let p = LatLon::new(j.lat + 0.0004, j.lon - 0.0003);
         let (status, body) =
             get(addr, &format!("/nearest/v1/driving/{}?number=5", lonlat(p))).await;
         assert_eq!(status, 200, "{body}");
@@ -239,7 +236,7 @@ async fn nearest_lists_the_n_nearest_roads_in_osrm_shape() {
         );
     }
     // A radius smaller than the distance to the nearest road: no segment.
-    let p = (nodes[10].0 + 0.001, nodes[10].1);
+    let p = LatLon::new(nodes[10].lat + 0.001, nodes[10].lon);
     let d = brute_force_nearest(p, 1)[0];
     let (status, body) = get(
         addr,
@@ -264,9 +261,9 @@ async fn table_cells_equal_the_routes_for_every_pair() {
     let addr = start(ServerOptions::from(Limits::default())).await;
     let nodes = junctions(&router(NAME));
     // Ten points spread over the extract, each a little off its junction.
-    let points: Vec<(f64, f64)> = (0..10)
+    let points: Vec<LatLon> = (0..10)
         .map(|i| nodes[(i * 7919 + 13) % nodes.len()])
-        .map(|p| (p.0 + 0.0002, p.1 + 0.0001))
+        .map(|p| LatLon::new(p.lat + 0.0002, p.lon + 0.0001))
         .collect();
     let coords: Vec<String> = points.iter().map(|&p| lonlat(p)).collect();
     let all = coords.join(";");
@@ -528,7 +525,7 @@ async fn route_options_are_validated_and_applied() {
     assert!(speed.iter().all(|&v| (0.0..70.0).contains(&v)), "{speed:?}");
 
     // radiuses: a point farther from every road than its radius is NoSegment.
-    let off = (pts[0].0 + 0.001, pts[0].1);
+    let off = LatLon::new(pts[0].lat + 0.001, pts[0].lon);
     let d = brute_force_nearest(off, 1)[0];
     let far = format!("{};{}", lonlat(off), lonlat(pts[2]));
     let (status, body) = get(
@@ -564,18 +561,18 @@ async fn route_options_are_validated_and_applied() {
         let tile = r.store.tile(t).unwrap();
         for local in 0..tile.edges.len() as u32 {
             let e = tile.edge(local);
-            let shape: Vec<(f64, f64)> = tile.shape(e).collect();
-            if e.twin_tile.to_native() == NONE
+            let shape: Vec<LatLon> = tile.shape(e).collect();
+            if e.twin().is_none()
                 || e.flags & flags::SNAPPABLE == 0
-                || meridian::spatial::geometry::haversine_m(shape[0], shape[1]) < 80.0
+                || shape[0].haversine_m(shape[1]) < 80.0
             {
                 continue;
             }
-            let mid = (
-                (shape[0].0 + shape[1].0) / 2.0,
-                (shape[0].1 + shape[1].1) / 2.0,
+            let mid = LatLon::new(
+                (shape[0].lat + shape[1].lat) / 2.0,
+                (shape[0].lon + shape[1].lon) / 2.0,
             );
-            let heading = meridian::spatial::geometry::bearing_deg(shape[0], shape[1]);
+            let heading = shape[0].bearing_deg(shape[1]);
             starts.push((mid, heading));
             if starts.len() == 4 {
                 break 'tiles;
@@ -607,9 +604,9 @@ async fn route_options_are_validated_and_applied() {
         // approaches: 5 m to the right of the road (driving `heading`), `curb` leaves that
         // way with the point on the right, `opposite` the other way.
         let side = (heading + 90.0).to_radians();
-        let p = (
-            mid.0 + 5.0 * side.cos() / 111_320.0,
-            mid.1 + 5.0 * side.sin() / (111_320.0 * mid.0.to_radians().cos()),
+        let p = LatLon::new(
+            mid.lat + 5.0 * side.cos() / 111_320.0,
+            mid.lon + 5.0 * side.sin() / (111_320.0 * mid.lat.to_radians().cos()),
         );
         for (approach, want) in [("curb", heading), ("opposite", (heading + 180.0) % 360.0)] {
             let path = format!(
@@ -649,7 +646,11 @@ async fn route_options_are_validated_and_applied() {
         again["waypoints"][0]["location"],
         first["waypoints"][0]["location"]
     );
-    let moved = format!("{};{}", lonlat((off.0 + 0.0003, off.1)), lonlat(pts[2]));
+    let moved = format!(
+        "{};{}",
+        lonlat(LatLon::new(off.lat + 0.0003, off.lon)),
+        lonlat(pts[2])
+    );
     let (_, hinted) = get(
         addr,
         &format!("/route/v1/driving/{moved}?hints={};", hints[0]),

@@ -10,6 +10,7 @@ use meridian::graph::{GlobalId, GraphStore};
 use meridian::route::overlay::{Customized, OverlayConfig};
 use meridian::route::search::SearchSpace;
 use meridian::route::Router;
+use meridian::spatial::LatLon;
 use meridian::traffic::LiveTraffic;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,8 +52,8 @@ fn compare(
     };
     for i in 0..pairs {
         let mut pick = || {
-            let (lat, lon) = nodes[rng.random_range(0..nodes.len())];
-            (
+            let LatLon { lat, lon } = nodes[rng.random_range(0..nodes.len())];
+            LatLon::new(
                 lat + rng.random_range(-5e-4..5e-4),
                 lon + rng.random_range(-5e-4..5e-4),
             )
@@ -79,7 +80,7 @@ fn compare(
                     let t = router.store.tile(w[0].edge.tile).unwrap();
                     let e = t.edge(w[0].edge.local);
                     let next = router.store.tile(w[1].edge.tile).unwrap();
-                    GlobalId::new(e.target_tile.to_native(), e.target_local.to_native())
+                    GlobalId::new(e.target().tile, e.target().local)
                         == GlobalId::new(w[1].edge.tile, next.edge_source(w[1].edge.local))
                 });
                 if !close(x, y) || !close(sum, x) || !joined {
@@ -296,7 +297,7 @@ async fn http_routes_choose_the_algorithm_and_agree() {
     let nodes = junctions(&router);
     let addr = serve(router.clone()).await;
     let (a, b) = (nodes[7], nodes[nodes.len() - 9]);
-    let coords = format!("{},{};{},{}", a.1, a.0, b.1, b.0);
+    let coords = format!("{},{};{},{}", a.lon, a.lat, b.lon, b.lat);
     let mut durations = Vec::new();
     for query in [
         "steps=true",

@@ -9,6 +9,7 @@
 use crate::common::{junctions, router, scratch_dir};
 use crate::processes::{drive, open, start_cluster, status, wait_until, GRAPH};
 use futures_util::{SinkExt, StreamExt};
+use meridian::spatial::LatLon;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,7 +30,7 @@ fn heavy_route_path() -> String {
     let stride = (points.len() / 100).max(1);
     let coords: Vec<String> = (0..100)
         .map(|i| {
-            let (lat, lon) = points[(i * stride * 37) % points.len()];
+            let LatLon { lat, lon } = points[(i * stride * 37) % points.len()];
             format!("{lon:.6},{lat:.6}")
         })
         .collect();

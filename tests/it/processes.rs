@@ -139,7 +139,7 @@ pub fn drive(device: u64, pings: u64) -> Vec<Value> {
     (1..=pings)
         .map(|seq| {
             let p = *cut_shape(&geometry, 0.0, seq as f64 * 10.0).last().unwrap();
-            json!({"seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.0, "lon": p.1, "accuracy": 5.0})
+            json!({"seq": seq, "ts": t0 + seq as i64 * 1000, "lat": p.lat, "lon": p.lon, "accuracy": 5.0})
         })
         .collect()
 }

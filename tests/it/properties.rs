@@ -30,6 +30,7 @@ use meridian::server::ingest::{
     decode_binary_pings, encode_binary_pings, PingMessage, BINARY_PING_BYTES,
 };
 use meridian::server::{nearest_api, route_api, table_api, Limits};
+use meridian::spatial::LatLon;
 use meridian::tiles::bundle::{write_bundle, Area, Bundle, BundleOptions};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -206,7 +207,7 @@ const ROUTE_OPTIONS: &[&str] = &[
 
 struct RouteFixture {
     router: std::sync::Arc<meridian::route::Router>,
-    points: Vec<(f64, f64)>,
+    points: Vec<LatLon>,
 }
 
 fn route_fixture() -> &'static RouteFixture {
@@ -229,12 +230,12 @@ fn valid_route_url() -> impl Strategy<Value = (String, String)> {
         any::<bool>(),
     )
         .prop_map(|(idx, encoded, opts, json)| {
-            let pts: Vec<(f64, f64)> = idx.iter().map(|&i| route_fixture().points[i]).collect();
+            let pts: Vec<LatLon> = idx.iter().map(|&i| route_fixture().points[i]).collect();
             let coords = if encoded {
                 format!("polyline6({})", polyline::encode(&pts, 6))
             } else {
                 pts.iter()
-                    .map(|(lat, lon)| format!("{lon:.6},{lat:.6}"))
+                    .map(|LatLon { lat, lon }| format!("{lon:.6},{lat:.6}"))
                     .collect::<Vec<_>>()
                     .join(";")
             };
@@ -336,7 +337,7 @@ fn valid_other_url() -> impl Strategy<Value = (Service, String, String)> {
             idx[..k]
                 .iter()
                 .map(|&i| {
-                    let (lat, lon) = route_fixture().points[i];
+                    let LatLon { lat, lon } = route_fixture().points[i];
                     format!("{lon:.6},{lat:.6}")
                 })
                 .collect::<Vec<_>>()
@@ -495,12 +496,23 @@ fn properties_polyline_round_trips_and_never_panics() {
             &(points, prop_oneof![Just(5u32), Just(6u32)]),
             |(pts, precision)| {
                 let factor = 10f64.powi(precision as i32);
-                let line = polyline::encode(&pts, precision);
+                let points: Vec<LatLon> = pts
+                    .iter()
+                    .map(|&(lat, lon)| LatLon::new(lat, lon))
+                    .collect();
+                let line = polyline::encode(&points, precision);
                 let back = polyline::decode(&line, precision).map_err(|e| {
                     TestCaseError::fail(format!("own encoding {line:?} does not decode: {e}"))
                 })?;
                 prop_assert_eq!(back.len(), pts.len());
-                for (&(lat, lon), &(blat, blon)) in pts.iter().zip(&back) {
+                for (
+                    &(lat, lon),
+                    &LatLon {
+                        lat: blat,
+                        lon: blon,
+                    },
+                ) in pts.iter().zip(&back)
+                {
                     prop_assert_eq!((lat * factor).round(), (blat * factor).round());
                     prop_assert_eq!((lon * factor).round(), (blon * factor).round());
                 }
@@ -767,7 +779,7 @@ fn regression_bundle_with_a_misspelt_manifest_key_is_refused() {
 fn regression_another_services_path_is_invalid_service_not_a_panic() {
     let f = route_fixture();
     let limits = Limits::default();
-    let (lat, lon) = f.points[0];
+    let LatLon { lat, lon } = f.points[0];
     for path in [
         format!("/\u{fffd}earest/v1/driving/{lon},{lat}"),
         format!("/table/v1/driving/{lon},{lat}"),

@@ -6,6 +6,7 @@ use crate::common::{graph_dir, junctions, router, scratch_dir};
 use meridian::graph::GraphStore;
 use meridian::spatial::geohash;
 use meridian::spatial::geometry::project_onto_segment;
+use meridian::spatial::LatLon;
 use meridian::tiles::index::TileIndex;
 use meridian::tiles::render::{pixel_of, render, RenderError, RenderOptions, BACKGROUND};
 use meridian::tiles::{image_path, DISPLAY_PRECISIONS, ROUTE_TILE_PRECISION, TILE_WIDTH_PX};
@@ -15,13 +16,13 @@ use std::path::Path;
 use std::sync::OnceLock;
 use tiny_skia::Pixmap;
 
-/// Two (lat, lon) points.
-type Segment = ((f64, f64), (f64, f64));
+/// Two points.
+type Segment = (LatLon, LatLon);
 
 const MAP: &str = "small/helsinki-centre-2019-04";
 
-/// Every road shape of the graph, as (lat, lon) polylines.
-fn road_shapes(store: &GraphStore) -> Vec<Vec<(f64, f64)>> {
+/// Every road shape of the graph, as polylines.
+fn road_shapes(store: &GraphStore) -> Vec<Vec<LatLon>> {
     let mut shapes = Vec::new();
     for t in 0..store.tile_count() {
         let tile = store.tile(t).unwrap();
@@ -55,6 +56,7 @@ fn images_cover_exactly_the_cells_roads_cross() {
         let expected: BTreeSet<String> = shapes
             .iter()
             .flat_map(|s| geohash::cells_along(s, p))
+            .map(|c| c.to_string())
             .collect();
         let level = index.level(p).unwrap();
         let listed: BTreeSet<String> = level.cells.iter().cloned().collect();
@@ -89,7 +91,10 @@ fn road_pixels_fall_where_the_roads_are() {
         for s in &shapes {
             for w in s.windows(2) {
                 for c in geohash::cells_along(w, p) {
-                    segments.entry(c).or_default().push((w[0], w[1]));
+                    segments
+                        .entry(c.to_string())
+                        .or_default()
+                        .push((w[0], w[1]));
                 }
             }
         }
@@ -101,13 +106,13 @@ fn road_pixels_fall_where_the_roads_are() {
         for cell in cells {
             let png = std::fs::read(dir.join(image_path(cell))).unwrap();
             let pixmap = Pixmap::decode_png(&png).unwrap();
-            let (_, _, w, h) = pixel_of(cell, TILE_WIDTH_PX, (0.0, 0.0)).unwrap();
+            let (_, _, w, h) = pixel_of(cell, TILE_WIDTH_PX, LatLon::new(0.0, 0.0)).unwrap();
             assert_eq!((pixmap.width(), pixmap.height()), (w, h), "{cell} size");
             let bbox = geohash::decode_bbox(cell).unwrap();
             // Road centre points inside the cell are not background.
             for &(a, b) in &segments[cell] {
-                let mid = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
-                if !bbox.contains(mid.0, mid.1) {
+                let mid = LatLon::new((a.lat + b.lat) / 2.0, (a.lon + b.lon) / 2.0);
+                if !bbox.contains(mid) {
                     continue;
                 }
                 let (x, y, _, _) = pixel_of(cell, TILE_WIDTH_PX, mid).unwrap();
@@ -124,7 +129,7 @@ fn road_pixels_fall_where_the_roads_are() {
                 .collect();
             for _ in 0..300 {
                 let (fx, fy) = (rng.random::<f64>(), rng.random::<f64>());
-                let point = (
+                let point = LatLon::new(
                     bbox.max_lat - fy * (bbox.max_lat - bbox.min_lat),
                     bbox.min_lon + fx * (bbox.max_lon - bbox.min_lon),
                 );
@@ -209,6 +214,9 @@ fn route_answers_name_images_that_exist() {
         assert_eq!(
             tiles,
             &geohash::cells_along(&answer.route.geometry, ROUTE_TILE_PRECISION)
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
         );
         for cell in tiles {
             assert_eq!(cell.len(), ROUTE_TILE_PRECISION);

@@ -2,10 +2,10 @@
 //! restrictions obeyed, via points honoured, steps that add up.
 
 use crate::common::{junctions, router};
-use meridian::graph::{GlobalId, NONE};
+use meridian::graph::GlobalId;
 use meridian::route::cut_shape;
 use meridian::route::search::SearchSpace;
-use meridian::spatial::geometry::haversine_m;
+use meridian::spatial::LatLon;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -25,20 +25,17 @@ fn routes_are_continuous_on_the_graph_and_in_geometry() {
             let tile = router.store.tile(w[0].edge.tile).unwrap();
             let e = tile.edge(w[0].edge.local);
             let next_tile = router.store.tile(w[1].edge.tile).unwrap();
-            assert_eq!(e.target_tile.to_native(), w[1].edge.tile);
-            assert_eq!(
-                next_tile.edge_source(w[1].edge.local),
-                e.target_local.to_native()
-            );
+            assert_eq!(e.target().tile, w[1].edge.tile);
+            assert_eq!(next_tile.edge_source(w[1].edge.local), e.target().local);
         }
         let answer = router.route(&[a, b], true).unwrap();
         let g = &answer.route.geometry;
         for w in g.windows(2) {
             // Consecutive points are shape points of one road: never a jump across the map.
-            assert!(haversine_m(w[0], w[1]) < 5_000.0);
+            assert!(w[0].haversine_m(w[1]) < 5_000.0);
         }
-        assert!(haversine_m(g[0], answer.waypoints[0].location) < 0.5);
-        assert!(haversine_m(*g.last().unwrap(), answer.waypoints[1].location) < 0.5);
+        assert!(g[0].haversine_m(answer.waypoints[0].location) < 0.5);
+        assert!((*g.last().unwrap()).haversine_m(answer.waypoints[1].location) < 0.5);
         let leg = &answer.route.legs[0];
         let step_sum: f64 = leg.steps.iter().map(|s| s.distance).sum();
         assert!(
@@ -61,12 +58,12 @@ fn one_way_streets_are_driven_only_their_way() {
         let tile = store.tile(t).unwrap();
         for l in 0..tile.edges.len() as u32 {
             let e = tile.edge(l);
-            let len = e.length_m.to_native() as f64;
-            if e.twin_tile.to_native() != NONE || len < 60.0 {
+            let len = e.length_m() as f64;
+            if e.twin().is_some() || len < 60.0 {
                 continue;
             }
             // A point a quarter and three quarters along a real one-way edge.
-            let shape: Vec<(f64, f64)> = tile.shape(e).collect();
+            let shape: Vec<LatLon> = tile.shape(e).collect();
             let p1 = *cut_shape(&shape, 0.0, 0.25 * len).last().unwrap();
             let p3 = *cut_shape(&shape, 0.0, 0.75 * len).last().unwrap();
             let (Some(s1), Some(s3)) = (router.snap(p1).unwrap(), router.snap(p3).unwrap()) else {
@@ -107,21 +104,18 @@ fn turn_restrictions_are_obeyed() {
         let tile = store.tile(t).unwrap();
         for v in 0..tile.node_count() {
             for ft in tile.forbidden_turns_at(v) {
-                let from = GlobalId::new(ft.from_tile.to_native(), ft.from_local.to_native());
-                let to = GlobalId::new(t, ft.to_local.to_native());
+                let from = ft.from();
+                let to = GlobalId::new(t, ft.to_local());
                 let from_tile = store.tile(from.tile).unwrap();
                 let fe = from_tile.edge(from.local);
                 let te = tile.edge(to.local);
-                let (fl, tl) = (
-                    fe.length_m.to_native() as f64,
-                    te.length_m.to_native() as f64,
-                );
+                let (fl, tl) = (fe.length_m() as f64, te.length_m() as f64);
                 if fl < 2.0 || tl < 2.0 {
                     continue;
                 }
                 // Just before the via node on `from`, just after it on `to`.
-                let fs: Vec<(f64, f64)> = from_tile.shape(fe).collect();
-                let ts: Vec<(f64, f64)> = tile.shape(te).collect();
+                let fs: Vec<LatLon> = from_tile.shape(fe).collect();
+                let ts: Vec<LatLon> = tile.shape(te).collect();
                 let a = *cut_shape(&fs, 0.0, fl - 1.0).last().unwrap();
                 let b = *cut_shape(&ts, 0.0, 1.0).last().unwrap();
                 let (Some(sa), Some(sb)) = (router.snap(a).unwrap(), router.snap(b).unwrap())

@@ -38,7 +38,7 @@ async fn answers_routes_in_the_osrm_shape() {
     let addr = start(name).await;
     let nodes = junctions(&router(name));
     let (a, b) = (nodes[5], nodes[nodes.len() - 5]);
-    let coords = format!("{},{};{},{}", a.1, a.0, b.1, b.0);
+    let coords = format!("{},{};{},{}", a.lon, a.lat, b.lon, b.lat);
 
     let (status, body) = get(
         addr,
@@ -105,7 +105,7 @@ async fn answers_routes_in_the_osrm_shape() {
         addr,
         &format!(
             "/route/v1/driving/{},{};{},{};{},{}",
-            a.1, a.0, m.1, m.0, b.1, b.0
+            a.lon, a.lat, m.lon, m.lat, b.lon, b.lat
         ),
     )
     .await;

@@ -6,7 +6,7 @@ use crate::common::{junctions, router};
 use meridian::graph::EdgeId;
 use meridian::route::cut_shape;
 use meridian::route::search::SearchSpace;
-use meridian::spatial::geometry::bearing_deg;
+use meridian::spatial::LatLon;
 use meridian::traffic::live::DEFAULT_FRESH_MS;
 use meridian::traffic::{LiveTraffic, Matcher, Ping};
 use rand::rngs::StdRng;
@@ -28,8 +28,8 @@ fn crawl(
 ) -> Vec<Ping> {
     let tile = router.store.tile(edge.tile).unwrap();
     let e = tile.edge(edge.local);
-    let shape: Vec<(f64, f64)> = tile.shape(e).collect();
-    let len = e.length_m.to_native() as f64;
+    let shape: Vec<LatLon> = tile.shape(e).collect();
+    let len = e.length_m() as f64;
     let step_m = kmh / 3.6 * interval_s;
     let n = (len / step_m).floor() as usize;
     let start_ms = end_ms - (n as f64 * interval_s * 1000.0) as i64;
@@ -42,7 +42,7 @@ fn crawl(
                 .last()
                 .unwrap();
             let heading = if ahead != p {
-                Some(bearing_deg(p, ahead) as f32)
+                Some(p.bearing_deg(ahead) as f32)
             } else {
                 None
             };
@@ -50,8 +50,8 @@ fn crawl(
                 device,
                 seq: i as u64,
                 ts_ms: start_ms + (i as f64 * interval_s * 1000.0) as i64,
-                lat: p.0 + rng.random_range(-2.5e-5..2.5e-5),
-                lon: p.1 + rng.random_range(-2.5e-5..2.5e-5),
+                lat: p.lat + rng.random_range(-2.5e-5..2.5e-5),
+                lon: p.lon + rng.random_range(-2.5e-5..2.5e-5),
                 speed_ms: (device % 2 == 0).then_some((kmh / 3.6) as f32),
                 heading_deg: heading,
                 accuracy_m: Some(5.0),
@@ -147,7 +147,7 @@ fn slow_drives_divert_the_route_and_age_out() {
         .iter()
         .map(|p| {
             let e = router.store.tile(p.edge.tile).unwrap().edge(p.edge.local);
-            let share = (p.to_m - p.from_m) / e.length_m.to_native() as f64;
+            let share = (p.to_m - p.from_m) / e.length_m() as f64;
             model.edge_cost_s(p.edge, e) * share + p.turn_s
         })
         .sum();
@@ -235,8 +235,8 @@ fn the_matcher_forgets_devices_that_stopped_sending() {
         device,
         seq: 1,
         ts_ms,
-        lat: at.0,
-        lon: at.1,
+        lat: at.lat,
+        lon: at.lon,
         speed_ms: Some(10.0),
         heading_deg: None,
         accuracy_m: Some(5.0),

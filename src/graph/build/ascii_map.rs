@@ -15,11 +15,12 @@
 use super::osm::{OsmData, OsmRestriction, OsmWay};
 use super::{import_data, BuildError, BuildOptions, BuildReport};
 use crate::profile::{car_way_profile, RestrictionKind};
+use spatial::LatLon;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Where the drawing's top-left corner lies (any real place will do: central Vaduz).
-const ORIGIN: (f64, f64) = (47.14, 9.52);
+const ORIGIN: LatLon = LatLon::new(47.14, 9.52);
 const METRES_PER_DEGREE_LAT: f64 = 111_320.0;
 
 #[derive(Clone, Debug, thiserror::Error, PartialEq)]
@@ -38,7 +39,7 @@ pub enum AsciiMapError {
 
 /// A drawn map and the ways and restrictions added to it.
 pub struct AsciiMap {
-    nodes: HashMap<char, (f64, f64)>,
+    nodes: HashMap<char, LatLon>,
     ways: Vec<OsmWay>,
     restrictions: Vec<OsmRestriction>,
     signals: HashSet<i64>,
@@ -65,16 +66,16 @@ impl AsciiMap {
             .map(|l| l.len() - l.trim_start().len())
             .min()
             .unwrap_or(0);
-        let metres_per_degree_lon = METRES_PER_DEGREE_LAT * ORIGIN.0.to_radians().cos();
+        let metres_per_degree_lon = METRES_PER_DEGREE_LAT * ORIGIN.lat.to_radians().cos();
         let mut nodes = HashMap::new();
         for (row, line) in lines.iter().enumerate() {
             for (col, c) in line.chars().enumerate().skip(indent) {
                 if !c.is_ascii_alphanumeric() {
                     continue;
                 }
-                let lat = ORIGIN.0 - row as f64 * spacing_m / METRES_PER_DEGREE_LAT;
-                let lon = ORIGIN.1 + (col - indent) as f64 * spacing_m / metres_per_degree_lon;
-                if nodes.insert(c, (lat, lon)).is_some() {
+                let lat = ORIGIN.lat - row as f64 * spacing_m / METRES_PER_DEGREE_LAT;
+                let lon = ORIGIN.lon + (col - indent) as f64 * spacing_m / metres_per_degree_lon;
+                if nodes.insert(c, LatLon::new(lat, lon)).is_some() {
                     return Err(AsciiMapError::DuplicateNode(c));
                 }
             }
@@ -88,8 +89,8 @@ impl AsciiMap {
         })
     }
 
-    /// `(lat, lon)` of a drawn node.
-    pub fn coordinate(&self, c: char) -> Result<(f64, f64), AsciiMapError> {
+    /// Position of a drawn node.
+    pub fn coordinate(&self, c: char) -> Result<LatLon, AsciiMapError> {
         self.nodes
             .get(&c)
             .copied()
@@ -210,11 +211,11 @@ mod tests {
             map.coordinate('b').unwrap(),
             map.coordinate('c').unwrap(),
         );
-        let east = spatial::geometry::haversine_m(a, b);
-        let south = spatial::geometry::haversine_m(b, c);
+        let east = a.haversine_m(b);
+        let south = b.haversine_m(c);
         assert!((east - 20.0).abs() < 0.1, "{east}");
         assert!((south - 20.0).abs() < 0.1, "{south}");
-        assert!(b.0 > c.0 && b.1 > a.1);
+        assert!(b.lat > c.lat && b.lon > a.lon);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! writes the geocoding index (`places.rkyv`) beside the tiles.
 
 pub mod ascii_map;
+#[cfg(test)]
+mod ascii_tests;
 pub mod landmarks;
 pub mod osm;
 pub mod tiling;

@@ -7,6 +7,7 @@ use super::BuildError;
 use crate::profile::{car_restriction, car_way_profile, RestrictionKind, WayProfile};
 use indicatif::ProgressBar;
 use osmpbf::{Element, ElementReader, RelMemberType};
+use spatial::LatLon;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -29,8 +30,8 @@ pub struct OsmData {
     pub restrictions: Vec<OsmRestriction>,
     /// Car restrictions we cannot represent (via ways, missing members).
     pub restrictions_skipped: u64,
-    /// `(lat, lon)` of every node a kept way references and the file contains.
-    pub node_coords: HashMap<i64, (f64, f64)>,
+    /// Position of every node a kept way references and the file contains.
+    pub node_coords: HashMap<i64, LatLon>,
     /// Road nodes tagged `highway=traffic_signals`.
     pub traffic_signals: HashSet<i64>,
 }
@@ -111,11 +112,11 @@ pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildErr
         .map_err(pbf_error)?;
 
     progress.set_message("pass 2/2: node coordinates");
-    let mut node_coords: HashMap<i64, (f64, f64)> = HashMap::new();
+    let mut node_coords: HashMap<i64, LatLon> = HashMap::new();
     let mut traffic_signals: HashSet<i64> = HashSet::new();
     for way in &ways {
         for &r in &way.refs {
-            node_coords.insert(r, (f64::NAN, f64::NAN));
+            node_coords.insert(r, LatLon::new(f64::NAN, f64::NAN));
         }
     }
     open()?
@@ -130,7 +131,7 @@ pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildErr
                 _ => return,
             };
             if let Some(slot) = node_coords.get_mut(&id) {
-                *slot = (lat, lon);
+                *slot = LatLon::new(lat, lon);
                 if signal {
                     traffic_signals.insert(id);
                 }
@@ -139,7 +140,7 @@ pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildErr
         .map_err(pbf_error)?;
     progress.set_position(seen);
     // Dangling references (clipped extracts) stay out of the map; the topology splits ways there.
-    node_coords.retain(|_, c| c.0.is_finite() && c.1.is_finite());
+    node_coords.retain(|_, c| c.lat.is_finite() && c.lon.is_finite());
     Ok(OsmData {
         traffic_signals,
         ways,

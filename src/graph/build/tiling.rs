@@ -15,8 +15,8 @@ use crate::tile::{
 use crate::NONE;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
-use spatial::geohash::{self, BBox};
-use spatial::geometry::{bearing_deg, haversine_m};
+use spatial::geohash::{self, Cell};
+use spatial::{BBox, LatLon};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -40,22 +40,130 @@ pub fn write_tiles(
     out_dir: &Path,
     progress: &ProgressBar,
 ) -> Result<Manifest, BuildError> {
-    let topo = input.topo;
-    let precision = input.precision;
+    let layout = Layout::new(input.topo, input.precision)?;
+    std::fs::create_dir_all(out_dir.join("tiles")).map_err(|e| BuildError::io(out_dir, e))?;
+    progress.set_length(layout.cells.len() as u64);
+    progress.set_position(0);
+    progress.set_message("writing tiles");
+    let mut entries = Vec::with_capacity(layout.cells.len());
+    let mut max_speed = 0f32;
+    let mut shape_points = 0u64;
+    let mut version = Sha256::new();
+    for (t, &cell) in layout.cells.iter().enumerate() {
+        let tile = build_tile(input, &layout, t as u32, cell)?;
+        max_speed = tile.edges.iter().fold(max_speed, |m, e| m.max(e.speed_kmh));
+        shape_points += tile.shapes.len() as u64;
+        let entry = write_tile(out_dir, cell, &tile)?;
+        version.update(entry.sha256.as_bytes());
+        entries.push(entry);
+        progress.inc(1);
+    }
+    Ok(manifest(
+        input,
+        entries,
+        &version.finalize()[..8],
+        max_speed,
+        shape_points,
+    ))
+}
 
-    // Cells that hold a junction, and junctions sorted within a cell along a fine geohash
-    // (Z-order), so neighbours in space are neighbours in memory.
-    let mut cell_nodes: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
+/// Where everything goes: the tiles' cells in order, the (tile, local) address of each junction
+/// and directed edge, the junctions of each tile, the edges leaving each junction, the forbidden
+/// turns by via junction, and the road segments crossing each cell.
+struct Layout {
+    cells: Vec<Cell>,
+    cell_segments: BTreeMap<Cell, Vec<(u32, u32)>>,
+    tile_nodes: Vec<Vec<u32>>,
+    node_addr: Vec<(u32, u32)>,
+    out_edges: Vec<Vec<u32>>,
+    edge_addr: Vec<(u32, u32)>,
+    turns_at: Vec<Vec<(u32, u32)>>,
+}
+
+impl Layout {
+    fn new(topo: &Topology, precision: usize) -> Result<Layout, BuildError> {
+        let cell_nodes = junctions_by_cell(topo, precision)?;
+        let cell_segments = segments_by_cell(topo, precision);
+        // Cells with road but no junction get a tile too, so snapping finds their roads.
+        let mut cells: Vec<Cell> = cell_nodes
+            .keys()
+            .chain(cell_segments.keys())
+            .copied()
+            .collect();
+        cells.sort();
+        cells.dedup();
+        let tile_of_cell: HashMap<Cell, u32> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, i as u32))
+            .collect();
+
+        // Junction -> (tile, local).
+        let mut node_addr = vec![(0u32, 0u32); topo.junction_coords.len()];
+        let mut tile_nodes: Vec<Vec<u32>> = vec![Vec::new(); cells.len()];
+        for (cell, mut nodes) in cell_nodes {
+            nodes.sort();
+            let t = tile_of_cell[&cell];
+            for (local, (_, j)) in nodes.iter().enumerate() {
+                node_addr[*j as usize] = (t, local as u32);
+            }
+            tile_nodes[t as usize] = nodes.into_iter().map(|(_, j)| j).collect();
+        }
+
+        // Directed edge -> (tile, local): grouped by tail node in node order.
+        let mut out_edges: Vec<Vec<u32>> = vec![Vec::new(); topo.junction_coords.len()];
+        for (e, edge) in topo.edges.iter().enumerate() {
+            out_edges[edge.from as usize].push(e as u32);
+        }
+        let mut edge_addr = vec![(0u32, 0u32); topo.edges.len()];
+        for (t, nodes) in tile_nodes.iter().enumerate() {
+            let mut local = 0u32;
+            for &j in nodes {
+                for &e in &out_edges[j as usize] {
+                    edge_addr[e as usize] = (t as u32, local);
+                    local += 1;
+                }
+            }
+        }
+
+        let mut turns_at: Vec<Vec<(u32, u32)>> = vec![Vec::new(); topo.junction_coords.len()];
+        for &(i, o) in &topo.forbidden {
+            turns_at[topo.edges[o as usize].from as usize].push((i, o));
+        }
+        Ok(Layout {
+            cells,
+            cell_segments,
+            tile_nodes,
+            node_addr,
+            out_edges,
+            edge_addr,
+            turns_at,
+        })
+    }
+}
+
+/// Junctions by the cell that holds them, each with its fine cell: sorted by that within a
+/// tile (Z-order), neighbours in space are neighbours in memory.
+fn junctions_by_cell(
+    topo: &Topology,
+    precision: usize,
+) -> Result<BTreeMap<Cell, Vec<(Cell, u32)>>, BuildError> {
+    let mut cell_nodes: BTreeMap<Cell, Vec<(Cell, u32)>> = BTreeMap::new();
     for (j, &c) in topo.junction_coords.iter().enumerate() {
-        let fine =
-            geohash::encode(c.0, c.1, 12).map_err(|e| BuildError::Geometry(e.to_string()))?;
+        let fine = Cell::containing(c, geohash::MAX_PRECISION)
+            .map_err(|e| BuildError::Geometry(e.to_string()))?;
         cell_nodes
-            .entry(fine[..precision].to_string())
+            .entry(fine.ancestor(precision))
             .or_default()
             .push((fine, j as u32));
     }
-    // Edge segments per crossed cell (one direction of a two-way road is enough for snapping).
-    let mut cell_segments: BTreeMap<String, Vec<(u32, u32)>> = BTreeMap::new();
+    Ok(cell_nodes)
+}
+
+/// Edge segments `(edge, segment)` per crossed cell; one direction of a two-way road is enough
+/// for snapping.
+fn segments_by_cell(topo: &Topology, precision: usize) -> BTreeMap<Cell, Vec<(u32, u32)>> {
+    let mut cell_segments: BTreeMap<Cell, Vec<(u32, u32)>> = BTreeMap::new();
     for (e, edge) in topo.edges.iter().enumerate() {
         if edge.twin.is_some_and(|t| (t as usize) < e) {
             continue;
@@ -63,8 +171,8 @@ pub fn write_tiles(
         let pts = &topo.chains[edge.chain as usize].points;
         for s in 0..pts.len() - 1 {
             let mut bb = BBox::empty();
-            bb.expand(pts[s].0, pts[s].1);
-            bb.expand(pts[s + 1].0, pts[s + 1].1);
+            bb.expand(pts[s]);
+            bb.expand(pts[s + 1]);
             for cell in geohash::cells_covering(&bb, precision) {
                 cell_segments
                     .entry(cell)
@@ -73,189 +181,163 @@ pub fn write_tiles(
             }
         }
     }
-    let mut cells: Vec<String> = cell_nodes
-        .keys()
-        .chain(cell_segments.keys())
-        .cloned()
-        .collect();
-    cells.sort();
-    cells.dedup();
-    let tile_of_cell: HashMap<&str, u32> = cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i as u32))
-        .collect();
+    cell_segments
+}
 
-    // Junction -> (tile, local).
-    let mut node_addr = vec![(0u32, 0u32); topo.junction_coords.len()];
-    let mut tile_nodes: Vec<Vec<u32>> = vec![Vec::new(); cells.len()];
-    for (cell, mut nodes) in cell_nodes {
-        nodes.sort();
-        let t = tile_of_cell[cell.as_str()];
-        for (local, (_, j)) in nodes.iter().enumerate() {
-            node_addr[*j as usize] = (t, local as u32);
-        }
-        tile_nodes[t as usize] = nodes.into_iter().map(|(_, j)| j).collect();
-    }
-
-    // Directed edge -> (tile, local): grouped by tail node in node order.
-    let mut out_edges: Vec<Vec<u32>> = vec![Vec::new(); topo.junction_coords.len()];
-    for (e, edge) in topo.edges.iter().enumerate() {
-        out_edges[edge.from as usize].push(e as u32);
-    }
-    let mut edge_addr = vec![(0u32, 0u32); topo.edges.len()];
-    for (t, nodes) in tile_nodes.iter().enumerate() {
-        let mut local = 0u32;
-        for &j in nodes {
-            for &e in &out_edges[j as usize] {
-                edge_addr[e as usize] = (t as u32, local);
-                local += 1;
-            }
-        }
-    }
-
-    // Forbidden turns by via junction.
-    let mut turns_at: Vec<Vec<(u32, u32)>> = vec![Vec::new(); topo.junction_coords.len()];
-    for &(i, o) in &topo.forbidden {
-        turns_at[topo.edges[o as usize].from as usize].push((i, o));
-    }
-
-    std::fs::create_dir_all(out_dir.join("tiles")).map_err(|e| BuildError::io(out_dir, e))?;
-    progress.set_length(cells.len() as u64);
-    progress.set_position(0);
-    progress.set_message("writing tiles");
-    let mut entries = Vec::with_capacity(cells.len());
-    let mut max_speed = 0f32;
-    let mut shape_points = 0u64;
-    let mut version = Sha256::new();
-    for (t, cell) in cells.iter().enumerate() {
-        let mut names = Interner::default();
-        let nodes = &tile_nodes[t];
-        let mut tile = Tile {
-            format_version: TILE_FORMAT_VERSION,
-            geohash: cell.clone(),
-            index: t as u32,
-            node_coords: Vec::with_capacity(nodes.len()),
-            node_first_edge: Vec::with_capacity(nodes.len() + 1),
-            node_first_turn: Vec::with_capacity(nodes.len() + 1),
-            node_osm_ids: Vec::with_capacity(nodes.len()),
-            node_roads: Vec::with_capacity(nodes.len()),
-            edges: Vec::new(),
-            shapes: Vec::new(),
-            names: Vec::new(),
-            forbidden_turns: Vec::new(),
-            landmark_count: input.landmarks.count as u32,
-            landmark_from: Vec::with_capacity(nodes.len() * input.landmarks.count),
-            landmark_to: Vec::with_capacity(nodes.len() * input.landmarks.count),
-            snap: SnapGrid::default(),
-            overlay: Vec::new(),
-        };
-        for &j in nodes {
-            let c = topo.junction_coords[j as usize];
-            tile.node_coords.push(Coord::from_degrees(c.0, c.1));
-            tile.node_osm_ids.push(topo.junction_osm_ids[j as usize]);
-            tile.node_roads.push(topo.junction_roads[j as usize]);
-            let k = input.landmarks.count;
-            let a = j as usize * k;
-            tile.landmark_from
-                .extend_from_slice(&input.landmarks.from[a..a + k]);
-            tile.landmark_to
-                .extend_from_slice(&input.landmarks.to[a..a + k]);
-            tile.node_first_edge.push(tile.edges.len() as u32);
-            tile.node_first_turn.push(tile.forbidden_turns.len() as u32);
-            for &e in &out_edges[j as usize] {
-                let edge = &topo.edges[e as usize];
-                let chain = &topo.chains[edge.chain as usize];
-                let way = &input.osm.ways[chain.way as usize];
-                let mut pts = chain.points.clone();
-                if edge.reversed {
-                    pts.reverse();
-                }
-                let (target_tile, target_local) = node_addr[edge.to as usize];
-                let (twin_tile, twin_local) = edge
-                    .twin
-                    .map(|tw| edge_addr[tw as usize])
-                    .unwrap_or((NONE, NONE));
-                let mut edge_flags = flags::SNAPPABLE;
-                if way.profile.roundabout {
-                    edge_flags |= flags::ROUNDABOUT;
-                }
-                max_speed = max_speed.max(edge.speed_kmh);
-                tile.edges.push(Edge {
-                    target_tile,
-                    target_local,
-                    twin_tile,
-                    twin_local,
-                    length_m: chain.length_m as f32,
-                    speed_kmh: edge.speed_kmh,
-                    shape_first: tile.shapes.len() as u32,
-                    shape_len: pts.len() as u32,
-                    name: names.intern(&way.profile.name),
-                    reference: names.intern(&way.profile.reference),
-                    way_id: way.id,
-                    bearing_start: start_bearing(&pts),
-                    bearing_end: end_bearing(&pts),
-                    class: way.profile.class.as_u8(),
-                    flags: edge_flags,
-                    signals: if edge.reversed {
-                        chain.signals_backward
-                    } else {
-                        chain.signals_forward
-                    },
-                });
-                shape_points += pts.len() as u64;
-                tile.shapes
-                    .extend(pts.iter().map(|p| Coord::from_degrees(p.0, p.1)));
-            }
-            for &(i, o) in &turns_at[j as usize] {
-                let (from_tile, from_local) = edge_addr[i as usize];
-                tile.forbidden_turns.push(ForbiddenTurn {
-                    from_tile,
-                    from_local,
-                    to_local: edge_addr[o as usize].1,
-                });
-            }
-        }
+/// Tile `t` (of `cell`): its junctions with their landmark times, the edges leaving them with
+/// their shapes, the forbidden turns at them, and the snap grid of the cell.
+fn build_tile(
+    input: &TilingInput,
+    layout: &Layout,
+    t: u32,
+    cell: Cell,
+) -> Result<Tile, BuildError> {
+    let topo = input.topo;
+    let mut names = Interner::default();
+    let nodes = &layout.tile_nodes[t as usize];
+    let k = input.landmarks.count;
+    let mut tile = Tile {
+        format_version: TILE_FORMAT_VERSION,
+        geohash: cell.to_string(),
+        index: t,
+        node_coords: Vec::with_capacity(nodes.len()),
+        node_first_edge: Vec::with_capacity(nodes.len() + 1),
+        node_first_turn: Vec::with_capacity(nodes.len() + 1),
+        node_osm_ids: Vec::with_capacity(nodes.len()),
+        node_roads: Vec::with_capacity(nodes.len()),
+        edges: Vec::new(),
+        shapes: Vec::new(),
+        names: Vec::new(),
+        forbidden_turns: Vec::new(),
+        landmark_count: k as u32,
+        landmark_from: Vec::with_capacity(nodes.len() * k),
+        landmark_to: Vec::with_capacity(nodes.len() * k),
+        snap: SnapGrid::default(),
+        overlay: Vec::new(),
+    };
+    for &j in nodes {
+        let c = topo.junction_coords[j as usize];
+        tile.node_coords.push(Coord::from_degrees(c));
+        tile.node_osm_ids.push(topo.junction_osm_ids[j as usize]);
+        tile.node_roads.push(topo.junction_roads[j as usize]);
+        let a = j as usize * k;
+        tile.landmark_from
+            .extend_from_slice(&input.landmarks.from[a..a + k]);
+        tile.landmark_to
+            .extend_from_slice(&input.landmarks.to[a..a + k]);
         tile.node_first_edge.push(tile.edges.len() as u32);
         tile.node_first_turn.push(tile.forbidden_turns.len() as u32);
-        tile.names = names.into_strings();
-        tile.snap = snap_grid(
-            cell,
-            cell_segments.get(cell).map(|v| v.as_slice()).unwrap_or(&[]),
-            topo,
-            &edge_addr,
-        )?;
-
-        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&tile)
-            .map_err(|e| BuildError::Serialize(e.to_string()))?;
-        let file = format!("tiles/{cell}.rkyv");
-        std::fs::write(out_dir.join(&file), &bytes).map_err(|e| BuildError::io(out_dir, e))?;
-        let sha = sha256_hex(&bytes);
-        version.update(sha.as_bytes());
-        entries.push(TileEntry {
-            geohash: cell.clone(),
-            file,
-            nodes: nodes.len() as u32,
-            edges: tile.edges.len() as u32,
-            bytes: bytes.len() as u64,
-            sha256: sha,
-        });
-        progress.inc(1);
+        for &e in &layout.out_edges[j as usize] {
+            push_edge(input, layout, e, &mut tile, &mut names);
+        }
+        for &(i, o) in &layout.turns_at[j as usize] {
+            let (from_tile, from_local) = layout.edge_addr[i as usize];
+            tile.forbidden_turns.push(ForbiddenTurn {
+                from_tile,
+                from_local,
+                to_local: layout.edge_addr[o as usize].1,
+            });
+        }
     }
+    tile.node_first_edge.push(tile.edges.len() as u32);
+    tile.node_first_turn.push(tile.forbidden_turns.len() as u32);
+    tile.names = names.into_strings();
+    tile.snap = snap_grid(
+        cell,
+        layout
+            .cell_segments
+            .get(&cell)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]),
+        topo,
+        &layout.edge_addr,
+    )?;
+    Ok(tile)
+}
 
+/// Appends directed edge `e` (leaving a junction of `tile`) and its shape in travel order.
+fn push_edge(input: &TilingInput, layout: &Layout, e: u32, tile: &mut Tile, names: &mut Interner) {
+    let edge = &input.topo.edges[e as usize];
+    let chain = &input.topo.chains[edge.chain as usize];
+    let way = &input.osm.ways[chain.way as usize];
+    let mut pts = chain.points.clone();
+    if edge.reversed {
+        pts.reverse();
+    }
+    let (target_tile, target_local) = layout.node_addr[edge.to as usize];
+    let (twin_tile, twin_local) = edge
+        .twin
+        .map(|tw| layout.edge_addr[tw as usize])
+        .unwrap_or((NONE, NONE));
+    let mut edge_flags = flags::SNAPPABLE;
+    if way.profile.roundabout {
+        edge_flags |= flags::ROUNDABOUT;
+    }
+    tile.edges.push(Edge {
+        target_tile,
+        target_local,
+        twin_tile,
+        twin_local,
+        length_m: chain.length_m as f32,
+        speed_kmh: edge.speed_kmh,
+        shape_first: tile.shapes.len() as u32,
+        shape_len: pts.len() as u32,
+        name: names.intern(&way.profile.name),
+        reference: names.intern(&way.profile.reference),
+        way_id: way.id,
+        bearing_start: start_bearing(&pts),
+        bearing_end: end_bearing(&pts),
+        class: way.profile.class.as_u8(),
+        flags: edge_flags,
+        signals: if edge.reversed {
+            chain.signals_backward
+        } else {
+            chain.signals_forward
+        },
+    });
+    tile.shapes
+        .extend(pts.iter().map(|&p| Coord::from_degrees(p)));
+}
+
+/// Writes a tile's archive under `tiles/` and returns its manifest entry.
+fn write_tile(out_dir: &Path, cell: Cell, tile: &Tile) -> Result<TileEntry, BuildError> {
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(tile)
+        .map_err(|e| BuildError::Serialize(e.to_string()))?;
+    let file = format!("tiles/{cell}.rkyv");
+    std::fs::write(out_dir.join(&file), &bytes).map_err(|e| BuildError::io(out_dir, e))?;
+    Ok(TileEntry {
+        geohash: cell.to_string(),
+        file,
+        nodes: tile.node_coords.len() as u32,
+        edges: tile.edges.len() as u32,
+        bytes: bytes.len() as u64,
+        sha256: sha256_hex(&bytes),
+    })
+}
+
+/// The manifest of the written tiles; `version` is the first bytes of the hash over their
+/// checksums.
+fn manifest(
+    input: &TilingInput,
+    entries: Vec<TileEntry>,
+    version: &[u8],
+    max_speed_kmh: f32,
+    shape_points: u64,
+) -> Manifest {
+    let topo = input.topo;
     let mut bbox = BBox::empty();
-    for &(lat, lon) in &topo.junction_coords {
-        bbox.expand(lat, lon);
+    for &p in &topo.junction_coords {
+        bbox.expand(p);
     }
     let osm = input.osm;
-    Ok(Manifest {
+    Manifest {
         format_version: TILE_FORMAT_VERSION,
         name: input.name.to_string(),
         source: input.source.to_string(),
-        graph_version: hex(&version.finalize()[..8]),
-        geohash_precision: precision,
-        bbox: [bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat],
-        max_speed_kmh: max_speed,
+        graph_version: hex(version),
+        geohash_precision: input.precision,
+        bbox,
+        max_speed_kmh,
         counts: Counts {
             osm_ways_used: osm.ways.len() as u64,
             osm_nodes_used: topo.osm_nodes_used,
@@ -268,46 +350,47 @@ pub fn write_tiles(
             nodes_dropped_outside_largest_scc: topo.nodes_dropped,
         },
         tiles: entries,
-    })
+    }
 }
 
 fn whole_degrees(d: f64) -> u16 {
     (d.round() as u16) % 360
 }
 
-fn start_bearing(pts: &[(f64, f64)]) -> u16 {
+fn start_bearing(pts: &[LatLon]) -> u16 {
     let mut walked = 0.0;
     for w in pts.windows(2) {
-        walked += haversine_m(w[0], w[1]);
+        walked += w[0].haversine_m(w[1]);
         if walked >= BEARING_SPAN_M {
-            return whole_degrees(bearing_deg(pts[0], w[1]));
+            return whole_degrees(pts[0].bearing_deg(w[1]));
         }
     }
-    whole_degrees(bearing_deg(pts[0], pts[pts.len() - 1]))
+    whole_degrees(pts[0].bearing_deg(pts[pts.len() - 1]))
 }
 
-fn end_bearing(pts: &[(f64, f64)]) -> u16 {
+fn end_bearing(pts: &[LatLon]) -> u16 {
     let last = pts[pts.len() - 1];
     let mut walked = 0.0;
     for w in pts.windows(2).rev() {
-        walked += haversine_m(w[0], w[1]);
+        walked += w[0].haversine_m(w[1]);
         if walked >= BEARING_SPAN_M {
-            return whole_degrees(bearing_deg(w[0], last));
+            return whole_degrees(w[0].bearing_deg(last));
         }
     }
-    whole_degrees(bearing_deg(pts[0], last))
+    whole_degrees(pts[0].bearing_deg(last))
 }
 
 fn snap_grid(
-    cell: &str,
+    cell: Cell,
     segments: &[(u32, u32)],
     topo: &Topology,
     edge_addr: &[(u32, u32)],
 ) -> Result<SnapGrid, BuildError> {
-    let bb = geohash::decode_bbox(cell).map_err(|e| BuildError::Geometry(e.to_string()))?;
+    let bb = cell.bbox();
     let mid_lat = (bb.min_lat + bb.max_lat) / 2.0;
-    let height_m = haversine_m((bb.min_lat, bb.min_lon), (bb.max_lat, bb.min_lon));
-    let width_m = haversine_m((mid_lat, bb.min_lon), (mid_lat, bb.max_lon));
+    let height_m =
+        LatLon::new(bb.min_lat, bb.min_lon).haversine_m(LatLon::new(bb.max_lat, bb.min_lon));
+    let width_m = LatLon::new(mid_lat, bb.min_lon).haversine_m(LatLon::new(mid_lat, bb.max_lon));
     let rows = ((height_m / SNAP_BUCKET_M).ceil() as u32).clamp(1, 64);
     let cols = ((width_m / SNAP_BUCKET_M).ceil() as u32).clamp(1, 64);
     let cell_lat = (bb.max_lat - bb.min_lat) / rows as f64;
@@ -328,8 +411,8 @@ fn snap_grid(
             s
         };
         let (a, b) = (pts[s as usize], pts[s as usize + 1]);
-        let (lat_lo, lat_hi) = (a.0.min(b.0), a.0.max(b.0));
-        let (lon_lo, lon_hi) = (a.1.min(b.1), a.1.max(b.1));
+        let (lat_lo, lat_hi) = (a.lat.min(b.lat), a.lat.max(b.lat));
+        let (lon_lo, lon_hi) = (a.lon.min(b.lon), a.lon.max(b.lon));
         let (edge_tile, edge_local) = edge_addr[e as usize];
         for r in bucket_range(lat_lo, lat_hi, bb.min_lat, cell_lat, rows) {
             for c in bucket_range(lon_lo, lon_hi, bb.min_lon, cell_lon, cols) {

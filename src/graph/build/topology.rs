@@ -8,7 +8,7 @@ use super::osm::OsmData;
 use crate::profile::RestrictionKind;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
-use spatial::geometry::haversine_m;
+use spatial::LatLon;
 use std::collections::HashMap;
 
 /// A degree-2 run of OSM nodes between two junctions, along one way.
@@ -16,7 +16,7 @@ pub struct Chain {
     pub way: u32,
     pub from: u32,
     pub to: u32,
-    pub points: Vec<(f64, f64)>,
+    pub points: Vec<LatLon>,
     pub length_m: f64,
     /// Traffic signals passed driving the chain, counting its end nodes but not its start (a
     /// signal at a junction is paid by the chain that arrives there).
@@ -36,7 +36,7 @@ pub struct DirEdge {
 }
 
 pub struct Topology {
-    pub junction_coords: Vec<(f64, f64)>,
+    pub junction_coords: Vec<LatLon>,
     pub junction_osm_ids: Vec<i64>,
     /// Distinct chains (roads) meeting at each junction, saturating at 255.
     pub junction_roads: Vec<u8>,
@@ -82,7 +82,7 @@ pub fn build_topology(osm: &OsmData) -> Topology {
 /// Every node a kept way references (densely numbered), and each way as pieces of such nodes.
 struct RoadNodes {
     dense: HashMap<i64, u32>,
-    coords: Vec<(f64, f64)>,
+    coords: Vec<LatLon>,
     osm_ids: Vec<i64>,
     /// How many way pieces pass each node (saturating).
     uses: Vec<u8>,
@@ -185,7 +185,7 @@ fn cut_into_chains(pieces: &[(u32, Vec<u32>)], junction: &mut [bool]) -> Vec<(u3
 struct Junctions {
     /// Junction number of each road node (`u32::MAX` for shape points).
     index: Vec<u32>,
-    coords: Vec<(f64, f64)>,
+    coords: Vec<LatLon>,
     osm_ids: Vec<i64>,
 }
 
@@ -213,8 +213,8 @@ fn chains_and_edges(
     let mut chains = Vec::with_capacity(node_chains.len());
     let mut edges = Vec::with_capacity(node_chains.len() * 2);
     for (way, run) in node_chains {
-        let points: Vec<(f64, f64)> = run.iter().map(|&n| nodes.coords[n as usize]).collect();
-        let length_m = points.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+        let points: Vec<LatLon> = run.iter().map(|&n| nodes.coords[n as usize]).collect();
+        let length_m = points.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
         let is_signal = |n: &u32| osm.traffic_signals.contains(&nodes.osm_ids[*n as usize]);
         let signals_forward = run[1..].iter().filter(|n| is_signal(n)).count().min(255) as u8;
         let signals_backward = run[..run.len() - 1]
@@ -288,7 +288,7 @@ fn largest_component(junctions: usize, edges: &[DirEdge]) -> Vec<bool> {
 struct Kept {
     /// New number of each pre-component junction (`u32::MAX` if dropped).
     junction: Vec<u32>,
-    coords: Vec<(f64, f64)>,
+    coords: Vec<LatLon>,
     osm_ids: Vec<i64>,
     edges: Vec<DirEdge>,
 }
