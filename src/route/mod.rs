@@ -12,6 +12,7 @@ pub mod navigation;
 pub mod osrm;
 pub mod overlay;
 pub mod polyline;
+pub mod priority;
 pub mod queue;
 pub mod search;
 pub mod snap;
@@ -244,17 +245,21 @@ impl Router {
         let router = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
             .name("overlay-customizer".into())
-            .spawn(move || loop {
-                let Some(live) = router.upgrade().and_then(|r| r.overlay.clone()) else {
-                    return;
-                };
-                if !live.wait_for_request(std::time::Duration::from_secs(1)) {
-                    continue;
-                }
-                drop(live);
-                let Some(r) = router.upgrade() else { return };
-                if let Err(e) = r.update_overlay() {
-                    eprintln!("overlay customization failed: {e}");
+            .spawn(move || {
+                // Below Raft and the acks; its worker threads inherit the priority.
+                priority::lower_this_thread();
+                loop {
+                    let Some(live) = router.upgrade().and_then(|r| r.overlay.clone()) else {
+                        return;
+                    };
+                    if !live.wait_for_request(std::time::Duration::from_secs(1)) {
+                        continue;
+                    }
+                    drop(live);
+                    let Some(r) = router.upgrade() else { return };
+                    if let Err(e) = r.update_overlay() {
+                        eprintln!("overlay customization failed: {e}");
+                    }
                 }
             });
         if let Err(e) = spawned {

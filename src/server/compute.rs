@@ -40,9 +40,6 @@ pub struct ComputePool {
     pub stats: ComputeStats,
 }
 
-/// Scheduling priority of the pool's threads (Linux nice value; higher is lower priority).
-const WORKER_NICE: i32 = 10;
-
 impl ComputePool {
     /// A pool of `threads` workers admitting at most `capacity` jobs queued or running.
     pub fn new(threads: usize, capacity: usize) -> Arc<Self> {
@@ -55,7 +52,7 @@ impl ComputePool {
             std::thread::Builder::new()
                 .name(format!("compute-{i}"))
                 .spawn(move || {
-                    lower_priority();
+                    route::priority::lower_this_thread();
                     loop {
                         // The lock is held only while waiting for the next job.
                         let job = match queue.lock() {
@@ -154,17 +151,6 @@ impl ComputePool {
             .map_err(|_| ComputeError::Panicked("the job was dropped".into()))?;
         self.stats.completed.fetch_add(1, Ordering::Relaxed);
         result.map_err(ComputeError::Panicked)
-    }
-}
-
-/// Lowers the calling thread's scheduling priority (on Linux `setpriority` with the thread's
-/// id affects that thread only). Best effort: a failure leaves the default priority.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread, no memory is passed.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE);
     }
 }
 
