@@ -203,13 +203,13 @@ enum Victim {
     Follower,
 }
 
-#[ignore = "run alone: `cargo test --test it partition -- --ignored` (.ci/run does); under the whole suite's load on 2 cores the majority stalls, under investigation"]
+#[ignore = "regression under investigation: since 2026-12-03 the majority often stops applying pings for 20 s after the cut (also alone); run by hand with `cargo test --test it partition -- --ignored`"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_leader_acks_nothing_and_the_majority_loses_no_acked_ping() {
     partition_under_load(Victim::Leader).await;
 }
 
-#[ignore = "run alone: `cargo test --test it partition -- --ignored` (.ci/run does); under the whole suite's load on 2 cores the majority stalls, under investigation"]
+#[ignore = "regression under investigation: since 2026-12-03 the majority often stops applying pings for 20 s after the cut (also alone); run by hand with `cargo test --test it partition -- --ignored`"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_follower_acks_nothing_and_catches_up_after_the_heal() {
     partition_under_load(Victim::Follower).await;
