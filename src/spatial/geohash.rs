@@ -132,7 +132,7 @@ impl Cell {
     }
 
     /// The hash as an integer: `5 * precision` bits.
-    fn code(self) -> u64 {
+    pub fn code(self) -> u64 {
         self.bits >> (TOTAL_BITS - 5 * u32::from(self.precision))
     }
 

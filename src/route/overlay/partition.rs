@@ -15,6 +15,7 @@
 use super::base::BaseGraph;
 use super::inertial::Bisector;
 use graph::GraphStore;
+use spatial::geohash::Cell;
 use std::collections::HashMap;
 
 pub const NONE: u32 = u32::MAX;
@@ -78,15 +79,6 @@ pub struct Partition {
     pub cut: Vec<u8>,
 }
 
-const BASE32: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
-
-fn geohash_bits(hash: &str) -> u64 {
-    hash.bytes().fold(0u64, |acc, c| {
-        let v = BASE32.iter().position(|&b| b == c).unwrap_or(0) as u64;
-        (acc << 5) | v
-    })
-}
-
 impl Partition {
     pub fn build(store: &GraphStore, g: &BaseGraph, config: &OverlayConfig) -> Partition {
         let nodes = g.node_count();
@@ -104,7 +96,9 @@ impl Partition {
             let mut ids: HashMap<u64, u32> = HashMap::new();
             let tile_cell: Vec<u32> = (0..store.tile_count())
                 .map(|t| {
-                    let key = geohash_bits(store.geohash(t)) >> (tile_bits - b);
+                    // The store validated its tiles' geohashes when it opened.
+                    let code = store.geohash(t).parse::<Cell>().map_or(0, Cell::code);
+                    let key = code >> (tile_bits - b);
                     let next = ids.len() as u32;
                     *ids.entry(key).or_insert(next)
                 })
