@@ -47,7 +47,20 @@ enum Command {
     Verify(cli::verify::VerifyArgs),
 }
 
+/// Library log lines (openraft's among them) go to stderr: warnings and errors unless
+/// `RUST_LOG` says otherwise (e.g. `RUST_LOG=openraft=info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
 fn main() {
+    init_logging();
     let result = match Cli::parse().command {
         Command::Import(args) => cli::import::run(args),
         Command::Up(args) => cli::up::run(args),
