@@ -77,6 +77,10 @@ pub struct ClusterArgs {
     /// Address other nodes reach this one at (default: the listen address).
     #[arg(long)]
     advertise: Option<String>,
+    /// Local IP address to make connections to other nodes from (Raft RPCs, forwarded writes);
+    /// default: the OS chooses. Keeps cluster traffic on one interface of a multi-homed host.
+    #[arg(long)]
+    cluster_source_ip: Option<std::net::IpAddr>,
     /// Shared cluster secret (or env MERIDIAN_CLUSTER_SECRET); RPC without it is refused.
     #[arg(long, env = "MERIDIAN_CLUSTER_SECRET", hide_env_values = true)]
     secret: Option<String>,
@@ -176,6 +180,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                         every_entries: cluster.snapshot_every,
                         keep_entries: (cluster.snapshot_every / 10).min(2_000),
                     },
+                    source_ip: cluster.cluster_source_ip,
                 };
                 let node = ClusterNode::start(config.clone())
                     .await

@@ -28,10 +28,12 @@ pub struct HttpNetworkFactory {
 }
 
 impl HttpNetworkFactory {
-    pub fn new(secret: &str) -> Self {
+    /// RPCs carry `secret`; they are made from `source_ip` when given.
+    pub fn new(secret: &str, source_ip: Option<std::net::IpAddr>) -> Self {
         HttpNetworkFactory {
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(4)
+                .local_address(source_ip)
                 .build()
                 .expect("an HTTP client with default TLS-less settings always builds"),
             secret: secret.into(),

@@ -29,6 +29,10 @@ pub struct NodeConfig {
     /// this graph); needs the `analytics` feature.
     pub observations: Option<Arc<graph::GraphStore>>,
     pub snapshots: SnapshotSchedule,
+    /// Local address that this node's connections to other members (Raft RPCs and forwarded
+    /// writes) are made from; `None` lets the OS choose. On a host with several interfaces it
+    /// keeps cluster traffic on one of them.
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// When a node snapshots its state machine and purges the log behind it.
@@ -58,6 +62,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("data_dir", &self.data_dir)
             .field("observations", &self.observations.is_some())
             .field("snapshots", &self.snapshots)
+            .field("source_ip", &self.source_ip)
             .finish_non_exhaustive()
     }
 }
@@ -178,7 +183,7 @@ impl ClusterNode {
         let raft = Raft::new(
             cfg.id,
             Arc::new(config),
-            HttpNetworkFactory::new(&cfg.secret),
+            HttpNetworkFactory::new(&cfg.secret, cfg.source_ip),
             log,
             sm,
         )
@@ -188,7 +193,12 @@ impl ClusterNode {
             id: cfg.id,
             raft,
             state,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .local_address(cfg.source_ip)
+                .build()
+                .map_err(|e| {
+                    ClusterError::Raft(format!("the HTTP client for forwarded writes: {e}"))
+                })?,
             secret: cfg.secret.as_str().into(),
             commit_latency: LatencyWindow::default(),
         })

@@ -377,6 +377,7 @@ mod tests {
             secret: "pipeline-test".into(),
             observations: None,
             snapshots: Default::default(),
+            source_ip: None,
         })
         .await
         .unwrap();

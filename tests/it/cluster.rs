@@ -63,6 +63,7 @@ impl TestNode {
             secret: SECRET.into(),
             observations: options.observations.then(|| routes.store.clone()),
             snapshots: options.snapshots,
+            source_ip: None,
         };
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -578,6 +579,7 @@ async fn a_node_with_a_corrupt_log_refuses_to_start_and_rejoins_from_its_peers_a
         secret: SECRET.into(),
         observations: None,
         snapshots: SnapshotSchedule::default(),
+        source_ip: None,
     };
     let err = match ClusterNode::start(cfg).await {
         Err(e) => e,

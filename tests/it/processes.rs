@@ -75,11 +75,6 @@ impl NodeProcess {
         }
     }
 
-    /// The process id while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
     pub fn restart(&mut self) {
         self.kill();
         *self = NodeProcess::spawn_with(

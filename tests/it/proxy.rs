@@ -3,17 +3,17 @@
 //! address in the members map, so every Raft RPC (and every write a follower forwards to the
 //! leader) from node A to node B is a TCP connection from A's process to B's proxy.
 //!
-//! A cut is per directed link (A → B: the connections A opens to B). The proxy learns the
-//! connecting node from the kernel (Linux): the accepted connection's peer address is the local
-//! address of A's socket, which `/proc/net/tcp` maps to an inode that is among A's open files
-//! (`/proc/<pid>/fd`). On a cut link, new connections are reset at once (`SO_LINGER` 0, so the
-//! caller sees a refused connection, not a hang), and open ones are reset on both sides. A
-//! connection whose owner cannot be found (the caller gave up and closed it before the lookup,
-//! or the row was missed) is reset and counted ([`Net::unknown_sources`]): nothing of unknown
+//! A cut is per directed link (A → B: the connections A opens to B). The proxy tells the
+//! connecting node by its source address: each node makes its cluster connections from a
+//! loopback address of its own ([`Net::source_ip`], passed as `serve --cluster-source-ip`), so
+//! the peer address of an accepted connection names its node with no lookup that could lag
+//! under load. On a cut link, new connections are reset at once (`SO_LINGER` 0, so the caller
+//! sees a refused connection, not a hang), and open ones are reset on both sides. A connection
+//! from any other address is reset and counted ([`Net::unknown_sources`]): nothing of unknown
 //! origin slips past a cut.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,8 +28,8 @@ struct Shared {
     cut: watch::Sender<BTreeSet<(Id, Id)>>,
     /// Open proxied connections per directed link.
     open: Mutex<BTreeMap<(Id, Id), usize>>,
-    /// Process id → node id.
-    pids: Mutex<BTreeMap<u32, Id>>,
+    /// Source address → node id.
+    sources: BTreeMap<IpAddr, Id>,
     unknown: AtomicUsize,
     resets: AtomicUsize,
 }
@@ -46,7 +46,9 @@ impl Net {
     pub async fn bind(ids: impl IntoIterator<Item = Id>) -> Net {
         let mut addrs = BTreeMap::new();
         let mut listeners = BTreeMap::new();
+        let mut sources = BTreeMap::new();
         for id in ids {
+            sources.insert(Net::source_ip(id), id);
             let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
             addrs.insert(id, l.local_addr().unwrap());
             listeners.insert(id, l);
@@ -55,7 +57,7 @@ impl Net {
             shared: Arc::new(Shared {
                 cut: watch::Sender::new(BTreeSet::new()),
                 open: Mutex::new(BTreeMap::new()),
-                pids: Mutex::new(BTreeMap::new()),
+                sources,
                 unknown: AtomicUsize::new(0),
                 resets: AtomicUsize::new(0),
             }),
@@ -69,9 +71,15 @@ impl Net {
         self.addrs[&id]
     }
 
-    /// Connections opened by process `pid` come from node `id`.
-    pub fn register(&self, pid: u32, id: Id) {
-        self.shared.pids.lock().unwrap().insert(pid, id);
+    /// The loopback address node `id` makes its cluster connections from (127.0.0.0/8 is all
+    /// local on Linux, so each node can have one of its own).
+    pub fn source_ip(id: Id) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(
+            127,
+            0,
+            1,
+            u8::try_from(id).expect("small node ids"),
+        ))
     }
 
     /// Starts forwarding node `id`'s proxy to `target`, the node's own listening address.
@@ -123,7 +131,7 @@ impl Net {
         self.shared.cut.send_modify(|c| c.clear());
     }
 
-    /// Connections refused because their owning process was not found.
+    /// Connections refused because they came from no node's source address.
     pub fn unknown_sources(&self) -> usize {
         self.shared.unknown.load(Ordering::SeqCst)
     }
@@ -139,22 +147,9 @@ async fn accept_loop(listener: TcpListener, to: Id, target: SocketAddr, shared: 
         let Ok((inbound, peer)) = listener.accept().await else {
             continue;
         };
-        let local = inbound.local_addr().unwrap();
+        let from = shared.sources.get(&peer.ip()).copied();
         let shared = shared.clone();
         tokio::spawn(async move {
-            let pids = shared.pids.lock().unwrap().clone();
-            // `/proc/net/tcp` is read in pieces and can miss a row while sockets churn: retry.
-            let mut from = None;
-            for _ in 0..3 {
-                let pids = pids.clone();
-                from = tokio::task::spawn_blocking(move || owner(peer, local, &pids))
-                    .await
-                    .unwrap_or(None);
-                if from.is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
             match from {
                 Some(from) => relay(inbound, from, to, target, &shared).await,
                 // Fail closed: traffic of unknown origin never passes (the caller retries).
@@ -208,31 +203,6 @@ fn reset(s: &TcpStream, shared: &Shared) {
     shared.resets.fetch_add(1, Ordering::SeqCst);
 }
 
-/// The node whose process owns the socket at `peer` connected to `local`.
-fn owner(peer: SocketAddr, local: SocketAddr, pids: &BTreeMap<u32, Id>) -> Option<Id> {
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => format!(
-            "{:08X}:{:04X}",
-            u32::from_ne_bytes(v4.ip().octets()),
-            v4.port()
-        ),
-        SocketAddr::V6(_) => String::new(),
-    };
-    let (peer, local) = (hex(peer), hex(local));
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let inode = table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        (f.len() > 9 && f[1] == peer && f[2] == local).then(|| f[9].to_string())
-    })?;
-    let wanted = format!("socket:[{inode}]");
-    pids.iter().find_map(|(pid, id)| {
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-        fds.flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == &*wanted))
-            .then_some(*id)
-    })
-}
-
 /// The switchboard itself, with this test process playing node 1 and an echo server as node 2:
 /// a cut 1 → 2 resets the open connection and refuses new ones, a cut 2 → 1 does not touch
 /// them, and a heal lets new connections through again.
@@ -250,8 +220,13 @@ async fn cuts_one_directed_link_and_heals() {
         }
     });
     let net = Net::bind([1, 2]).await;
-    net.register(std::process::id(), 1);
     net.start(2, echo_addr);
+    // This process plays node 1: its connections come from node 1's source address.
+    let connect = || async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(Net::source_ip(1), 0)).unwrap();
+        socket.connect(net.addr(2)).await.unwrap()
+    };
     let roundtrip = |mut s: TcpStream| async move {
         s.write_all(b"ping").await?;
         let mut buf = [0u8; 4];
@@ -259,21 +234,21 @@ async fn cuts_one_directed_link_and_heals() {
         assert_eq!(&buf, b"ping");
         Ok::<TcpStream, std::io::Error>(s)
     };
-    let open = roundtrip(TcpStream::connect(net.addr(2)).await.unwrap())
-        .await
-        .unwrap();
+    let open = roundtrip(connect().await).await.unwrap();
     net.cut([(2, 1)]).await;
     let open = roundtrip(open).await.expect("2 → 1 is another link");
     net.cut([(1, 2)]).await;
     assert!(roundtrip(open).await.is_err(), "the open connection is cut");
-    let fresh = TcpStream::connect(net.addr(2)).await.unwrap();
+    let fresh = connect().await;
     assert!(
         roundtrip(fresh).await.is_err(),
         "new connections are refused"
     );
     net.heal();
-    roundtrip(TcpStream::connect(net.addr(2)).await.unwrap())
-        .await
-        .expect("healed");
+    roundtrip(connect().await).await.expect("healed");
     assert_eq!(net.unknown_sources(), 0);
+    // A connection from another address is nobody's: refused.
+    let stranger = TcpStream::connect(net.addr(2)).await.unwrap();
+    assert!(roundtrip(stranger).await.is_err());
+    assert_eq!(net.unknown_sources(), 1);
 }
