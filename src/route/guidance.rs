@@ -41,11 +41,11 @@ const SHARP_MAX_DEG: f64 = 170.0;
 /// One traversed piece of road along a route leg, in travel order. The first and last may be
 /// partial edges.
 #[derive(Clone, Debug)]
-pub struct PathSegment {
-    /// Street name, `""` when unnamed.
-    pub name: String,
+pub struct PathSegment<'a> {
+    /// Street name, `""` when unnamed (borrowed from the tile: no copy per edge).
+    pub name: &'a str,
     /// Road ref like `"A28"`, `""` when none.
-    pub reference: String,
+    pub reference: &'a str,
     /// Points in travel order, at least 2; consecutive segments share their boundary point.
     pub geometry: Vec<LatLon>,
     pub distance_m: f64,
@@ -336,7 +336,7 @@ struct Piece<'a> {
     end: usize,
 }
 
-fn flatten(segments: &[PathSegment]) -> (Line, Vec<Piece<'_>>) {
+fn flatten<'a>(segments: &[PathSegment<'a>]) -> (Line, Vec<Piece<'a>>) {
     let mut points: Vec<LatLon> = Vec::new();
     let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(segments.len());
     for seg in segments {
@@ -347,8 +347,8 @@ fn flatten(segments: &[PathSegment]) -> (Line, Vec<Piece<'_>>) {
             }
         }
         pieces.push(Piece {
-            name: &seg.name,
-            reference: &seg.reference,
+            name: seg.name,
+            reference: seg.reference,
             roundabout: seg.roundabout,
             branches_at_end: seg.branches_at_end,
             distance: seg.distance_m,
@@ -484,7 +484,7 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
 
 /// Builds the OSRM steps of one leg: a `depart`, the maneuvers in between, and an `arrive`.
 /// Returns no steps for a leg without segments or geometry.
-pub fn build_steps(segments: &[PathSegment]) -> Vec<Step> {
+pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
     let (line, mut pieces) = flatten(segments);
     if pieces.is_empty() || line.points.is_empty() {
         return Vec::new();
@@ -567,7 +567,7 @@ pub fn build_steps(segments: &[PathSegment]) -> Vec<Step> {
 
 /// OSRM-like leg summary: the names of the (up to) two named roads with the most distance on
 /// this leg, in the order they are first driven, joined by `", "`. Empty when no road is named.
-pub fn leg_summary(segments: &[PathSegment]) -> String {
+pub fn leg_summary(segments: &[PathSegment<'_>]) -> String {
     // (name, total metres, first position), in order of first appearance.
     let mut roads: Vec<(&str, f64, usize)> = Vec::new();
     for (i, seg) in segments.iter().enumerate() {
@@ -576,7 +576,7 @@ pub fn leg_summary(segments: &[PathSegment]) -> String {
         }
         match roads.iter_mut().find(|r| r.0 == seg.name) {
             Some(road) => road.1 += seg.distance_m,
-            None => roads.push((&seg.name, seg.distance_m, i)),
+            None => roads.push((seg.name, seg.distance_m, i)),
         }
     }
     // Stable sort: equal lengths keep travel order.
@@ -602,12 +602,12 @@ mod tests {
     }
 
     /// A segment through points given as (metres east, metres north) of [`ORIGIN`].
-    fn seg(name: &str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment {
+    fn seg<'a>(name: &'a str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment<'a> {
         let geometry: Vec<LatLon> = points.iter().map(|&(e, n)| at(e, n)).collect();
         let distance_m = geometry.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
         PathSegment {
-            name: name.to_string(),
-            reference: String::new(),
+            name,
+            reference: "",
             geometry,
             distance_m,
             duration_s: distance_m / 10.0,
@@ -616,7 +616,7 @@ mod tests {
         }
     }
 
-    fn ring(name: &str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment {
+    fn ring<'a>(name: &'a str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment<'a> {
         PathSegment {
             roundabout: true,
             ..seg(name, points, branches_at_end)
@@ -797,9 +797,9 @@ mod tests {
     #[test]
     fn ref_change_alone_starts_a_step() {
         let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], 0);
-        a.reference = "A28".into();
+        a.reference = "A28";
         let mut b = seg("", &[(100.0, 0.0), (200.0, 0.0)], 0);
-        b.reference = "A4".into();
+        b.reference = "A4";
         let steps = build_steps(&[a, b]);
         assert_eq!(steps.len(), 3);
         assert_eq!(steps[1].reference, "A4");
@@ -851,7 +851,7 @@ mod tests {
     /// East along Rua A into a roundabout of radius ~20 m around (120, 0), driven
     /// counter-clockwise from its west node (100, 0) via south (120, -20) and east (140, 0) to
     /// north (120, 20), then north on Rua N. Exits at the south node (passed) and north (taken).
-    fn roundabout_route() -> Vec<PathSegment> {
+    fn roundabout_route() -> Vec<PathSegment<'static>> {
         vec![
             seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
             ring(
@@ -1011,7 +1011,7 @@ mod tests {
         assert!(depart["maneuver"].get("exit").is_none());
         assert!(depart["intersections"][0].get("in").is_none());
         let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], 0);
-        a.reference = "A28".into();
+        a.reference = "A28";
         let v = serde_json::to_value(&build_steps(&[a])[0]).unwrap();
         assert_eq!(v["ref"], "A28");
         // Locations and geometry in OSRM's order, [lon, lat].

@@ -577,12 +577,57 @@ impl Router {
     }
 
     fn describe_leg(&self, path: &LegPath, with_steps: bool) -> Result<Leg, RouteError> {
+        // One pass over the edges: each edge's driven piece of shape goes straight into the leg's
+        // geometry (without repeated points) with its metres and its share of the piece's seconds
+        // by length (a turn's seconds go to the segment after), each distance computed once.
+        // Per-segment geometry is kept only for the guidance that needs it.
         let mut segments = Vec::with_capacity(path.edges.len());
+        let mut geometry: Vec<LatLon> = Vec::new();
+        let mut annotation = Annotation::default();
+        let mut pending_s = 0.0;
+        let mut piece: Vec<LatLon> = Vec::new();
+        let mut metres: Vec<f64> = Vec::new();
         for (i, pe) in path.edges.iter().enumerate() {
             let tile = self.store.tile(pe.edge.tile)?;
             let edge = tile.edge(pe.edge.local);
-            let shape: Vec<LatLon> = tile.shape(edge).collect();
-            let piece = cut_shape(&shape, pe.from_m, pe.to_m);
+            piece.clear();
+            if pe.from_m <= 0.0 && pe.to_m >= f64::from(edge.length_m()) {
+                // The whole edge: its shape as stored, nothing to cut.
+                piece.extend(tile.shape(edge));
+                if piece.len() == 1 {
+                    piece.push(piece[0]);
+                }
+            } else {
+                let shape: Vec<LatLon> = tile.shape(edge).collect();
+                piece = cut_shape(&shape, pe.from_m, pe.to_m);
+            }
+            metres.clear();
+            metres.extend(piece.windows(2).map(|w| w[0].haversine_m(w[1])));
+            let length: f64 = metres.iter().sum();
+            let duration_s = pe.drive_s + pe.turn_s;
+            pending_s += if length > 0.0 { 0.0 } else { duration_s };
+            for (k, &q) in piece.iter().enumerate() {
+                if let Some(&last) = geometry.last() {
+                    if last == q {
+                        continue;
+                    }
+                    // The point before `q` in the piece, unless it was the previous edge's end.
+                    let m = if k > 0 && piece[k - 1] == last {
+                        metres[k - 1]
+                    } else {
+                        last.haversine_m(q)
+                    };
+                    annotation.distance_m.push(m);
+                    let share = if length > 0.0 {
+                        duration_s * m / length
+                    } else {
+                        0.0
+                    };
+                    annotation.duration_s.push(share + pending_s);
+                    pending_s = 0.0;
+                }
+                geometry.push(q);
+            }
             let branches_at_end = if i + 1 < path.edges.len() {
                 let head_tile = self.store.tile(edge.target().tile)?;
                 let outs = head_tile.out_edges(edge.target().local).len() as u32;
@@ -592,41 +637,18 @@ impl Router {
                 0
             };
             segments.push(PathSegment {
-                name: tile.name(edge.name_index()).to_string(),
-                reference: tile.name(edge.reference_index()).to_string(),
-                geometry: piece,
+                name: tile.name(edge.name_index()),
+                reference: tile.name(edge.reference_index()),
+                geometry: if with_steps {
+                    piece.clone()
+                } else {
+                    Vec::new()
+                },
                 distance_m: (pe.to_m - pe.from_m).max(0.0),
-                duration_s: pe.drive_s + pe.turn_s,
+                duration_s,
                 roundabout: edge.flags & graph::tile::flags::ROUNDABOUT != 0,
                 branches_at_end,
             });
-        }
-        // The leg's geometry without repeated points, and per segment of it the metres and
-        // the piece's seconds shared out by length (a turn's seconds go to the segment after).
-        let mut geometry: Vec<LatLon> = Vec::new();
-        let mut annotation = Annotation::default();
-        let mut pending_s = 0.0;
-        for s in &segments {
-            let points = &s.geometry;
-            let length: f64 = points.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
-            pending_s += if length > 0.0 { 0.0 } else { s.duration_s };
-            for q in points.iter().copied() {
-                if let Some(&last) = geometry.last() {
-                    if last == q {
-                        continue;
-                    }
-                    let metres = last.haversine_m(q);
-                    annotation.distance_m.push(metres);
-                    let share = if length > 0.0 {
-                        s.duration_s * metres / length
-                    } else {
-                        0.0
-                    };
-                    annotation.duration_s.push(share + pending_s);
-                    pending_s = 0.0;
-                }
-                geometry.push(q);
-            }
         }
         if geometry.len() == 1 {
             geometry.push(geometry[0]);
