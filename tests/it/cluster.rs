@@ -46,13 +46,20 @@ pub struct TestNode {
 }
 
 impl TestNode {
+    /// Starts node `id` on listeners already bound (a port picked and released first can be
+    /// taken by another test's connection before the node binds it).
     fn start_with(
         id: u64,
-        addr: SocketAddr,
-        ingest: SocketAddr,
+        http: std::net::TcpListener,
+        ingest: std::net::TcpListener,
         dir: PathBuf,
         options: NodeOptions,
     ) -> TestNode {
+        let addr = http.local_addr().unwrap();
+        let ingest_addr = ingest.local_addr().unwrap();
+        for l in [&http, &ingest] {
+            l.set_nonblocking(true).unwrap();
+        }
         let (node_tx, node_rx) = std::sync::mpsc::channel();
         let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
         let routes = router(GRAPH);
@@ -73,10 +80,9 @@ impl TestNode {
                 .unwrap();
             rt.block_on(async move {
                 let node = Arc::new(ClusterNode::start(cfg).await.expect("node starts"));
-                let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-                let ingest_listener = tokio::net::TcpListener::bind(ingest)
-                    .await
-                    .expect("bind ingest");
+                let listener = tokio::net::TcpListener::from_std(http).expect("listener");
+                let ingest_listener =
+                    tokio::net::TcpListener::from_std(ingest).expect("ingest listener");
                 let metrics = Arc::new(Metrics::new());
                 let server_options =
                     ServerOptions::from(Limits::default()).with_metrics(metrics.clone());
@@ -104,7 +110,7 @@ impl TestNode {
         TestNode {
             id,
             addr,
-            ingest,
+            ingest: ingest_addr,
             dir,
             node: Some(node),
             kill: Some(kill_tx),
@@ -122,8 +128,8 @@ impl TestNode {
         self.crash();
         *self = Self::start_with(
             self.id,
-            self.addr,
-            self.ingest,
+            rebind(self.addr),
+            rebind(self.ingest),
             self.dir.clone(),
             self.options,
         );
@@ -146,9 +152,24 @@ impl Drop for TestNode {
     }
 }
 
-pub fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// A listener on a free loopback port, kept bound.
+fn fresh_listener() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+/// A listener on `addr` again (a restarted node keeps its address), retried while the crashed
+/// node's socket is still being released.
+fn rebind(addr: SocketAddr) -> std::net::TcpListener {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => return l,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("rebind {addr}: {e}"),
+        }
+    }
 }
 
 fn batch(device: u64, seqs: std::ops::Range<u64>) -> PingBatch {
@@ -184,7 +205,7 @@ pub(crate) async fn start_cluster_with(label: &str, options: NodeOptions) -> Vec
     let nodes: Vec<TestNode> = (1..=3)
         .map(|id| {
             let dir = root.join(format!("node-{id}"));
-            TestNode::start_with(id, free_addr(), free_addr(), dir, options)
+            TestNode::start_with(id, fresh_listener(), fresh_listener(), dir, options)
         })
         .collect();
     let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
@@ -431,7 +452,13 @@ async fn a_node_joins_as_learner_becomes_a_voter_and_voters_even_the_leader_are_
 
     // A fourth node starts empty and joins as a learner: it receives the whole log.
     let root = scratch_dir("raft-membership-4");
-    let fourth = TestNode::start_with(4, free_addr(), free_addr(), root, NodeOptions::default());
+    let fourth = TestNode::start_with(
+        4,
+        fresh_listener(),
+        fresh_listener(),
+        root,
+        NodeOptions::default(),
+    );
     let join = serde_json::json!({"id": 4, "addr": fourth.addr.to_string()});
     let refused = admin("learner", join.clone(), None).await.unwrap();
     assert_eq!(refused.status().as_u16(), 401);
@@ -627,7 +654,13 @@ async fn a_node_with_a_corrupt_log_refuses_to_start_and_rejoins_from_its_peers_a
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
     std::fs::remove_dir_all(&dir).unwrap();
-    nodes[bad] = TestNode::start_with(id, addr, ingest, dir, NodeOptions::default());
+    nodes[bad] = TestNode::start_with(
+        id,
+        rebind(addr),
+        rebind(ingest),
+        dir,
+        NodeOptions::default(),
+    );
     let r = admin(
         "learner",
         serde_json::json!({"id": id, "addr": addr.to_string()}),
