@@ -17,6 +17,7 @@ pub mod queue;
 pub mod search;
 pub mod snap;
 pub mod table;
+pub mod trip;
 
 use cost::{CostModel, FreeFlow, TurnParams};
 use graph::{GraphStore, StoreError};
@@ -491,7 +492,7 @@ impl Router {
         &self,
         points: &[LatLon],
         options: &RouteOptions,
-        mut leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
+        leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
         let rules = SnapRules {
             radiuses: &options.radiuses,
@@ -500,6 +501,42 @@ impl Router {
             hints: &options.hints,
         };
         let snaps = self.snap_within(points, &rules)?;
+        self.route_snaps(snaps, options, leg)
+    }
+
+    /// Like [`Router::route_with`] through points already snapped (the trip service routes
+    /// its waypoints in the order it chose, without snapping them again).
+    pub fn route_snapped(
+        &self,
+        snaps: Vec<Snap>,
+        options: &RouteOptions,
+    ) -> Result<RouteAnswer, RouteError> {
+        let algorithm = options
+            .algorithm
+            .unwrap_or_else(|| self.default_algorithm());
+        if algorithm == Algorithm::Overlay && options.depart_ms.is_none() {
+            let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
+            let current = live.current();
+            return self
+                .route_snaps(snaps, options, |from, to| {
+                    self.leg_overlay_with(live, &current, from, to)
+                })
+                .map(|(answer, _)| answer);
+        }
+        let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
+        self.route_snaps(snaps, options, |from, to| {
+            SPACE.with(|space| self.leg_with(&model, &mut space.borrow_mut(), from, to))
+        })
+        .map(|(answer, _)| answer)
+    }
+
+    /// Builds the route through `snaps` from the legs `leg` finds between consecutive ones.
+    fn route_snaps(
+        &self,
+        snaps: Vec<Snap>,
+        options: &RouteOptions,
+        mut leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
+    ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         for pair in snaps.windows(2) {

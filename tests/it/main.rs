@@ -27,3 +27,4 @@ mod routing;
 mod server;
 mod tiles_http;
 mod traffic;
+mod trip;
