@@ -1,5 +1,5 @@
 //! The HTTP server: the OSRM v1 services ([`route_api`] with [`route_params`], [`nearest_api`],
-//! [`table_api`], [`trip_api`], with the request parsing they share in [`osrm_params`]), Nominatim's `/search`
+//! [`table_api`], [`trip_api`], [`match_api`], with the request parsing they share in [`osrm_params`]), Nominatim's `/search`
 //! and `/reverse` ([`geocode_api`]), `/health` and `/metrics` ([`metrics`]),
 //! on warp, with CORS on every answer ([`cors`]); the map
 //! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
@@ -12,6 +12,7 @@ pub mod error_code;
 pub mod geocode_api;
 pub mod ingest;
 pub mod map_page;
+pub mod match_api;
 pub mod metrics;
 pub mod nearest_api;
 pub mod osrm_params;
@@ -71,7 +72,7 @@ impl Default for Limits {
             max_nearest_results: 100,
             max_route_km: DEFAULT_MAX_ROUTE_KM,
             max_trip_size: trip_api::DEFAULT_MAX_TRIP_SIZE,
-            max_matching_size: 100,
+            max_matching_size: match_api::DEFAULT_MAX_MATCHING_SIZE,
         }
     }
 }
@@ -213,6 +214,7 @@ pub fn routes(
     let nearest = nearest_api::routes(router.clone(), limits, options.compute.clone());
     let table = table_api::routes(router.clone(), limits, options.compute.clone());
     let trip = trip_api::routes(router.clone(), limits, options.compute.clone());
+    let matching = match_api::routes(router.clone(), limits, options.compute.clone());
     let geocode = geocode_api::routes(
         Arc::new(geocode_api::Geocoder::load(router.store.dir())),
         options.compute.clone(),
@@ -297,6 +299,8 @@ pub fn routes(
         .or(table)
         .unify()
         .or(trip)
+        .unify()
+        .or(matching)
         .unify()
         .or(geocode)
         .unify()

@@ -11,6 +11,7 @@ mod geocoding;
 mod history;
 mod import;
 mod ingest;
+mod map_match;
 mod map_page;
 mod navigation;
 mod osrm_api;
