@@ -8,6 +8,7 @@ use crate::common::{graph_dir_deep, junctions, router};
 use meridian::graph::EdgeId;
 use meridian::route::{cut_shape, hint, Router};
 use meridian::server::{serve_on, Limits, ServerOptions};
+use meridian::spatial::geometry::project_onto_segment;
 use meridian::spatial::LatLon;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -175,6 +176,38 @@ struct Tally {
     right_road: usize,
     /// Wrong edges where the vehicle was within σ of a junction.
     wrong_near_junction: usize,
+    /// Matched location within a metre of the vehicle's road (the measure OSRM's answers,
+    /// which name no edge, can be judged by too).
+    on_road: usize,
+    /// The same trace through osrm-routed, when one is given (see [`osrm_url`]).
+    osrm_points: usize,
+    osrm_matched: usize,
+    osrm_on_road: usize,
+}
+
+/// The osrm-routed serving `name`'s extract, from `OSRM_URL_<FILE STEM>` (e.g.
+/// `OSRM_URL_PORTO_2015_06=http://127.0.0.1:5100`): the same traces are then also sent there
+/// and OSRM's shares printed next to ours.
+fn osrm_url(name: &str) -> Option<String> {
+    let stem = name
+        .rsplit('/')
+        .next()?
+        .replace('-', "_")
+        .to_ascii_uppercase();
+    std::env::var(format!("OSRM_URL_{stem}")).ok()
+}
+
+/// Whether `location` lies within a metre of the road of `edge` (its shape, either direction).
+fn on_road(router: &Router, edge: EdgeId, location: &Value) -> bool {
+    let (Some(lon), Some(lat)) = (location[0].as_f64(), location[1].as_f64()) else {
+        return false;
+    };
+    let p = LatLon::new(lat, lon);
+    let tile = router.store.tile(edge.tile).unwrap();
+    let shape: Vec<LatLon> = tile.shape(tile.edge(edge.local)).collect();
+    shape
+        .windows(2)
+        .any(|w| project_onto_segment(p, w[0], w[1]).distance_m <= 1.0)
 }
 
 impl Tally {
@@ -209,6 +242,35 @@ async fn measure(name: &str, seed: u64, count: usize) -> BTreeMap<(u32, &'static
         };
         let tally = tallies.entry((sigma as u32, class)).or_default();
         tally.points += trace.samples.len();
+        for (tp, sample) in body["tracepoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&trace.samples)
+        {
+            tally.on_road +=
+                usize::from(!tp.is_null() && on_road(&router, sample.edge, &tp["location"]));
+        }
+        if let Some(url) = osrm_url(name) {
+            let resp = reqwest::get(format!("{url}{}", match_path(&trace, "")))
+                .await
+                .unwrap();
+            let osrm: Value = resp.json().await.unwrap();
+            tally.osrm_points += trace.samples.len();
+            if osrm["code"] == "Ok" {
+                for (tp, sample) in osrm["tracepoints"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .zip(&trace.samples)
+                {
+                    tally.osrm_matched += usize::from(!tp.is_null());
+                    tally.osrm_on_road += usize::from(
+                        !tp.is_null() && on_road(&router, sample.edge, &tp["location"]),
+                    );
+                }
+            }
+        }
         for (i, h) in matched {
             tally.matched += 1;
             let snap = hint::decode(&router.store, &h, trace.samples[i].fix, 1e6)
@@ -235,6 +297,20 @@ async fn measure(name: &str, seed: u64, count: usize) -> BTreeMap<(u32, &'static
             100.0 * t.right_road as f64 / t.points as f64,
             100.0 * t.wrong_near_junction as f64 / t.points as f64
         );
+        let pct = |x: usize, of: usize| 100.0 * x as f64 / of.max(1) as f64;
+        eprintln!(
+            "    on the right road by location: Meridian {:.1}%{}",
+            pct(t.on_road, t.points),
+            if t.osrm_points > 0 {
+                format!(
+                    ", OSRM {:.1}% (OSRM matched {:.1}%)",
+                    pct(t.osrm_on_road, t.osrm_points),
+                    pct(t.osrm_matched, t.osrm_points)
+                )
+            } else {
+                String::new()
+            }
+        );
     }
     tallies
 }
@@ -260,6 +336,9 @@ async fn noisy_traces_of_real_routes_match_their_edges() {
             all.points += t.points;
             all.right_edge += t.right_edge;
             all.wrong_near_junction += t.wrong_near_junction;
+            all.on_road += t.on_road;
+            all.osrm_points += t.osrm_points;
+            all.osrm_on_road += t.osrm_on_road;
         }
     }
     assert!(
@@ -268,10 +347,13 @@ async fn noisy_traces_of_real_routes_match_their_edges() {
         100.0 * all.share()
     );
     eprintln!(
-        "all: {} points, right directed edge {:.1}%, wrong within σ of a junction {:.1}%",
+        "all: {} points, right directed edge {:.1}%, wrong within σ of a junction {:.1}%, on the right road by location {:.1}% (OSRM {:.1}% of {} points)",
         all.points,
         100.0 * all.share(),
-        100.0 * all.wrong_near_junction as f64 / all.points as f64
+        100.0 * all.wrong_near_junction as f64 / all.points as f64,
+        100.0 * all.on_road as f64 / all.points as f64,
+        100.0 * all.osrm_on_road as f64 / all.osrm_points.max(1) as f64,
+        all.osrm_points
     );
 }
 
