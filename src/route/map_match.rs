@@ -15,7 +15,8 @@
 //! * **Breaks**: a point without states is left unmatched. When no state of a point can be
 //!   reached from the states of the last matched point, or (with timestamps and `split_gaps`)
 //!   the time since the last matched point exceeds [`MAX_GAP_FACTOR`] median sampling
-//!   intervals, or more than [`MAX_SKIPPED`] points in a row went unmatched, the trace splits:
+//!   intervals, or more than [`MAX_SKIPPED`] points in a row went unmatched, or two
+//!   consecutive matched fixes lie more than [`MAX_STEP_M`] apart, the trace splits:
 //!   each piece with at least two matched points is a [`Matching`].
 //! * **Confidence** of a matching: the mean over its points of the chosen state's share of the
 //!   probability of all states of that point (Viterbi scores normalised per point), so 1 when
@@ -47,6 +48,10 @@ pub const MAX_GAP_FACTOR: f64 = 10.0;
 pub const MAX_SKIPPED: usize = 10;
 /// Route distance searched beyond the great-circle distance at most (OSRM's bound too).
 const MAX_DETOUR_M: f64 = 2_000.0;
+/// Consecutive matched fixes farther apart than this are not connected (the trace splits):
+/// it bounds every search, so a request of far-apart points cannot make the server explore
+/// the whole graph once per state (Valhalla breaks traces at 2 km by default too).
+pub const MAX_STEP_M: f64 = 2_000.0;
 
 /// One point of a trace.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -443,6 +448,9 @@ fn connect<S: SpeedSource>(
 ) -> Result<bool, StoreError> {
     let (a, b) = (&trace[prev.trace_index], &trace[layer.trace_index]);
     let straight = a.location.haversine_m(b.location);
+    if straight > MAX_STEP_M {
+        return Ok(false);
+    }
     let reach = RADIUS_SIGMAS * (a.sigma_m + b.sigma_m);
     let limit = straight + (2.0 * reach + 12.0 * BETA_M).min(MAX_DETOUR_M);
     let back_tolerance = reach;

@@ -439,13 +439,28 @@ async fn gaps_tidy_steps_and_errors_as_osrm() {
     // Errors.
     let two = coords(trace.samples[..2].iter().map(|s| s.fix));
     let far = coords([nodes[0], nodes[0]].into_iter());
-    // Two points on roads kilometres apart with a second between them: no transition.
+    // Two points on roads kilometres apart: beyond the matcher's step bound.
     let (a, b) = nodes
         .iter()
         .flat_map(|&a| nodes.iter().step_by(97).map(move |&b| (a, b)))
         .find(|(a, b)| a.haversine_m(*b) > 8_000.0)
         .unwrap();
-    let unreachable = coords([a, b].into_iter());
+    let too_far = coords([a, b].into_iter());
+    // Two points 1–1.8 km apart whose road distance is far longer: no transition within the
+    // search bound (great-circle distance plus a slack of 3σ per point and 12 β).
+    let (a, b) = nodes
+        .iter()
+        .step_by(13)
+        .flat_map(|&a| nodes.iter().step_by(89).map(move |&b| (a, b)))
+        .filter(|(a, b)| (1_000.0..1_800.0).contains(&a.haversine_m(*b)))
+        .find(|(a, b)| {
+            router.route(&[*a, *b], false).is_ok_and(|r| {
+                r.waypoints.iter().all(|w| w.distance_m < 1.0)
+                    && r.route.distance_m > a.haversine_m(*b) + 1_000.0
+            })
+        })
+        .expect("a pair with a long way round");
+    let detour = coords([a, b].into_iter());
     let many = coords(std::iter::repeat_n(trace.samples[0].fix, 61));
     for (path, status, code) in [
         (
@@ -480,10 +495,11 @@ async fn gaps_tidy_steps_and_errors_as_osrm() {
             "NoSegment",
         ),
         (
-            format!("/match/v1/driving/{unreachable}?timestamps=0;1"),
+            format!("/match/v1/driving/{too_far}?timestamps=0;1"),
             400,
             "NoMatch",
         ),
+        (format!("/match/v1/driving/{detour}"), 400, "NoMatch"),
         (format!("/match/v1/driving/{far}"), 200, "Ok"),
         (
             format!("/match/v1/driving/{}", coords([nodes[0]].into_iter())),
