@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// Most results of one /nearest request (osrm-routed's --max-nearest-size).
     #[arg(long, default_value_t = 100)]
     pub max_nearest_size: usize,
+    /// Most coordinates of one /trip request (osrm-routed's --max-trip-size).
+    #[arg(long, default_value_t = 100)]
+    pub max_trip_size: usize,
+    /// Most trace points of one /match request (osrm-routed's --max-matching-size).
+    #[arg(long, default_value_t = 100)]
+    pub max_matching_size: usize,
     /// Browser origin allowed to call the API (CORS), e.g. https://app.example; repeat or
     /// comma-separate for several. Default "*": any origin, as osrm-routed.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
@@ -109,6 +115,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         compute_queue,
         max_table_size,
         max_nearest_size,
+        max_trip_size,
+        max_matching_size,
         cors_origins,
         tiles,
         profiles,
@@ -153,6 +161,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_table_size,
         max_nearest_results: max_nearest_size,
         max_route_km,
+        max_trip_size,
+        max_matching_size,
     })
     .with_compute(compute)
     .with_cors(cors);

@@ -1,6 +1,7 @@
 //! Routing: snap coordinates onto the graph ([`snap`]), find the fastest path per leg
 //! ([`search`]) under the [`cost`] model, and describe it ([`guidance`] for steps, [`osrm`] for the
-//! OSRM v1 JSON); [`table`] answers many-to-many. [`Router`] ties them together and is what the
+//! OSRM v1 JSON); [`table`] answers many-to-many, [`trip`] orders a trip's stops,
+//! [`map_match`] places a GPS trace on the roads. [`Router`] ties them together and is what the
 //! server and the CLI call.
 
 #[cfg(test)]
@@ -8,6 +9,7 @@ mod ascii_tests;
 pub mod cost;
 pub mod guidance;
 pub mod hint;
+pub mod map_match;
 pub mod navigation;
 pub mod osrm;
 pub mod overlay;
@@ -17,6 +19,7 @@ pub mod queue;
 pub mod search;
 pub mod snap;
 pub mod table;
+pub mod trip;
 
 use cost::{CostModel, FreeFlow, TurnParams};
 use graph::{GraphStore, StoreError};
@@ -353,6 +356,20 @@ impl Router {
         Ok(table::table(&self.store, &model, sources, destinations)?)
     }
 
+    /// Matches a GPS trace onto the roads under the current costs ([`map_match`]).
+    pub fn match_trace(
+        &self,
+        trace: &[map_match::TracePoint],
+        options: &map_match::MatchOptions,
+    ) -> Result<map_match::MatchResult, RouteError> {
+        Ok(map_match::match_trace(
+            &self.store,
+            &self.cost_model(),
+            trace,
+            options,
+        )?)
+    }
+
     /// Fastest route through `points` (at least two) in order.
     pub fn route(&self, points: &[LatLon], with_steps: bool) -> Result<RouteAnswer, RouteError> {
         self.route_at(points, with_steps, None)
@@ -491,7 +508,7 @@ impl Router {
         &self,
         points: &[LatLon],
         options: &RouteOptions,
-        mut leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
+        leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
         let rules = SnapRules {
             radiuses: &options.radiuses,
@@ -500,6 +517,42 @@ impl Router {
             hints: &options.hints,
         };
         let snaps = self.snap_within(points, &rules)?;
+        self.route_snaps(snaps, options, leg)
+    }
+
+    /// Like [`Router::route_with`] through points already snapped (the trip service routes
+    /// its waypoints in the order it chose, without snapping them again).
+    pub fn route_snapped(
+        &self,
+        snaps: Vec<Snap>,
+        options: &RouteOptions,
+    ) -> Result<RouteAnswer, RouteError> {
+        let algorithm = options
+            .algorithm
+            .unwrap_or_else(|| self.default_algorithm());
+        if algorithm == Algorithm::Overlay && options.depart_ms.is_none() {
+            let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
+            let current = live.current();
+            return self
+                .route_snaps(snaps, options, |from, to| {
+                    self.leg_overlay_with(live, &current, from, to)
+                })
+                .map(|(answer, _)| answer);
+        }
+        let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
+        self.route_snaps(snaps, options, |from, to| {
+            SPACE.with(|space| self.leg_with(&model, &mut space.borrow_mut(), from, to))
+        })
+        .map(|(answer, _)| answer)
+    }
+
+    /// Builds the route through `snaps` from the legs `leg` finds between consecutive ones.
+    fn route_snaps(
+        &self,
+        snaps: Vec<Snap>,
+        options: &RouteOptions,
+        mut leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
+    ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
         let mut paths = Vec::with_capacity(snaps.len().saturating_sub(1));
         let mut tiles_touched = 0;
         for pair in snaps.windows(2) {
@@ -513,6 +566,27 @@ impl Router {
         } else {
             options.waypoints.clone()
         };
+        let route = self.route_from_paths(&paths, &ends, options.steps)?;
+        let waypoints = snaps.iter().map(|s| self.waypoint(s)).collect();
+        Ok((
+            RouteAnswer {
+                waypoints,
+                route,
+                tiles_touched,
+            },
+            paths,
+        ))
+    }
+
+    /// The route made of `paths` (one per consecutive pair of points), with legs ending at the
+    /// points listed in `ends` (first and last included): the map matcher's matchings are
+    /// built this way from the paths it found.
+    pub fn route_from_paths(
+        &self,
+        paths: &[LegPath],
+        ends: &[usize],
+        steps: bool,
+    ) -> Result<Route, RouteError> {
         let mut legs = Vec::with_capacity(ends.len().saturating_sub(1));
         for w in ends.windows(2) {
             let through = &paths[w[0]..w[1]];
@@ -525,7 +599,7 @@ impl Router {
                 tiles_touched: through.iter().map(|p| p.tiles_touched).sum(),
                 settled: through.iter().map(|p| p.settled).sum(),
             };
-            legs.push(self.describe_leg(&joined, options.steps)?);
+            legs.push(self.describe_leg(&joined, steps)?);
         }
         let mut geometry: Vec<LatLon> = Vec::new();
         for leg in &legs {
@@ -542,15 +616,7 @@ impl Router {
             geometry,
             legs,
         };
-        let waypoints = snaps.iter().map(|s| self.waypoint(s)).collect();
-        Ok((
-            RouteAnswer {
-                waypoints,
-                route,
-                tiles_touched,
-            },
-            paths,
-        ))
+        Ok(route)
     }
 
     /// The fastest path between two snapped points under the current traffic.

@@ -20,6 +20,10 @@ pub enum ErrorCode {
     TooBig,
     NoSegment,
     NoRoute,
+    /// `/trip`: some point cannot reach another.
+    NoTrips,
+    /// `/match`: no two consecutive trace points could be matched.
+    NoMatch,
     /// A valid option Meridian does not apply yet.
     NotImplemented,
     /// The compute pool is full: retry after the `Retry-After` seconds.
@@ -39,6 +43,8 @@ impl ErrorCode {
             ErrorCode::TooBig => "TooBig",
             ErrorCode::NoSegment => "NoSegment",
             ErrorCode::NoRoute => "NoRoute",
+            ErrorCode::NoTrips => "NoTrips",
+            ErrorCode::NoMatch => "NoMatch",
             ErrorCode::NotImplemented => "NotImplemented",
             ErrorCode::Busy => "Busy",
             ErrorCode::InternalError => "InternalError",

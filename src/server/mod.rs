@@ -1,5 +1,5 @@
 //! The HTTP server: the OSRM v1 services ([`route_api`] with [`route_params`], [`nearest_api`],
-//! [`table_api`], with the request parsing they share in [`osrm_params`]), Nominatim's `/search`
+//! [`table_api`], [`trip_api`], [`match_api`], with the request parsing they share in [`osrm_params`]), Nominatim's `/search`
 //! and `/reverse` ([`geocode_api`]), `/health` and `/metrics` ([`metrics`]),
 //! on warp, with CORS on every answer ([`cors`]); the map
 //! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
@@ -12,6 +12,7 @@ pub mod error_code;
 pub mod geocode_api;
 pub mod ingest;
 pub mod map_page;
+pub mod match_api;
 pub mod metrics;
 pub mod nearest_api;
 pub mod osrm_params;
@@ -21,6 +22,7 @@ pub mod route_api;
 pub mod route_params;
 pub mod table_api;
 pub mod tile_files;
+pub mod trip_api;
 
 use cluster::network::{raft_routes, unauthorized_reply};
 use cluster::node::{cluster_routes, ClusterNode};
@@ -53,6 +55,10 @@ pub struct Limits {
     /// request (a search's work grows with it); longer requests are refused `TooBig` before
     /// any search runs.
     pub max_route_km: f64,
+    /// `/trip`: most coordinates, like osrm-routed's `--max-trip-size`.
+    pub max_trip_size: usize,
+    /// `/match`: most trace points, like osrm-routed's `--max-matching-size`.
+    pub max_matching_size: usize,
 }
 
 /// Default `/route` budget: a trip across a continent, legs summed.
@@ -65,6 +71,8 @@ impl Default for Limits {
             max_table_size: 100,
             max_nearest_results: 100,
             max_route_km: DEFAULT_MAX_ROUTE_KM,
+            max_trip_size: trip_api::DEFAULT_MAX_TRIP_SIZE,
+            max_matching_size: match_api::DEFAULT_MAX_MATCHING_SIZE,
         }
     }
 }
@@ -205,6 +213,8 @@ pub fn routes(
     };
     let nearest = nearest_api::routes(router.clone(), limits, options.compute.clone());
     let table = table_api::routes(router.clone(), limits, options.compute.clone());
+    let trip = trip_api::routes(router.clone(), limits, options.compute.clone());
+    let matching = match_api::routes(router.clone(), limits, options.compute.clone());
     let geocode = geocode_api::routes(
         Arc::new(geocode_api::Geocoder::load(router.store.dir())),
         options.compute.clone(),
@@ -287,6 +297,10 @@ pub fn routes(
         .or(nearest)
         .unify()
         .or(table)
+        .unify()
+        .or(trip)
+        .unify()
+        .or(matching)
         .unify()
         .or(geocode)
         .unify()

@@ -171,7 +171,7 @@ pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<LatLon>, ApiError> 
         }
         [service, ..] if !matches!(*service, "route") && !service.is_empty() => Err(ApiError::bad(
             ErrorCode::InvalidService,
-            format!("Service {service:?} not found; this server offers \"route\", \"nearest\" and \"table\""),
+            format!("Service {service:?} not found; this server offers \"route\", \"nearest\", \"table\", \"trip\" and \"match\""),
         )),
         _ => Err(ApiError::bad(
             ErrorCode::InvalidUrl,

@@ -1,7 +1,7 @@
 //! The options of a `/route` request, parsed strictly per OSRM's grammar and checked per its
 //! parameter validation: what [`super::route_api`] turns into a route request.
 
-use super::osrm_params::{parse_bool, split_query, BaseOptions};
+use super::osrm_params::{parse_bool, split_query, BaseOptions, QueryOption};
 use super::route_api::ApiError;
 use crate::ErrorCode;
 use route::osrm::{AnnotationKinds, Geometries, Overview, ResponseOptions};
@@ -51,6 +51,15 @@ impl RouteOptionsParsed {
 /// OSRM 26 for this server's single fastest route: `alternatives` (OSRM returns up to that
 /// many; this server one), `continue_straight`, `hints`, `generate_hints`, `snapping`.
 pub fn parse_route_options(query: &str) -> Result<RouteOptionsParsed, ApiError> {
+    parse_route_options_with(query, |_| Ok(false))
+}
+
+/// [`parse_route_options`] for a service that takes more options (`/trip`, `/match`): `extra`
+/// is offered each option first and returns `Ok(true)` for one it took.
+pub fn parse_route_options_with(
+    query: &str,
+    mut extra: impl FnMut(&QueryOption) -> Result<bool, ApiError>,
+) -> Result<RouteOptionsParsed, ApiError> {
     let mut r = RouteOptionsParsed {
         response: ResponseOptions {
             overview: Overview::Simplified,
@@ -62,7 +71,7 @@ pub fn parse_route_options(query: &str) -> Result<RouteOptionsParsed, ApiError> 
         annotations: AnnotationKinds::default(),
     };
     for o in split_query(query)? {
-        if r.base.take(&o)? {
+        if r.base.take(&o)? || extra(&o)? {
             continue;
         }
         let opts = &mut r.response;

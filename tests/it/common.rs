@@ -123,3 +123,15 @@ pub async fn serve_with_tiles(name: &str) -> std::net::SocketAddr {
     tokio::spawn(serve_on(router, listener, options, None));
     addr
 }
+
+/// [`graph_dir`] on a thread with a large stack: the import's strongly-connected-component
+/// pass recurses deeply on Porto's graph in a debug build.
+pub fn graph_dir_deep(name: &str) -> PathBuf {
+    let name = name.to_string();
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || graph_dir(&name))
+        .unwrap()
+        .join()
+        .unwrap()
+}
