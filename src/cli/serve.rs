@@ -141,10 +141,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let router = Arc::new(router);
     // A foot graph given as --graph serves the foot profile alone.
     let main_is_foot = router.profile() == meridian::graph::Profile::Foot;
-    let foot = match foot_router(&graph, foot_graph, no_foot || main_is_foot, no_overlay)? {
-        Some(foot) => Some(Arc::new(foot)),
-        None => None,
-    };
+    let foot = foot_router(&graph, foot_graph, no_foot || main_is_foot, no_overlay)?.map(Arc::new);
     let record = cfg!(feature = "analytics") && !cluster.no_observations;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let threads = compute_threads
