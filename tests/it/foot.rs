@@ -548,3 +548,62 @@ fn foot_routes_agree_with_osrm_foot() {
         assert!(share >= min_share, "{name}: {share}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_of_the_foot_graph_walks_offline() {
+    use meridian::tiles::bundle::{write_bundle, Area, Bundle, BundleOptions};
+    let name = "small/munchen-centre-2020-07";
+    let out = common::scratch_dir("foot-bundle").join("walk.bundle");
+    write_bundle(&BundleOptions {
+        graph_dir: common::foot_graph_dir(name),
+        area: Area::parse("11.566,48.132,11.585,48.143").unwrap(),
+        tiles_dir: None,
+        profiles: None,
+        out: out.clone(),
+    })
+    .unwrap();
+    let bundle = Bundle::open(&out).unwrap();
+    assert_eq!(bundle.store().manifest().profile, Profile::Foot);
+    let (a, b) = (LatLon::new(48.1374, 11.5755), LatLon::new(48.1390, 11.5672));
+    let offline = meridian::route::Router::new(bundle.store())
+        .route(&[a, b], true)
+        .unwrap();
+    let addr = serve_both(name).await;
+    let online = route(addr, "foot", a, b).await;
+    let distance = online["routes"][0]["distance"].as_f64().unwrap();
+    assert!(
+        (offline.route.distance_m - distance).abs() < 0.15,
+        "{} vs {distance}",
+        offline.route.distance_m
+    );
+    assert!(offline.route.legs[0]
+        .steps
+        .iter()
+        .all(|s| s.mode == "walking"));
+    // The CLI on the bundle gives the server's answer too.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args([
+            "route",
+            "--bundle",
+            out.to_str().unwrap(),
+            "--",
+            &lonlat(a),
+            &lonlat(b),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(
+        cli["routes"][0]["distance"],
+        online["routes"][0]["distance"]
+    );
+    assert_eq!(
+        cli["routes"][0]["duration"],
+        online["routes"][0]["duration"]
+    );
+}
