@@ -1,6 +1,6 @@
-//! Reads an OSM PBF into the raw material of a graph: the ways the [`Profile`] may use with their
-//! way profile, its turn restrictions with a node via (cars only), and the coordinates of the nodes those
-//! ways reference. Two passes (ways and relations, then only the needed nodes) so the input may
+//! Reads an OSM PBF into the raw material of a graph: the ways the [`Profile`] may use with
+//! their way profile, its turn restrictions with a node via (cars only), and the coordinates of
+//! the nodes those ways reference. Two passes (ways and relations, then only the needed nodes) so the input may
 //! be in any order and memory stays proportional to the road network, not the whole file.
 
 use super::BuildError;

@@ -50,8 +50,8 @@ pub struct Topology {
     pub osm_nodes_used: u64,
 }
 
-/// Builds the car graph of what was read, step by step: the road nodes of each way, the
-/// junctions, degree-2 chains between them, directed edges, the largest strongly connected
+/// Builds the graph (car or foot) of what was read, step by step: the road nodes of each way,
+/// the junctions, degree-2 chains between them, directed edges, the largest strongly connected
 /// component, and the forbidden turns of the restrictions.
 pub fn build_topology(osm: &OsmData) -> Topology {
     let nodes = road_nodes(osm);
