@@ -1,7 +1,9 @@
-//! `meridian import`: an OSM PBF into a tiled graph directory, with counts and step times.
+//! `meridian import`: an OSM PBF into a tiled graph directory (car, or foot with `--profile
+//! foot`), with counts and step times.
 
 use anyhow::{Context, Result};
 use meridian::graph::build::{self, BuildOptions, DEFAULT_PRECISION};
+use meridian::graph::Profile;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -15,6 +17,10 @@ pub struct ImportArgs {
     /// Geohash precision of the graph tiles (2-8).
     #[arg(long, default_value_t = DEFAULT_PRECISION)]
     pub precision: usize,
+    /// Who the graph is for: `car` (the default, with the geocoding index) or `foot` (a
+    /// walking graph, conventionally in <car graph>-foot, which `serve` then loads beside it).
+    #[arg(long, default_value_t = Profile::Car)]
+    pub profile: Profile,
 }
 
 pub fn run(args: ImportArgs) -> Result<()> {
@@ -22,16 +28,22 @@ pub fn run(args: ImportArgs) -> Result<()> {
         input,
         out,
         precision,
+        profile,
     } = args;
     let report = build::import(&BuildOptions {
         precision,
+        profile,
         progress: std::io::stderr().is_terminal(),
         ..BuildOptions::new(&input, &out)
     })
     .with_context(|| format!("importing {}", input.display()))?;
     let m = &report.manifest;
     let c = &m.counts;
-    println!("imported {} into {}", input.display(), out.display());
+    println!(
+        "imported {} into {} ({profile} profile)",
+        input.display(),
+        out.display()
+    );
     println!(
         "  ways {}  osm nodes {}  dangling refs {}  junctions {}  directed edges {}  shape points {}",
         c.osm_ways_used, c.osm_nodes_used, c.dangling_node_refs, c.junctions, c.directed_edges, c.shape_points

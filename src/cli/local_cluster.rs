@@ -26,6 +26,7 @@ pub fn run_local_cluster(
     base_port: u16,
     data_dir: &Path,
     tiles: Option<&Path>,
+    no_foot: bool,
 ) -> Result<()> {
     if nodes == 0 {
         bail!("a cluster needs at least one node");
@@ -45,6 +46,9 @@ pub fn run_local_cluster(
         command.arg("serve");
         if let Some(dir) = tiles {
             command.arg("--tiles").arg(dir);
+        }
+        if no_foot {
+            command.arg("--no-foot");
         }
         let child = command
             .arg("--graph")
@@ -90,7 +94,8 @@ pub fn run_local_cluster(
     eprintln!("meridian: cluster of {nodes} nodes is up:");
     for (id, addr) in &members {
         eprintln!(
-            "  node {id}: http://{addr}  (routes /route/v1/driving/..., status /cluster), pings ws://{}",
+            "  node {id}: http://{addr}  (routes /route/v1/driving/...{}, status /cluster), pings ws://{}",
+            if no_foot { "" } else { " and /route/v1/foot/..." },
             ingests[id]
         );
     }

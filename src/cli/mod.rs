@@ -14,9 +14,19 @@ pub mod verify;
 
 use anyhow::{Context, Result};
 use meridian::graph::GraphStore;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Opens a graph directory, naming it in the error.
 pub fn open_graph(dir: &Path) -> Result<GraphStore> {
     GraphStore::open(dir).with_context(|| format!("opening graph {}", dir.display()))
+}
+
+/// Where the foot graph of a car graph directory lives by convention: `<car graph>-foot`
+/// beside it (`graphdata/porto` → `graphdata/porto-foot`).
+pub fn foot_graph_dir(car: &Path) -> PathBuf {
+    let name = car
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "graph".into());
+    car.with_file_name(format!("{name}-foot"))
 }

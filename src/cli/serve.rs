@@ -1,7 +1,8 @@
 //! `meridian serve`: the HTTP API on a graph, alone or as a member of a Raft cluster with the
-//! websocket ingest; the overlay, profiles and map images when asked for.
+//! websocket ingest; the overlay, profiles and map images when asked for; the foot graph beside
+//! the car graph (`<graph>-foot`, or `--foot-graph`) for `/route/v1/foot/...`.
 
-use super::open_graph;
+use super::{foot_graph_dir, open_graph};
 use anyhow::{bail, Context, Result};
 use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
 use meridian::route::Router;
@@ -67,6 +68,14 @@ pub struct ServeArgs {
     /// faster start on a big map; routes are slower).
     #[arg(long, conflicts_with = "overlay")]
     pub no_overlay: bool,
+    /// The foot graph (`meridian import --profile foot`) that answers the `foot` and
+    /// `walking` profiles (default: <graph>-foot when it exists).
+    #[arg(long, conflicts_with = "no_foot")]
+    pub foot_graph: Option<PathBuf>,
+    /// Serve no foot graph, even when <graph>-foot exists: `foot` and `walking` are then
+    /// refused as profiles this server does not route.
+    #[arg(long)]
+    pub no_foot: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -122,6 +131,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         profiles,
         overlay: _,
         no_overlay,
+        foot_graph,
+        no_foot,
         cluster,
     } = args;
     let cors = server::cors::Cors::from_args(&cors_origins)?;
@@ -138,19 +149,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         );
         router = router.with_profiles(Arc::new(p));
     }
-    if !no_overlay && router.store.is_partial() {
-        eprintln!("meridian: this graph holds only some tiles; routes use the plain A*");
-    } else if !no_overlay {
-        let t = std::time::Instant::now();
-        router = router
-            .with_overlay(Default::default())
-            .context("building the overlay")?;
-        eprintln!(
-            "meridian: overlay built and customized in {:.0} ms",
-            t.elapsed().as_secs_f64() * 1e3
-        );
-    }
+    router = with_overlay(router, no_overlay, "")?;
     let router = Arc::new(router);
+    // A foot graph given as --graph serves the foot profile alone.
+    let main_is_foot = router.profile() == meridian::graph::Profile::Foot;
+    let foot = foot_router(&graph, foot_graph, no_foot || main_is_foot, no_overlay)?.map(Arc::new);
     let record = cfg!(feature = "analytics") && !cluster.no_observations;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let threads = compute_threads
@@ -166,6 +169,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     })
     .with_compute(compute)
     .with_cors(cors);
+    if let Some(foot) = foot {
+        options = options.with_foot(foot);
+    }
     if let Some(dir) = tiles {
         check_tiles(&dir, &router)?;
         options = options.with_tiles(dir);
@@ -225,6 +231,69 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("serving on {listen}"))
     })?;
     Ok(())
+}
+
+/// Builds the overlay unless told not to (or the graph is partial); `what` names the graph in
+/// the messages ("" for the car graph).
+fn with_overlay(router: Router, no_overlay: bool, what: &str) -> Result<Router> {
+    if no_overlay {
+        return Ok(router);
+    }
+    if router.store.is_partial() {
+        eprintln!("meridian: this {what}graph holds only some tiles; routes use the plain A*");
+        return Ok(router);
+    }
+    let t = std::time::Instant::now();
+    let router = router
+        .with_overlay(Default::default())
+        .with_context(|| format!("building the {what}overlay"))?;
+    eprintln!(
+        "meridian: {what}overlay built and customized in {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(router)
+}
+
+/// The foot graph's router: `--foot-graph`, else `<graph>-foot` when it holds a graph, none
+/// with `--no-foot`. A directory that is not a foot graph is an error, not a silent car graph.
+fn foot_router(
+    car: &std::path::Path,
+    explicit: Option<PathBuf>,
+    no_foot: bool,
+    no_overlay: bool,
+) -> Result<Option<Router>> {
+    if no_foot {
+        return Ok(None);
+    }
+    let dir = match explicit {
+        Some(dir) => dir,
+        None => {
+            let dir = foot_graph_dir(car);
+            if !dir.join(meridian::graph::manifest::MANIFEST_FILE).is_file() {
+                eprintln!(
+                    "meridian: no foot graph in {} (import one with `meridian import <map> --profile foot --out {}`); foot routes are refused",
+                    dir.display(),
+                    dir.display()
+                );
+                return Ok(None);
+            }
+            dir
+        }
+    };
+    let store = open_graph(&dir)?;
+    let profile = store.manifest().profile;
+    if profile != meridian::graph::Profile::Foot {
+        bail!(
+            "{} is a {profile} graph, not a foot graph (import it with --profile foot)",
+            dir.display()
+        );
+    }
+    let router = with_overlay(Router::new(Arc::new(store)), no_overlay, "foot ")?;
+    eprintln!(
+        "meridian: foot graph {} serves /route/v1/foot and /walking",
+        dir.display()
+    );
+    Ok(Some(router))
 }
 
 /// A tiles directory must exist; images of another graph version are served with a warning

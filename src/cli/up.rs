@@ -1,12 +1,14 @@
-//! `meridian up`: import a map if its graph is missing or older than the map, draw its map
-//! images if they are missing or of another graph version, then run a local cluster on it
-//! ([`super::local_cluster`]). Without a map, the real extract shipped in graphdata/maps/.
+//! `meridian up`: import a map if its graph (and its foot graph, `<graph>-foot`) is missing or
+//! older than the map, draw its map images if they are missing or of another graph version,
+//! then run a local cluster on it ([`super::local_cluster`]). Without a map, the real extract
+//! shipped in graphdata/maps/.
 
 use super::import::{self, ImportArgs};
 use super::render::{self, RenderArgs};
-use super::{local_cluster, open_graph};
+use super::{foot_graph_dir, local_cluster, open_graph};
 use anyhow::{Context, Result};
 use meridian::graph::build::DEFAULT_PRECISION;
+use meridian::graph::Profile;
 use meridian::tiles::index::TileIndex;
 use std::path::PathBuf;
 
@@ -26,6 +28,9 @@ pub struct UpArgs {
     /// Where the nodes keep their Raft logs (default: graphdata/<map name>-cluster).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Neither import nor serve the foot graph (walking routes are then refused).
+    #[arg(long)]
+    pub no_foot: bool,
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
@@ -35,6 +40,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         nodes,
         base_port,
         data_dir,
+        no_foot,
     } = args;
     let map = match map {
         Some(map) => map,
@@ -46,9 +52,10 @@ pub fn run(args: UpArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("graphdata").join(format!("{}-cluster", map_name(&map))));
     if graph_is_stale(&map, &graph)? {
         import::run(ImportArgs {
-            input: map,
+            input: map.clone(),
             out: graph.clone(),
             precision: DEFAULT_PRECISION,
+            profile: Profile::Car,
         })?;
     } else {
         eprintln!(
@@ -57,9 +64,26 @@ pub fn run(args: UpArgs) -> Result<()> {
             map.display()
         );
     }
+    let foot = foot_graph_dir(&graph);
+    if no_foot {
+        eprintln!("meridian: no foot graph (--no-foot)");
+    } else if foot_graph_is_stale(&map, &foot)? {
+        import::run(ImportArgs {
+            input: map.clone(),
+            out: foot.clone(),
+            precision: DEFAULT_PRECISION,
+            profile: Profile::Foot,
+        })?;
+    } else {
+        eprintln!(
+            "meridian: {} is up to date with {}",
+            foot.display(),
+            map.display()
+        );
+    }
     render_if_stale(&graph, &tiles)?;
     // Every node serves the images, so each one's map page works.
-    local_cluster::run_local_cluster(&graph, nodes, base_port, &data_dir, Some(&tiles))
+    local_cluster::run_local_cluster(&graph, nodes, base_port, &data_dir, Some(&tiles), no_foot)
 }
 
 /// The map a brand-new user runs `up` on: a real extract shipped in the repository (see
@@ -94,6 +118,19 @@ fn graph_is_stale(map: &std::path::Path, graph: &std::path::Path) -> Result<bool
     if !graph.join(meridian::places::FILE_NAME).exists() {
         return Ok(true);
     }
+    older_than_map(map, graph)
+}
+
+/// True when the foot graph has no manifest, is not a foot graph, or is older than the map.
+fn foot_graph_is_stale(map: &std::path::Path, foot: &std::path::Path) -> Result<bool> {
+    match meridian::graph::Manifest::read(foot) {
+        Ok(m) if m.profile == Profile::Foot => older_than_map(map, foot),
+        _ => Ok(true),
+    }
+}
+
+/// True when the graph directory has no manifest or the map file is newer than it.
+fn older_than_map(map: &std::path::Path, graph: &std::path::Path) -> Result<bool> {
     let map_time = std::fs::metadata(map)
         .with_context(|| format!("cannot read map {}", map.display()))?
         .modified()?;

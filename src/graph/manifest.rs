@@ -1,6 +1,7 @@
 //! The graph manifest (`manifest.json`): what a graph directory holds and how it was made. The
 //! store reads it first and loads tiles only when a search needs them.
 
+use crate::mode::Profile;
 use serde::{Deserialize, Serialize};
 use spatial::BBox;
 use std::path::Path;
@@ -36,6 +37,9 @@ pub struct Counts {
 pub struct Manifest {
     pub format_version: u32,
     pub name: String,
+    /// Who the graph is for; absent (car) in car manifests, which stay as they always were.
+    #[serde(default, skip_serializing_if = "Profile::is_car")]
+    pub profile: Profile,
     pub source: String,
     /// Identifies this build of the graph: sha256 over all tile checksums.
     pub graph_version: String,

@@ -1,17 +1,21 @@
 //! The tiled road graph: identifiers, the on-disk tile format, the manifest, the lazy tile store
-//! and the importer that builds all of it from OpenStreetMap.
+//! and the importer that builds all of it from OpenStreetMap, for cars ([`profile`]) or walkers
+//! ([`foot`]), one graph per [`Profile`].
 //!
 //! Every node and edge lives in exactly one geohash tile. Ids are `(tile index, local index)`;
 //! the tile index is the position of the tile's geohash in the manifest's sorted tile list.
 
 pub mod build;
+pub mod foot;
 pub mod manifest;
+pub mod mode;
 pub mod nearby;
 pub mod profile;
 pub mod store;
 pub mod tile;
 
 pub use manifest::Manifest;
+pub use mode::Profile;
 pub use store::{GraphStore, StoreError};
 
 /// Sentinel for "no such tile / edge" in packed fields of the tile format.

@@ -87,7 +87,9 @@ const MAXSPEED_KEYS: [&str; 4] = [
 // Road classes
 // ---------------------------------------------------------------------------
 
-/// Road class of a car-routable way, ordered from most to least important.
+/// Road class of a way, ordered from most to least important: first the classes cars use
+/// (the first [`RoadClass::CAR`]), then the ways only walkers use (the foot profile,
+/// [`crate::foot`]). New classes go at the end so stored `as_u8` values never change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum RoadClass {
@@ -106,11 +108,31 @@ pub enum RoadClass {
     LivingStreet,
     Service,
     Road,
+    /// `highway=footway` (sidewalks and crossings included: `footway=sidewalk|crossing`).
+    Footway,
+    /// `highway=pedestrian`: a pedestrian street or square.
+    Pedestrian,
+    /// `highway=path`.
+    Path,
+    /// `highway=steps`.
+    Steps,
+    /// `highway=track`.
+    Track,
+    /// `highway=cycleway`, walked only where `foot=*` allows it.
+    Cycleway,
+    /// `highway=bridleway`, walked only where `foot=*` allows it.
+    Bridleway,
+    /// Indoor `highway=corridor`, walked only where `foot=*` allows it.
+    Corridor,
+    /// `highway=platform`, `railway=platform`.
+    Platform,
+    /// `man_made=pier`.
+    Pier,
 }
 
 impl RoadClass {
-    /// Every class, in `as_u8` order.
-    pub const ALL: [RoadClass; 15] = [
+    /// The classes cars use, in `as_u8` order (the first values of [`RoadClass::ALL`]).
+    pub const CAR: [RoadClass; 15] = [
         RoadClass::Motorway,
         RoadClass::MotorwayLink,
         RoadClass::Trunk,
@@ -128,10 +150,48 @@ impl RoadClass {
         RoadClass::Road,
     ];
 
+    /// Every class, in `as_u8` order.
+    pub const ALL: [RoadClass; 25] = [
+        RoadClass::Motorway,
+        RoadClass::MotorwayLink,
+        RoadClass::Trunk,
+        RoadClass::TrunkLink,
+        RoadClass::Primary,
+        RoadClass::PrimaryLink,
+        RoadClass::Secondary,
+        RoadClass::SecondaryLink,
+        RoadClass::Tertiary,
+        RoadClass::TertiaryLink,
+        RoadClass::Unclassified,
+        RoadClass::Residential,
+        RoadClass::LivingStreet,
+        RoadClass::Service,
+        RoadClass::Road,
+        RoadClass::Footway,
+        RoadClass::Pedestrian,
+        RoadClass::Path,
+        RoadClass::Steps,
+        RoadClass::Track,
+        RoadClass::Cycleway,
+        RoadClass::Bridleway,
+        RoadClass::Corridor,
+        RoadClass::Platform,
+        RoadClass::Pier,
+    ];
+
     /// The class for a `highway=*` value, or `None` when cars do not use that
     /// kind of way (footway, cycleway, track, path, steps, construction,
     /// proposed, ...).
     pub fn from_highway(value: &str) -> Option<RoadClass> {
+        let value = value.trim();
+        RoadClass::CAR
+            .into_iter()
+            .find(|class| class.name().eq_ignore_ascii_case(value))
+    }
+
+    /// The class for any `highway=*` value a walker may use (car classes included), or `None`
+    /// (construction, proposed, raceway, bus_guideway, ...).
+    pub fn from_highway_any(value: &str) -> Option<RoadClass> {
         let value = value.trim();
         RoadClass::ALL
             .into_iter()
@@ -166,10 +226,21 @@ impl RoadClass {
             RoadClass::LivingStreet => "living_street",
             RoadClass::Service => "service",
             RoadClass::Road => "road",
+            RoadClass::Footway => "footway",
+            RoadClass::Pedestrian => "pedestrian",
+            RoadClass::Path => "path",
+            RoadClass::Steps => "steps",
+            RoadClass::Track => "track",
+            RoadClass::Cycleway => "cycleway",
+            RoadClass::Bridleway => "bridleway",
+            RoadClass::Corridor => "corridor",
+            RoadClass::Platform => "platform",
+            RoadClass::Pier => "pier",
         }
     }
 
-    /// Average free-flow speed when the way has no usable speed limit.
+    /// Average free-flow car speed when the way has no usable speed limit (ways cars never
+    /// use get [`UNKNOWN_ROAD_SPEED_KMH`]).
     ///
     /// Links are much slower than their main roads because they are short and
     /// mostly consist of the curve and the merge.
@@ -189,7 +260,17 @@ impl RoadClass {
             RoadClass::Residential => 25.0,
             RoadClass::LivingStreet => 10.0,
             RoadClass::Service => 15.0,
-            RoadClass::Road => UNKNOWN_ROAD_SPEED_KMH,
+            RoadClass::Road
+            | RoadClass::Footway
+            | RoadClass::Pedestrian
+            | RoadClass::Path
+            | RoadClass::Steps
+            | RoadClass::Track
+            | RoadClass::Cycleway
+            | RoadClass::Bridleway
+            | RoadClass::Corridor
+            | RoadClass::Platform
+            | RoadClass::Pier => UNKNOWN_ROAD_SPEED_KMH,
         }
     }
 
@@ -233,7 +314,7 @@ impl Direction {
 }
 
 /// Value of `key`, trimmed; `None` when absent or empty.
-fn tag<'t>(tags: &[(&'t str, &'t str)], key: &str) -> Option<&'t str> {
+pub(crate) fn tag<'t>(tags: &[(&'t str, &'t str)], key: &str) -> Option<&'t str> {
     tags.iter()
         .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
         .map(|(_, v)| v.trim())
@@ -242,7 +323,11 @@ fn tag<'t>(tags: &[(&'t str, &'t str)], key: &str) -> Option<&'t str> {
 
 /// Value of `base:suffix` without building the key string (this runs for
 /// every way of the planet).
-fn tag_with_suffix<'t>(tags: &[(&'t str, &'t str)], base: &str, suffix: &str) -> Option<&'t str> {
+pub(crate) fn tag_with_suffix<'t>(
+    tags: &[(&'t str, &'t str)],
+    base: &str,
+    suffix: &str,
+) -> Option<&'t str> {
     tags.iter()
         .find(|(k, _)| {
             let k = k.trim().as_bytes();
@@ -256,7 +341,7 @@ fn tag_with_suffix<'t>(tags: &[(&'t str, &'t str)], base: &str, suffix: &str) ->
 }
 
 /// `key:forward` / `key:backward`, falling back to plain `key`.
-fn directional_tag<'t>(
+pub(crate) fn directional_tag<'t>(
     tags: &[(&'t str, &'t str)],
     key: &str,
     direction: Direction,
@@ -274,12 +359,12 @@ fn first_directional_tag<'t>(
         .find_map(|key| directional_tag(tags, key, direction))
 }
 
-fn is_one_of(value: &str, candidates: &[&str]) -> bool {
+pub(crate) fn is_one_of(value: &str, candidates: &[&str]) -> bool {
     let value = value.trim();
     candidates.iter().any(|c| c.eq_ignore_ascii_case(value))
 }
 
-fn is_yes(value: &str) -> bool {
+pub(crate) fn is_yes(value: &str) -> bool {
     is_one_of(value, &["yes", "true", "1"])
 }
 
@@ -609,7 +694,7 @@ pub fn smoothness_speed_cap_kmh(smoothness: &str) -> Option<f32> {
 }
 
 /// `A1;E40` and `A1 ; E40` both become `A1; E40`, the form shown to users.
-fn canonical_list(value: &str) -> String {
+pub(crate) fn canonical_list(value: &str) -> String {
     value
         .split(';')
         .map(str::trim)
@@ -876,7 +961,8 @@ mod tests {
             ("service", 15.0),
             ("road", 10.0),
         ];
-        assert_eq!(expected.len(), RoadClass::ALL.len());
+        assert_eq!(expected.len(), RoadClass::CAR.len());
+        assert_eq!(RoadClass::ALL[..RoadClass::CAR.len()], RoadClass::CAR);
         for (highway, speed) in expected {
             let class = RoadClass::from_highway(highway).unwrap();
             assert_eq!(class.name(), highway);
@@ -894,7 +980,12 @@ mod tests {
             assert_eq!(class.as_u8() as usize, i);
             assert_eq!(RoadClass::from_u8(class.as_u8()), Some(class));
         }
-        assert_eq!(RoadClass::from_u8(15), None);
+        assert_eq!(RoadClass::from_u8(RoadClass::ALL.len() as u8), None);
+        // Stored values of the car classes never move.
+        assert_eq!(RoadClass::Road.as_u8(), 14);
+        assert_eq!(RoadClass::Footway.as_u8(), 15);
+        assert_eq!(RoadClass::from_highway_any("Steps"), Some(RoadClass::Steps));
+        assert_eq!(RoadClass::from_highway("steps"), None);
         assert!(RoadClass::Motorway < RoadClass::Primary);
         assert!(RoadClass::Service < RoadClass::Road);
         assert!(RoadClass::TrunkLink.is_link());

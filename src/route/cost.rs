@@ -23,6 +23,22 @@ pub struct TurnParams {
     pub traffic_signal_s: f64,
 }
 
+impl TurnParams {
+    /// The turn costs of a graph's traveller: a car's default, or a walker's, who turns at no
+    /// cost (only a U-turn and a traffic signal cost a couple of seconds).
+    pub fn for_profile(profile: graph::Profile) -> Self {
+        match profile {
+            graph::Profile::Car => TurnParams::default(),
+            graph::Profile::Foot => TurnParams {
+                turn_penalty_s: 0.0,
+                turn_bias: 1.0,
+                u_turn_penalty_s: 2.0,
+                traffic_signal_s: 2.0,
+            },
+        }
+    }
+}
+
 impl Default for TurnParams {
     fn default() -> Self {
         TurnParams {
@@ -139,5 +155,14 @@ mod tests {
         assert!(straight < 0.01, "{straight}");
         assert!(right > 1.0 && right < left, "{right} {left}");
         assert!(left < p.turn_penalty_s);
+    }
+
+    #[test]
+    fn walkers_turn_for_free() {
+        let p = TurnParams::for_profile(graph::Profile::Foot);
+        for angle in [-180.0, -90.0, 0.0, 45.0, 90.0, 179.0] {
+            assert_eq!(turn_duration(angle, &p), 0.0);
+        }
+        assert!(p.u_turn_penalty_s < TurnParams::default().u_turn_penalty_s);
     }
 }

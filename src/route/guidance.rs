@@ -70,7 +70,7 @@ pub struct Step {
     /// `[lon, lat]` pairs only to keep the field's place in the JSON).
     #[serde(serialize_with = "lon_lat_seq")]
     pub geometry: Vec<LatLon>,
-    /// Always `"driving"`.
+    /// `"driving"`, or `"walking"` on a foot graph (set by the router).
     pub mode: &'static str,
     /// Always `"right"`.
     pub driving_side: &'static str,

@@ -185,15 +185,22 @@ pub fn now_ms() -> i64 {
 impl Router {
     pub fn new(store: Arc<GraphStore>) -> Self {
         let max_speed_kmh = store.manifest().max_speed_kmh;
+        let turns = TurnParams::for_profile(store.manifest().profile);
         let traffic = Arc::new(TrafficFeed::new(TrafficSnapshot::free_flow(&store)));
         Router {
             store,
-            base_model: CostModel::new(FreeFlow { max_speed_kmh }, TurnParams::default()),
+            base_model: CostModel::new(FreeFlow { max_speed_kmh }, turns),
             traffic,
             profiles: None,
             max_snap_m: DEFAULT_MAX_SNAP_M,
             overlay: None,
         }
+    }
+
+    /// Who the graph is for (its manifest says): the turn rules and the steps' travel mode
+    /// follow it.
+    pub fn profile(&self) -> graph::Profile {
+        self.store.manifest().profile
     }
 
     /// Builds the multi-level overlay and customizes it under the current cost model; routes
@@ -729,7 +736,12 @@ impl Router {
             duration_s: path.cost_s,
             summary: guidance::leg_summary(&segments),
             steps: if with_steps {
-                guidance::build_steps(&segments)
+                let mut steps = guidance::build_steps(&segments);
+                if self.profile() == graph::Profile::Foot {
+                    // OSRM's travel mode of a step on foot.
+                    steps.iter_mut().for_each(|s| s.mode = "walking");
+                }
+                steps
             } else {
                 Vec::new()
             },

@@ -35,11 +35,11 @@ pub const DEFAULT_MAX_MATCHING_SIZE: usize = 100;
 
 /// `GET /match/...`, answered on the compute pool.
 pub fn routes(
-    router: Arc<Router>,
+    routers: super::profiles::Routers,
     limits: Limits,
     compute: Arc<ComputePool>,
 ) -> BoxedFilter<(Response,)> {
-    pooled_service("match", router, limits, compute, handle)
+    pooled_service("match", routers, limits, compute, handle)
 }
 
 /// A parsed match request.
@@ -53,7 +53,7 @@ pub struct MatchQuery {
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
-    match parse(path, query, limits).and_then(|q| answer(router, &q)) {
+    match parse(path, query, limits, router.profile()).and_then(|q| answer(router, &q)) {
         Ok(body) => warp::reply::json(&body).into_response(),
         Err(e) => e.into_response(),
     }
@@ -67,8 +67,13 @@ fn not_applied(name: &str) -> ApiError {
 }
 
 /// Parses and validates a request in OSRM's order (see the module docs).
-pub fn parse(path: &str, query: &str, limits: &Limits) -> Result<MatchQuery, ApiError> {
-    let points = parse_coordinates(&coordinates_part(path, "match")?)?;
+pub fn parse(
+    path: &str,
+    query: &str,
+    limits: &Limits,
+    served: graph::Profile,
+) -> Result<MatchQuery, ApiError> {
+    let points = parse_coordinates(&coordinates_part(path, "match", served)?)?;
     let (mut timestamps, mut split_gaps, mut tidy) = (Vec::new(), true, false);
     let route = parse_route_options_with(query, |o| {
         match o.key.as_str() {
@@ -232,7 +237,7 @@ mod tests {
             max_matching_size: 3,
             ..Limits::default()
         };
-        parse(path, query, &limits)
+        parse(path, query, &limits, graph::Profile::Car)
             .err()
             .map_or("Ok", |e| e.code.as_str())
     }
@@ -269,6 +274,7 @@ mod tests {
             p,
             "timestamps=1;2;3&gaps=ignore&tidy=true",
             &Limits::default(),
+            graph::Profile::Car,
         )
         .unwrap();
         assert_eq!(q.timestamps, vec![1, 2, 3]);

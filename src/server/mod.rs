@@ -1,5 +1,7 @@
 //! The HTTP server: the OSRM v1 services ([`route_api`] with [`route_params`], [`nearest_api`],
-//! [`table_api`], [`trip_api`], [`match_api`], with the request parsing they share in [`osrm_params`]), Nominatim's `/search`
+//! [`table_api`], [`trip_api`], [`match_api`], with the request parsing they share in
+//! [`osrm_params`]) on the car graph and, when given one, a foot graph ([`profiles`]),
+//! Nominatim's `/search`
 //! and `/reverse` ([`geocode_api`]), `/health` and `/metrics` ([`metrics`]),
 //! on warp, with CORS on every answer ([`cors`]); the map
 //! page ([`map_page`]) and, given a tiles directory, its images ([`tile_files`]); on a cluster
@@ -17,6 +19,7 @@ pub mod metrics;
 pub mod nearest_api;
 pub mod osrm_params;
 pub mod pings;
+pub mod profiles;
 pub mod rate_limit;
 pub mod route_api;
 pub mod route_params;
@@ -92,6 +95,9 @@ pub struct ServerOptions {
     pub compute: Arc<ComputePool>,
     /// Which browser origins may read the answers (default: any, as osrm-routed).
     pub cors: cors::Cors,
+    /// A foot graph's router, answering `/{service}/v1/foot/...` and `/walking/` (none: those
+    /// are refused as a profile this server does not route).
+    pub foot: Option<Arc<Router>>,
 }
 
 impl Default for ServerOptions {
@@ -102,6 +108,7 @@ impl Default for ServerOptions {
             metrics: Arc::default(),
             compute: ComputePool::for_this_machine(),
             cors: cors::Cors::default(),
+            foot: None,
         }
     }
 }
@@ -114,6 +121,10 @@ impl std::fmt::Debug for ServerOptions {
             .field("compute_threads", &self.compute.threads())
             .field("compute_capacity", &self.compute.capacity())
             .field("cors", &self.cors)
+            .field(
+                "foot",
+                &self.foot.as_ref().map(|r| r.store.manifest().name.clone()),
+            )
             .finish()
     }
 }
@@ -138,6 +149,12 @@ impl ServerOptions {
         self.cors = cors;
         self
     }
+
+    /// Also route walkers, on this foot graph's router.
+    pub fn with_foot(mut self, foot: Arc<Router>) -> Self {
+        self.foot = Some(foot);
+        self
+    }
 }
 
 impl From<Limits> for ServerOptions {
@@ -159,7 +176,12 @@ pub fn routes(
     cluster: Option<Arc<ClusterNode>>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let limits = options.limits;
+    let routers = profiles::Routers {
+        car: router.clone(),
+        foot: options.foot.clone(),
+    };
     let health_router = router.clone();
+    let health_foot = options.foot.clone();
     let traffic_router = router.clone();
     let health_node = cluster.clone();
     let health = warp::path("health")
@@ -187,6 +209,11 @@ pub fn routes(
                     "traffic_published_ms": traffic.published_ms,
                     "profile_edges": health_router.profiles.as_ref().map_or(0, |p| p.edges),
             });
+            if let Some(foot) = &health_foot {
+                let f = foot.store.manifest();
+                body["foot_graph"] = f.name.clone().into();
+                body["foot_graph_version"] = f.graph_version.clone().into();
+            }
             if let Some(why) = fatal {
                 body["error"] = why.into();
             }
@@ -211,10 +238,10 @@ pub fn routes(
             .map(|| tile_files::not_found("this server has no map images (start it with --tiles)"))
             .boxed(),
     };
-    let nearest = nearest_api::routes(router.clone(), limits, options.compute.clone());
-    let table = table_api::routes(router.clone(), limits, options.compute.clone());
-    let trip = trip_api::routes(router.clone(), limits, options.compute.clone());
-    let matching = match_api::routes(router.clone(), limits, options.compute.clone());
+    let nearest = nearest_api::routes(routers.clone(), limits, options.compute.clone());
+    let table = table_api::routes(routers.clone(), limits, options.compute.clone());
+    let trip = trip_api::routes(routers.clone(), limits, options.compute.clone());
+    let matching = match_api::routes(routers.clone(), limits, options.compute.clone());
     let geocode = geocode_api::routes(
         Arc::new(geocode_api::Geocoder::load(router.store.dir())),
         options.compute.clone(),
@@ -224,8 +251,11 @@ pub fn routes(
     let route_compute = options.compute.clone();
     let api = warp::get().and(warp::path::full()).and(query).then(
         move |path: warp::path::FullPath, query: String| {
-            let (router, metrics, compute) =
-                (router.clone(), route_metrics.clone(), route_compute.clone());
+            let (router, metrics, compute) = (
+                routers.for_path(path.as_str()).clone(),
+                route_metrics.clone(),
+                route_compute.clone(),
+            );
             async move {
                 let started = std::time::Instant::now();
                 let path = path.as_str().to_string();
@@ -329,10 +359,10 @@ pub(crate) async fn run_blocking(
 }
 
 /// An OSRM service under `/<name>/...` whose handler reads the path and query string and runs
-/// on the compute pool (`/nearest`, `/table`).
+/// on the compute pool (`/nearest`, `/table`), on the router of the path's profile.
 pub(crate) fn pooled_service(
     name: &'static str,
-    router: Arc<Router>,
+    routers: profiles::Routers,
     limits: Limits,
     compute: Arc<ComputePool>,
     handle: fn(&Router, &Limits, &str, &str) -> Response,
@@ -343,7 +373,7 @@ pub(crate) fn pooled_service(
         .and(warp::path::full())
         .and(query)
         .and_then(move |path: warp::path::FullPath, query: String| {
-            let (router, compute) = (router.clone(), compute.clone());
+            let (router, compute) = (routers.for_path(path.as_str()).clone(), compute.clone());
             run_blocking(compute, move || {
                 handle(&router, &limits, path.as_str(), &query)
             })

@@ -19,11 +19,11 @@ use warp::Reply;
 
 /// `GET /nearest/...`, answered on the compute pool.
 pub fn routes(
-    router: Arc<Router>,
+    routers: super::profiles::Routers,
     limits: Limits,
     compute: Arc<ComputePool>,
 ) -> BoxedFilter<(Response,)> {
-    pooled_service("nearest", router, limits, compute, handle)
+    pooled_service("nearest", routers, limits, compute, handle)
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
@@ -34,13 +34,14 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
 }
 
 fn answer(router: &Router, limits: &Limits, path: &str, query: &str) -> Result<Value, ApiError> {
-    let points = parse_coordinates(&coordinates_part(path, "nearest")?).map_err(|e| {
-        if e.code == ErrorCode::InvalidValue {
-            ApiError::bad(ErrorCode::InvalidOptions, "Coordinates are invalid")
-        } else {
-            e
-        }
-    })?;
+    let points =
+        parse_coordinates(&coordinates_part(path, "nearest", router.profile())?).map_err(|e| {
+            if e.code == ErrorCode::InvalidValue {
+                ApiError::bad(ErrorCode::InvalidOptions, "Coordinates are invalid")
+            } else {
+                e
+            }
+        })?;
     let mut base = BaseOptions::default();
     let mut number = 1usize;
     for o in split_query(query)? {

@@ -7,21 +7,21 @@
 //! parameter validation refuses is `InvalidOptions`, an exclude class the profile does not
 //! know is `InvalidValue`.
 
+use super::profiles::check_profile;
 use super::route_api::{percent_decode, ApiError};
 use crate::ErrorCode;
+use graph::Profile;
 use route::polyline;
 use route::snap::{self, Bearing};
 use route::{Router, Waypoint};
 use spatial::LatLon;
 
-/// Profile names this server answers for (it routes cars).
-const PROFILES: [&str; 2] = ["driving", "car"];
-
 /// Exclude classes OSRM's car profile defines; any other is `InvalidValue`.
 const CAR_EXCLUDE_CLASSES: [&str; 3] = ["motorway", "toll", "ferry"];
 
-/// The decoded coordinate part of `/{service}/v1/{profile}/{coordinates}[.json]`.
-pub fn coordinates_part(path: &str, service: &str) -> Result<String, ApiError> {
+/// The decoded coordinate part of `/{service}/v1/{profile}/{coordinates}[.json]`, whose
+/// profile must be the one of the graph `served`.
+pub fn coordinates_part(path: &str, service: &str, served: Profile) -> Result<String, ApiError> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let [found, version, profile, coords] = parts.as_slice() else {
         return Err(ApiError::bad(
@@ -43,12 +43,7 @@ pub fn coordinates_part(path: &str, service: &str) -> Result<String, ApiError> {
             format!("Unsupported API version {version:?}, use v1"),
         ));
     }
-    if !PROFILES.contains(profile) {
-        return Err(ApiError::bad(
-            ErrorCode::InvalidOptions,
-            format!("Unknown profile {profile:?}; this server routes \"driving\""),
-        ));
-    }
+    check_profile(profile, served)?;
     let coords = coords.strip_suffix(".json").unwrap_or(coords);
     percent_decode(coords)
         .ok_or_else(|| ApiError::bad(ErrorCode::InvalidUrl, "URL has a malformed percent escape"))

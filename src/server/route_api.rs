@@ -4,8 +4,10 @@
 //! now); OSRM clients never send it, so requests stay OSRM compatible.
 
 use super::osrm_params;
+use super::profiles::check_profile;
 pub use super::route_params::{parse_route_options, RouteOptionsParsed};
 use super::{ErrorCode, Limits};
+use graph::Profile;
 use route::osrm::{route_response_with, Extras, ResponseOptions};
 use route::{Algorithm, RouteError, RouteOptions, Router};
 use serde_json::json;
@@ -60,7 +62,7 @@ pub struct RouteQuery {
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
-    let parsed = parse_path(path, limits).and_then(|points| {
+    let parsed = parse_path(path, limits, router.profile()).and_then(|points| {
         let route = parse_route_options(query)?;
         route.check(points.len())?;
         check_budget(&points, limits, router.store.manifest().bbox)?;
@@ -147,8 +149,9 @@ pub fn error_for(e: &RouteError) -> ApiError {
     ApiError::bad(ErrorCode::from(e), message)
 }
 
-/// Parses `/route/v1/{profile}/{coordinates}[.json]` into points.
-pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<LatLon>, ApiError> {
+/// Parses `/route/v1/{profile}/{coordinates}[.json]` into points; the profile must be the one
+/// of the graph `served`.
+pub fn parse_path(path: &str, limits: &Limits, served: Profile) -> Result<Vec<LatLon>, ApiError> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["route", version, profile, coords] => {
@@ -158,12 +161,7 @@ pub fn parse_path(path: &str, limits: &Limits) -> Result<Vec<LatLon>, ApiError> 
                     format!("Unsupported API version {version:?}, use v1"),
                 ));
             }
-            if !matches!(*profile, "driving" | "car") {
-                return Err(ApiError::bad(
-                    ErrorCode::InvalidOptions,
-                    format!("Unknown profile {profile:?}; this server routes \"driving\""),
-                ));
-            }
+            check_profile(profile, served)?;
             let coords = coords.strip_suffix(".json").unwrap_or(coords);
             let decoded = percent_decode(coords)
                 .ok_or_else(|| ApiError::bad(ErrorCode::InvalidUrl, "URL has a malformed percent escape"))?;
@@ -279,7 +277,12 @@ mod tests {
     #[test]
     fn parses_osrm_coordinates_and_options() {
         let l = Limits::default();
-        let pts = parse_path("/route/v1/driving/-8.61,41.15;-8.60,41.16.json", &l).unwrap();
+        let pts = parse_path(
+            "/route/v1/driving/-8.61,41.15;-8.60,41.16.json",
+            &l,
+            Profile::Car,
+        )
+        .unwrap();
         assert_eq!(
             pts,
             vec![LatLon::new(41.15, -8.61), LatLon::new(41.16, -8.60)]
@@ -307,7 +310,7 @@ mod tests {
             max_route_coordinates: 3,
             ..Limits::default()
         };
-        let code = |p: &str| parse_path(p, &l).unwrap_err().code;
+        let code = |p: &str| parse_path(p, &l, Profile::Car).unwrap_err().code;
         assert_eq!(code("/route/v1/driving/1,2"), "InvalidQuery");
         assert_eq!(code("/route/v1/driving/a,b;1,2"), "InvalidQuery");
         assert_eq!(code("/route/v1/driving/NaN,1;1,2"), "InvalidValue");

@@ -24,11 +24,11 @@ use warp::Reply;
 
 /// `GET /table/...`, answered on the compute pool.
 pub fn routes(
-    router: Arc<Router>,
+    routers: super::profiles::Routers,
     limits: Limits,
     compute: Arc<ComputePool>,
 ) -> BoxedFilter<(Response,)> {
-    pooled_service("table", router, limits, compute, handle)
+    pooled_service("table", routers, limits, compute, handle)
 }
 
 /// A parsed table request.
@@ -51,7 +51,7 @@ pub struct TableQuery {
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
-    match parse(path, query, limits).and_then(|q| answer(router, &q)) {
+    match parse(path, query, limits, router.profile()).and_then(|q| answer(router, &q)) {
         Ok(body) => warp::reply::json(&body).into_response(),
         Err(e) => e.into_response(),
     }
@@ -69,9 +69,15 @@ fn indexes(o: &QueryOption) -> Result<Option<Vec<usize>>, ApiError> {
 }
 
 /// Parses and validates a request in OSRM's order: the grammar (`InvalidQuery`), the
-/// parameter checks (`InvalidOptions`), the size limit (`TooBig`), unsupported options.
-pub fn parse(path: &str, query: &str, limits: &Limits) -> Result<TableQuery, ApiError> {
-    let points = parse_coordinates(&coordinates_part(path, "table")?).map_err(|e| {
+/// parameter checks (`InvalidOptions`), the size limit (`TooBig`), unsupported options; the
+/// path's profile must be the one of the graph `served`.
+pub fn parse(
+    path: &str,
+    query: &str,
+    limits: &Limits,
+    served: graph::Profile,
+) -> Result<TableQuery, ApiError> {
+    let points = parse_coordinates(&coordinates_part(path, "table", served)?).map_err(|e| {
         if e.code == ErrorCode::InvalidValue {
             ApiError::bad(ErrorCode::InvalidOptions, "Coordinates are invalid")
         } else {
@@ -248,7 +254,7 @@ mod tests {
             max_table_size: 2,
             ..Limits::default()
         };
-        parse(path, query, &limits)
+        parse(path, query, &limits, graph::Profile::Car)
             .err()
             .map_or("Ok", |e| e.code.as_str())
     }
@@ -285,6 +291,7 @@ mod tests {
             p,
             "sources=0;2&annotations=distance&fallback_speed=10&scale_factor=2",
             &Limits::default(),
+            graph::Profile::Car,
         )
         .unwrap();
         assert_eq!(q.sources, vec![0, 2]);

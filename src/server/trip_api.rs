@@ -32,11 +32,11 @@ pub const DEFAULT_MAX_TRIP_SIZE: usize = 100;
 
 /// `GET /trip/...`, answered on the compute pool.
 pub fn routes(
-    router: Arc<Router>,
+    routers: super::profiles::Routers,
     limits: Limits,
     compute: Arc<ComputePool>,
 ) -> BoxedFilter<(Response,)> {
-    pooled_service("trip", router, limits, compute, handle)
+    pooled_service("trip", routers, limits, compute, handle)
 }
 
 /// A parsed trip request.
@@ -50,15 +50,20 @@ pub struct TripQuery {
 }
 
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
-    match parse(path, query, limits).and_then(|q| answer(router, &q)) {
+    match parse(path, query, limits, router.profile()).and_then(|q| answer(router, &q)) {
         Ok(body) => warp::reply::json(&body).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 /// Parses and validates a request in OSRM's order (see the module docs).
-pub fn parse(path: &str, query: &str, limits: &Limits) -> Result<TripQuery, ApiError> {
-    let points = parse_coordinates(&coordinates_part(path, "trip")?)?;
+pub fn parse(
+    path: &str,
+    query: &str,
+    limits: &Limits,
+    served: graph::Profile,
+) -> Result<TripQuery, ApiError> {
+    let points = parse_coordinates(&coordinates_part(path, "trip", served)?)?;
     let mut ends = TripEnds {
         roundtrip: true,
         first: false,
@@ -199,7 +204,7 @@ mod tests {
             max_trip_size: 3,
             ..Limits::default()
         };
-        parse(path, query, &limits)
+        parse(path, query, &limits, graph::Profile::Car)
             .err()
             .map_or("Ok", |e| e.code.as_str())
     }
@@ -239,7 +244,13 @@ mod tests {
             "InvalidVersion"
         );
         assert_eq!(code("/trip/v1/driving/9.5,97;9.5,47.2", ""), "InvalidValue");
-        let q = parse(p, "roundtrip=false&source=first", &Limits::default()).unwrap();
+        let q = parse(
+            p,
+            "roundtrip=false&source=first",
+            &Limits::default(),
+            graph::Profile::Car,
+        )
+        .unwrap();
         assert_eq!(
             q.ends,
             TripEnds {

@@ -52,6 +52,30 @@ pub fn graph_dir(name: &str) -> PathBuf {
     out
 }
 
+/// Imports `name` with the foot profile once per process and returns its graph directory.
+pub fn foot_graph_dir(name: &str) -> PathBuf {
+    static DIRS: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let dirs = DIRS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = dirs.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = map.get(name) {
+        return d.clone();
+    }
+    let out = scratch_dir(&format!("{}-foot", name.replace('/', "_")));
+    import(&BuildOptions {
+        profile: meridian::graph::Profile::Foot,
+        ..BuildOptions::new(extract(name), &out)
+    })
+    .unwrap_or_else(|e| panic!("foot import of {name} failed: {e}"));
+    map.insert(name.to_string(), out.clone());
+    out
+}
+
+/// A router (plain A*) on the foot graph of `name`.
+pub fn foot_router(name: &str) -> Arc<Router> {
+    let store = GraphStore::open(foot_graph_dir(name)).expect("open foot graph");
+    Arc::new(Router::new(Arc::new(store)))
+}
+
 pub fn router(name: &str) -> Arc<Router> {
     let store = GraphStore::open(graph_dir(name)).expect("open graph");
     Arc::new(Router::new(Arc::new(store)))

@@ -6,6 +6,7 @@ mod clients;
 mod cluster;
 mod common;
 mod exactness;
+mod foot;
 mod geocoding;
 #[cfg(feature = "analytics")]
 mod history;

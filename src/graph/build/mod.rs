@@ -1,9 +1,11 @@
-//! `meridian import`: OSM PBF → car graph → geohash tiles + manifest in a graph directory.
+//! `meridian import`: OSM PBF → car or foot graph ([`BuildOptions::profile`]) → geohash tiles +
+//! manifest in a graph directory.
 //!
 //! Steps: [`osm`] reads the file (two passes), [`topology`] builds junctions, chains, directed
 //! edges, the largest strongly connected component and forbidden turns, [`tiling`] writes tiles.
-//! Then the `places` crate reads the file once more for addresses, streets and places and
-//! writes the geocoding index (`places.rkyv`) beside the tiles.
+//! Then, for the car graph, the `places` crate reads the file once more for addresses, streets
+//! and places and writes the geocoding index (`places.rkyv`) beside the tiles (a foot graph is
+//! served next to a car graph, whose index answers the geocoding).
 
 pub mod ascii_map;
 #[cfg(test)]
@@ -14,6 +16,7 @@ pub mod tiling;
 pub mod topology;
 
 use crate::manifest::Manifest;
+use crate::mode::Profile;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -38,8 +41,8 @@ pub enum BuildError {
     Serialize(String),
     #[error("geohash precision must be between 2 and 8, got {0}")]
     Precision(usize),
-    #[error("{0} holds no car-routable roads")]
-    Empty(String),
+    #[error("{path} holds no {profile}-routable roads")]
+    Empty { path: String, profile: Profile },
     #[error(transparent)]
     Places(#[from] places::PlacesError),
 }
@@ -61,12 +64,15 @@ pub struct BuildOptions {
     pub landmarks: usize,
     /// Show progress bars (off in tests and when stderr is not a terminal).
     pub progress: bool,
-    /// Also write the geocoding index (`places.rkyv`) from the same file.
+    /// Also write the geocoding index (`places.rkyv`) from the same file (car graphs only).
     pub places: bool,
+    /// Who the graph is for (default: cars).
+    pub profile: Profile,
 }
 
 impl BuildOptions {
-    /// Defaults: precision [`DEFAULT_PRECISION`], [`landmarks::DEFAULT_LANDMARKS`], no progress.
+    /// Defaults: precision [`DEFAULT_PRECISION`], [`landmarks::DEFAULT_LANDMARKS`], no progress,
+    /// the car profile with its geocoding index.
     pub fn new(input: impl Into<PathBuf>, out_dir: impl Into<PathBuf>) -> Self {
         BuildOptions {
             input: input.into(),
@@ -75,6 +81,7 @@ impl BuildOptions {
             landmarks: landmarks::DEFAULT_LANDMARKS,
             progress: false,
             places: true,
+            profile: Profile::Car,
         }
     }
 }
@@ -106,10 +113,10 @@ pub fn import(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     } else {
         ProgressBar::hidden()
     };
-    let osm = osm::read_pbf(&opts.input, &progress)?;
+    let osm = osm::read_pbf(&opts.input, opts.profile, &progress)?;
     let mut report = build(osm, opts, progress, start)?;
     let index = opts.out_dir.join(places::FILE_NAME);
-    if opts.places {
+    if opts.places && opts.profile == Profile::Car {
         report.places = Some(places::build_index(&opts.input, &opts.out_dir)?);
     } else if index.exists() {
         // An index of an earlier import must not be served with the new graph.
@@ -137,7 +144,10 @@ fn build(
 ) -> Result<BuildReport, BuildError> {
     let read_time = start.elapsed();
     if osm.ways.is_empty() {
-        return Err(BuildError::Empty(opts.input.display().to_string()));
+        return Err(BuildError::Empty {
+            path: opts.input.display().to_string(),
+            profile: opts.profile,
+        });
     }
 
     progress.set_message("building topology");
@@ -147,7 +157,10 @@ fn build(
     let landmarks = landmarks::compute(&topo, opts.landmarks);
     let topology_time = t.elapsed();
     if topo.edges.is_empty() {
-        return Err(BuildError::Empty(opts.input.display().to_string()));
+        return Err(BuildError::Empty {
+            path: opts.input.display().to_string(),
+            profile: opts.profile,
+        });
     }
 
     let t = Instant::now();
@@ -171,6 +184,7 @@ fn build(
             precision: opts.precision,
             name: &name,
             source: &source,
+            profile: opts.profile,
         },
         &opts.out_dir,
         &progress,

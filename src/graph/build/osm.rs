@@ -1,10 +1,11 @@
-//! Reads an OSM PBF into the raw material of the car graph: the car-usable ways with their
-//! profile, the car turn restrictions with a node via, and the coordinates of the nodes those
-//! ways reference. Two passes (ways and relations, then only the needed nodes) so the input may
+//! Reads an OSM PBF into the raw material of a graph: the ways the [`Profile`] may use with
+//! their way profile, its turn restrictions with a node via (cars only), and the coordinates of
+//! the nodes those ways reference. Two passes (ways and relations, then only the needed nodes) so the input may
 //! be in any order and memory stays proportional to the road network, not the whole file.
 
 use super::BuildError;
-use crate::profile::{car_restriction, car_way_profile, RestrictionKind, WayProfile};
+use crate::mode::Profile;
+use crate::profile::{RestrictionKind, WayProfile};
 use indicatif::ProgressBar;
 use osmpbf::{Element, ElementReader, RelMemberType};
 use spatial::LatLon;
@@ -28,7 +29,7 @@ pub struct OsmRestriction {
 pub struct OsmData {
     pub ways: Vec<OsmWay>,
     pub restrictions: Vec<OsmRestriction>,
-    /// Car restrictions we cannot represent (via ways, missing members).
+    /// Restrictions we cannot represent (via ways, missing members).
     pub restrictions_skipped: u64,
     /// Position of every node a kept way references and the file contains.
     pub node_coords: HashMap<i64, LatLon>,
@@ -40,7 +41,11 @@ fn is_signal((k, v): (&str, &str)) -> bool {
     k == "highway" && v == "traffic_signals"
 }
 
-pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildError> {
+pub fn read_pbf(
+    path: &Path,
+    profile: Profile,
+    progress: &ProgressBar,
+) -> Result<OsmData, BuildError> {
     let open = || {
         ElementReader::from_path(path).map_err(|e| BuildError::Pbf {
             path: path.display().to_string(),
@@ -66,17 +71,17 @@ pub fn read_pbf(path: &Path, progress: &ProgressBar) -> Result<OsmData, BuildErr
             match element {
                 Element::Way(way) => {
                     let tags: Vec<(&str, &str)> = way.tags().collect();
-                    if let Some(profile) = car_way_profile(&tags) {
+                    if let Some(way_profile) = profile.way_profile(&tags) {
                         ways.push(OsmWay {
                             id: way.id(),
                             refs: way.refs().collect(),
-                            profile,
+                            profile: way_profile,
                         });
                     }
                 }
-                Element::Relation(rel) => {
+                Element::Relation(rel) if profile.uses_turn_restrictions() => {
                     let tags: Vec<(&str, &str)> = rel.tags().collect();
-                    let Some(kind) = car_restriction(&tags) else {
+                    let Some(kind) = profile.restriction(&tags) else {
                         return;
                     };
                     let (mut from, mut via, mut to) = (Vec::new(), Vec::new(), Vec::new());

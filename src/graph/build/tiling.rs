@@ -33,6 +33,7 @@ pub struct TilingInput<'a> {
     pub precision: usize,
     pub name: &'a str,
     pub source: &'a str,
+    pub profile: crate::mode::Profile,
 }
 
 pub fn write_tiles(
@@ -333,6 +334,7 @@ fn manifest(
     Manifest {
         format_version: TILE_FORMAT_VERSION,
         name: input.name.to_string(),
+        profile: input.profile,
         source: input.source.to_string(),
         graph_version: hex(version),
         geohash_precision: input.precision,

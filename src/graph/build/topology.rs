@@ -6,7 +6,7 @@
 
 use super::osm::OsmData;
 use crate::profile::RestrictionKind;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::DiGraph;
 use spatial::LatLon;
 use std::collections::HashMap;
@@ -50,8 +50,8 @@ pub struct Topology {
     pub osm_nodes_used: u64,
 }
 
-/// Builds the car graph of what was read, step by step: the road nodes of each way, the
-/// junctions, degree-2 chains between them, directed edges, the largest strongly connected
+/// Builds the graph (car or foot) of what was read, step by step: the road nodes of each way,
+/// the junctions, degree-2 chains between them, directed edges, the largest strongly connected
 /// component, and the forbidden turns of the restrictions.
 pub fn build_topology(osm: &OsmData) -> Topology {
     let nodes = road_nodes(osm);
@@ -274,9 +274,17 @@ fn largest_component(junctions: usize, edges: &[DirEdge]) -> Vec<bool> {
     for e in edges {
         g.add_edge(e.from.into(), e.to.into(), ());
     }
-    let components = tarjan_scc(&g);
+    // Kosaraju's is iterative: the recursive Tarjan overflowed a 2 MB thread stack on Porto's
+    // foot graph, whose two-way ways make one DFS path run through most of the city.
+    let components = kosaraju_scc(&g);
     let mut keep = vec![false; junctions];
-    if let Some(largest) = components.iter().max_by_key(|c| c.len()) {
+    // Ties (between tiny components only, in real maps) go to the lowest junction number, so
+    // the choice does not depend on the algorithm's component order.
+    let key = |c: &&Vec<petgraph::graph::NodeIndex>| {
+        let lowest = c.iter().map(|n| n.index()).min().unwrap_or(usize::MAX);
+        (c.len(), std::cmp::Reverse(lowest))
+    };
+    if let Some(largest) = components.iter().max_by_key(key) {
         for n in largest {
             keep[n.index()] = true;
         }
