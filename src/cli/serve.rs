@@ -5,6 +5,7 @@
 use super::{foot_graph_dir, open_graph};
 use anyhow::{bail, Context, Result};
 use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
+use meridian::route::overlay::PartitionSource;
 use meridian::route::Router;
 use meridian::server::{self, Limits, ServerOptions};
 use meridian::tiles::index::TileIndex;
@@ -247,8 +248,15 @@ fn with_overlay(router: Router, no_overlay: bool, what: &str) -> Result<Router> 
     let router = router
         .with_overlay(Default::default())
         .with_context(|| format!("building the {what}overlay"))?;
+    let cells = match router.overlay.as_ref().map(|o| &o.overlay.source) {
+        Some(PartitionSource::Stored) => "cells read from the graph directory".to_string(),
+        Some(PartitionSource::Built {
+            unusable_file: Some(why),
+        }) => format!("cells cut at start; the stored partition was not used: {why}"),
+        _ => "cells cut at start (no stored partition; `meridian import` writes one)".into(),
+    };
     eprintln!(
-        "meridian: {what}overlay built and customized in {:.0} ms",
+        "meridian: {what}overlay built and customized in {:.0} ms ({cells})",
         t.elapsed().as_secs_f64() * 1e3
     );
     Ok(router)

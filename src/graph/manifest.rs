@@ -20,6 +20,19 @@ pub struct TileEntry {
     pub sha256: String,
 }
 
+/// A file derived from the tiles and kept beside them (the overlay's stored partition): not part
+/// of the graph version, checked by `meridian verify` like a tile.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SidecarEntry {
+    /// What the file is, e.g. `overlay-partition`.
+    pub kind: String,
+    /// File name relative to the graph directory.
+    pub file: String,
+    pub bytes: u64,
+    /// Hex sha256 of the file.
+    pub sha256: String,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Counts {
     pub osm_ways_used: u64,
@@ -52,6 +65,9 @@ pub struct Manifest {
     pub counts: Counts,
     /// Sorted by geohash; a tile's index is its position here.
     pub tiles: Vec<TileEntry>,
+    /// Derived files beside the tiles; absent in manifests written before they existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<SidecarEntry>,
 }
 
 /// A box as the manifest has always written it: `[min_lon, min_lat, max_lon, max_lat]`.
@@ -98,5 +114,19 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join(MANIFEST_FILE), text)
+    }
+
+    /// Rewrites the manifest in `dir` atomically (a temporary file renamed over it), so a reader
+    /// sees the old or the new one, never half of one.
+    pub fn replace(&self, dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join(MANIFEST_FILE))
+    }
+
+    /// The sidecar of `kind`, if the manifest lists one.
+    pub fn sidecar(&self, kind: &str) -> Option<&SidecarEntry> {
+        self.sidecars.iter().find(|s| s.kind == kind)
     }
 }

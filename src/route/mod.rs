@@ -221,6 +221,15 @@ impl Router {
         Ok(self)
     }
 
+    /// Cuts the overlay's cells with `config` and stores them in the graph directory (what
+    /// `meridian import` does), so [`Router::with_overlay`] reads them instead of cutting.
+    pub fn store_overlay_partition(
+        &self,
+        config: &OverlayConfig,
+    ) -> Result<graph::manifest::SidecarEntry, OverlayError> {
+        Overlay::store_partition(&self.store, &self.base_model, config)
+    }
+
     /// Re-customizes the overlay for the current traffic (only cells with changed edge costs)
     /// and swaps the new weights in. Blocking and CPU-heavy: call it from a worker thread
     /// ([`Router::spawn_overlay_updater`]), never on the async runtime.
@@ -235,7 +244,8 @@ impl Router {
             .update(&old.weights, &self.store, &self.cost_model())
             .map_err(|e| match e {
                 OverlayError::Store(s) => RouteError::Store(s),
-                OverlayError::PartialStore => RouteError::NoRoute,
+                // An update reads neither a partial store nor the stored partition.
+                OverlayError::PartialStore | OverlayError::Stored(_) => RouteError::NoRoute,
             })?;
         live.publish(Customized {
             weights,

@@ -363,3 +363,89 @@ fn the_updater_thread_swaps_in_weights_for_a_new_publish() {
     let out = compare(&router, None, 100, 8, 5);
     assert_exact(name, &out, 100);
 }
+
+/// The partition `meridian import` stores (a real CLI import) is read back at start and gives
+/// exactly the cells, boundaries and cut levels the partitioner cuts, so the same routes; a
+/// damaged file is caught by `meridian verify` (exit code and sentence) and a server then cuts
+/// the cells again instead of using it.
+#[test]
+fn the_stored_partition_is_the_cut_one_and_damage_is_caught() {
+    use meridian::route::overlay::PartitionSource;
+    for name in ["small/liechtenstein-2015-07", "small/andorra-2021-10"] {
+        let dir =
+            crate::common::scratch_dir(&format!("stored-partition-{}", name.replace('/', "_")));
+        let graph = dir.join("graph");
+        let import = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .arg("import")
+            .arg(crate::common::extract(name))
+            .arg("--out")
+            .arg(&graph)
+            .output()
+            .expect("run meridian import");
+        assert!(import.status.success(), "{import:?}");
+        let stdout = String::from_utf8_lossy(&import.stdout);
+        assert!(
+            stdout.contains("overlay partition: overlay-partition.bin"),
+            "{stdout}"
+        );
+        let verify = |graph: &std::path::Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+                .args(["verify", "--graph"])
+                .arg(graph)
+                .output()
+                .expect("run meridian verify")
+        };
+        let ok = verify(&graph);
+        assert!(ok.status.success(), "{ok:?}");
+        assert!(String::from_utf8_lossy(&ok.stdout).contains("and overlay-partition.bin"));
+
+        let open = || Router::new(Arc::new(GraphStore::open(&graph).expect("open")));
+        let stored = open().with_overlay(OverlayConfig::default()).unwrap();
+        let stored = stored.overlay.as_ref().unwrap();
+        assert_eq!(stored.overlay.source, PartitionSource::Stored, "{name}");
+        let cut = overlay_router(name, OverlayConfig::default());
+        let cut = cut.overlay.as_ref().unwrap();
+        assert!(matches!(cut.overlay.source, PartitionSource::Built { .. }));
+        let (a, b) = (&stored.overlay.partition, &cut.overlay.partition);
+        assert_eq!(a.cut, b.cut, "{name}: cut levels");
+        assert_eq!(a.levels.len(), b.levels.len());
+        for (x, y) in a.levels.iter().zip(&b.levels) {
+            assert_eq!(
+                (&x.name, x.cells, &x.cell_of, &x.parent),
+                (&y.name, y.cells, &y.cell_of, &y.parent),
+                "{name}"
+            );
+            assert_eq!(
+                (&x.entries.edges, &x.exits.edges),
+                (&y.entries.edges, &y.exits.edges)
+            );
+        }
+        let router = open().with_overlay(OverlayConfig::default()).unwrap();
+        assert_exact(name, &compare(&router, None, 100, 7, 10), 100);
+
+        // One byte of the stored cells flipped: verify fails naming the file, and the overlay
+        // is cut again (the same cells) rather than built from damaged ones.
+        let file = graph.join("overlay-partition.bin");
+        let mut bytes = std::fs::read(&file).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x01;
+        std::fs::write(&file, &bytes).unwrap();
+        let bad = verify(&graph);
+        assert!(!bad.status.success());
+        let said = String::from_utf8_lossy(&bad.stderr);
+        assert!(
+            said.contains("overlay-partition.bin") && said.contains("damaged"),
+            "{said}"
+        );
+        let rebuilt = open().with_overlay(OverlayConfig::default()).unwrap();
+        let rebuilt = rebuilt.overlay.as_ref().unwrap();
+        match &rebuilt.overlay.source {
+            PartitionSource::Built {
+                unusable_file: Some(why),
+            } => assert!(why.contains("checksum"), "{why}"),
+            other => panic!("{name}: a damaged partition was used: {other:?}"),
+        }
+        assert_eq!(rebuilt.overlay.partition.cut, b.cut);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

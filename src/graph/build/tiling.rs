@@ -338,6 +338,7 @@ fn manifest(
         source: input.source.to_string(),
         graph_version: hex(version),
         geohash_precision: input.precision,
+        sidecars: Vec::new(),
         bbox,
         max_speed_kmh,
         counts: Counts {

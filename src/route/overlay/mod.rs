@@ -13,6 +13,7 @@ pub mod customize;
 pub mod inertial;
 pub mod partition;
 pub mod query;
+pub mod stored;
 pub mod unpack;
 
 pub use customize::{CustomizeStats, Weights};
@@ -32,6 +33,8 @@ pub enum OverlayError {
     PartialStore,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Stored(#[from] stored::StoredPartitionError),
 }
 
 /// Per-level boundary figures (what the partition choice is measured by).
@@ -47,6 +50,15 @@ pub struct LevelStats {
     pub clique_entries: usize,
 }
 
+/// Where an overlay's cells came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PartitionSource {
+    /// Read from the graph directory's stored partition ([`stored`]).
+    Stored,
+    /// Cut at start: there was no stored partition, or it could not be used (the reason).
+    Built { unusable_file: Option<String> },
+}
+
 /// The weight-independent overlay of one graph: flattened edges and turns, and the cells.
 pub struct Overlay {
     pub graph: BaseGraph,
@@ -54,6 +66,7 @@ pub struct Overlay {
     pub config: OverlayConfig,
     /// Worker threads of a customization.
     pub threads: usize,
+    pub source: PartitionSource,
 }
 
 impl Overlay {
@@ -67,14 +80,46 @@ impl Overlay {
             return Err(OverlayError::PartialStore);
         }
         let graph = BaseGraph::build(store, model)?;
-        let partition = Partition::build(store, &graph, &config);
+        // The stored cells when they were cut for this graph and configuration; a damaged or
+        // stale file is not fatal (the cells are cut again), only slower to start.
+        let (levels, source) = match stored::read_for(store, &config, graph.node_count()) {
+            Ok(Some(levels)) => (levels, PartitionSource::Stored),
+            Ok(None) => (
+                Partition::cells(store, &graph, &config),
+                PartitionSource::Built {
+                    unusable_file: None,
+                },
+            ),
+            Err(e) => (
+                Partition::cells(store, &graph, &config),
+                PartitionSource::Built {
+                    unusable_file: Some(e.to_string()),
+                },
+            ),
+        };
+        let partition = Partition::from_cells(&graph, levels);
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
         Ok(Overlay {
             graph,
             partition,
             config,
             threads,
+            source,
         })
+    }
+
+    /// Cuts the cells of `store`'s graph and stores them beside its tiles, listed in its
+    /// manifest ([`stored`]), so that later [`Overlay::build`]s read them instead.
+    pub fn store_partition<S: SpeedSource>(
+        store: &GraphStore,
+        model: &CostModel<S>,
+        config: &OverlayConfig,
+    ) -> Result<graph::manifest::SidecarEntry, OverlayError> {
+        if store.is_partial() {
+            return Err(OverlayError::PartialStore);
+        }
+        let graph = BaseGraph::build(store, model)?;
+        Ok(stored::write_for(store, &graph, config)?)
     }
 
     fn customizer(&self) -> Customizer<'_> {

@@ -79,8 +79,17 @@ pub struct Partition {
     pub cut: Vec<u8>,
 }
 
+/// One level's cells before its boundaries are derived: its name and a cell id per dense node.
+/// What [`super::stored`] keeps on disk.
+pub type LevelCells = (String, Vec<u32>);
+
 impl Partition {
     pub fn build(store: &GraphStore, g: &BaseGraph, config: &OverlayConfig) -> Partition {
+        Partition::from_cells(g, Partition::cells(store, g, config))
+    }
+
+    /// Every level's cells, bottom up: the expensive part (the inertial-flow bisections).
+    pub fn cells(store: &GraphStore, g: &BaseGraph, config: &OverlayConfig) -> Vec<LevelCells> {
         let nodes = g.node_count();
         let tile_bits = store.geohash(0).len() as u32 * 5;
         let mut bits: Vec<u32> = config
@@ -144,6 +153,12 @@ impl Partition {
                 k += 1;
             }
         }
+        levels
+    }
+
+    /// The partition of nested `levels` (as [`Partition::cells`] makes them): parents, cut
+    /// levels of the edges and every cell's boundary.
+    pub fn from_cells(g: &BaseGraph, levels: Vec<LevelCells>) -> Partition {
         let count = levels.len();
         let cut: Vec<u8> = (0..g.edge_count())
             .map(|e| {
