@@ -492,7 +492,9 @@ impl Router {
     }
 
     /// Like [`Router::route`], also returning each leg's path (edge ids, partial edges, times),
-    /// which navigation sessions follow and re-cost as traffic changes.
+    /// which navigation sessions follow and re-cost as traffic changes. By the overlay when the
+    /// router has one (under its latest customization, which follows each traffic publish
+    /// within the second), else the A*.
     pub fn route_with_paths(
         &self,
         points: &[LatLon],
@@ -502,6 +504,13 @@ impl Router {
             steps: with_steps,
             ..RouteOptions::default()
         };
+        if let Some(live) = &self.overlay {
+            // One set of weights for the whole request, so all legs see the same traffic.
+            let current = live.current();
+            return self.route_legs(points, &options, |from, to| {
+                self.leg_overlay_with(live, &current, from, to)
+            });
+        }
         // One snapshot for the whole request, so all legs see the same traffic.
         self.route_with_model(&self.cost_model(), points, &options)
     }

@@ -1,8 +1,11 @@
 //! Navigation sessions on real data: progress along the route down to arrival, a reroute after
-//! leaving the route, and a faster route offered when traffic slows the current one.
+//! leaving the route, and a faster route offered when traffic slows the current one; each on a
+//! router with the overlay (what a server runs) and on one with the plain A*.
 
-use crate::common::{junctions, router};
+use crate::common::{graph_dir, junctions};
+use meridian::graph::GraphStore;
 use meridian::route::navigation::{NavEvent, NavigationSession, RouteReason, FASTER_CHECK_MS};
+use meridian::route::overlay::OverlayConfig;
 use meridian::route::{cut_shape, Router};
 use meridian::spatial::LatLon;
 use meridian::traffic::live::DEFAULT_FRESH_MS;
@@ -11,6 +14,22 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const T0: i64 = 1_800_000_000_000;
+
+/// Fresh routers on `name` (their own traffic tables): with the overlay, and the plain A*.
+fn routers(name: &str) -> [(&'static str, Router); 2] {
+    let open = || {
+        Router::new(std::sync::Arc::new(
+            GraphStore::open(graph_dir(name)).unwrap(),
+        ))
+    };
+    [
+        (
+            "overlay",
+            open().with_overlay(OverlayConfig::default()).unwrap(),
+        ),
+        ("A*", open()),
+    ]
+}
 
 /// A seeded origin/destination pair more than 6 km apart, and its route geometry.
 fn trip(router: &Router, seed: u64) -> (LatLon, LatLon, Vec<LatLon>) {
@@ -41,9 +60,14 @@ fn along(line: &[LatLon], step_m: f64) -> Vec<LatLon> {
 
 #[test]
 fn following_the_route_reports_progress_down_to_arrival() {
-    let router = router("small/liechtenstein-2015-07");
-    let (a, b, _) = trip(&router, 5);
-    let (mut session, first) = NavigationSession::start(&router, a, b, T0).unwrap();
+    for (_, router) in routers("small/liechtenstein-2015-07") {
+        progress_down_to_arrival(&router);
+    }
+}
+
+fn progress_down_to_arrival(router: &Router) {
+    let (a, b, _) = trip(router, 5);
+    let (mut session, first) = NavigationSession::start(router, a, b, T0).unwrap();
     let NavEvent::Route { reason, answer, .. } = first else {
         panic!("expected a route")
     };
@@ -55,7 +79,7 @@ fn following_the_route_reports_progress_down_to_arrival() {
     for (k, p) in along(&answer.route.geometry, 100.0).into_iter().enumerate() {
         // Every 10 s: no faster-route check interferes (nothing changed anyway).
         for e in session
-            .on_position(&router, p, T0 + k as i64 * 10_000, 5.0)
+            .on_position(router, p, T0 + k as i64 * 10_000, 5.0)
             .unwrap()
         {
             match e {
@@ -86,17 +110,22 @@ fn following_the_route_reports_progress_down_to_arrival() {
 
 #[test]
 fn leaving_the_route_triggers_a_reroute_from_where_the_device_is() {
-    let router = router("small/liechtenstein-2015-07");
-    let (a, b, geometry) = trip(&router, 5);
-    let (mut session, _) = NavigationSession::start(&router, a, b, T0).unwrap();
+    for (_, router) in routers("small/liechtenstein-2015-07") {
+        reroute_from_where_the_device_is(&router);
+    }
+}
+
+fn reroute_from_where_the_device_is(router: &Router) {
+    let (a, b, geometry) = trip(router, 5);
+    let (mut session, _) = NavigationSession::start(router, a, b, T0).unwrap();
     // A real junction at least 500 m from every point of the route.
-    let off = junctions(&router)
+    let off = junctions(router)
         .into_iter()
         .find(|j| geometry.iter().all(|g| g.haversine_m(*j) > 500.0) && j.haversine_m(b) > 2_000.0)
         .expect("a junction away from the route");
-    let first = session.on_position(&router, off, T0 + 1_000, 5.0).unwrap();
+    let first = session.on_position(router, off, T0 + 1_000, 5.0).unwrap();
     assert!(first.is_empty(), "one stray fix is not enough to reroute");
-    let second = session.on_position(&router, off, T0 + 2_000, 5.0).unwrap();
+    let second = session.on_position(router, off, T0 + 2_000, 5.0).unwrap();
     let Some(NavEvent::Route { reason, answer, .. }) = second.first() else {
         panic!("expected a reroute, got {second:?}")
     };
@@ -111,10 +140,15 @@ fn leaving_the_route_triggers_a_reroute_from_where_the_device_is() {
 
 #[test]
 fn traffic_on_the_route_brings_a_faster_route() {
-    let router = router("small/liechtenstein-2015-07");
-    let (a, b, _) = trip(&router, 5);
-    let (mut session, _) = NavigationSession::start(&router, a, b, T0).unwrap();
-    let before = session.duration_remaining_s(&router).unwrap();
+    for (_, router) in routers("small/liechtenstein-2015-07") {
+        faster_route_under_traffic(&router);
+    }
+}
+
+fn faster_route_under_traffic(router: &Router) {
+    let (a, b, _) = trip(router, 5);
+    let (mut session, _) = NavigationSession::start(router, a, b, T0).unwrap();
+    let before = session.duration_remaining_s(router).unwrap();
     // A jam on the middle third of the route: every edge there crawls at 5 km/h.
     let (_, paths) = router.route_with_paths(&[a, b], false).unwrap();
     let edges = &paths[0].edges;
@@ -125,11 +159,13 @@ fn traffic_on_the_route_brings_a_faster_route() {
     router
         .traffic
         .publish(live.snapshot(&router.store, T0, DEFAULT_FRESH_MS));
-    let jammed = session.duration_remaining_s(&router).unwrap();
+    // What a server's updater thread does after every publish (nothing without an overlay).
+    router.update_overlay().unwrap();
+    let jammed = session.duration_remaining_s(router).unwrap();
     assert!(jammed > before + 60.0, "{before} -> {jammed}");
 
     let events = session
-        .on_position(&router, a, T0 + FASTER_CHECK_MS, 5.0)
+        .on_position(router, a, T0 + FASTER_CHECK_MS, 5.0)
         .unwrap();
     let Some(NavEvent::Route {
         reason,
@@ -144,6 +180,6 @@ fn traffic_on_the_route_brings_a_faster_route() {
     assert!(saving >= 30.0, "saving {saving}");
     assert!((answer.route.duration_s + saving - jammed).abs() < 5.0);
     // The session now follows the new route: its time left is the new route's.
-    let now = session.duration_remaining_s(&router).unwrap();
+    let now = session.duration_remaining_s(router).unwrap();
     assert!(now < jammed - 30.0);
 }
