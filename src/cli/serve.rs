@@ -256,7 +256,7 @@ fn with_overlay(router: Router, no_overlay: bool, what: &str) -> Result<Router> 
         _ => "cells cut at start (no stored partition; `meridian import` writes one)".into(),
     };
     eprintln!(
-        "meridian: {what}overlay built and customized in {:.0} ms ({cells})",
+        "meridian: {what}overlay built and customized in {:.0} ms; {cells}",
         t.elapsed().as_secs_f64() * 1e3
     );
     Ok(router)

@@ -7,7 +7,7 @@
 //! for (`u32` length + UTF-8), the configuration (`u32` count + `u64` cell sizes, `u32` count +
 //! `u32` prefix bits), junctions `u32`, levels `u32`, per level its name (`u32` length + UTF-8)
 //! and one `u32` cell id per junction; then the SHA-256 of everything before it. The file is
-//! read whole (4 bytes per junction and level: 4.4 MB for Porto) and refused unless every check
+//! read whole (4 bytes per junction and level: 1.25 MB for Porto) and refused unless every check
 //! passes: checksum, version, graph version, configuration, junction count, dense cell ids, and
 //! each level's cells nesting inside the next one's (a wrong nesting would make wrong routes).
 //! `meridian import` writes it and lists it in the manifest; `meridian verify` checks it.
