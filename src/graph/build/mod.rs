@@ -10,6 +10,7 @@
 pub mod ascii_map;
 #[cfg(test)]
 mod ascii_tests;
+pub mod dimacs;
 pub mod landmarks;
 pub mod osm;
 pub mod tiling;
