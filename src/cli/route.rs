@@ -113,7 +113,8 @@ fn looks_like_point(p: &str) -> bool {
         .is_some_and(|(a, b)| a.trim().parse::<f64>().is_ok() && b.trim().parse::<f64>().is_ok())
 }
 
-/// The rank-1 place for an address, with its display name; an error sentence if none.
+/// The rank-1 place for an address, with its display name; an error sentence if none (or if
+/// rank 1 matches too little of the text: [`places::search::MIN_MATCHED`]).
 fn locate(
     index: &places::PlacesIndex,
     text: &str,
@@ -127,7 +128,11 @@ fn locate(
         focus,
         limit: 1,
     });
-    let Some(hit) = hits.first() else {
+    // Rank 1 only if it stands for what was typed, not for one common word of it.
+    let Some(hit) = hits
+        .first()
+        .filter(|h| h.matched >= places::search::MIN_MATCHED)
+    else {
         bail!("no address or place matches {text:?} (nor is it a lon,lat point)");
     };
     let e = index.entry(hit.entry);

@@ -60,7 +60,8 @@ impl Geocoder {
     }
 
     /// The rank-1 place for an address typed as `/search` takes it (`focus`: `(lat, lon)` the
-    /// user is near), `None` when nothing matches. CPU work (a vocabulary scan per word): call it
+    /// user is near), `None` when nothing matches, or when rank 1 matches less than
+    /// [`places::search::MIN_MATCHED`] of the words (by rarity weight). CPU work (a vocabulary scan per word): call it
     /// on the compute pool. An empty or over-long text is `InvalidQuery`; no index is
     /// `NotImplemented`.
     pub fn locate(
@@ -82,7 +83,12 @@ impl Geocoder {
             focus,
             limit: 1,
         });
-        Ok(hits.first().map(|h| {
+        // Rank 1 only if it stands for what was typed, not for one common word of it.
+        let first = hits
+            .into_iter()
+            .next()
+            .filter(|h| h.matched >= places::search::MIN_MATCHED);
+        Ok(first.map(|h| {
             let e = index.entry(h.entry);
             let (lat, lon) = e.point();
             Located {

@@ -680,6 +680,21 @@ fn cli_route_on_a_bundle_by_address() {
         stderr.contains("no address or place matches \"Qxzvw Jkqpz\""),
         "{stderr}"
     );
+    // A real street's name among words that match nothing: /search still lists the street
+    // (it matched something), but it does not stand for the text, so routing refuses it.
+    let mixed = "Landstrasse Qxzvw Jkqpz";
+    let partial = in_bundle.search(&meridian::places::Query {
+        text: mixed,
+        focus: None,
+        limit: 1,
+    });
+    assert!(
+        !partial.is_empty(),
+        "the index lists something for {mixed:?}"
+    );
+    let (ok, _, stderr) = meridian(&["route", "--bundle", bundle_arg, mixed, &text_b]);
+    assert!(!ok, "{mixed:?} was taken for {stderr}");
+    assert!(stderr.contains("no address or place matches"), "{stderr}");
     // A house outside the area: the graph's index has it, the bundle's does not (its street
     // may reach into the area: then, as /search does for an unmapped house, the street).
     let [(outside, house), _] = crate::geocoding::address_pair(MAP, 43, 0.0, 1e7, |p| !inside(p));
