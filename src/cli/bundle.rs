@@ -58,6 +58,22 @@ pub fn run(args: BundleArgs) -> Result<()> {
         report.bytes as f64 / 1e6,
         report.time.as_secs_f64()
     );
+    match &m.places {
+        Some(p) => {
+            let bytes = m
+                .members
+                .iter()
+                .find(|x| x.name == p.index)
+                .map_or(0, |x| x.size);
+            println!(
+                "  places index: {} of the graph's {} entries, {:.2} MB",
+                p.entries,
+                p.of_entries,
+                bytes as f64 / 1e6
+            );
+        }
+        None => println!("  no places index (the graph has none: import the map again to add it)"),
+    }
     if m.images.is_none() {
         println!("  no map images (pass --tiles DIR to include them)");
     }

@@ -1,8 +1,10 @@
 //! `meridian route`: one route on a graph directory or an offline bundle, printed as the
-//! server's OSRM JSON, with no server and no network.
+//! server's OSRM JSON, with no server and no network. A point is `lon,lat` or an address,
+//! geocoded (rank 1, as `/search` ranks) with the graph's or the bundle's places index.
 
 use super::open_graph;
 use anyhow::{bail, Context, Result};
+use meridian::places;
 use meridian::route::osrm::{route_response, Geometries, Overview, ResponseOptions};
 use meridian::route::Router;
 use meridian::spatial::LatLon;
@@ -19,7 +21,7 @@ pub struct RouteArgs {
     /// Offline bundle written by `meridian bundle` (points must lie in its area).
     #[arg(long)]
     pub bundle: Option<PathBuf>,
-    /// Two or more "lon,lat" points.
+    /// Two or more points: "lon,lat" or an address ("Städtle 38, Vaduz").
     #[arg(required = true, num_args = 2..)]
     pub points: Vec<String>,
     #[arg(long)]
@@ -52,9 +54,40 @@ pub fn run(args: RouteArgs) -> Result<()> {
             .context("reading the bundle's traffic profiles")?;
         router = router.with_profiles(Arc::new(profiles));
     }
-    let mut coords = Vec::new();
+    // Loaded only if some point is an address.
+    let mut index: Option<places::PlacesIndex> = None;
+    let mut coords: Vec<LatLon> = Vec::new();
     for p in &points {
-        let point = parse_point(p)?;
+        let point = if looks_like_point(p) {
+            parse_point(p)?
+        } else {
+            if index.is_none() {
+                index = Some(match (&bundle, &graph) {
+                    (Some(b), _) => b.places()?.with_context(|| {
+                        format!(
+                            "bundle {} has no places index, so {p:?} cannot be looked up; give lon,lat points or make the bundle again",
+                            b.path().display()
+                        )
+                    })?,
+                    (None, Some(g)) => places::PlacesIndex::open_in(g)?.with_context(|| {
+                        format!(
+                            "graph {} has no places index, so {p:?} cannot be looked up; give lon,lat points or import the map again",
+                            g.display()
+                        )
+                    })?,
+                    (None, None) => bail!("give --graph or --bundle"),
+                });
+            }
+            let index = index.as_ref().expect("loaded above");
+            // Near the previous point: the second address of a trip is likely close by.
+            let focus = coords.last().map(|c| (c.lat, c.lon));
+            let found = locate(index, p, focus)?;
+            eprintln!(
+                "meridian: {p:?} is {} ({:.6},{:.6})",
+                found.1, found.0.lon, found.0.lat
+            );
+            found.0
+        };
         if let Some(b) = &bundle {
             b.check_point(point)?;
         }
@@ -71,6 +104,40 @@ pub fn run(args: RouteArgs) -> Result<()> {
         serde_json::to_string_pretty(&route_response(&answer, &opts))?
     );
     Ok(())
+}
+
+/// Two numbers separated by a comma: meant as `lon,lat` (and refused if out of range), not
+/// as an address.
+fn looks_like_point(p: &str) -> bool {
+    p.split_once(',')
+        .is_some_and(|(a, b)| a.trim().parse::<f64>().is_ok() && b.trim().parse::<f64>().is_ok())
+}
+
+/// The rank-1 place for an address, with its display name; an error sentence if none (or if
+/// rank 1 matches too little of the text: [`places::search::MIN_MATCHED`]).
+fn locate(
+    index: &places::PlacesIndex,
+    text: &str,
+    focus: Option<(f64, f64)>,
+) -> Result<(LatLon, String)> {
+    if text.trim().is_empty() {
+        bail!("an empty point or address was given");
+    }
+    let hits = index.search(&places::Query {
+        text,
+        focus,
+        limit: 1,
+    });
+    // Rank 1 only if it stands for what was typed, not for one common word of it.
+    let Some(hit) = hits
+        .first()
+        .filter(|h| h.matched >= places::search::MIN_MATCHED)
+    else {
+        bail!("no address or place matches {text:?} (nor is it a lon,lat point)");
+    };
+    let e = index.entry(hit.entry);
+    let (lat, lon) = e.point();
+    Ok((LatLon::new(lat, lon), e.display_name()))
 }
 
 /// `"lon,lat"` as a point, in range.

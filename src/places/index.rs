@@ -324,6 +324,135 @@ pub fn build(extracted: &Extracted, source: &str) -> PlacesFile {
     }
 }
 
+/// The entries `keep` selects, as a complete index of their own (for an offline bundle of an
+/// area): their tokens (ids renumbered, the vocabulary still sorted), postings, street shapes
+/// and both grids rebuilt over what is kept. Searches on it rank the kept entries as the
+/// whole index would, except that word rarity (idf) is counted over the kept entries.
+pub fn subset(file: &ArchivedPlacesFile, keep: impl Fn(&ArchivedEntry) -> bool) -> PlacesFile {
+    let kept: Vec<u32> = (0..file.entries.len() as u32)
+        .filter(|&i| keep(&file.entries[i as usize]))
+        .collect();
+    let mut new_entry = vec![u32::MAX; file.entries.len()];
+    for (n, &old) in kept.iter().enumerate() {
+        new_entry[old as usize] = n as u32;
+    }
+    // Tokens some kept entry carries, in the old (sorted) order.
+    let mut used = vec![false; file.vocabulary.len()];
+    for &old in &kept {
+        let e = &file.entries[old as usize];
+        for t in e.name_tokens.iter().chain(e.context_tokens.iter()) {
+            used[t.to_native() as usize] = true;
+        }
+    }
+    let mut new_token = vec![u32::MAX; used.len()];
+    let mut vocabulary = Vec::new();
+    let mut postings = Vec::new();
+    for (t, _) in used.iter().enumerate().filter(|(_, u)| **u) {
+        new_token[t] = vocabulary.len() as u32;
+        vocabulary.push(file.vocabulary[t].to_string());
+        postings.push(
+            file.postings[t]
+                .iter()
+                .map(|e| new_entry[e.to_native() as usize])
+                .filter(|&e| e != u32::MAX)
+                .collect::<Vec<u32>>(),
+        );
+    }
+    let remap = |ts: &rkyv::vec::ArchivedVec<rkyv::Archived<u32>>| -> Vec<u32> {
+        ts.iter()
+            .map(|t| new_token[t.to_native() as usize])
+            .collect()
+    };
+    let mut bbox = [
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    let entries: Vec<Entry> = kept
+        .iter()
+        .map(|&old| {
+            let e = &file.entries[old as usize];
+            let b = e.bbox();
+            bbox = [
+                bbox[0].min(b[0]),
+                bbox[1].max(b[1]),
+                bbox[2].min(b[2]),
+                bbox[3].max(b[3]),
+            ];
+            Entry {
+                kind: e.kind,
+                osm_type: e.osm_type,
+                rank: e.rank,
+                osm_id: e.osm_id.to_native(),
+                lat_e7: e.lat_e7.to_native(),
+                lon_e7: e.lon_e7.to_native(),
+                bbox_e7: [0, 1, 2, 3].map(|i| e.bbox_e7[i].to_native()),
+                importance: e.importance.to_native(),
+                class: e.class.to_string(),
+                typ: e.typ.to_string(),
+                name: e.name.to_string(),
+                housenumber: e.housenumber.to_string(),
+                hn_key: e.hn_key.to_string(),
+                street: e.street.to_string(),
+                addr_place: e.addr_place.to_string(),
+                suburb: e.suburb.to_string(),
+                city: e.city.to_string(),
+                postcode: e.postcode.to_string(),
+                name_tokens: remap(&e.name_tokens),
+                context_tokens: remap(&e.context_tokens),
+            }
+        })
+        .collect();
+    if !bbox[0].is_finite() {
+        bbox = [0.0; 4];
+    }
+    let mut points = GridBuilder::new(bbox);
+    for (i, e) in entries.iter().enumerate() {
+        if Kind::from_u8(e.kind) != Kind::Street {
+            let (lat, lon) = (e.lat_e7 as f64 / SCALE, e.lon_e7 as f64 / SCALE);
+            points.add_box([lat, lat, lon, lon], &[i as u32]);
+        }
+    }
+    let mut segments = GridBuilder::new(bbox);
+    let mut shapes = Vec::new();
+    for s in file.shapes.iter() {
+        let entry = new_entry[s.entry.to_native() as usize];
+        if entry == u32::MAX {
+            continue;
+        }
+        let si = shapes.len() as u32;
+        for k in 0..s.points.len().saturating_sub(1) {
+            let (a, b) = (s.point(k), s.point(k + 1));
+            let cell = [a.0.min(b.0), a.0.max(b.0), a.1.min(b.1), a.1.max(b.1)];
+            segments.add_box(cell, &[si, k as u32]);
+        }
+        shapes.push(Shape {
+            entry,
+            points: s
+                .points
+                .iter()
+                .map(|p| [p[0].to_native(), p[1].to_native()])
+                .collect(),
+        });
+    }
+    PlacesFile {
+        format_version: FORMAT_VERSION,
+        source: file.source.to_string(),
+        entries,
+        vocabulary,
+        postings,
+        shapes,
+        points: points.finish(),
+        segments: segments.finish(),
+    }
+}
+
+/// The index file's bytes.
+pub fn to_bytes(file: &PlacesFile) -> Result<AlignedVec, PlacesError> {
+    rkyv::to_bytes::<rkyv::rancor::Error>(file).map_err(|e| PlacesError::Serialize(e.to_string()))
+}
+
 /// What [`build_index`] wrote.
 #[derive(Clone, Debug)]
 pub struct IndexReport {
@@ -388,8 +517,14 @@ impl PlacesIndex {
 
     pub fn open(path: &Path) -> Result<PlacesIndex, PlacesError> {
         let raw = std::fs::read(path).map_err(|e| PlacesError::io(path, e))?;
+        Self::from_bytes(&raw, path)
+    }
+
+    /// An index from its file's bytes (a bundle member, say), validated as [`Self::open`]
+    /// does; `path` names where they came from in errors.
+    pub fn from_bytes(raw: &[u8], path: &Path) -> Result<PlacesIndex, PlacesError> {
         let mut bytes = AlignedVec::with_capacity(raw.len());
-        bytes.extend_from_slice(&raw);
+        bytes.extend_from_slice(raw);
         let invalid = |message: String| PlacesError::Invalid {
             path: path.display().to_string(),
             message,

@@ -102,6 +102,55 @@ mod tests {
         assert_eq!(reversed, total);
     }
 
+    /// The southern half of a real extract's index, cut out as an index of its own: it opens
+    /// (validated), holds exactly the kept entries, and finds each kept address by its text
+    /// where the whole index does, and reverse there names its street.
+    #[test]
+    fn a_subset_is_a_complete_index_of_what_it_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        build_index(&shared_extract("tiny/stockholm-2020-07"), dir.path()).unwrap();
+        let whole = PlacesIndex::open_in(dir.path()).unwrap().unwrap();
+        let mut lats: Vec<f64> = whole.file().entries.iter().map(|e| e.point().0).collect();
+        lats.sort_by(f64::total_cmp);
+        let cut = lats[lats.len() / 2];
+        let file = index::subset(whole.file(), |e| e.point().0 < cut);
+        let bytes = index::to_bytes(&file).unwrap();
+        let part = PlacesIndex::from_bytes(&bytes, Path::new("subset")).unwrap();
+        let kept: Vec<_> = whole
+            .file()
+            .entries
+            .iter()
+            .filter(|e| e.point().0 < cut)
+            .collect();
+        assert_eq!(part.file().entries.len(), kept.len());
+        assert!(part.size_bytes() < whole.size_bytes());
+        let (mut same, mut total) = (0, 0);
+        for e in kept.iter().filter(|e| e.kind() == Kind::Address) {
+            total += 1;
+            let text = format!("{} {}", e.street, e.housenumber);
+            let q = Query {
+                text: &text,
+                focus: None,
+                limit: 1,
+            };
+            let (a, b) = (whole.search(&q), part.search(&q));
+            let point = |i: &PlacesIndex, h: &[Hit]| h.first().map(|h| i.entry(h.entry).point());
+            if point(&whole, &a) == point(&part, &b) {
+                same += 1;
+            }
+            let r = part.reverse(e.point(), Detail::Address).unwrap();
+            assert_eq!(
+                normalize::tokens(part.entry(r.entry).road()),
+                normalize::tokens(&e.street)
+            );
+        }
+        assert!(total > 100, "{total}");
+        assert!(
+            same * 100 >= total * 98,
+            "{same} of {total} as in the whole index"
+        );
+    }
+
     #[test]
     fn a_damaged_index_is_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -44,7 +44,14 @@ pub struct Query<'a> {
 pub struct Hit {
     pub entry: u32,
     pub score: f64,
+    /// Share (0..1) of the query's words, weighted by rarity, the entry matches (on its name
+    /// or its context). A hit matching only a common word of the query ("rua") is low here.
+    pub matched: f64,
 }
+
+/// A hit matching less than this share of the query's words (by weight) does not stand for
+/// the query: callers that must pick one place (navigation, `meridian route`) refuse it.
+pub const MIN_MATCHED: f64 = 0.5;
 
 /// A word of the query matched to vocabulary tokens.
 struct Word {
@@ -224,6 +231,12 @@ impl PlacesIndex {
                     .map(|((name, ctx), w)| w.weight * name.max(0.6 * ctx))
                     .sum::<f64>()
                     / total_weight.max(1e-9);
+                let matched = per_word
+                    .iter()
+                    .zip(&words)
+                    .map(|((name, ctx), w)| w.weight * f64::from(name.max(*ctx) > 0.0))
+                    .sum::<f64>()
+                    / total_weight.max(1e-9);
                 let coverage = own_covered as f64 / entry.name_tokens.len() as f64;
                 let mut score = text * (0.8 + 0.2 * coverage);
                 score += number_score(entry, &parsed.numbers, file);
@@ -232,7 +245,11 @@ impl PlacesIndex {
                     let d = latlon(focus).haversine_m(latlon(entry.point()));
                     score += 0.3 / (1.0 + d / 2_000.0);
                 }
-                Some(Hit { entry: e, score })
+                Some(Hit {
+                    entry: e,
+                    score,
+                    matched,
+                })
             })
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.entry.cmp(&b.entry)));

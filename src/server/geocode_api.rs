@@ -58,6 +58,52 @@ impl Geocoder {
             Geocoder::Missing(why) => Err(ApiError::bad(ErrorCode::NotImplemented, why.clone())),
         }
     }
+
+    /// The rank-1 place for an address typed as `/search` takes it (`focus`: `(lat, lon)` the
+    /// user is near), `None` when nothing matches, or when rank 1 matches less than
+    /// [`places::search::MIN_MATCHED`] of the words (by rarity weight). CPU work (a vocabulary scan per word): call it
+    /// on the compute pool. An empty or over-long text is `InvalidQuery`; no index is
+    /// `NotImplemented`.
+    pub fn locate(
+        &self,
+        text: &str,
+        focus: Option<(f64, f64)>,
+    ) -> Result<Option<Located>, ApiError> {
+        if text.trim().is_empty() {
+            return Err(invalid("the address is empty"));
+        }
+        if text.chars().count() > MAX_QUERY_CHARS {
+            return Err(invalid(format!(
+                "the address is longer than {MAX_QUERY_CHARS} characters"
+            )));
+        }
+        let index = self.index()?;
+        let hits = index.search(&Query {
+            text,
+            focus,
+            limit: 1,
+        });
+        // Rank 1 only if it stands for what was typed, not for one common word of it.
+        let first = hits
+            .into_iter()
+            .next()
+            .filter(|h| h.matched >= places::search::MIN_MATCHED);
+        Ok(first.map(|h| {
+            let e = index.entry(h.entry);
+            let (lat, lon) = e.point();
+            Located {
+                point: spatial::LatLon::new(lat, lon),
+                display_name: e.display_name(),
+            }
+        }))
+    }
+}
+
+/// Where an address was found: the rank-1 hit's point and its display name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Located {
+    pub point: spatial::LatLon,
+    pub display_name: String,
 }
 
 /// `GET /search` and `GET /reverse`.

@@ -24,7 +24,12 @@
 //!    node's Raft core stopped: reconnect to another node and resend).
 //! 5. Navigation on the same connection: client → `{"type":"navigate","destination":{"lat":..,
 //!    "lon":..}}` (from the last ping's position) → server `{"type":"route","reason":"start",
-//!    "route":{OSRM route, polyline6, steps}}`; then after each ping `{"type":"progress",
+//!    "route":{OSRM route, polyline6, steps}}`. The destination may be typed text instead
+//!    (`"to": "Städtle 38, Vaduz"`; `to` and `destination` are the same field), and `from` (a
+//!    point or text) starts the route elsewhere than the last ping; text is geocoded as
+//!    `/search` does (rank 1, near the last ping), on the compute pool, and the route frame
+//!    then says what was found (`"resolved": {"to": {"query", "display_name", "location"}}`);
+//!    text that finds nothing is error `AddressNotFound`. Then after each ping `{"type":"progress",
 //!    "distance_remaining":m,"duration_remaining":s,"eta":ms}`, a `route` with reason `reroute`
 //!    when the device left the route, or `faster_route` (with `saving_s`) when traffic makes
 //!    another route faster, and `{"type":"arrived"}`. `{"type":"end_navigation"}` stops it.
@@ -67,6 +72,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct IngestContext {
     /// Admission, matching and the log; its router also serves navigation.
     pub pipeline: PingPipeline,
+    /// The places index `navigate` geocodes typed addresses with.
+    pub geocoder: Arc<super::geocode_api::Geocoder>,
     /// Navigation sessions search routes here, off the runtime that carries the acks.
     pub compute: Arc<super::ComputePool>,
     pub secret: Vec<u8>,
@@ -89,18 +96,97 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientMessage {
-    Auth { device: u64, token: String },
+    Auth {
+        device: u64,
+        token: String,
+    },
     Ping(PingMessage),
-    Pings { pings: Vec<PingMessage> },
-    Navigate { destination: WirePoint },
+    Pings {
+        pings: Vec<PingMessage>,
+    },
+    Navigate {
+        /// Where to (`to` is the same field).
+        #[serde(default, alias = "to")]
+        destination: Option<WireEnd>,
+        /// Where from; absent: the last ping's position.
+        #[serde(default)]
+        from: Option<WireEnd>,
+    },
     EndNavigation,
 }
 
 /// A point as the navigate message writes it, `{"lat": .., "lon": ..}`.
-#[derive(Deserialize)]
+#[derive(Clone, Copy, Deserialize)]
 struct WirePoint {
     lat: f64,
     lon: f64,
+}
+
+/// One end of a navigation: a point, or an address (any text `/search` takes).
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+enum WireEnd {
+    Point(WirePoint),
+    Address(String),
+}
+
+/// Why an end of a navigation could not be placed: an error frame's code and message.
+struct Unplaced {
+    code: &'static str,
+    message: String,
+}
+
+/// An end placed on the map; `found` is set when it was typed text.
+struct Placed {
+    point: LatLon,
+    found: Option<serde_json::Value>,
+}
+
+/// Places one end: a point is checked, text geocoded at rank 1 near `focus`. CPU work for
+/// text: runs on the compute pool.
+fn place(
+    geocoder: &super::geocode_api::Geocoder,
+    which: &str,
+    end: &WireEnd,
+    focus: Option<LatLon>,
+) -> Result<Placed, Unplaced> {
+    match end {
+        WireEnd::Point(p) => {
+            let point = LatLon::new(p.lat, p.lon);
+            if !point.in_range() {
+                return Err(Unplaced {
+                    code: "InvalidCoordinate",
+                    message: format!("{which} out of range"),
+                });
+            }
+            Ok(Placed { point, found: None })
+        }
+        WireEnd::Address(text) => {
+            let located = geocoder
+                .locate(text, focus.map(|f| (f.lat, f.lon)))
+                .map_err(|e| Unplaced {
+                    code: match e.code {
+                        super::ErrorCode::InvalidQuery => "InvalidMessage",
+                        other => other.as_str(),
+                    },
+                    message: format!("{which}: {}", e.message),
+                })?;
+            let Some(located) = located else {
+                return Err(Unplaced {
+                    code: "AddressNotFound",
+                    message: format!("no address or place matches {text:?} ({which})"),
+                });
+            };
+            Ok(Placed {
+                point: located.point,
+                found: Some(json!({
+                    "query": text,
+                    "display_name": located.display_name,
+                    "location": [located.point.lon, located.point.lat],
+                })),
+            })
+        }
+    }
 }
 
 /// Bytes of one ping in a binary frame.
@@ -365,8 +451,8 @@ async fn handle(stream: TcpStream, peer: std::net::IpAddr, ctx: Arc<IngestContex
                 }
                 submit_and_ack(&ctx, accepted, &out);
             }
-            (ClientMessage::Navigate { destination }, Some(_)) => {
-                start_navigation(&ctx, &mut conn, destination, &out).await
+            (ClientMessage::Navigate { destination, from }, Some(_)) => {
+                start_navigation(&ctx, &mut conn, destination, from, &out).await
             }
             (ClientMessage::EndNavigation, Some(_)) => {
                 conn.navigation = None;
@@ -489,68 +575,85 @@ fn submit_and_ack(ctx: &Arc<IngestContext>, pings: Vec<LoggedPing>, out: &mpsc::
 async fn start_navigation(
     ctx: &IngestContext,
     conn: &mut Connection,
-    destination: WirePoint,
+    destination: Option<WireEnd>,
+    from: Option<WireEnd>,
     out: &mpsc::Sender<Message>,
 ) {
-    let dest = LatLon::new(destination.lat, destination.lon);
-    if !dest.in_range() {
+    let Some(destination) = destination else {
+        let message =
+            "navigate needs \"destination\" (or \"to\"): {\"lat\":..,\"lon\":..} or an address";
+        let _ = out.send(error_frame("InvalidMessage", message, None)).await;
+        return;
+    };
+    let last = conn.stream.as_ref().and_then(DeviceStream::last_position);
+    if from.is_none() && last.is_none() {
         let _ = out
             .send(error_frame(
-                "InvalidCoordinate",
-                "destination out of range",
+                "NoPosition",
+                "send a ping before asking to navigate (or give \"from\")",
                 None,
             ))
             .await;
         return;
     }
-    let Some(origin) = conn.stream.as_ref().and_then(DeviceStream::last_position) else {
-        let _ = out
-            .send(error_frame(
-                "NoPosition",
-                "send a ping before asking to navigate",
-                None,
-            ))
-            .await;
-        return;
-    };
     let ts = conn
         .stream
         .as_ref()
         .and_then(DeviceStream::last_ts)
         .unwrap_or_else(now_ms);
-    let router = ctx.pipeline.router.clone();
-    let started = match ctx
+    let (router, geocoder) = (ctx.pipeline.router.clone(), ctx.geocoder.clone());
+    // Geocoding scans the vocabulary and routing searches the graph: both on the pool.
+    let started = ctx
         .compute
-        .run(move || NavigationSession::start(&router, origin, dest, ts))
-        .await
-    {
-        Ok(started) => started,
-        Err(e) => {
-            let _ = out
-                .send(error_frame(
-                    super::ErrorCode::InternalError.as_str(),
-                    &e.to_string(),
-                    None,
-                ))
-                .await;
-            return;
+        .run(move || {
+            let origin = match &from {
+                Some(end) => place(&geocoder, "from", end, last)?,
+                None => Placed {
+                    point: last.expect("checked above"),
+                    found: None,
+                },
+            };
+            let dest = place(&geocoder, "destination", &destination, Some(origin.point))?;
+            let mut resolved = serde_json::Map::new();
+            for (key, placed) in [("from", &origin), ("to", &dest)] {
+                if let Some(found) = &placed.found {
+                    resolved.insert(key.into(), found.clone());
+                }
+            }
+            NavigationSession::start(&router, origin.point, dest.point, ts)
+                .map(|(session, event)| (session, event, resolved))
+                .map_err(|e| Unplaced {
+                    code: super::ErrorCode::from(&e).as_str(),
+                    message: e.to_string(),
+                })
+        })
+        .await;
+    let frame = match started {
+        Err(e) => error_frame(
+            super::ErrorCode::InternalError.as_str(),
+            &e.to_string(),
+            None,
+        ),
+        Ok(Err(e)) => error_frame(e.code, &e.message, None),
+        Ok(Ok((session, event, resolved))) => {
+            conn.navigation = Some(session);
+            let mut frame = nav_value(&event);
+            if !resolved.is_empty() {
+                frame["resolved"] = serde_json::Value::Object(resolved);
+            }
+            Message::Text(frame.to_string().into())
         }
     };
-    match started {
-        Ok((session, event)) => {
-            conn.navigation = Some(session);
-            let _ = out.send(nav_frame(&event)).await;
-        }
-        Err(e) => {
-            let code = super::ErrorCode::from(&e).as_str();
-            let _ = out.send(error_frame(code, &e.to_string(), None)).await;
-        }
-    }
+    let _ = out.send(frame).await;
 }
 
 /// The websocket frame of a navigation event.
 fn nav_frame(e: &NavEvent) -> Message {
-    let v = match e {
+    Message::Text(nav_value(e).to_string().into())
+}
+
+fn nav_value(e: &NavEvent) -> serde_json::Value {
+    match e {
         NavEvent::Route {
             reason,
             answer,
@@ -574,8 +677,7 @@ fn nav_frame(e: &NavEvent) -> Message {
             "eta": eta_ms,
         }),
         NavEvent::Arrived => json!({"type": "arrived"}),
-    };
-    Message::Text(v.to_string().into())
+    }
 }
 
 #[cfg(test)]

@@ -466,8 +466,11 @@ pub fn start_ingest_with(
         metrics,
         rate_limit::DeviceRates::new(rate),
     );
+    // Its own copy of the places index (a few MB): `navigate` geocodes typed addresses.
+    let geocoder = Arc::new(geocode_api::Geocoder::load(pipeline.router.store.dir()));
     let ctx = Arc::new(ingest::IngestContext {
         pipeline,
+        geocoder,
         compute,
         secret: secret.to_vec(),
         auth_failures: rate_limit::AddressRates::new(rate_limit::RateLimit::auth_failures()),

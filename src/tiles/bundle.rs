@@ -21,6 +21,12 @@
 //! 5. `traffic/profiles.bin`, only when made with `--profiles FILE`: the historical time-of-week
 //!    profile file of the graph (`meridian traffic history`), whole; offline routes use it for
 //!    their departure time.
+//! 6. `places/places.rkyv`, when the graph directory has a places index: the part of it inside
+//!    the area (addresses and places whose point lies in the area, streets whose extent meets
+//!    it), as a complete index of its own ([`places::index::subset`]), so `meridian route
+//!    --bundle` takes addresses. The manifest's `places` says how many entries it kept of how
+//!    many; a bundle without it (made from a graph without an index, or by an older build)
+//!    has no `places` key.
 //!
 //! A tar member's data starts on a 512-byte boundary, and a memory map starts on a page, so a
 //! tile archive inside a mapped bundle is as aligned as rkyv needs (at most 16 bytes): the
@@ -125,6 +131,8 @@ pub enum BundleError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Places(#[from] places::PlacesError),
 }
 
 /// The region a bundle is cut for.
@@ -273,6 +281,10 @@ pub struct BundleManifest {
     pub images: Option<BundleImages>,
     /// `null` (no historical profile: free-flow speeds) or `{"profiles": "<member>"}`.
     pub traffic: Option<serde_json::Value>,
+    /// The area's places index; absent (not `null`, so older bundles read and compare as they
+    /// were written) when the bundle has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places: Option<BundlePlaces>,
     pub counts: BundleCounts,
     /// Every member after `manifest.json`, in archive order.
     pub members: Vec<Member>,
@@ -293,6 +305,20 @@ pub struct BundleOptions {
 
 /// Member holding the historical traffic profiles, when the bundle has them.
 pub const PROFILES_MEMBER: &str = "traffic/profiles.bin";
+
+/// Member holding the area's places index, when the bundle has one.
+pub const PLACES_MEMBER: &str = "places/places.rkyv";
+
+/// The bundle's places index: which member, and how much of the graph's index it kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BundlePlaces {
+    /// Always [`PLACES_MEMBER`].
+    pub index: String,
+    /// Entries (addresses, streets, places) in the bundle's index.
+    pub entries: usize,
+    /// Entries in the graph's whole index.
+    pub of_entries: usize,
+}
 
 #[derive(Clone, Debug)]
 pub struct BundleReport {
@@ -373,6 +399,34 @@ pub fn write_bundle(opts: &BundleOptions) -> Result<BundleReport, BundleError> {
         sources.push((PROFILES_MEMBER.to_string(), Source::File(p.clone())));
         serde_json::json!({ "profiles": PROFILES_MEMBER })
     });
+
+    let places = match places::PlacesIndex::open_in(&opts.graph_dir)? {
+        None => None,
+        Some(index) => {
+            let (area, bbox) = (&opts.area, opts.area.bbox());
+            let file = places::index::subset(index.file(), |e| {
+                if e.kind() == places::Kind::Street {
+                    // A street counts if its extent meets the area: part of it is inside.
+                    let b = e.bbox();
+                    b[0] <= bbox.max_lat
+                        && b[1] >= bbox.min_lat
+                        && b[2] <= bbox.max_lon
+                        && b[3] >= bbox.min_lon
+                } else {
+                    let (lat, lon) = e.point();
+                    area.contains(LatLon::new(lat, lon))
+                }
+            });
+            let entries = file.entries.len();
+            let bytes = places::index::to_bytes(&file)?;
+            sources.push((PLACES_MEMBER.to_string(), Source::Bytes(bytes.to_vec())));
+            Some(BundlePlaces {
+                index: PLACES_MEMBER.to_string(),
+                entries,
+                of_entries: index.file().entries.len(),
+            })
+        }
+    };
 
     let mut images = None;
     let mut image_count = 0;
@@ -469,6 +523,7 @@ pub fn write_bundle(opts: &BundleOptions) -> Result<BundleReport, BundleError> {
         },
         images,
         traffic,
+        places,
         counts: BundleCounts {
             graph_tiles: tiles.len(),
             images: image_count,
@@ -644,6 +699,17 @@ impl Bundle {
             }
         }
 
+        if let Some(p) = &manifest.places {
+            let names_member = p.index == PLACES_MEMBER
+                && manifest.members.iter().any(|m| m.name == PLACES_MEMBER);
+            if !names_member {
+                return Err(corrupt(
+                    MANIFEST_MEMBER,
+                    format!("names a places index this build does not know: {}", p.index),
+                ));
+            }
+        }
+
         // Members: all listed ones present, whole, and with their checksums; no others.
         let by_name: HashMap<String, Range<usize>> = located[1..].iter().cloned().collect();
         let mut end_of_data = 0;
@@ -778,6 +844,15 @@ impl Bundle {
     /// The historical profile file's bytes, if the bundle has profiles.
     pub fn profiles(&self) -> Option<&[u8]> {
         self.member(PROFILES_MEMBER)
+    }
+
+    /// The area's places index (validated now), or `None` when the bundle has none.
+    pub fn places(&self) -> Result<Option<places::PlacesIndex>, BundleError> {
+        let Some(bytes) = self.member(PLACES_MEMBER) else {
+            return Ok(None);
+        };
+        let label = self.path.join(PLACES_MEMBER);
+        Ok(Some(places::PlacesIndex::from_bytes(bytes, &label)?))
     }
 
     /// The PNG image of a cell, if the bundle has one.

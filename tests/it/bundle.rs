@@ -574,3 +574,150 @@ fn a_member_with_a_binary_name_is_named_escaped_not_as_raw_bytes() {
     );
     assert!(message.contains(r"\u{1}\u{1b}[31m\u{7}"), "{message}");
 }
+
+/// `meridian bundle` carries the area's places, and `meridian route --bundle` takes two real
+/// addresses of the PBF (typed "street number"): the answer is the route between the points
+/// the graph's whole index finds for them (the same JSON as `route --graph` by address and as
+/// `route --bundle` by those coordinates), ending within 50 m of the houses. An address the
+/// bundle's index lacks (outside the area) or nonsense exits non-zero with one sentence.
+#[test]
+fn cli_route_on_a_bundle_by_address() {
+    let dir = scratch_dir("by-address");
+    let path = dir.join("area.bundle");
+    let graph = graph_dir(MAP);
+    let (ok, stdout, stderr) = meridian(&[
+        "bundle",
+        "--graph",
+        graph.to_str().unwrap(),
+        "--area",
+        AREA,
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("places index: "), "{stdout}");
+    let bundle = Bundle::open(&path).unwrap();
+    let places = bundle.manifest().places.clone().expect("a places index");
+    let whole = meridian::places::PlacesIndex::open_in(&graph)
+        .unwrap()
+        .unwrap();
+    assert_eq!(places.of_entries, whole.file().entries.len());
+    assert!(
+        places.entries > 0 && places.entries < places.of_entries,
+        "{places:?}"
+    );
+    let in_bundle = bundle.places().unwrap().unwrap();
+    eprintln!(
+        "places: {} of {} entries, {} of {} bytes",
+        places.entries,
+        places.of_entries,
+        in_bundle.size_bytes(),
+        whole.size_bytes()
+    );
+
+    let area = Area::parse(AREA).unwrap();
+    let inside = |p: (f64, f64)| area.contains(LatLon::new(p.0, p.1));
+    let [(text_a, house_a), (text_b, house_b)] =
+        crate::geocoding::address_pair(MAP, 41, 1_500.0, 6_000.0, inside);
+    let bundle_arg = path.to_str().unwrap();
+    let (ok, by_address, stderr) = meridian(&["route", "--bundle", bundle_arg, &text_a, &text_b]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&text_a) && stderr.contains(&text_b),
+        "{stderr}"
+    );
+    let by_address: Value = serde_json::from_str(&by_address).unwrap();
+    // The whole index's rank-1 points, routed by coordinates.
+    let rank1 = |text: &str, focus: Option<(f64, f64)>| {
+        let hits = whole.search(&meridian::places::Query {
+            text,
+            focus,
+            limit: 1,
+        });
+        let (lat, lon) = whole.entry(hits[0].entry).point();
+        LatLon::new(lat, lon)
+    };
+    let a = rank1(&text_a, None);
+    let b = rank1(&text_b, Some((a.lat, a.lon)));
+    let (ok, by_point, stderr) = meridian(&[
+        "route",
+        "--bundle",
+        bundle_arg,
+        &point_arg(a),
+        &point_arg(b),
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        by_address,
+        serde_json::from_str::<Value>(&by_point).unwrap(),
+        "by address = by the whole index's points"
+    );
+    let (ok, on_graph, stderr) = meridian(&[
+        "route",
+        "--graph",
+        graph.to_str().unwrap(),
+        &text_a,
+        &text_b,
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        by_address,
+        serde_json::from_str::<Value>(&on_graph).unwrap()
+    );
+    let line =
+        meridian::route::polyline::decode(by_address["routes"][0]["geometry"].as_str().unwrap(), 5)
+            .unwrap();
+    for (end, house) in [(line[0], house_a), (*line.last().unwrap(), house_b)] {
+        let off = end.haversine_m(LatLon::new(house.0, house.1));
+        assert!(off < 50.0, "route end {off:.0} m from the house");
+    }
+
+    // Not found: one sentence, non-zero exit.
+    let (ok, _, stderr) = meridian(&["route", "--bundle", bundle_arg, "Qxzvw Jkqpz", &text_b]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no address or place matches \"Qxzvw Jkqpz\""),
+        "{stderr}"
+    );
+    // A real street's name among words that match nothing: /search still lists the street
+    // (it matched something), but it does not stand for the text, so routing refuses it.
+    let mixed = "Landstrasse Qxzvw Jkqpz";
+    let partial = in_bundle.search(&meridian::places::Query {
+        text: mixed,
+        focus: None,
+        limit: 1,
+    });
+    assert!(
+        !partial.is_empty(),
+        "the index lists something for {mixed:?}"
+    );
+    let (ok, _, stderr) = meridian(&["route", "--bundle", bundle_arg, mixed, &text_b]);
+    assert!(!ok, "{mixed:?} was taken for {stderr}");
+    assert!(stderr.contains("no address or place matches"), "{stderr}");
+    // A house outside the area: the graph's index has it, the bundle's does not (its street
+    // may reach into the area: then, as /search does for an unmapped house, the street).
+    let [(outside, house), _] = crate::geocoding::address_pair(MAP, 43, 0.0, 1e7, |p| !inside(p));
+    let (ok, _, stderr) = meridian(&[
+        "route",
+        "--graph",
+        graph.to_str().unwrap(),
+        &outside,
+        &text_b,
+    ]);
+    assert!(ok, "{stderr}");
+    let hits = in_bundle.search(&meridian::places::Query {
+        text: &outside,
+        focus: None,
+        limit: 5,
+    });
+    for h in hits {
+        let e = in_bundle.entry(h.entry);
+        let (lat, lon) = e.point();
+        assert!(
+            e.kind() != meridian::places::Kind::Address
+                || LatLon::new(lat, lon).haversine_m(LatLon::new(house.0, house.1)) > 50.0,
+            "the bundle holds {outside:?}, outside its area"
+        );
+    }
+}

@@ -23,15 +23,15 @@ const GEOPY: &str = "2.4.1";
 
 /// An address as the file tags it, at its node or at the mean of its way's nodes.
 #[derive(Clone, Debug)]
-struct Sample {
-    street: String,
-    housenumber: String,
-    city: String,
-    point: (f64, f64),
+pub(crate) struct Sample {
+    pub(crate) street: String,
+    pub(crate) housenumber: String,
+    pub(crate) city: String,
+    pub(crate) point: (f64, f64),
 }
 
 /// Every `addr:housenumber` + `addr:street` object of a PBF (nodes and ways).
-fn addresses_in(pbf: &std::path::Path) -> Vec<Sample> {
+pub(crate) fn addresses_in(pbf: &std::path::Path) -> Vec<Sample> {
     let mut out = Vec::new();
     let mut ways: Vec<(Sample, Vec<i64>)> = Vec::new();
     let tags_of = |tags: Vec<(&str, &str)>| {
@@ -108,7 +108,7 @@ fn addresses_in(pbf: &std::path::Path) -> Vec<Sample> {
 
 /// Addresses whose street and number name one place: the same pair more than 50 m apart
 /// elsewhere (two towns' main streets) is ambiguous without a town, and left out.
-fn unambiguous(all: Vec<Sample>) -> Vec<Sample> {
+pub(crate) fn unambiguous(all: Vec<Sample>) -> Vec<Sample> {
     let key = |s: &Sample| (s.street.to_lowercase(), s.housenumber.to_lowercase());
     let mut groups: HashMap<(String, String), Vec<Sample>> = HashMap::new();
     for s in all {
@@ -123,7 +123,7 @@ fn unambiguous(all: Vec<Sample>) -> Vec<Sample> {
     out
 }
 
-fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
+pub(crate) fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
     let (dla, dlo) = ((b.0 - a.0).to_radians(), (b.1 - a.1).to_radians());
     let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
@@ -234,7 +234,7 @@ async fn get(addr: SocketAddr, path_and_query: &str) -> (u16, Value) {
     (status, r.json().await.unwrap())
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
@@ -784,4 +784,55 @@ async fn geopy_nominatim_against_meridian_serve() {
     let many = got["geocode_many"].as_array().unwrap();
     assert!(!many.is_empty() && many.len() <= 3, "{many:?}");
     eprintln!("geopy {}: {}", got["version"], got["geocode"][0]["address"]);
+}
+
+/// Two addresses of `name`'s PBF (read here, not from the index), typed "street number", that
+/// routing by address can be checked on: the places index finds each at rank 1 within 50 m of
+/// its tagged position, a car road passes within 30 m (so a route's end lies near the house),
+/// the two are `min_m..max_m` apart and `inside` (a bundle's area, say) holds both. Seeded:
+/// the same pair every run. Returns the typed texts with their tagged `(lat, lon)`.
+pub(crate) fn address_pair(
+    name: &str,
+    seed: u64,
+    min_m: f64,
+    max_m: f64,
+    inside: impl Fn((f64, f64)) -> bool,
+) -> [(String, (f64, f64)); 2] {
+    use meridian::spatial::LatLon;
+    let index = meridian::places::PlacesIndex::open_in(&graph_dir(name))
+        .unwrap()
+        .expect("a places index");
+    let r = router(name);
+    let mut all = unambiguous(addresses_in(&extract(name)));
+    let mut rng = StdRng::seed_from_u64(seed);
+    for i in (1..all.len()).rev() {
+        all.swap(i, rng.random_range(0..=i));
+    }
+    let usable = all.into_iter().filter(|s| inside(s.point)).filter_map(|s| {
+        let text = format!("{} {}", s.street, s.housenumber);
+        let hit = index
+            .search(&meridian::places::Query {
+                text: &text,
+                focus: None,
+                limit: 1,
+            })
+            .first()
+            .map(|h| index.entry(h.entry).point())?;
+        let near_road = r
+            .snap(LatLon::new(s.point.0, s.point.1))
+            .unwrap()
+            .is_some_and(|snap| snap.distance_m < 30.0);
+        (haversine(hit, s.point) < 50.0 && near_road).then_some((text, s.point))
+    });
+    let mut seen: Vec<(String, (f64, f64))> = Vec::new();
+    for a in usable.take(400) {
+        if let Some(b) = seen.iter().find(|b| {
+            let d = haversine(a.1, b.1);
+            (min_m..max_m).contains(&d)
+        }) {
+            return [b.clone(), a];
+        }
+        seen.push(a);
+    }
+    panic!("no two findable addresses {min_m}..{max_m} m apart in {name}");
 }

@@ -374,6 +374,141 @@ async fn a_phone_navigates_over_the_same_websocket() {
     );
 }
 
+/// The next frame that is not an ack.
+async fn next_besides_acks(ws: &mut Ws) -> Value {
+    loop {
+        let m = next(ws).await.expect("a frame");
+        if m["type"] != "ack" {
+            return m;
+        }
+    }
+}
+
+/// `navigate` with typed addresses (two real addresses of the PBF): the destination as text
+/// from the last ping, both ends as text with no ping at all, and the refusals (text that finds
+/// nothing is `AddressNotFound`; empty text and no destination are `InvalidMessage`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_navigates_to_a_typed_address() {
+    let nodes = start_cluster("ingest-nav-address").await;
+    let [(text_a, house_a), (text_b, house_b)] = tokio::task::spawn_blocking(|| {
+        crate::geocoding::address_pair("small/liechtenstein-2015-07", 29, 2_000.0, 8_000.0, |_| {
+            true
+        })
+    })
+    .await
+    .unwrap();
+    let house = |p: (f64, f64)| LatLon::new(p.0, p.1);
+    // What /search answers for the destination, on the same node.
+    let url = format!(
+        "http://{}/search?q={}&limit=1",
+        nodes[1].addr,
+        crate::geocoding::encode(&text_b)
+    );
+    let searched: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let (search_lat, search_lon): (f64, f64) = (
+        searched[0]["lat"].as_str().unwrap().parse().unwrap(),
+        searched[0]["lon"].as_str().unwrap().parse().unwrap(),
+    );
+
+    let ends = |route: &Value| {
+        let line = meridian::route::polyline::decode(
+            route["route"]["routes"][0]["geometry"].as_str().unwrap(),
+            6,
+        )
+        .unwrap();
+        (line[0], *line.last().unwrap())
+    };
+
+    // 1. From the last ping (at house A) to typed address B.
+    let mut ws = authed(nodes[1].ingest, 91).await;
+    let t0 = now_ms() - 600_000;
+    send(
+        &mut ws,
+        json!({"type": "ping", "seq": 1, "ts": t0, "lat": house_a.0, "lon": house_a.1}),
+    )
+    .await;
+    send(&mut ws, json!({"type": "navigate", "to": text_b})).await;
+    let route = next_besides_acks(&mut ws).await;
+    assert_eq!(route["type"], "route", "{route}");
+    assert_eq!(route["reason"], "start");
+    let to = &route["resolved"]["to"];
+    assert_eq!(to["query"], text_b.as_str());
+    assert_eq!(
+        to["display_name"], searched[0]["display_name"],
+        "rank 1 of /search"
+    );
+    let loc = LatLon::new(
+        to["location"][1].as_f64().unwrap(),
+        to["location"][0].as_f64().unwrap(),
+    );
+    assert!(loc.haversine_m(LatLon::new(search_lat, search_lon)) < 1.0);
+    assert!(
+        route["resolved"]["from"].is_null(),
+        "from was the ping: {route}"
+    );
+    let (start, end) = ends(&route);
+    assert!(start.haversine_m(house(house_a)) < 50.0, "starts {start:?}");
+    assert!(
+        end.haversine_m(house(house_b)) < 50.0,
+        "ends {end:?}, house at {house_b:?}"
+    );
+    // Driving it still works as with coordinates: the first fix gives progress.
+    send(&mut ws, json!({"type": "ping", "seq": 2, "ts": t0 + 1000, "lat": start.lat, "lon": start.lon, "accuracy": 5.0})).await;
+    let progress = next_besides_acks(&mut ws).await;
+    assert_eq!(progress["type"], "progress", "{progress}");
+
+    // 2. Both ends typed, on a connection that never pinged.
+    let mut fresh = authed(nodes[2].ingest, 92).await;
+    send(
+        &mut fresh,
+        json!({"type": "navigate", "from": text_a, "destination": text_b}),
+    )
+    .await;
+    let route = next_besides_acks(&mut fresh).await;
+    assert_eq!(route["type"], "route", "{route}");
+    assert!(route["resolved"]["from"]["display_name"].is_string());
+    let (start, end) = ends(&route);
+    assert!(start.haversine_m(house(house_a)) < 50.0);
+    assert!(end.haversine_m(house(house_b)) < 50.0);
+
+    // 3. Refusals, each with its code; the connection stays usable.
+    let nonsense = "Qxzvw Jkqpz";
+    let none: Value = reqwest::get(format!(
+        "http://{}/search?q={}",
+        nodes[1].addr,
+        crate::geocoding::encode(nonsense)
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        none,
+        json!([]),
+        "/search finds nothing for {nonsense:?} either"
+    );
+    send(&mut ws, json!({"type": "navigate", "to": nonsense})).await;
+    let e = next_besides_acks(&mut ws).await;
+    assert_eq!(e["code"], "AddressNotFound", "{e}");
+    assert!(e["message"].as_str().unwrap().contains(nonsense), "{e}");
+    send(
+        &mut fresh,
+        json!({"type": "navigate", "from": nonsense, "to": text_b}),
+    )
+    .await;
+    let e = next_besides_acks(&mut fresh).await;
+    assert_eq!(e["code"], "AddressNotFound", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("(from)"), "{e}");
+    send(&mut ws, json!({"type": "navigate", "to": "  "})).await;
+    assert_eq!(next_besides_acks(&mut ws).await["code"], "InvalidMessage");
+    send(&mut ws, json!({"type": "navigate"})).await;
+    assert_eq!(next_besides_acks(&mut ws).await["code"], "InvalidMessage");
+    let mut unplaced = authed(nodes[0].ingest, 93).await;
+    send(&mut unplaced, json!({"type": "navigate", "to": text_b})).await;
+    assert_eq!(next_besides_acks(&mut unplaced).await["code"], "NoPosition");
+}
+
 /// The CLI exports a node's live table to Parquet that reads back with the same rows.
 #[cfg(feature = "analytics")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

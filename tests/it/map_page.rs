@@ -1,6 +1,7 @@
 //! The map page at `/`: served self-contained, and driven in a real headless Chromium over the
 //! W3C WebDriver protocol (chromedriver, spoken with plain reqwest): images load, two real
-//! mouse clicks route between two junctions, and the page shows what the API answers.
+//! mouse clicks route between two junctions, two addresses typed into the search boxes route
+//! between those houses, and the page shows what the API answers.
 
 use crate::common::{free_port, junctions, router, serve_with_tiles, tool_available};
 use crate::tiles_http::{wait_for_port, KillOnDrop};
@@ -32,6 +33,9 @@ async fn page_is_self_contained() {
         "id=\"route-line\"",
         "id=\"summary\"",
         "id=\"steps\"",
+        "id=\"from-input\"",
+        "id=\"to-input\"",
+        "/search?",
         "© OpenStreetMap contributors",
         "/tiles/index.json",
     ] {
@@ -135,6 +139,24 @@ impl Session {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The WebDriver id of the element `css` selects.
+    async fn element(&self, css: &str) -> String {
+        let v = self
+            .post("element", json!({"using": "css selector", "value": css}))
+            .await;
+        v["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
+    }
+
+    /// Real key presses into an element (`\u{E007}` is Enter).
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.post(&format!("element/{id}/value"), json!({ "text": text }))
+            .await;
     }
 
     /// A real left click at viewport pixel (x, y) through the Actions API.
@@ -375,6 +397,196 @@ async fn routes_by_clicking_in_chromium() {
         "routes_by_clicking_in_chromium: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Starts chromedriver on a free port and a session on it; both end when dropped.
+async fn browser() -> (Session, KillOnDrop, tempfile::TempDir) {
+    let port = free_port();
+    let mut driver = KillOnDrop(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    wait_for_port(port, &mut driver.0, "chromedriver").await;
+    let profile = tempfile::tempdir().unwrap();
+    let s = Session::start(&format!("http://127.0.0.1:{port}"), profile.path()).await;
+    (s, driver, profile)
+}
+
+/// `/search` answer's first hit for `text`: `(lat, lon, display_name)`.
+async fn first_hit(addr: SocketAddr, text: &str) -> (f64, f64, String) {
+    let url = format!(
+        "http://{addr}/search?q={}&limit=1",
+        crate::geocoding::encode(text)
+    );
+    let v: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let hit = &v[0];
+    let num = |k: &str| hit[k].as_str().unwrap().parse::<f64>().unwrap();
+    (
+        num("lat"),
+        num("lon"),
+        hit["display_name"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Two addresses of the PBF typed into the start and destination boxes (the first picked from
+/// the result list with a click, the second with Enter before the list even showed) give the
+/// route between those houses: its ends lie within 50 m of the addresses' tagged positions,
+/// the markers stand where `/search` puts them, and the page shows `/route`'s answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_between_two_typed_addresses_in_chromium() {
+    if !tool_available(
+        "routes_between_two_typed_addresses_in_chromium",
+        &[CHROMIUM, CHROMEDRIVER],
+    ) {
+        return;
+    }
+    let addr = serve_with_tiles(MAP).await;
+    let [(text_a, house_a), (text_b, house_b)] = tokio::task::spawn_blocking(|| {
+        crate::geocoding::address_pair(MAP, 13, 1_500.0, 6_000.0, |_| true)
+    })
+    .await
+    .unwrap();
+    eprintln!("typing {text_a:?} and {text_b:?}");
+    let (hit_a, hit_b) = (
+        first_hit(addr, &text_a).await,
+        first_hit(addr, &text_b).await,
+    );
+    let house = |p: (f64, f64)| LatLon::new(p.0, p.1);
+    for (hit, h) in [(&hit_a, house_a), (&hit_b, house_b)] {
+        let off = LatLon::new(hit.0, hit.1).haversine_m(house(h));
+        assert!(
+            off < 50.0,
+            "/search puts {} {off:.0} m from the house",
+            hit.2
+        );
+    }
+
+    let (s, driver, _profile) = browser().await;
+    s.post("url", json!({"url": format!("http://{addr}/")}))
+        .await;
+    s.wait_for(
+        "the page to start",
+        "return window.meridian && window.meridian.ready",
+        json!([]),
+    )
+    .await;
+
+    // Start: typed, then the first suggestion clicked once the list shows.
+    s.type_into("#from-input", &text_a).await;
+    let shown = s
+        .wait_for(
+            "suggestions for the start",
+            "const l = [...document.querySelectorAll('#from-results li[role=option]')];
+             return l.length ? l.map(li => li.textContent) : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        shown[0],
+        hit_a.2.as_str(),
+        "first suggestion is /search's first hit"
+    );
+    let first = s.element("#from-results li[role=option]").await;
+    s.post(&format!("element/{first}/click"), json!({})).await;
+    // Destination: typed and Enter at once (before the debounced search ran).
+    s.type_into("#to-input", &format!("{text_b}\u{E007}")).await;
+
+    let (distance, summary, points, steps) = shown_route(&s).await;
+    let picked = s.js("return window.meridian.state", json!([])).await;
+    let coord = |p: &Value| LatLon::from_lon_lat([p[0].as_f64().unwrap(), p[1].as_f64().unwrap()]);
+    let (from, to) = (coord(&picked["from"]), coord(&picked["to"]));
+    for (end, p, hit) in [("start", from, &hit_a), ("destination", to, &hit_b)] {
+        let off = p.haversine_m(LatLon::new(hit.0, hit.1));
+        assert!(
+            off < 1.0,
+            "the {end} marker is {off:.1} m from /search's answer"
+        );
+    }
+    let inputs = s
+        .js(
+            "return [document.getElementById('from-input').value, document.getElementById('to-input').value]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        inputs,
+        json!([hit_a.2, hit_b.2]),
+        "the boxes show the picked addresses"
+    );
+    let (url, api) = api_route(addr, from, to).await;
+    assert_eq!(api["code"], "Ok", "{url}: {api}");
+    let api_distance = api["routes"][0]["distance"].as_f64().unwrap();
+    assert_eq!(distance, api_distance, "page and API disagree for {url}");
+    assert!(summary.contains("min"), "no ETA in {summary:?}");
+    let api_steps = api["routes"][0]["legs"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(steps as usize, api_steps);
+    assert!(points >= 2);
+    // The drawn line runs from one house to the other.
+    let line = s
+        .js(
+            "const c = window.meridian.state.route.geometry.coordinates; return [c[0], c[c.length - 1]];",
+            json!([]),
+        )
+        .await;
+    for (i, h) in [(0, house_a), (1, house_b)] {
+        let off = coord(&line[i]).haversine_m(house(h));
+        eprintln!("route end {i}: {off:.1} m from the typed address");
+        assert!(
+            off < 50.0,
+            "route end {i} is {off:.0} m from the typed address"
+        );
+    }
+
+    s.wait_for(
+        "every image on screen to finish loading",
+        "const imgs = [...document.querySelectorAll('#tiles img')];
+         return imgs.length > 0 && imgs.every(i => i.complete);",
+        json!([]),
+    )
+    .await;
+    let shot = s
+        .cmd(reqwest::Method::GET, "screenshot", None)
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let png = base64_decode(&shot);
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("map_page_addresses.png");
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("map page screenshot: {}", path.display());
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000);
+
+    // Clicking the map still works: with both ends set, a click starts over from there.
+    let at = s
+        .js(
+            "return window.meridian.project(...arguments)",
+            json!([from.lon, from.lat]),
+        )
+        .await;
+    s.click(
+        at["x"].as_f64().unwrap().round() as i64,
+        at["y"].as_f64().unwrap().round() as i64,
+    )
+    .await;
+    let after = s
+        .js(
+            "return [window.meridian.state.from, window.meridian.state.to, document.getElementById('to-input').value]",
+            json!([]),
+        )
+        .await;
+    assert!(
+        after[0].is_array() && after[1].is_null() && after[2] == "",
+        "{after}"
+    );
+    drop(s);
+    drop(driver);
 }
 
 /// Standard base64 (the screenshot's encoding); avoids a dependency for one call.
