@@ -112,10 +112,16 @@ fn main() {
     println!();
     println!("| graph | junctions | directed edges | import s | overlay build ms | full customization ms | overlay p50 µs | overlay p99 µs | A* p50 µs | A* p99 µs | A*/overlay p50 | cost differs |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // Every extract in ../shared/data/osm (tiny to Porto); rows print in this order.
     for name in [
+        "tiny/boston-2020-08",
+        "tiny/stockholm-2020-07",
+        "tiny/sydney-2020-07",
+        "small/munchen-centre-2020-07",
+        "small/helsinki-centre-2019-04",
         "small/liechtenstein-2015-07",
         "small/andorra-2021-10",
-        "small/munchen-centre-2020-07",
+        "small/harrisburg-2015-02",
         "small/baltimore-2015-02",
         "medium/porto-2015-06",
     ] {
