@@ -159,3 +159,14 @@ pub fn graph_dir_deep(name: &str) -> PathBuf {
         .join()
         .unwrap()
 }
+
+/// `GET http://{addr}{path}`: the status and the JSON body (a body that is not JSON fails the
+/// test, naming the path and showing the text).
+pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
+    (status, body)
+}

@@ -8,6 +8,7 @@
 //! the PBF with osmpbf, independently of the importer.
 
 use crate::common;
+use crate::common::get;
 use meridian::graph::{GraphStore, Profile};
 use meridian::server::{serve_on, Limits, ServerOptions};
 use meridian::spatial::LatLon;
@@ -151,15 +152,6 @@ async fn serve_both(name: &str) -> SocketAddr {
     let options = ServerOptions::from(Limits::default()).with_foot(common::foot_router(name));
     tokio::spawn(serve_on(common::router(name), listener, options, None));
     addr
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
-    (status, body)
 }
 
 fn lonlat(p: LatLon) -> String {

@@ -7,7 +7,7 @@
 //! München and Helsinki give the ≥ 200 address samples. Also: Nominatim's answer shapes, 400s
 //! on bad parameters, a graph without an index, and geopy's Nominatim client.
 
-use crate::common::{extract, free_port, graph_dir, router, scratch_dir};
+use crate::common::{extract, free_port, get, graph_dir, router, scratch_dir};
 use meridian::server::{serve_on, Limits};
 use osmpbf::{Element, ElementReader};
 use rand::rngs::StdRng;
@@ -224,14 +224,6 @@ async fn serve(name: &str) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve_on(router, listener, Limits::default(), None));
     addr
-}
-
-async fn get(addr: SocketAddr, path_and_query: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("http://{addr}{path_and_query}"))
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
 }
 
 pub(crate) fn encode(s: &str) -> String {

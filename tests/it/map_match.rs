@@ -4,7 +4,7 @@
 //! and compared with the edge the vehicle was on. Also the answer's shape, gaps, tidy, and
 //! OSRM's error codes.
 
-use crate::common::{graph_dir_deep, junctions, router};
+use crate::common::{get, graph_dir_deep, junctions, router};
 use meridian::graph::EdgeId;
 use meridian::route::{cut_shape, hint, Router};
 use meridian::server::{serve_on, Limits, ServerOptions};
@@ -104,15 +104,6 @@ async fn start(router: Arc<Router>, limits: Limits) -> SocketAddr {
         None,
     ));
     addr
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
-    (status, body)
 }
 
 fn coords(points: impl Iterator<Item = LatLon>) -> String {

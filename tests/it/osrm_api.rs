@@ -3,7 +3,7 @@
 //! brute-force scan of every road, `/table` against `/route` for every cell, and the strict
 //! validation of route options.
 
-use crate::common::{junctions, router};
+use crate::common::{get, junctions, router};
 use meridian::graph::tile::flags;
 use meridian::graph::GlobalId;
 use meridian::server::cors::Cors;
@@ -64,15 +64,6 @@ fn preflight(path: &str, origin: &str) -> String {
          Access-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: content-type\r\n\
          Connection: close\r\n\r\n"
     )
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
-    (status, body)
 }
 
 fn lonlat(p: LatLon) -> String {

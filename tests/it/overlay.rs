@@ -4,7 +4,7 @@
 //! which must also give bit-for-bit the cliques of a full customization. A corrupted clique
 //! entry must make the comparison fail.
 
-use crate::common::{graph_dir, junctions};
+use crate::common::{get, graph_dir, junctions};
 use crate::exactness::LineGraph;
 use meridian::graph::{GlobalId, GraphStore};
 use meridian::route::overlay::{Customized, OverlayConfig};
@@ -267,12 +267,6 @@ fn a_corrupted_clique_entry_is_caught() {
         !corrupted.mismatches.is_empty(),
         "a zeroed clique entry went unnoticed on 300 pairs"
     );
-}
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
-    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap())
 }
 
 async fn serve(router: Arc<Router>) -> std::net::SocketAddr {

@@ -1,10 +1,9 @@
 //! The REST API over real HTTP: a server on an ephemeral port answering in OSRM's shape, and
 //! every error code the issue lists.
 
-use crate::common::{junctions, router};
+use crate::common::{get, junctions, router};
 use meridian::route::polyline;
 use meridian::server::{serve_on, Limits};
-use serde_json::Value;
 use std::net::SocketAddr;
 
 async fn start(name: &str) -> SocketAddr {
@@ -21,15 +20,6 @@ async fn start(name: &str) -> SocketAddr {
         None,
     ));
     addr
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
-    (status, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

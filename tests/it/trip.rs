@@ -4,7 +4,7 @@
 //! each waypoint visited once, legs that chain, a round trip back to its start, fixed ends
 //! respected, a tour no slower than the input order, and OSRM's error codes.
 
-use crate::common::{graph_dir, graph_dir_deep, junctions, router};
+use crate::common::{get, graph_dir, graph_dir_deep, junctions, router};
 use meridian::graph::GraphStore;
 use meridian::route::overlay::OverlayConfig;
 use meridian::route::trip::{heuristic_tour, solve_tour, tour_cost};
@@ -130,15 +130,6 @@ async fn start(limits: Limits) -> SocketAddr {
         None,
     ));
     addr
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
-    (status, body)
 }
 
 fn location(v: &Value) -> (f64, f64) {
