@@ -101,6 +101,8 @@ pub fn longer_by(best_s: f64) -> f64 {
 #[derive(Clone, Debug)]
 pub struct Alternative {
     pub path: LegPath,
+    /// The via: the route is the fastest one that drives this road piece whole.
+    pub via: graph::EdgeId,
     /// Its cost over the best route's.
     pub stretch: f64,
     /// Share of its seconds on roads of the routes kept before it.
@@ -210,6 +212,7 @@ pub fn find(
         out.push(Alternative {
             stretch: cost / best_s,
             sharing,
+            via: g.edge_id(via),
             path: LegPath {
                 edges,
                 cost_s: cost,

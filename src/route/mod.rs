@@ -460,6 +460,32 @@ impl Router {
         if points.len() != 2 || count == 0 || self.store.is_partial() {
             return Ok((self.route_with(points, options)?, Vec::new()));
         }
+        let (snaps, best, others) = self.alternative_paths(points, options, count)?;
+        let ends = [0, 1];
+        let route = self.route_from_paths(std::slice::from_ref(&best), &ends, options.steps)?;
+        let alternatives = others
+            .iter()
+            .map(|a| self.route_from_paths(std::slice::from_ref(&a.path), &ends, options.steps))
+            .collect::<Result<Vec<_>, _>>()?;
+        let answer = RouteAnswer {
+            waypoints: snaps.iter().map(|s| self.waypoint(s)).collect(),
+            route,
+            tiles_touched: best.tiles_touched,
+        };
+        Ok((answer, alternatives))
+    }
+
+    /// The snapped points, the fastest path and the alternatives' paths (with their vias) of
+    /// [`Router::route_alternatives`] between exactly two points.
+    pub fn alternative_paths(
+        &self,
+        points: &[LatLon],
+        options: &RouteOptions,
+        count: usize,
+    ) -> Result<(Vec<Snap>, LegPath, Vec<alternatives::Alternative>), RouteError> {
+        if points.len() != 2 {
+            return Err(RouteError::NoRoute);
+        }
         let rules = SnapRules {
             radiuses: &options.radiuses,
             bearings: &options.bearings,
@@ -502,18 +528,7 @@ impl Router {
             })
         };
         let (best, others) = found.ok_or(RouteError::NoRoute)?;
-        let ends = [0, 1];
-        let route = self.route_from_paths(std::slice::from_ref(&best), &ends, options.steps)?;
-        let alternatives = others
-            .iter()
-            .map(|a| self.route_from_paths(std::slice::from_ref(&a.path), &ends, options.steps))
-            .collect::<Result<Vec<_>, _>>()?;
-        let answer = RouteAnswer {
-            waypoints: snaps.iter().map(|s| self.waypoint(s)).collect(),
-            route,
-            tiles_touched: best.tiles_touched,
-        };
-        Ok((answer, alternatives))
+        Ok((snaps, best, others))
     }
 
     /// The flat road graph of the store, built once (for the A*'s alternatives).

@@ -11,6 +11,7 @@ use crate::common::{graph_dir, junctions, router};
 use meridian::graph::GraphStore;
 use meridian::route::alternatives::Limits;
 use meridian::route::overlay::OverlayConfig;
+use meridian::route::search::{self, Endpoint, SearchSpace};
 use meridian::route::{Algorithm, Route, RouteOptions, Router};
 use meridian::server::{serve_on, Limits as ServerLimits, ServerOptions};
 use meridian::spatial::LatLon;
@@ -255,6 +256,83 @@ fn porto_alternatives_by_the_plain_astar_meet_the_same_checks() {
 
 /// Least share of pairs with an alternative (measured above, with margin).
 const FLOOR_PORTO: f64 = 0.60;
+/// Each alternative is the exact fastest route through its via: its cost is the plain A*'s
+/// from the start to the end of the via road piece plus from there to the destination.
+fn check_exact_through_via(router: &Router, algorithm: Algorithm, pairs: usize, seed: u64) {
+    let nodes = junctions(router);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let options = RouteOptions {
+        algorithm: Some(algorithm),
+        ..RouteOptions::default()
+    };
+    let model = router.cost_model();
+    let mut space = SearchSpace::new();
+    let mut checked = 0;
+    for _ in 0..pairs {
+        let a = nodes[rng.random_range(0..nodes.len())];
+        let b = nodes[rng.random_range(0..nodes.len())];
+        let Ok((snaps, best, alternatives)) = router.alternative_paths(&[a, b], &options, 3) else {
+            continue;
+        };
+        let ends = |s: &meridian::route::snap::Snap| -> Vec<Endpoint> {
+            s.candidates()
+                .into_iter()
+                .map(|(edge, along_m)| Endpoint { edge, along_m })
+                .collect()
+        };
+        let astar = |space: &mut SearchSpace, from: &[Endpoint], to: &[Endpoint], at: LatLon| {
+            search::shortest_path(&router.store, &model, space, from, to, at)
+                .unwrap()
+                .map(|p| p.cost_s)
+        };
+        let plain = astar(
+            &mut space,
+            &ends(&snaps[0]),
+            &ends(&snaps[1]),
+            snaps[1].location,
+        )
+        .unwrap();
+        assert!(
+            (plain - best.cost_s).abs() < 1e-6 * plain.max(1.0),
+            "best {} vs A* {plain}",
+            best.cost_s
+        );
+        for alt in &alternatives {
+            let tile = router.store.tile(alt.via.tile).unwrap();
+            let edge = tile.edge(alt.via.local);
+            let end = Endpoint {
+                edge: alt.via,
+                along_m: f64::from(edge.length_m()),
+            };
+            let head = router
+                .store
+                .tile(edge.target().tile)
+                .unwrap()
+                .node_location(edge.target().local);
+            let into = astar(&mut space, &ends(&snaps[0]), &[end], head).expect("via reachable");
+            let on = astar(&mut space, &[end], &ends(&snaps[1]), snaps[1].location)
+                .expect("target reachable");
+            let through = into + on;
+            assert!(
+                (through - alt.path.cost_s).abs() < 1e-6 * through.max(1.0),
+                "alternative {} s, fastest through its via {through} s",
+                alt.path.cost_s
+            );
+            let sum: f64 = alt.path.edges.iter().map(|e| e.drive_s + e.turn_s).sum();
+            assert!((sum - alt.path.cost_s).abs() < 1e-6 * sum.max(1.0));
+            checked += 1;
+        }
+    }
+    println!("{checked} alternatives checked exact through their via");
+    assert!(checked > 0);
+}
+
+#[test]
+fn alternatives_are_the_fastest_routes_through_their_vias() {
+    check_exact_through_via(&overlay_router(PORTO), Algorithm::Overlay, 40, 31);
+    check_exact_through_via(&router(SMALL), Algorithm::AStar, 60, 32);
+}
+
 const FLOOR_PORTO_ASTAR: f64 = 0.65;
 const FLOOR_SMALL: f64 = 0.25;
 
