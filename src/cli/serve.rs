@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// Most trace points of one /match request (osrm-routed's --max-matching-size).
     #[arg(long, default_value_t = 100)]
     pub max_matching_size: usize,
+    /// Most alternatives one /route request may ask for (osrm-routed's --max-alternatives).
+    #[arg(long, default_value_t = server::DEFAULT_MAX_ALTERNATIVES)]
+    pub max_alternatives: usize,
     /// Browser origin allowed to call the API (CORS), e.g. https://app.example; repeat or
     /// comma-separate for several. Default "*": any origin, as osrm-routed.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
@@ -127,6 +130,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_nearest_size,
         max_trip_size,
         max_matching_size,
+        max_alternatives,
         cors_origins,
         tiles,
         profiles,
@@ -167,6 +171,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_route_km,
         max_trip_size,
         max_matching_size,
+        max_alternatives,
     })
     .with_compute(compute)
     .with_cors(cors);

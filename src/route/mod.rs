@@ -1,9 +1,10 @@
 //! Routing: snap coordinates onto the graph ([`snap`]), find the fastest path per leg
 //! ([`search`]) under the [`cost`] model, and describe it ([`guidance`] for steps, [`osrm`] for the
 //! OSRM v1 JSON); [`table`] answers many-to-many, [`trip`] orders a trip's stops,
-//! [`map_match`] places a GPS trace on the roads. [`Router`] ties them together and is what the
-//! server and the CLI call.
+//! [`map_match`] places a GPS trace on the roads, [`alternatives`] finds other good routes
+//! beside the fastest. [`Router`] ties them together and is what the server and the CLI call.
 
+pub mod alternatives;
 #[cfg(test)]
 mod ascii_tests;
 pub mod cost;
@@ -149,6 +150,7 @@ pub struct RouteOptions {
 thread_local! {
     static SPACE: RefCell<SearchSpace> = RefCell::new(SearchSpace::new());
     static OVERLAY_SPACE: RefCell<Option<QuerySpace>> = const { RefCell::new(None) };
+    static FLAT_SPACE: RefCell<Option<QuerySpace>> = const { RefCell::new(None) };
 }
 
 /// Which search answers a route.
@@ -172,6 +174,8 @@ pub struct Router {
     pub max_snap_m: f64,
     /// The customizable overlay, if built ([`Router::with_overlay`]).
     pub overlay: Option<Arc<LiveOverlay>>,
+    /// The flat road graph the plain A*'s alternatives search, built on first use.
+    flat: std::sync::OnceLock<Result<Arc<overlay::base::BaseGraph>, String>>,
 }
 
 /// Now, in ms since the epoch (the default departure time).
@@ -194,6 +198,7 @@ impl Router {
             profiles: None,
             max_snap_m: DEFAULT_MAX_SNAP_M,
             overlay: None,
+            flat: std::sync::OnceLock::new(),
         }
     }
 
@@ -448,6 +453,109 @@ impl Router {
         let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
         self.route_with_model(&model, points, options)
             .map(|(answer, _)| answer)
+    }
+
+    /// The fastest route between two points and up to `count` alternatives, cheapest first
+    /// ([`alternatives`]), each built like the fastest (geometry, steps, annotations, tiles).
+    /// As OSRM, only a request of exactly two points gets alternatives; with more, or `count`
+    /// 0, this is [`Router::route_with`] and the list is empty. The search is the overlay's
+    /// (multi-level) or, for the A* (`algorithm=astar`, a departure time, no overlay), the
+    /// same search over the flat road graph, which is built on first use.
+    pub fn route_alternatives(
+        &self,
+        points: &[LatLon],
+        options: &RouteOptions,
+        count: usize,
+    ) -> Result<(RouteAnswer, Vec<Route>), RouteError> {
+        if points.len() != 2 || count == 0 || self.store.is_partial() {
+            return Ok((self.route_with(points, options)?, Vec::new()));
+        }
+        let (snaps, best, others) = self.alternative_paths(points, options, count)?;
+        let ends = [0, 1];
+        let route = self.route_from_paths(std::slice::from_ref(&best), &ends, options.steps)?;
+        let alternatives = others
+            .iter()
+            .map(|a| self.route_from_paths(std::slice::from_ref(&a.path), &ends, options.steps))
+            .collect::<Result<Vec<_>, _>>()?;
+        let answer = RouteAnswer {
+            waypoints: snaps.iter().map(|s| self.waypoint(s)).collect(),
+            route,
+            tiles_touched: best.tiles_touched,
+        };
+        Ok((answer, alternatives))
+    }
+
+    /// The snapped points, the fastest path and the alternatives' paths (with their vias) of
+    /// [`Router::route_alternatives`] between exactly two points.
+    pub fn alternative_paths(
+        &self,
+        points: &[LatLon],
+        options: &RouteOptions,
+        count: usize,
+    ) -> Result<(Vec<Snap>, LegPath, Vec<alternatives::Alternative>), RouteError> {
+        if points.len() != 2 {
+            return Err(RouteError::NoRoute);
+        }
+        let rules = SnapRules {
+            radiuses: &options.radiuses,
+            bearings: &options.bearings,
+            approaches: &options.approaches,
+            hints: &options.hints,
+        };
+        let snaps = self.snap_within(points, &rules)?;
+        let (sources, targets) = endpoints(&snaps[0], &snaps[1]);
+        let crow_m = snaps[0].location.haversine_m(snaps[1].location);
+        let algorithm = options
+            .algorithm
+            .unwrap_or_else(|| self.default_algorithm());
+        let found = if algorithm == Algorithm::Overlay && options.depart_ms.is_none() {
+            let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
+            let current = live.current();
+            let o = &live.overlay;
+            with_space(&OVERLAY_SPACE, &o.graph, |space| {
+                alternatives::find(
+                    &o.graph,
+                    Some(&o.partition),
+                    &current.weights,
+                    space,
+                    &sources,
+                    &targets,
+                    crow_m,
+                    count,
+                )
+            })
+        } else {
+            let g = self.flat_graph()?;
+            let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
+            let weights = overlay::Weights {
+                cost: overlay::customize::edge_costs(&self.store, &model)?,
+                cliques: Vec::new(),
+                columns: Vec::new(),
+                paths: Vec::new(),
+            };
+            with_space(&FLAT_SPACE, &g, |space| {
+                alternatives::find(&g, None, &weights, space, &sources, &targets, crow_m, count)
+            })
+        };
+        let (best, others) = found.ok_or(RouteError::NoRoute)?;
+        Ok((snaps, best, others))
+    }
+
+    /// The flat road graph of the store, built once (for the A*'s alternatives).
+    fn flat_graph(&self) -> Result<Arc<overlay::base::BaseGraph>, RouteError> {
+        self.flat
+            .get_or_init(|| {
+                overlay::base::BaseGraph::build(&self.store, &self.base_model)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|reason| {
+                RouteError::Store(StoreError::Corrupt {
+                    path: self.store.manifest().name.clone(),
+                    reason,
+                })
+            })
     }
 
     /// Fastest route through `points` by the overlay, under its current weights.
@@ -768,6 +876,21 @@ impl Router {
             annotation,
         })
     }
+}
+
+/// Runs `f` on this thread's query space in `slot`, (re)made for `g` if it was for another.
+fn with_space<R>(
+    slot: &'static std::thread::LocalKey<RefCell<Option<QuerySpace>>>,
+    g: &overlay::base::BaseGraph,
+    f: impl FnOnce(&mut QuerySpace) -> R,
+) -> R {
+    slot.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if !slot.as_ref().is_some_and(|s| s.fits_graph(g)) {
+            *slot = Some(QuerySpace::for_graph(g));
+        }
+        f(slot.as_mut().expect("space just set"))
+    })
 }
 
 /// Search endpoints of two snapped points.

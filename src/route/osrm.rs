@@ -3,7 +3,7 @@
 //! OSRM clients ignore.
 
 use super::guidance::Step;
-use super::{polyline, Annotation, RouteAnswer, Waypoint};
+use super::{polyline, Annotation, Route, RouteAnswer, Waypoint};
 use geo::{LineString, Simplify};
 use serde_json::{json, Value};
 use spatial::LatLon;
@@ -129,7 +129,30 @@ pub fn route_response(answer: &RouteAnswer, opts: &ResponseOptions) -> Value {
 
 /// [`route_response`] with leg annotations and without waypoints if asked.
 pub fn route_response_with(answer: &RouteAnswer, opts: &ResponseOptions, extras: &Extras) -> Value {
-    let route = &answer.route;
+    routes_response(answer, &[], opts, extras)
+}
+
+/// [`route_response_with`] with alternatives after the fastest route in `routes`, in the
+/// order given (OSRM's `alternatives=`).
+pub fn routes_response(
+    answer: &RouteAnswer,
+    alternatives: &[Route],
+    opts: &ResponseOptions,
+    extras: &Extras,
+) -> Value {
+    let routes: Vec<Value> = std::iter::once(&answer.route)
+        .chain(alternatives)
+        .map(|r| route_json(r, opts, extras))
+        .collect();
+    let mut body = json!({ "code": "Ok", "routes": routes });
+    if !extras.skip_waypoints {
+        body["waypoints"] = answer.waypoints.iter().map(waypoint_json).collect();
+    }
+    body
+}
+
+/// One entry of `routes`.
+fn route_json(route: &Route, opts: &ResponseOptions, extras: &Extras) -> Value {
     let legs: Vec<Value> = route
         .legs
         .iter()
@@ -164,11 +187,7 @@ pub fn route_response_with(answer: &RouteAnswer, opts: &ResponseOptions, extras:
         }
         Overview::False => {}
     }
-    let mut body = json!({ "code": "Ok", "routes": [route_json] });
-    if !extras.skip_waypoints {
-        body["waypoints"] = answer.waypoints.iter().map(waypoint_json).collect();
-    }
-    body
+    route_json
 }
 
 /// A waypoint as every OSRM service writes one: `name`, `location` `[lon, lat]`, `distance`

@@ -62,7 +62,13 @@ pub struct Limits {
     pub max_trip_size: usize,
     /// `/match`: most trace points, like osrm-routed's `--max-matching-size`.
     pub max_matching_size: usize,
+    /// `/route`: most alternatives one request may ask for, like osrm-routed's
+    /// `--max-alternatives` (0: `alternatives=true` is refused too).
+    pub max_alternatives: usize,
 }
+
+/// osrm-routed's default `--max-alternatives`.
+pub const DEFAULT_MAX_ALTERNATIVES: usize = 3;
 
 /// Default `/route` budget: a trip across a continent, legs summed.
 pub const DEFAULT_MAX_ROUTE_KM: f64 = 5_000.0;
@@ -76,6 +82,7 @@ impl Default for Limits {
             max_route_km: DEFAULT_MAX_ROUTE_KM,
             max_trip_size: trip_api::DEFAULT_MAX_TRIP_SIZE,
             max_matching_size: match_api::DEFAULT_MAX_MATCHING_SIZE,
+            max_alternatives: DEFAULT_MAX_ALTERNATIVES,
         }
     }
 }

@@ -8,7 +8,7 @@ use super::profiles::check_profile;
 pub use super::route_params::{parse_route_options, RouteOptionsParsed};
 use super::{ErrorCode, Limits};
 use graph::Profile;
-use route::osrm::{route_response_with, Extras, ResponseOptions};
+use route::osrm::{routes_response, Extras, ResponseOptions};
 use route::{Algorithm, RouteError, RouteOptions, Router};
 use serde_json::json;
 use spatial::{BBox, LatLon};
@@ -64,7 +64,7 @@ pub struct RouteQuery {
 pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Response {
     let parsed = parse_path(path, limits, router.profile()).and_then(|points| {
         let route = parse_route_options(query)?;
-        route.check(points.len())?;
+        route.check_with(points.len(), limits.max_alternatives)?;
         check_budget(&points, limits, router.store.manifest().bbox)?;
         Ok(RouteQuery {
             points,
@@ -93,12 +93,22 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         annotations: request.route.annotations,
         skip_waypoints: request.route.base.skip_waypoints,
     };
-    match router.route_with(&request.points, &route_options) {
-        Ok(mut answer) => {
+    let count = request.route.alternatives as usize;
+    // Without alternatives the route is found exactly as before they existed.
+    let routed = if count == 0 {
+        router
+            .route_with(&request.points, &route_options)
+            .map(|a| (a, Vec::new()))
+    } else {
+        router.route_alternatives(&request.points, &route_options, count)
+    };
+    match routed {
+        Ok((mut answer, alternatives)) => {
             if !request.route.base.generate_hints {
                 answer.waypoints.iter_mut().for_each(|w| w.hint = None);
             }
-            warp::reply::json(&route_response_with(&answer, &opts, &extras)).into_response()
+            warp::reply::json(&routes_response(&answer, &alternatives, &opts, &extras))
+                .into_response()
         }
         Err(e) => error_for(&e).into_response(),
     }

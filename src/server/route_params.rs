@@ -14,6 +14,9 @@ pub struct RouteOptionsParsed {
     /// `waypoints=`: the coordinates legs end at.
     pub waypoints: Option<Vec<usize>>,
     pub annotations: AnnotationKinds,
+    /// How many alternatives were asked for: `alternatives=true` is 1 (as in OSRM),
+    /// `false` 0, a number that many.
+    pub alternatives: u32,
 }
 
 impl RouteOptionsParsed {
@@ -21,7 +24,19 @@ impl RouteOptionsParsed {
     /// (`InvalidOptions`), then the first and last waypoint (`InvalidValue`), then options this
     /// server does not support.
     pub fn check(&self, n: usize) -> Result<(), ApiError> {
+        self.check_with(n, usize::MAX)
+    }
+
+    /// [`RouteOptionsParsed::check`] for `/route`, which also refuses more alternatives than
+    /// `max_alternatives` (`TooBig`, after parameter validation, as osrm-routed).
+    pub fn check_with(&self, n: usize, max_alternatives: usize) -> Result<(), ApiError> {
         self.base.validate(n)?;
+        if self.alternatives as usize > max_alternatives {
+            return Err(ApiError::bad(
+                ErrorCode::TooBig,
+                format!("Requested number of alternatives is higher than current maximum ({max_alternatives})"),
+            ));
+        }
         if let Some(w) = &self.waypoints {
             if let Some(i) = w.iter().find(|&&i| i >= n) {
                 return Err(ApiError::bad(
@@ -47,9 +62,8 @@ impl RouteOptionsParsed {
 }
 
 /// Parses the query string of a route request, strictly: a value OSRM's grammar does not
-/// accept or an unknown option is `InvalidQuery`. Accepted and without effect, as in
-/// OSRM 26 for this server's single fastest route: `alternatives` (OSRM returns up to that
-/// many; this server one), `continue_straight`, `hints`, `generate_hints`, `snapping`.
+/// accept or an unknown option is `InvalidQuery`. `alternatives` is `true`, `false` or a
+/// number (OSRM's grammar); accepted and without effect: `continue_straight`, `snapping`.
 pub fn parse_route_options(query: &str) -> Result<RouteOptionsParsed, ApiError> {
     parse_route_options_with(query, |_| Ok(false))
 }
@@ -69,6 +83,7 @@ pub fn parse_route_options_with(
         base: BaseOptions::default(),
         waypoints: None,
         annotations: AnnotationKinds::default(),
+        alternatives: 0,
     };
     for o in split_query(query)? {
         if r.base.take(&o)? || extra(&o)? {
@@ -94,8 +109,13 @@ pub fn parse_route_options_with(
             }
             "steps" => opts.steps = o.bool()?,
             "alternatives" => {
-                if parse_bool(&o.value).is_none() && o.value.parse::<u32>().is_err() {
-                    return Err(o.malformed());
+                r.alternatives = match parse_bool(&o.value) {
+                    Some(b) => u32::from(b),
+                    // OSRM's grammar: an unsigned decimal number, no sign.
+                    None if o.value.bytes().all(|b| b.is_ascii_digit()) => {
+                        o.value.parse::<u32>().map_err(|_| o.malformed())?
+                    }
+                    None => return Err(o.malformed()),
                 }
             }
             "continue_straight" => {
@@ -163,6 +183,24 @@ mod tests {
         };
         assert_eq!(check("annotations=duration,distance,speed", 2), "Ok");
         assert_eq!(check("annotations=true&alternatives=2", 2), "Ok");
+        let alternatives = |q: &str| parse_route_options(q).map(|r| r.alternatives);
+        assert_eq!(alternatives("alternatives=true"), Ok(1));
+        assert_eq!(alternatives("alternatives=false"), Ok(0));
+        assert_eq!(alternatives("alternatives=3"), Ok(3));
+        assert_eq!(alternatives(""), Ok(0));
+        for bad in [
+            "alternatives=-1",
+            "alternatives=+2",
+            "alternatives=yes",
+            "alternatives=",
+        ] {
+            assert_eq!(alternatives(bad).unwrap_err().code, "InvalidQuery", "{bad}");
+        }
+        let too_many = parse_route_options("alternatives=4").unwrap();
+        assert_eq!(too_many.check_with(2, 3).unwrap_err().code, "TooBig");
+        assert!(too_many.check_with(2, 4).is_ok());
+        let none_allowed = parse_route_options("alternatives=true").unwrap();
+        assert_eq!(none_allowed.check_with(2, 0).unwrap_err().code, "TooBig");
         assert_eq!(check("annotations=nodes", 2), "NotImplemented");
         assert_eq!(check("annotations=colour", 2), "InvalidQuery");
         assert_eq!(check("waypoints=0;2", 3), "Ok");

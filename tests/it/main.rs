@@ -1,6 +1,7 @@
 //! Integration tests on the real OpenStreetMap extracts in `../shared/data` (override the folder
 //! with `MERIDIAN_SHARED_DATA`). One test binary with modules, so the crate links once.
 
+mod alternatives;
 mod bundle;
 mod clients;
 mod cluster;

@@ -31,6 +31,8 @@ struct Side {
     parent: Vec<u32>,
     /// Level of the arc from the parent: 0 for a turn, `li + 1` for a clique of level `li`.
     level: Vec<u8>,
+    /// Generation in which a vertex was settled (its label final).
+    done: Vec<u32>,
     heap: BinaryHeap<Open>,
 }
 
@@ -41,6 +43,7 @@ impl Side {
             dist: vec![f64::INFINITY; edges],
             parent: vec![NONE; edges],
             level: vec![0; edges],
+            done: vec![0; edges],
             heap: BinaryHeap::new(),
         }
     }
@@ -70,18 +73,28 @@ pub struct QuerySpace {
 
 impl QuerySpace {
     pub fn new(overlay: &Overlay) -> Self {
-        let edges = overlay.graph.edge_count();
+        Self::for_graph(&overlay.graph)
+    }
+
+    /// A space for searches over `g` alone (no cells: the alternatives of the plain A*).
+    pub fn for_graph(g: &BaseGraph) -> Self {
+        let edges = g.edge_count();
         QuerySpace {
             generation: 0,
             forward: Side::new(edges),
             backward: Side::new(edges),
-            tile_stamp: vec![0; overlay.graph.edge_first.len()],
+            tile_stamp: vec![0; g.edge_first.len()],
         }
     }
 
     /// True if this space was sized for `overlay`.
     pub fn fits(&self, overlay: &Overlay) -> bool {
-        self.forward.dist.len() == overlay.graph.edge_count()
+        self.fits_graph(&overlay.graph)
+    }
+
+    /// True if this space was sized for `g`.
+    pub fn fits_graph(&self, g: &BaseGraph) -> bool {
+        self.forward.dist.len() == g.edge_count()
     }
 
     fn begin(&mut self) {
@@ -89,6 +102,7 @@ impl QuerySpace {
         if self.generation == 0 {
             for s in [&mut self.forward, &mut self.backward] {
                 s.stamp.iter_mut().for_each(|x| *x = 0);
+                s.done.iter_mut().for_each(|x| *x = 0);
             }
             self.tile_stamp.iter_mut().for_each(|x| *x = 0);
             self.generation = 1;
@@ -178,7 +192,131 @@ pub fn shortest_path(
     targets: &[Endpoint],
 ) -> Option<LegPath> {
     let g = &overlay.graph;
-    let p = &overlay.partition;
+    let p = Some(&overlay.partition);
+    let found = search(g, p, w, space, sources, targets, 1.0, false);
+    let best = found.best;
+    if !best.is_finite() {
+        return None;
+    }
+    let edges = found.path_of(g, p, w, space, found.meet)?;
+    Some(LegPath {
+        edges,
+        cost_s: best,
+        tiles_touched: found.tiles,
+        settled: found.settled,
+    })
+}
+
+/// What one bidirectional search found: the best meeting (or the direct piece), and, when
+/// asked, every vertex both searches settled with the cost of the best route through it.
+pub struct Found {
+    pub best: f64,
+    /// The best route's meeting vertex (`NONE` for the direct piece of one edge).
+    pub meet: u32,
+    direct: Option<(usize, usize, f64)>,
+    src: Vec<(u32, f64)>,
+    dst: Vec<(u32, f64)>,
+    /// Vertices settled from both ends, with forward plus backward distance.
+    pub both: Vec<(u32, f64)>,
+    pub tiles: usize,
+    pub settled: usize,
+}
+
+impl Found {
+    /// The route through vertex `via` (`NONE`: the best one) as path edges: the forward tree
+    /// from the source to `via`, the backward tree on to the target, arcs unpacked.
+    pub fn path_of(
+        &self,
+        g: &BaseGraph,
+        p: Option<&Partition>,
+        w: &Weights,
+        space: &QuerySpace,
+        via: u32,
+    ) -> Option<Vec<crate::search::PathEdge>> {
+        let (src, dst) = (&self.src, &self.dst);
+        if via == NONE {
+            let (si, ti, _) = self.direct?;
+            return Some(path_edges(g, w, &[src[si].0], src[si].1, dst[ti].1));
+        }
+        let (mut chain, si, ti) = unpack(g, p, w, space, via)?;
+        chain.push(dst[ti].0);
+        Some(path_edges(g, w, &chain, src[si].1, dst[ti].1))
+    }
+}
+
+/// The stretch around vertex `via` (settled from both ends) over which the two search trees
+/// run together: the forward tree's path into `via` and the backward tree's path out of it
+/// are each other's there, so the route through `via` is a shortest path over that whole
+/// stretch (the plateau of the local-optimality test). Its seconds, and its vertices: every
+/// one of them is a via of this same route.
+pub fn plateau(space: &QuerySpace, via: u32) -> (f64, Vec<u32>) {
+    let generation = space.generation;
+    let (f, b) = (&space.forward, &space.backward);
+    let real = |v: u32| v < START - 64;
+    let mut on = vec![via];
+    let mut first = via;
+    loop {
+        let parent = f.parent[first as usize];
+        if !real(parent)
+            || b.stamp[parent as usize] != generation
+            || b.parent[parent as usize] != first
+        {
+            break;
+        }
+        first = parent;
+        on.push(first);
+    }
+    let mut last = via;
+    loop {
+        let next = b.parent[last as usize];
+        if !real(next) || f.stamp[next as usize] != generation || f.parent[next as usize] != last {
+            break;
+        }
+        last = next;
+        on.push(last);
+    }
+    let seconds = (f.dist[via as usize] - f.dist[first as usize])
+        + (b.dist[via as usize] - b.dist[last as usize]);
+    (seconds, on)
+}
+
+/// Where the route through `via` joins vertices `on` (another route): the seconds of the
+/// forward tree from the source to the first such vertex met walking back from `via`, and of
+/// the backward tree from the first one met walking on to the target (0 if none). The trees
+/// are shortest paths, so from there on the routes run together (ties aside): a lower bound
+/// of what they share, read off the search without unpacking anything.
+pub fn joined_s(space: &QuerySpace, via: u32, on: impl Fn(u32) -> bool) -> f64 {
+    let (f, b) = (&space.forward, &space.backward);
+    let real = |v: u32| v < START - 64;
+    let mut x = via;
+    while !on(x) && real(f.parent[x as usize]) {
+        x = f.parent[x as usize];
+    }
+    let before = if on(x) { f.dist[x as usize] } else { 0.0 };
+    let mut y = via;
+    while !on(y) && real(b.parent[y as usize]) {
+        y = b.parent[y as usize];
+    }
+    let after = if on(y) { b.dist[y as usize] } else { 0.0 };
+    before + after
+}
+
+/// The bidirectional search over `g` under `w`: multi-level with the cells of `p`, or over
+/// the road graph alone without. It stops when the two queues' smallest keys sum to at least
+/// `stretch` times the best meeting: 1 for the shortest path; more lets both searches run on
+/// past the middle, so routes through other vertices are found ([`crate::alternatives`]);
+/// with `collect`, every vertex settled from both ends is listed.
+#[allow(clippy::too_many_arguments)]
+pub fn search(
+    g: &BaseGraph,
+    p: Option<&Partition>,
+    w: &Weights,
+    space: &mut QuerySpace,
+    sources: &[Endpoint],
+    targets: &[Endpoint],
+    stretch: f64,
+    collect: bool,
+) -> Found {
     space.begin();
     // Start markers leave room for 64 endpoints per side (a snap gives a handful).
     let src: Vec<(u32, f64)> = sources
@@ -204,12 +342,18 @@ pub fn shortest_path(
             }
         }
     }
-    let ends = Ends::new(
-        p,
-        src.iter()
-            .map(|&(s, _)| g.head[s as usize])
-            .chain(dst.iter().map(|&(t, _)| g.tail[t as usize])),
-    );
+    let ends = p.map(|p| {
+        Ends::new(
+            p,
+            src.iter()
+                .map(|&(s, _)| g.head[s as usize])
+                .chain(dst.iter().map(|&(t, _)| g.tail[t as usize])),
+        )
+    });
+    let query_level = |node: u32| match (p, &ends) {
+        (Some(p), Some(ends)) => ends.level(p, node),
+        _ => 0,
+    };
     let mut search = Search {
         generation: space.generation,
         best: direct.map_or(f64::INFINITY, |d| d.2),
@@ -234,11 +378,12 @@ pub fn shortest_path(
         }
     }
 
+    let mut both = Vec::new();
     let mut settled = 0usize;
     let mut tiles = 0usize;
     loop {
         let (kf, kb) = (space.forward.min_key(), space.backward.min_key());
-        if kf + kb >= search.best || (kf.is_infinite() && kb.is_infinite()) {
+        if kf + kb >= stretch * search.best || (kf.is_infinite() && kb.is_infinite()) {
             break;
         }
         let dir = if kf <= kb {
@@ -246,32 +391,38 @@ pub fn shortest_path(
         } else {
             Dir::Backward
         };
-        let side = match dir {
-            Dir::Forward => &mut space.forward,
-            Dir::Backward => &mut space.backward,
+        let generation = search.generation;
+        let (side, other) = match dir {
+            Dir::Forward => (&mut space.forward, &space.backward),
+            Dir::Backward => (&mut space.backward, &space.forward),
         };
         let Some(Open { dist: d, id: v }) = side.heap.pop() else {
             break;
         };
-        if d > side.get(search.generation, v) {
+        if d > side.get(generation, v) || side.done[v as usize] == generation {
             continue;
+        }
+        side.done[v as usize] = generation;
+        if collect && other.done[v as usize] == generation {
+            both.push((v, d + other.dist[v as usize]));
         }
         settled += 1;
         let tile = g.edge_id(v).tile as usize;
-        if space.tile_stamp[tile] != search.generation {
-            space.tile_stamp[tile] = search.generation;
+        if space.tile_stamp[tile] != generation {
+            space.tile_stamp[tile] = generation;
             tiles += 1;
         }
         match dir {
             Dir::Forward => {
                 let at = g.head[v as usize];
-                let q = ends.level(p, at);
+                let q = query_level(at);
                 if q == 0 {
                     for (f, turn) in g.turns(v) {
                         let nd = d + turn + w.cost[f as usize];
                         search.relax(space, dir, f, nd, v, 0);
                     }
                 } else {
+                    let p = p.expect("levels only with cells");
                     let level = &p.levels[q - 1];
                     let cell = level.cell_of[at as usize];
                     let i = level.entries.pos[v as usize];
@@ -293,13 +444,14 @@ pub fn shortest_path(
             }
             Dir::Backward => {
                 let at = g.tail[v as usize];
-                let q = ends.level(p, at);
+                let q = query_level(at);
                 if q == 0 {
                     let here = w.cost[v as usize];
                     for (from, turn) in g.turns_into(v) {
                         search.relax(space, dir, from, d + turn + here, v, 0);
                     }
                 } else {
+                    let p = p.expect("levels only with cells");
                     let level = &p.levels[q - 1];
                     let cell = level.cell_of[at as usize];
                     let j = level.exits.pos[v as usize];
@@ -319,37 +471,27 @@ pub fn shortest_path(
             }
         }
     }
-
-    let best = search.best;
-    if !best.is_finite() {
-        return None;
-    }
-    let edges = if search.meet == NONE {
-        let (si, ti, _) = direct?;
-        path_edges(g, w, &[src[si].0], src[si].1, dst[ti].1)
-    } else {
-        let (mut chain, si, ti) = unpack(overlay, w, space, search.meet)?;
-        chain.push(dst[ti].0);
-        path_edges(g, w, &chain, src[si].1, dst[ti].1)
-    };
-    Some(LegPath {
-        edges,
-        cost_s: best,
-        tiles_touched: tiles,
+    Found {
+        best: search.best,
+        meet: search.meet,
+        direct,
+        src,
+        dst,
+        both,
+        tiles,
         settled,
-    })
+    }
 }
 
 /// The edge chain through meeting vertex `meet`: source edge, every edge of every arc, target
 /// edge; with the source and target endpoint indexes.
 fn unpack(
-    overlay: &Overlay,
+    g: &BaseGraph,
+    p: Option<&Partition>,
     w: &Weights,
-    space: &mut QuerySpace,
+    space: &QuerySpace,
     meet: u32,
 ) -> Option<(Vec<u32>, usize, usize)> {
-    let g = &overlay.graph;
-    let p = &overlay.partition;
     // Forward arcs back to the source.
     let mut arcs = Vec::new();
     let mut v = meet;
@@ -384,7 +526,7 @@ fn unpack(
 #[allow(clippy::too_many_arguments)]
 fn expand(
     g: &BaseGraph,
-    p: &Partition,
+    p: Option<&Partition>,
     w: &Weights,
     from: u32,
     to: u32,
@@ -396,6 +538,7 @@ fn expand(
         out.push(to);
         return Some(());
     }
+    let p = p?;
     let li = level as usize - 1;
     // The cell the arc crosses: around the forward search's head, the backward search's tail.
     let at = match dir {
