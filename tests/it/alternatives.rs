@@ -7,7 +7,7 @@
 //! without the option, the fastest route is the same with alternatives asked, OSRM's error
 //! codes, and more than two coordinates get one route, as in OSRM.
 
-use crate::common::{graph_dir, junctions, router};
+use crate::common::{get, graph_dir, junctions, router};
 use meridian::graph::GraphStore;
 use meridian::route::alternatives::Limits;
 use meridian::route::overlay::OverlayConfig;
@@ -17,7 +17,6 @@ use meridian::server::{serve_on, Limits as ServerLimits, ServerOptions};
 use meridian::spatial::LatLon;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -346,16 +345,6 @@ async fn start(router: Arc<Router>) -> SocketAddr {
         None,
     ));
     addr
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}")),
-    )
 }
 
 fn lonlat(p: LatLon) -> String {
