@@ -399,12 +399,19 @@ pub fn search(
         let Some(Open { dist: d, id: v }) = side.heap.pop() else {
             break;
         };
-        if d > side.get(generation, v) || side.done[v as usize] == generation {
+        if d > side.get(generation, v) {
             continue;
         }
-        side.done[v as usize] = generation;
-        if collect && other.done[v as usize] == generation {
-            both.push((v, d + other.dist[v as usize]));
+        // Settled marks only when collecting (alternatives): a shortest-path query pays
+        // nothing for them (a label popped twice at the same distance is harmless there).
+        if collect {
+            if side.done[v as usize] == generation {
+                continue;
+            }
+            side.done[v as usize] = generation;
+            if other.done[v as usize] == generation {
+                both.push((v, d + other.dist[v as usize]));
+            }
         }
         settled += 1;
         let tile = g.edge_id(v).tile as usize;
