@@ -316,7 +316,8 @@ pub struct BundlePlaces {
     pub index: String,
     /// Entries (addresses, streets, places) in the bundle's index.
     pub entries: usize,
-    /// Entries in the graph's whole index.
+    /// Entries in the graph's whole index (informative: nothing is derived from it, and the
+    /// bundle cannot check it).
     pub of_entries: usize,
 }
 
@@ -810,13 +811,28 @@ impl Bundle {
             return Err(corrupt(MANIFEST_MEMBER, why));
         }
         let store = GraphStore::open_mapped(&path, graph_manifest, map.clone(), ranges)?;
-        Ok(Bundle {
+        let bundle = Bundle {
             path,
             map,
             manifest,
             members: by_name,
             store: Arc::new(store),
-        })
+        };
+        // The places count is checked against the index it counts (the index is validated
+        // too); `of_entries`, the graph's whole count, is only informative.
+        if let Some(p) = &bundle.manifest.places {
+            let kept = bundle.places()?.map_or(0, |i| i.file().entries.len());
+            if kept != p.entries || p.entries > p.of_entries {
+                return Err(corrupt(
+                    MANIFEST_MEMBER,
+                    format!(
+                        "says its places index holds {} of {} entries; it holds {kept}",
+                        p.entries, p.of_entries
+                    ),
+                ));
+            }
+        }
+        Ok(bundle)
     }
 
     pub fn path(&self) -> &Path {

@@ -694,9 +694,14 @@ fn properties_mutated_bundles_are_refused_or_unchanged() {
                     );
                 }
                 Ok(b) => {
-                    // `created_by` is free text nothing is derived from; all else must match.
+                    // `created_by` is free text and the places' `of_entries` (the whole
+                    // graph's count) informative; nothing is derived from either, and the
+                    // bundle cannot check them. All else must match.
                     let mut seen = b.manifest().clone();
                     seen.created_by.clone_from(&f.manifest.created_by);
+                    if let (Some(s), Some(e)) = (&mut seen.places, &f.manifest.places) {
+                        s.of_entries = e.of_entries;
+                    }
                     prop_assert!(
                         seen == f.manifest,
                         "a changed manifest was accepted: {:?}",
@@ -858,4 +863,35 @@ fn properties_mutated_pbfs_are_refused_or_import_a_valid_graph() {
         refused.load(Relaxed),
         imported.load(Relaxed)
     );
+}
+
+/// Found by `properties_mutated_bundles_are_refused_or_unchanged` (2026-12-04: `Flip(2108, 2)`
+/// turned a digit of the places index's `entries` into another and the bundle opened): the
+/// count is now checked against the index it counts.
+#[test]
+fn regression_a_changed_places_count_is_refused() {
+    let f = bundle_fixture();
+    let Some(places) = &f.manifest.places else {
+        panic!("the fixture's graph has a places index, so its bundle carries one")
+    };
+    let (needle, at) = [
+        format!("\"entries\":{}", places.entries),
+        format!("\"entries\": {}", places.entries),
+    ]
+    .into_iter()
+    .find_map(|n| {
+        let at = f.bytes.windows(n.len()).position(|w| w == n.as_bytes())?;
+        Some((n, at))
+    })
+    .expect("the manifest JSON names the count");
+    let at = at + needle.len() - 1;
+    let mut bytes = f.bytes.clone();
+    bytes[at] = if bytes[at] == b'1' { b'3' } else { b'1' };
+    let path = f.dir.join("places-count.bundle");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = match Bundle::open(&path) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a bundle whose places count was changed opened"),
+    };
+    assert!(err.contains("places"), "{err}");
 }
