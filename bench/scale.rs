@@ -6,10 +6,13 @@
 //! graph, smallest first.
 //!
 //! Run: `cargo bench --no-default-features --bench scale` (env: `MERIDIAN_SHARED` = the shared
-//! folder, default `../shared`; `PAIRS` = random pairs per graph, default 500).
+//! folder, default `../shared`; `PAIRS` = random pairs per graph, default 500; `GRAPHS` = a
+//! comma-separated subset of the row names, e.g. `medium/porto-2015-06,dimacs`; `OVERLAY_CONFIG`
+//! = `cell_nodes,...:prefix_bits,...` instead of the default cells, as in bench/overlay.rs).
 
 use meridian::graph::build::{dimacs, import, BuildOptions};
 use meridian::graph::GraphStore;
+use meridian::route::overlay::OverlayConfig;
 use meridian::route::{Algorithm, Router};
 use meridian::spatial::LatLon;
 use rand::rngs::StdRng;
@@ -51,12 +54,36 @@ fn time(router: &Router, pairs: &[[LatLon; 2]], algorithm: Algorithm) -> (f64, f
     (percentile(&us, 0.5), percentile(&us, 0.99), durations)
 }
 
+/// `OVERLAY_CONFIG`, or the default cells.
+fn config() -> OverlayConfig {
+    let numbers = |list: &str| -> Vec<usize> {
+        list.split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect()
+    };
+    match std::env::var("OVERLAY_CONFIG") {
+        Ok(v) => {
+            let (cells, bits) = v.split_once(':').unwrap_or((&v, ""));
+            OverlayConfig {
+                cell_nodes: numbers(cells),
+                prefix_bits: numbers(bits).into_iter().map(|b| b as u32).collect(),
+            }
+        }
+        Err(_) => OverlayConfig::default(),
+    }
+}
+
+/// Whether `GRAPHS` (if set) names this row.
+fn wanted(name: &str) -> bool {
+    std::env::var("GRAPHS").map_or(true, |g| g.split(',').any(|w| name.contains(w.trim())))
+}
+
 fn row(name: &str, dir: &Path, import_s: f64, pairs_wanted: usize) {
     let store = Arc::new(GraphStore::open(dir).expect("open graph"));
     let counts = store.manifest().counts.clone();
     let t = Instant::now();
     let router = Router::new(store.clone())
-        .with_overlay(Default::default())
+        .with_overlay(config())
         .expect("overlay");
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let live = router.overlay.clone().expect("overlay");
@@ -108,7 +135,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/out/scale");
-    println!("# Meridian at growing map sizes ({pairs} random junction pairs each, 1 thread)");
+    println!(
+        "# Meridian at growing map sizes ({pairs} random junction pairs each, 1 thread; cells {:?})",
+        config()
+    );
     println!();
     println!("| graph | junctions | directed edges | import s | overlay build ms | full customization ms | overlay p50 µs | overlay p99 µs | A* p50 µs | A* p99 µs | A*/overlay p50 | cost differs |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -125,6 +155,9 @@ fn main() {
         "small/baltimore-2015-02",
         "medium/porto-2015-06",
     ] {
+        if !wanted(name) {
+            continue;
+        }
         let dir = out.join(name.replace('/', "_"));
         let pbf = shared.join(format!("data/osm/{name}.osm.pbf"));
         let t = Instant::now();
@@ -134,6 +167,9 @@ fn main() {
         })
         .expect("import");
         row(name, &dir, t.elapsed().as_secs_f64(), pairs);
+    }
+    if !wanted("dimacs") {
+        return;
     }
     let ny = shared.join("data/dimacs9");
     let dir = out.join("dimacs-ny");
