@@ -682,7 +682,14 @@ async fn a_node_with_a_corrupt_log_refuses_to_start_and_rejoins_from_its_peers_a
     )
     .await;
     assert_eq!(back.state.pings_applied(), acked);
-    assert!(back.status().voters.contains(&id));
+    // The promotion is a log entry of its own, after the pings: the rejoined node sees itself
+    // as a voter once it has that entry too.
+    wait_for(
+        "the rejoined node to see itself a voter",
+        Duration::from_secs(10),
+        || back.status().voters.contains(&id),
+    )
+    .await;
     back.write(&batch(9, 1..11)).await.unwrap();
     for n in &nodes {
         let state = n.node().state.clone();
