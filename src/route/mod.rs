@@ -88,6 +88,18 @@ pub struct SnapRules<'a> {
     pub hints: &'a [Option<String>],
 }
 
+impl<'a> SnapRules<'a> {
+    /// The snapping rules a route request carries.
+    pub fn of(options: &'a RouteOptions) -> Self {
+        SnapRules {
+            radiuses: &options.radiuses,
+            bearings: &options.bearings,
+            approaches: &options.approaches,
+            hints: &options.hints,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Leg {
     pub distance_m: f64,
@@ -438,21 +450,8 @@ impl Router {
         points: &[LatLon],
         options: &RouteOptions,
     ) -> Result<RouteAnswer, RouteError> {
-        let algorithm = options
-            .algorithm
-            .unwrap_or_else(|| self.default_algorithm());
-        if algorithm == Algorithm::Overlay && options.depart_ms.is_none() {
-            let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
-            let current = live.current();
-            return self
-                .route_legs(points, options, |from, to| {
-                    self.leg_overlay_with(live, &current, from, to)
-                })
-                .map(|(answer, _)| answer);
-        }
-        let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
-        self.route_with_model(&model, points, options)
-            .map(|(answer, _)| answer)
+        let snaps = self.snap_within(points, &SnapRules::of(options))?;
+        self.route_snapped(snaps, options)
     }
 
     /// The fastest route between two points and up to `count` alternatives, cheapest first
@@ -496,13 +495,7 @@ impl Router {
         if points.len() != 2 {
             return Err(RouteError::NoRoute);
         }
-        let rules = SnapRules {
-            radiuses: &options.radiuses,
-            bearings: &options.bearings,
-            approaches: &options.approaches,
-            hints: &options.hints,
-        };
-        let snaps = self.snap_within(points, &rules)?;
+        let snaps = self.snap_within(points, &SnapRules::of(options))?;
         let (sources, targets) = endpoints(&snaps[0], &snaps[1]);
         let crow_m = snaps[0].location.haversine_m(snaps[1].location);
         let algorithm = options
@@ -644,13 +637,7 @@ impl Router {
         options: &RouteOptions,
         leg: impl FnMut(&Snap, &Snap) -> Result<LegPath, RouteError>,
     ) -> Result<(RouteAnswer, Vec<LegPath>), RouteError> {
-        let rules = SnapRules {
-            radiuses: &options.radiuses,
-            bearings: &options.bearings,
-            approaches: &options.approaches,
-            hints: &options.hints,
-        };
-        let snaps = self.snap_within(points, &rules)?;
+        let snaps = self.snap_within(points, &SnapRules::of(options))?;
         self.route_snaps(snaps, options, leg)
     }
 
