@@ -111,14 +111,10 @@ impl Manifest {
         })
     }
 
+    /// Writes the manifest into `dir` atomically (a temporary file renamed over it), so a
+    /// reader sees the old or the new one, never half of one (the import writes it, the
+    /// overlay partition rewrites it).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join(MANIFEST_FILE), text)
-    }
-
-    /// Rewrites the manifest in `dir` atomically (a temporary file renamed over it), so a reader
-    /// sees the old or the new one, never half of one.
-    pub fn replace(&self, dir: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
         std::fs::write(&tmp, text)?;

@@ -275,7 +275,7 @@ pub fn write_for(
     manifest.sidecars.retain(|s| s.kind != PARTITION_KIND);
     manifest.sidecars.push(entry.clone());
     manifest
-        .replace(dir)
+        .write(dir)
         .map_err(|source| StoredPartitionError::Io {
             path: dir
                 .join(graph::manifest::MANIFEST_FILE)
