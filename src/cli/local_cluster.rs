@@ -1,8 +1,11 @@
 //! `meridian up`: a local cluster on one machine. Starts one `meridian serve` process per node on
-//! consecutive loopback ports, initialises the Raft group on first start, prints where to send
-//! requests, and stops every node when interrupted or when one of them dies.
+//! consecutive loopback ports, each hosting a member of every shard's Raft group (the shard map
+//! is cut from the graph on first start and kept in the data directory), initialises the groups
+//! on first start, prints where to send requests, and stops every node when interrupted or when
+//! one of them dies.
 
 use anyhow::{bail, Context, Result};
+use meridian::cluster::shards::{ShardMap, SHARD_MAP_FILE};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -27,12 +30,14 @@ pub fn run_local_cluster(
     data_dir: &Path,
     tiles: Option<&Path>,
     no_foot: bool,
+    shards: usize,
 ) -> Result<()> {
     if nodes == 0 {
         bail!("a cluster needs at least one node");
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
+    let shard_map = shard_map(graph, data_dir, shards)?;
     let secret = stored_secret(data_dir, "MERIDIAN_CLUSTER_SECRET", "cluster-secret")?;
     let ingest_secret = stored_secret(data_dir, "MERIDIAN_INGEST_SECRET", "ingest-secret")?;
     let exe = std::env::current_exe().context("locating the meridian executable")?;
@@ -49,6 +54,9 @@ pub fn run_local_cluster(
         }
         if no_foot {
             command.arg("--no-foot");
+        }
+        if let Some(map) = &shard_map {
+            command.arg("--shards").arg(map);
         }
         let child = command
             .arg("--graph")
@@ -75,19 +83,34 @@ pub fn run_local_cluster(
         for addr in members.values() {
             wait_until_up(&client, addr).await?;
         }
-        let first = &members[&1];
-        let init = client
-            .post(format!("http://{first}/cluster/init"))
-            .header(meridian::cluster::network::SECRET_HEADER, &secret)
-            .json(&serde_json::json!({ "members": members }))
-            .send()
-            .await
-            .context("initialising the cluster")?;
-        if init.status().is_success() {
-            eprintln!("meridian: initialised a {nodes}-node cluster");
+        // Each group is initialised from another node, which then usually wins its first
+        // election: the groups' leaders (and their write load) spread over the nodes.
+        let (mut fresh, mut kept) = (0, 0);
+        for g in 0..shards as u64 {
+            let from = &members[&(g % nodes + 1)];
+            let init = client
+                .post(format!("http://{from}/cluster/{g}/init"))
+                .header(meridian::cluster::network::SECRET_HEADER, &secret)
+                .json(&serde_json::json!({ "members": members }))
+                .send()
+                .await
+                .with_context(|| format!("initialising group {g}"))?;
+            // Refused when already initialised on an earlier start: the nodes recovered it.
+            if init.status().is_success() {
+                fresh += 1;
+            } else {
+                kept += 1;
+            }
+        }
+        if kept == 0 {
+            eprintln!(
+                "meridian: initialised a {nodes}-node cluster ({shards} Raft group{})",
+                if shards == 1 { "" } else { "s" }
+            );
         } else {
-            // Already initialised on an earlier start: the nodes recover from their logs.
-            eprintln!("meridian: cluster already initialised; nodes recovered from their logs");
+            eprintln!(
+                "meridian: {kept} Raft group(s) recovered from the nodes' logs, {fresh} initialised"
+            );
         }
         Ok::<_, anyhow::Error>(())
     })?;
@@ -139,6 +162,63 @@ pub fn run_local_cluster(
             }
         }
     })
+}
+
+/// The shard map file the nodes run with (`None`: one shard): the one kept in `data_dir` from
+/// the first start, else `shards` cut from the graph's tiles and kept. A kept map of another
+/// shard count is an error: moving prefixes between groups is an offline operation (README).
+fn shard_map(graph: &Path, data_dir: &Path, shards: usize) -> Result<Option<std::path::PathBuf>> {
+    let path = data_dir.join(SHARD_MAP_FILE);
+    if path.is_file() {
+        let kept = ShardMap::read(&path)?;
+        if kept.shards().len() != shards {
+            bail!(
+                "the cluster in {} was started with {} shard(s) (its map is {}); start it with \
+                 --shards {} or give it another --data-dir",
+                data_dir.display(),
+                kept.shards().len(),
+                path.display(),
+                kept.shards().len()
+            );
+        }
+        return Ok(Some(path));
+    }
+    if shards == 1 {
+        return Ok(None);
+    }
+    if data_dir.join("node-1").exists() {
+        bail!(
+            "the cluster in {} was started unsharded; start it without --shards or give it \
+             another --data-dir",
+            data_dir.display()
+        );
+    }
+    let store = super::open_graph(graph)?;
+    let tiles: Vec<(meridian::spatial::geohash::Cell, u64)> = store
+        .manifest()
+        .tiles
+        .iter()
+        .filter_map(|t| Some((t.geohash.parse().ok()?, u64::from(t.edges))))
+        .collect();
+    let map = ShardMap::split(&tiles, shards)?;
+    map.write(&path)
+        .with_context(|| format!("writing the shard map {}", path.display()))?;
+    for s in map.shards() {
+        eprintln!(
+            "meridian: shard {}: prefixes {}",
+            s.id,
+            s.prefixes
+                .iter()
+                .map(|p| if p.is_empty() {
+                    "\"\" (the rest)".to_string()
+                } else {
+                    p.clone()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(Some(path))
 }
 
 async fn wait_until_up(client: &reqwest::Client, addr: &str) -> Result<()> {

@@ -4,7 +4,9 @@
 
 use super::{foot_graph_dir, open_graph};
 use anyhow::{bail, Context, Result};
-use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
+use meridian::cluster::host::ClusterHost;
+use meridian::cluster::node::{NodeConfig, SnapshotSchedule};
+use meridian::cluster::shards::ShardMap;
 use meridian::route::overlay::PartitionSource;
 use meridian::route::Router;
 use meridian::server::{self, Limits, ServerOptions};
@@ -113,6 +115,12 @@ pub struct ClusterArgs {
     /// builds with the `analytics` feature).
     #[arg(long)]
     no_observations: bool,
+    /// The shard map (JSON: geohash prefixes → shard ids; `meridian up --shards N` writes one):
+    /// this process hosts a member of every shard's Raft group, and each ping is committed in
+    /// the group of the shard its position lies in. Every process must be given the same map.
+    /// Default: one shard, one group.
+    #[arg(long, value_name = "FILE")]
+    shards: Option<PathBuf>,
     /// Snapshot the traffic state and purge the Raft log every this many entries.
     #[arg(long, default_value_t = SnapshotSchedule::default().every_entries, value_parser = clap::value_parser!(u64).range(100..))]
     snapshot_every: u64,
@@ -204,11 +212,21 @@ pub fn run(args: ServeArgs) -> Result<()> {
                     },
                     source_ip: cluster.cluster_source_ip,
                 };
-                let node = ClusterNode::start(config.clone())
+                let shards = match &cluster.shards {
+                    Some(path) => ShardMap::read(path)?,
+                    None => ShardMap::single(),
+                };
+                let groups = shards.shards().len();
+                let host = ClusterHost::start(config.clone(), shards)
                     .await
                     .with_context(|| format!("starting cluster node {id}"))?;
-                eprintln!("meridian: node {id} data in {}", config.data_dir.display());
-                Some(Arc::new(node))
+                eprintln!(
+                    "meridian: node {id} data in {} ({groups} Raft group{}, shard map version {})",
+                    config.data_dir.display(),
+                    if groups == 1 { "" } else { "s" },
+                    host.shards.version
+                );
+                Some(Arc::new(host))
             }
         };
         if let (Some(addr), Some(node)) = (cluster.ingest_listen, &node) {

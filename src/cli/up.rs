@@ -31,6 +31,11 @@ pub struct UpArgs {
     /// Neither import nor serve the foot graph (walking routes are then refused).
     #[arg(long)]
     pub no_foot: bool,
+    /// Shards of the map: one Raft group per shard, each node hosting a replica of every
+    /// group; pings are committed in the group of the shard they lie in. Fixed when the
+    /// cluster is first started (its map is kept in <data-dir>/shards.json).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub shards: u32,
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
@@ -41,6 +46,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         base_port,
         data_dir,
         no_foot,
+        shards,
     } = args;
     let map = match map {
         Some(map) => map,
@@ -83,7 +89,15 @@ pub fn run(args: UpArgs) -> Result<()> {
     }
     render_if_stale(&graph, &tiles)?;
     // Every node serves the images, so each one's map page works.
-    local_cluster::run_local_cluster(&graph, nodes, base_port, &data_dir, Some(&tiles), no_foot)
+    local_cluster::run_local_cluster(
+        &graph,
+        nodes,
+        base_port,
+        &data_dir,
+        Some(&tiles),
+        no_foot,
+        shards as usize,
+    )
 }
 
 /// The map a brand-new user runs `up` on: a real extract shipped in the repository (see

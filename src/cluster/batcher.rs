@@ -4,11 +4,16 @@
 //! `Ok` only if the state machine applied the ping (now or before), never for a ping it refused.
 //! A ping not committed within [`WRITE_TIMEOUT`] of its submission (queued behind writes that
 //! cannot commit, e.g. on a leader cut off from its followers) is answered `NotCommitted`.
+//!
+//! A sharded process has one batcher per group; [`ShardedBatcher`] sends each ping to the group
+//! of the shard its position lies in, so one shard without quorum holds up only its own pings.
 
 use super::dedup::Refusal;
+use super::host::ClusterHost;
 use super::node::{ClusterError, ClusterNode, WRITE_TIMEOUT};
+use super::shards::{ShardId, ShardMap};
 use super::{LoggedPing, PingBatch};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -78,6 +83,69 @@ impl Batcher {
             .map_err(|_| SubmitError::NotCommitted("the batcher has stopped".into()))?;
         wait.await
             .map_err(|_| SubmitError::NotCommitted("the batcher dropped the ping".into()))?
+    }
+}
+
+/// The batchers of every group a process hosts, and the map that picks a ping's group.
+#[derive(Clone)]
+pub struct ShardedBatcher {
+    shards: Arc<ShardMap>,
+    batchers: BTreeMap<ShardId, Batcher>,
+}
+
+impl ShardedBatcher {
+    /// A batcher per group of `host`.
+    pub fn start(host: &ClusterHost, policy: BatchPolicy) -> ShardedBatcher {
+        ShardedBatcher {
+            shards: host.shards.clone(),
+            batchers: host
+                .groups()
+                .map(|n| (n.group, Batcher::start(n.clone(), policy)))
+                .collect(),
+        }
+    }
+
+    /// The shard whose group a ping is committed in: the one owning its position. The
+    /// position, not the matched edge, decides: a resend of the same ping to any node then goes
+    /// to the same group, whose de-duplication applies it once (a re-match could pick another
+    /// edge, and another group would apply it again).
+    pub fn shard_of(&self, ping: &LoggedPing) -> ShardId {
+        self.shards
+            .shard_of(spatial::LatLon::new(ping.lat, ping.lon))
+    }
+
+    /// Resolves once the ping is durable on a quorum of its shard's group (`Ok`), or failed.
+    pub async fn submit(&self, ping: LoggedPing) -> Result<(), SubmitError> {
+        let shard = self.shard_of(&ping);
+        let Some(batcher) = self.batchers.get(&shard) else {
+            return Err(SubmitError::NotCommitted(format!(
+                "this node hosts no replica of shard {shard}; send the ping to a node that does"
+            )));
+        };
+        batcher.submit(ping).await.map_err(|e| match e {
+            SubmitError::NotCommitted(why) if self.batchers.len() > 1 => {
+                SubmitError::NotCommitted(format!("shard {shard}: {why}"))
+            }
+            e => e,
+        })
+    }
+
+    /// Why a hosted group can no longer commit, if one cannot.
+    pub fn node_failure(&self) -> Option<String> {
+        self.batchers
+            .iter()
+            .find_map(|(g, b)| b.node_failure().map(|why| format!("group {g}: {why}")))
+    }
+}
+
+impl From<Batcher> for ShardedBatcher {
+    /// One group owning the world.
+    fn from(batcher: Batcher) -> Self {
+        let host = ClusterHost::single(batcher.node.clone());
+        ShardedBatcher {
+            shards: host.shards.clone(),
+            batchers: BTreeMap::from([(batcher.node.group, batcher)]),
+        }
     }
 }
 

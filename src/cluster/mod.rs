@@ -1,19 +1,24 @@
-//! The replicated ingest log: an openraft group (3+ nodes) whose entries are batches of matched
-//! pings. A batch is acknowledged to its clients only after a quorum has it durably; every
+//! The replicated ingest log: one openraft group (3+ nodes) per shard of the map, whose entries
+//! are batches of matched pings. A batch is acknowledged to its clients only after a quorum has it durably; every
 //! replica applies the same batches in the same order to its traffic table, so any node can serve
 //! routes on live traffic and any single node can crash without losing an acknowledged ping.
 //!
 //! [`log_store`] is the durable log (fsync before openraft hears "flushed"), [`state_machine`]
 //! applies batches to [`traffic::LiveTraffic`] once per (device, seq) (the rules are in
 //! [`dedup`]), [`network`] carries
-//! Raft RPCs over HTTP with a cluster secret, [`node`] runs one member.
+//! Raft RPCs over HTTP with a cluster secret, [`node`] runs one member of one group, [`host`]
+//! the members one process hosts (one per shard of the [`shards`] map) and [`admin_api`] their
+//! `/cluster` routes; [`batcher`] groups pings into entries, per shard.
 
+pub mod admin_api;
 pub mod batcher;
 pub mod dedup;
+pub mod host;
 pub mod latency;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod shards;
 pub mod state_machine;
 
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,10 @@
 //! Raft RPC over HTTP: the client side openraft calls ([`HttpNetworkFactory`]) and the warp
-//! routes that answer it ([`raft_routes`]). Every request carries the cluster secret in a header;
-//! a node without it is refused with 401 before anything reaches Raft.
+//! routes that answer it ([`raft_routes`]). A process may host several groups (one per shard),
+//! so the group id is in every RPC path: `/raft/<group>/{append,vote,snapshot}`. Every request
+//! carries the cluster secret in a header; a node without it is refused with 401 before anything
+//! reaches Raft.
 
+use super::shards::ShardId;
 use super::{NodeId, Raft, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -14,6 +17,7 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::{Filter, Reply};
@@ -25,11 +29,12 @@ pub const SECRET_HEADER: &str = "x-meridian-cluster-secret";
 pub struct HttpNetworkFactory {
     client: reqwest::Client,
     secret: Arc<str>,
+    group: ShardId,
 }
 
 impl HttpNetworkFactory {
-    /// RPCs carry `secret`; they are made from `source_ip` when given.
-    pub fn new(secret: &str, source_ip: Option<std::net::IpAddr>) -> Self {
+    /// RPCs of `group` carry `secret`; they are made from `source_ip` when given.
+    pub fn new(secret: &str, source_ip: Option<std::net::IpAddr>, group: ShardId) -> Self {
         HttpNetworkFactory {
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(4)
@@ -37,6 +42,7 @@ impl HttpNetworkFactory {
                 .build()
                 .expect("an HTTP client with default TLS-less settings always builds"),
             secret: secret.into(),
+            group,
         }
     }
 }
@@ -50,6 +56,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
             addr: node.addr.clone(),
             client: self.client.clone(),
             secret: self.secret.clone(),
+            group: self.group,
         }
     }
 }
@@ -59,6 +66,7 @@ pub struct HttpNetwork {
     addr: String,
     client: reqwest::Client,
     secret: Arc<str>,
+    group: ShardId,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +85,7 @@ impl HttpNetwork {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let url = format!("http://{}/raft/{path}", self.addr);
+        let url = format!("http://{}/raft/{}/{path}", self.addr, self.group);
         let response = self
             .client
             .post(&url)
@@ -163,25 +171,29 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// `POST /raft/{append,vote,snapshot}`: the server side of [`HttpNetwork`].
+/// `POST /raft/<group>/{append,vote,snapshot}`: the server side of [`HttpNetwork`] for the
+/// groups this process hosts; another group is 404 (the caller's openraft retries).
 pub fn raft_routes(
-    raft: Raft,
+    groups: BTreeMap<ShardId, Raft>,
     secret: Arc<str>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let body = warp::body::content_length_limit(256 * 1024 * 1024).and(warp::body::json());
-    let with_raft = move || {
-        let raft = raft.clone();
-        warp::any().map(move || raft.clone())
+    let groups = Arc::new(groups);
+    let group = move || {
+        let groups = groups.clone();
+        warp::path::param::<ShardId>().and_then(move |id: ShardId| {
+            let raft = groups.get(&id).cloned();
+            async move { raft.ok_or_else(|| warp::reject::custom(UnknownGroup(id))) }
+        })
     };
     let base = warp::post()
         .and(warp::path("raft"))
         .and(require_secret(secret));
     let append = base
         .clone()
+        .and(group())
         .and(warp::path("append"))
         .and(warp::path::end())
-        .and(with_raft())
-        .and(body)
+        .and(warp::body::content_length_limit(256 * 1024 * 1024).and(warp::body::json()))
         .then(
             |raft: Raft, req: AppendEntriesRequest<TypeConfig>| async move {
                 warp::reply::json(&raft.append_entries(req).await).into_response()
@@ -189,17 +201,17 @@ pub fn raft_routes(
         );
     let vote = base
         .clone()
+        .and(group())
         .and(warp::path("vote"))
         .and(warp::path::end())
-        .and(with_raft())
         .and(warp::body::json())
         .then(|raft: Raft, req: VoteRequest<NodeId>| async move {
             warp::reply::json(&raft.vote(req).await).into_response()
         });
     let snapshot = base
+        .and(group())
         .and(warp::path("snapshot"))
         .and(warp::path::end())
-        .and(with_raft())
         .and(warp::body::content_length_limit(1024 * 1024 * 1024).and(warp::body::json()))
         .then(
             |raft: Raft, req: InstallSnapshotRequest<TypeConfig>| async move {
@@ -209,8 +221,25 @@ pub fn raft_routes(
     append.or(vote).unify().or(snapshot).unify()
 }
 
-/// Turns an [`Unauthorized`] rejection into a 401 JSON answer.
+/// Rejection for an RPC or admin call naming a group this process does not host.
+#[derive(Debug)]
+pub struct UnknownGroup(pub ShardId);
+impl warp::reject::Reject for UnknownGroup {}
+
+/// Turns an [`Unauthorized`] rejection into a 401 JSON answer and an [`UnknownGroup`] into 404.
 pub fn unauthorized_reply(r: &warp::Rejection) -> Option<warp::reply::Response> {
+    if let Some(UnknownGroup(id)) = r.find::<UnknownGroup>() {
+        return Some(
+            warp::reply::with_status(
+                warp::reply::json(&serde_json::json!({
+                    "code": "UnknownGroup",
+                    "message": format!("this process hosts no replica of group {id}"),
+                })),
+                StatusCode::NOT_FOUND,
+            )
+            .into_response(),
+        );
+    }
     r.find::<Unauthorized>().map(|_| {
         warp::reply::with_status(
             warp::reply::json(&serde_json::json!({

@@ -1,10 +1,12 @@
-//! One cluster member: opens its durable log and state machine, runs the openraft node, writes
-//! ping batches (forwarding to the leader when it is not the leader), and offers the membership
-//! operations and status over HTTP (`/cluster...`, secret-protected except the status).
+//! One member of one Raft group: opens its durable log and state machine, runs the openraft
+//! node, writes ping batches (forwarding to the group's leader when it is not the leader), and
+//! reports its status. A process hosts one member per shard ([`super::host`]); the HTTP routes
+//! are in [`super::admin_api`].
 
 use super::latency::{LatencySummary, LatencyWindow};
 use super::log_store::{FileLogStore, LogStoreError};
-use super::network::{require_secret, HttpNetworkFactory, SECRET_HEADER};
+use super::network::{HttpNetworkFactory, SECRET_HEADER};
+use super::shards::ShardId;
 use super::state_machine::{StateMachine, TrafficState};
 use super::{BatchReceipt, NodeId, PingBatch, Raft};
 use openraft::error::{ClientWriteError, RaftError};
@@ -16,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use traffic::observations::ObservationLog;
 use warp::http::StatusCode;
-use warp::{Filter, Reply};
 
 #[derive(Clone)]
 pub struct NodeConfig {
@@ -73,14 +74,16 @@ pub enum ClusterError {
     Storage { path: String, message: String },
     /// The log holds damaged synced data: starting would serve a log that lost acked entries.
     #[error(
-        "node {id} refuses to start because its raft log is damaged ({message}); rejoin it from \
-         its peers: on the leader remove it (POST /cluster/voters without {id}), delete its data \
-         directory {data_dir}, start it again with an empty data directory, then add it back as a \
-         learner (POST /cluster/learner {{\"id\": {id}, ...}}) and promote it (POST \
-         /cluster/voters with {id})"
+        "node {id} refuses to start because its raft log of group {group} is damaged \
+         ({message}); rejoin it from its peers: on the group's leader remove it (POST \
+         /cluster/{group}/voters without {id}), delete its data directory {data_dir}, start it \
+         again with an empty data directory, then add it back as a learner (POST \
+         /cluster/{group}/learner {{\"id\": {id}, ...}}) and promote it (POST \
+         /cluster/{group}/voters with {id})"
     )]
     CorruptLog {
         id: NodeId,
+        group: ShardId,
         data_dir: String,
         message: String,
     },
@@ -100,6 +103,8 @@ pub enum ClusterError {
 
 pub struct ClusterNode {
     pub id: NodeId,
+    /// The Raft group (shard) this member belongs to.
+    pub group: ShardId,
     pub raft: Raft,
     pub state: Arc<TrafficState>,
     client: reqwest::Client,
@@ -113,6 +118,9 @@ pub struct ClusterNode {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ClusterStatus {
     pub id: NodeId,
+    /// The group (shard) this status is of.
+    #[serde(default)]
+    pub group: ShardId,
     pub state: String,
     pub leader: Option<NodeId>,
     pub term: u64,
@@ -138,13 +146,19 @@ const WRITE_ATTEMPTS: usize = 40;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ClusterNode {
+    /// The member of group 0 (an unsharded cluster), its data in `cfg.data_dir`.
     pub async fn start(cfg: NodeConfig) -> Result<ClusterNode, ClusterError> {
+        ClusterNode::start_group(cfg, 0).await
+    }
+
+    /// The member of `group`, its data in `cfg.data_dir` (the caller gives each group its own).
+    pub async fn start_group(cfg: NodeConfig, group: ShardId) -> Result<ClusterNode, ClusterError> {
         let storage_error = |e: String| ClusterError::Storage {
             path: cfg.data_dir.display().to_string(),
             message: e,
         };
         let config = Config {
-            cluster_name: "meridian".into(),
+            cluster_name: format!("meridian-group-{group}"),
             heartbeat_interval: 100,
             election_timeout_min: 400,
             election_timeout_max: 800,
@@ -164,6 +178,7 @@ impl ClusterNode {
             .map_err(|e| match e {
                 LogStoreError::Corrupt { .. } => ClusterError::CorruptLog {
                     id: cfg.id,
+                    group,
                     data_dir: cfg.data_dir.display().to_string(),
                     message: e.to_string(),
                 },
@@ -183,7 +198,7 @@ impl ClusterNode {
         let raft = Raft::new(
             cfg.id,
             Arc::new(config),
-            HttpNetworkFactory::new(&cfg.secret, cfg.source_ip),
+            HttpNetworkFactory::new(&cfg.secret, cfg.source_ip, group),
             log,
             sm,
         )
@@ -191,6 +206,7 @@ impl ClusterNode {
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
         Ok(ClusterNode {
             id: cfg.id,
+            group,
             raft,
             state,
             client: reqwest::Client::builder()
@@ -298,7 +314,7 @@ impl ClusterNode {
     async fn forward(&self, addr: &str, batch: &PingBatch) -> Result<BatchReceipt, String> {
         let response = self
             .client
-            .post(format!("http://{addr}/cluster/write"))
+            .post(format!("http://{addr}/cluster/{}/write", self.group))
             .header(SECRET_HEADER, &*self.secret)
             .timeout(Duration::from_secs(5))
             .json(batch)
@@ -333,6 +349,7 @@ impl ClusterNode {
         let membership = m.membership_config.membership();
         ClusterStatus {
             id: self.id,
+            group: self.group,
             state: format!("{:?}", m.state),
             leader: m.current_leader,
             term: m.current_term,
@@ -355,154 +372,4 @@ impl ClusterNode {
     pub fn secret(&self) -> Arc<str> {
         self.secret.clone()
     }
-}
-
-#[derive(Deserialize)]
-struct InitRequest {
-    members: BTreeMap<NodeId, String>,
-}
-
-#[derive(Deserialize)]
-struct LearnerRequest {
-    id: NodeId,
-    addr: String,
-}
-
-#[derive(Deserialize)]
-struct VotersRequest {
-    voters: BTreeSet<NodeId>,
-}
-
-fn error_reply(status: StatusCode, message: String) -> warp::reply::Response {
-    coded_reply(status, "ClusterError", message)
-}
-
-fn coded_reply(status: StatusCode, code: &str, message: String) -> warp::reply::Response {
-    warp::reply::with_status(
-        warp::reply::json(&serde_json::json!({"code": code, "message": message})),
-        status,
-    )
-    .into_response()
-}
-
-/// A JSON body of `T` (at most `limit` bytes), or the 400 `InvalidValue` reply saying what is
-/// wrong with it; warp's own JSON rejection would end as the route API's `InvalidUrl`.
-fn json_body<T: serde::de::DeserializeOwned + Send>(
-    limit: u64,
-) -> impl Filter<Extract = (Result<T, Box<warp::reply::Response>>,), Error = warp::Rejection> + Clone
-{
-    warp::body::content_length_limit(limit)
-        .and(warp::body::bytes())
-        .map(|body: warp::hyper::body::Bytes| {
-            serde_json::from_slice::<T>(&body).map_err(|e| {
-                Box::new(coded_reply(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidValue",
-                    format!("malformed request body: {e}"),
-                ))
-            })
-        })
-}
-
-/// A parsed request body, or the reply refusing it.
-type Body<T> = Result<T, Box<warp::reply::Response>>;
-
-/// Body limit of the membership calls (a few ids and addresses).
-const ADMIN_BODY_LIMIT: u64 = 64 * 1024;
-
-/// `GET /cluster` (status) and the secret-protected `POST /cluster/{init,learner,voters,write}`.
-pub fn cluster_routes(
-    node: Arc<ClusterNode>,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let with_node = {
-        let node = node.clone();
-        move || {
-            let node = node.clone();
-            warp::any().map(move || node.clone())
-        }
-    };
-    let status = warp::get()
-        .and(warp::path("cluster"))
-        .and(warp::path::end())
-        .and(with_node())
-        .map(|n: Arc<ClusterNode>| warp::reply::json(&n.status()).into_response());
-    let admin = warp::post()
-        .and(warp::path("cluster"))
-        .and(require_secret(node.secret.clone()));
-    let init = admin
-        .clone()
-        .and(warp::path("init"))
-        .and(warp::path::end())
-        .and(with_node())
-        .and(json_body(ADMIN_BODY_LIMIT))
-        .then(|n: Arc<ClusterNode>, req: Body<InitRequest>| async move {
-            let req = match req {
-                Ok(req) => req,
-                Err(reply) => return *reply,
-            };
-            match n.initialize(req.members).await {
-                Ok(()) => warp::reply::json(&n.status()).into_response(),
-                Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
-            }
-        });
-    let learner = admin
-        .clone()
-        .and(warp::path("learner"))
-        .and(warp::path::end())
-        .and(with_node())
-        .and(json_body(ADMIN_BODY_LIMIT))
-        .then(
-            |n: Arc<ClusterNode>, req: Body<LearnerRequest>| async move {
-                let req = match req {
-                    Ok(req) => req,
-                    Err(reply) => return *reply,
-                };
-                match n.add_learner(req.id, req.addr).await {
-                    Ok(()) => warp::reply::json(&n.status()).into_response(),
-                    Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
-                }
-            },
-        );
-    let voters = admin
-        .clone()
-        .and(warp::path("voters"))
-        .and(warp::path::end())
-        .and(with_node())
-        .and(json_body(ADMIN_BODY_LIMIT))
-        .then(|n: Arc<ClusterNode>, req: Body<VotersRequest>| async move {
-            let req = match req {
-                Ok(req) => req,
-                Err(reply) => return *reply,
-            };
-            match n.change_voters(req.voters).await {
-                Ok(()) => warp::reply::json(&n.status()).into_response(),
-                Err(e) => error_reply(StatusCode::CONFLICT, e.to_string()),
-            }
-        });
-    // A follower's forwarded batch: commit here without forwarding again (no loops); the
-    // follower retries elsewhere if this node is no longer the leader.
-    let write = admin
-        .and(warp::path("write"))
-        .and(warp::path::end())
-        .and(with_node())
-        .and(json_body(64 * 1024 * 1024))
-        .then(|n: Arc<ClusterNode>, batch: Body<PingBatch>| async move {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(reply) => return *reply,
-            };
-            match n.raft.client_write(batch).await {
-                Ok(r) => warp::reply::json(&r.data).into_response(),
-                Err(e) => error_reply(StatusCode::MISDIRECTED_REQUEST, e.to_string()),
-            }
-        });
-    status
-        .or(init)
-        .unify()
-        .or(learner)
-        .unify()
-        .or(voters)
-        .unify()
-        .or(write)
-        .unify()
 }

@@ -5,7 +5,7 @@
 //! Counters are plain atomics bumped on the request paths; rendering reads them when scraped.
 //! One [`Metrics`] is shared by a process's HTTP server and its websocket ingest.
 
-use cluster::node::ClusterNode;
+use cluster::host::ClusterHost;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -83,8 +83,9 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of these counters, and of `node` when there is one.
-    pub fn render(&self, node: Option<&ClusterNode>) -> String {
+    /// The Prometheus text exposition of these counters, and of every Raft group `host` hosts
+    /// when there is one (series labelled `group`).
+    pub fn render(&self, host: Option<&ClusterHost>) -> String {
         let mut out = String::new();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         header(
@@ -176,8 +177,8 @@ impl Metrics {
                 let _ = writeln!(out, "meridian_ingest_refused_total{{code=\"{code}\"}} {n}");
             }
         }
-        if let Some(node) = node {
-            render_node(&mut out, node);
+        if let Some(host) = host {
+            render_groups(&mut out, host);
         }
         out
     }
@@ -188,66 +189,83 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn render_node(out: &mut String, node: &ClusterNode) {
-    let s = node.status();
-    let gauges: [(&str, &str, f64); 6] = [
-        ("meridian_raft_term", "Current Raft term.", s.term as f64),
+fn render_groups(out: &mut String, host: &ClusterHost) {
+    let statuses: Vec<_> = host.groups().map(|n| n.status()).collect();
+    type Gauge = (
+        &'static str,
+        &'static str,
+        fn(&cluster::node::ClusterStatus) -> f64,
+    );
+    let gauges: [Gauge; 6] = [
+        ("meridian_raft_term", "Current Raft term.", |s| {
+            s.term as f64
+        }),
         (
             "meridian_raft_is_leader",
-            "1 if this node is the Raft leader.",
-            (s.leader == Some(s.id)) as u8 as f64,
+            "1 if this node is the Raft leader of the group.",
+            |s| (s.leader == Some(s.id)) as u8 as f64,
         ),
         (
             "meridian_raft_last_log_index",
-            "Index of the last entry in this node's log.",
-            s.last_log_index.unwrap_or(0) as f64,
+            "Index of the last entry in this node's log of the group.",
+            |s| s.last_log_index.unwrap_or(0) as f64,
         ),
         (
             "meridian_raft_last_applied_index",
-            "Index of the last entry applied to the traffic state.",
-            s.last_applied_index.unwrap_or(0) as f64,
+            "Index of the last entry applied to the group's traffic state.",
+            |s| s.last_applied_index.unwrap_or(0) as f64,
         ),
         (
             "meridian_raft_voters",
             "Voting members of the group.",
-            s.voters.len() as f64,
+            |s| s.voters.len() as f64,
         ),
         (
             "meridian_live_edges",
-            "Directed edges with live speeds in the replicated table.",
-            s.live_edges as f64,
+            "Directed edges with live speeds in the group's replicated table.",
+            |s| s.live_edges as f64,
         ),
     ];
     for (name, help, value) in gauges {
         header(out, name, "gauge", help);
-        let _ = writeln!(out, "{name} {value}");
+        for s in &statuses {
+            let _ = writeln!(out, "{name}{{group=\"{}\"}} {}", s.group, value(s));
+        }
     }
     header(
         out,
         "meridian_pings_applied_total",
         "counter",
-        "Pings applied to the replicated traffic state (each device and sequence number once).",
+        "Pings applied to the group's replicated traffic state (each device and sequence number once).",
     );
-    let _ = writeln!(out, "meridian_pings_applied_total {}", s.pings_applied);
+    for s in &statuses {
+        let _ = writeln!(
+            out,
+            "meridian_pings_applied_total{{group=\"{}\"}} {}",
+            s.group, s.pings_applied
+        );
+    }
     header(
         out,
         "meridian_raft_commit_latency_seconds",
         "summary",
-        "Time of this node's writes as leader: append, fsync, replication to a quorum, apply.",
+        "Time of this node's writes as the group's leader: append, fsync, replication to a quorum, apply.",
     );
-    let c = &s.commit_latency;
-    for (q, ms) in [("0.5", c.p50_ms), ("0.9", c.p90_ms), ("0.99", c.p99_ms)] {
+    for s in &statuses {
+        let (g, c) = (s.group, &s.commit_latency);
+        for (q, ms) in [("0.5", c.p50_ms), ("0.9", c.p90_ms), ("0.99", c.p99_ms)] {
+            let _ = writeln!(
+                out,
+                "meridian_raft_commit_latency_seconds{{group=\"{g}\",quantile=\"{q}\"}} {}",
+                ms as f64 / 1e3
+            );
+        }
         let _ = writeln!(
             out,
-            "meridian_raft_commit_latency_seconds{{quantile=\"{q}\"}} {}",
-            ms as f64 / 1e3
+            "meridian_raft_commit_latency_seconds_count{{group=\"{g}\"}} {}",
+            c.samples
         );
     }
-    let _ = writeln!(
-        out,
-        "meridian_raft_commit_latency_seconds_count {}",
-        c.samples
-    );
 }
 
 #[cfg(test)]

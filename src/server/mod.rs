@@ -27,8 +27,9 @@ pub mod table_api;
 pub mod tile_files;
 pub mod trip_api;
 
+use cluster::admin_api::cluster_routes;
+use cluster::host::ClusterHost;
 use cluster::network::{raft_routes, unauthorized_reply};
-use cluster::node::{cluster_routes, ClusterNode};
 use route::Router;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -180,7 +181,7 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 pub fn routes(
     router: Arc<Router>,
     options: ServerOptions,
-    cluster: Option<Arc<ClusterNode>>,
+    cluster: Option<Arc<ClusterHost>>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let limits = options.limits;
     let routers = profiles::Routers {
@@ -289,29 +290,32 @@ pub fn routes(
         });
     let cluster: BoxedFilter<(Response,)> = match cluster {
         Some(node) => {
-            let (traffic_node, traffic_router) = (node.clone(), traffic_router.clone());
+            let (traffic_host, traffic_router) = (node.clone(), traffic_router.clone());
             let traffic_compute = options.compute.clone();
             // The whole table as JSON is megabytes: built on the compute pool, not the runtime.
             let traffic = warp::path("traffic")
                 .and(warp::path::end())
                 .and(warp::get())
                 .then(move || {
-                    let (node, router, compute) = (
-                        traffic_node.clone(),
+                    let (host, router, compute) = (
+                        traffic_host.clone(),
                         traffic_router.clone(),
                         traffic_compute.clone(),
                     );
                     async move {
                         compute
                             .try_run(move || {
-                                let rows = traffic::export::rows(&node.state.live, &router.store);
+                                let rows = with_live_table(&host, |live| {
+                                    traffic::export::rows(live, &router.store)
+                                });
                                 warp::reply::json(&rows).into_response()
                             })
                             .await
                             .unwrap_or_else(|e| compute_error_reply(&e))
                     }
                 });
-            raft_routes(node.raft.clone(), node.secret())
+            let rafts = node.groups().map(|n| (n.group, n.raft.clone())).collect();
+            raft_routes(rafts, node.secret())
                 .or(cluster_routes(node))
                 .unify()
                 .or(traffic)
@@ -410,7 +414,7 @@ pub async fn serve(
     router: Arc<Router>,
     addr: SocketAddr,
     options: impl Into<ServerOptions>,
-    cluster: Option<Arc<ClusterNode>>,
+    cluster: Option<Arc<ClusterHost>>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     serve_on(router, listener, options, cluster).await;
@@ -423,7 +427,7 @@ pub async fn serve_on(
     router: Arc<Router>,
     listener: tokio::net::TcpListener,
     options: impl Into<ServerOptions>,
-    cluster: Option<Arc<ClusterNode>>,
+    cluster: Option<Arc<ClusterHost>>,
 ) {
     if let Some(node) = &cluster {
         tokio::spawn(publish_traffic(router.clone(), node.clone()));
@@ -436,12 +440,12 @@ pub async fn serve_on(
         .await;
 }
 
-/// Starts the websocket ingest of a cluster node on `listener`: pings are matched here, batched
-/// into the node's Raft log, and acknowledged after commit.
+/// Starts the websocket ingest of a cluster process on `listener`: pings are matched here,
+/// batched into the Raft log of their shard's group, and acknowledged after commit.
 pub fn start_ingest(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
-    node: Arc<ClusterNode>,
+    node: Arc<ClusterHost>,
     secret: &[u8],
     metrics: Arc<metrics::Metrics>,
     compute: Arc<ComputePool>,
@@ -461,7 +465,7 @@ pub fn start_ingest(
 pub fn start_ingest_with(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
-    node: Arc<ClusterNode>,
+    node: Arc<ClusterHost>,
     secret: &[u8],
     metrics: Arc<metrics::Metrics>,
     compute: Arc<ComputePool>,
@@ -469,7 +473,7 @@ pub fn start_ingest_with(
 ) {
     let pipeline = pings::PingPipeline::new(
         router,
-        cluster::batcher::Batcher::start(node, Default::default()),
+        cluster::batcher::ShardedBatcher::start(&node, Default::default()),
         metrics,
         rate_limit::DeviceRates::new(rate),
     );
@@ -485,8 +489,19 @@ pub fn start_ingest_with(
     tokio::spawn(ingest::serve_ingest(listener, ctx));
 }
 
-/// Folds the replicated traffic table into the router's snapshot, forever.
-pub async fn publish_traffic(router: Arc<Router>, node: Arc<ClusterNode>) {
+/// Calls `f` on the live table routes read: the only group's, or every hosted group's merged.
+fn with_live_table<T>(host: &ClusterHost, f: impl FnOnce(&traffic::LiveTraffic) -> T) -> T {
+    let mut groups = host.groups();
+    match (groups.next(), groups.next()) {
+        (Some(only), None) => f(&only.state.live),
+        _ => f(&traffic::LiveTraffic::merged(
+            host.groups().map(|n| &n.state.live),
+        )),
+    }
+}
+
+/// Folds the replicated traffic tables of the hosted groups into the router's snapshot, forever.
+pub async fn publish_traffic(router: Arc<Router>, node: Arc<ClusterHost>) {
     let mut tick = tokio::time::interval(PUBLISH_INTERVAL);
     loop {
         tick.tick().await;
@@ -494,10 +509,9 @@ pub async fn publish_traffic(router: Arc<Router>, node: Arc<ClusterNode>) {
         // carries Raft's heartbeats and the acks.
         let (r, n) = (router.clone(), node.clone());
         let folded = tokio::task::spawn_blocking(move || {
-            let snapshot = n
-                .state
-                .live
-                .snapshot(&r.store, route::now_ms(), DEFAULT_FRESH_MS);
+            let snapshot = with_live_table(&n, |live| {
+                live.snapshot(&r.store, route::now_ms(), DEFAULT_FRESH_MS)
+            });
             r.traffic.publish(snapshot);
         })
         .await;

@@ -6,7 +6,7 @@
 
 use super::metrics::Metrics;
 use super::rate_limit::DeviceRates;
-use cluster::batcher::{Batcher, SubmitError};
+use cluster::batcher::{ShardedBatcher, SubmitError};
 use cluster::LoggedPing;
 use route::Router;
 use serde::Deserialize;
@@ -149,19 +149,19 @@ pub fn validate(p: &PingMessage, last_ts: Option<i64>, now: i64) -> Result<(), R
 }
 
 /// The pipeline of one node: the map pings are matched on, the matcher's per-device state, the
-/// batcher in front of the Raft log, and the per-device rate limit.
+/// batchers in front of the Raft logs (one per shard), and the per-device rate limit.
 pub struct PingPipeline {
     pub router: Arc<Router>,
     pub metrics: Arc<Metrics>,
     matcher: Matcher,
-    batcher: Batcher,
+    batcher: ShardedBatcher,
     rates: DeviceRates,
 }
 
 impl PingPipeline {
     pub fn new(
         router: Arc<Router>,
-        batcher: Batcher,
+        batcher: impl Into<ShardedBatcher>,
         metrics: Arc<Metrics>,
         rates: DeviceRates,
     ) -> Self {
@@ -169,7 +169,7 @@ impl PingPipeline {
             router,
             metrics,
             matcher: Matcher::new(),
-            batcher,
+            batcher: batcher.into(),
             rates,
         }
     }
@@ -266,6 +266,7 @@ impl PingPipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cluster::batcher::Batcher;
     use cluster::node::{ClusterNode, NodeConfig};
     use graph::build::ascii_map::AsciiMap;
     use graph::GraphStore;

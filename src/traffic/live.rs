@@ -82,6 +82,27 @@ impl LiveTraffic {
         }
     }
 
+    /// The tables of several groups (a sharded process) as one: per edge, the observation
+    /// updated last (an edge near a shard border may be seen by both groups).
+    pub fn merged<'a>(tables: impl IntoIterator<Item = &'a LiveTraffic>) -> LiveTraffic {
+        let merged = LiveTraffic::new();
+        for table in tables {
+            for entry in table.edges.iter() {
+                let (key, o) = (*entry.key(), *entry.value());
+                merged
+                    .edges
+                    .entry(key)
+                    .and_modify(|m| {
+                        if o.updated_ms > m.updated_ms {
+                            *m = o;
+                        }
+                    })
+                    .or_insert(o);
+            }
+        }
+        merged
+    }
+
     pub fn len(&self) -> usize {
         self.edges.len()
     }

@@ -6,8 +6,10 @@
 //! (learner, promotion, removal of a follower and of the leader) keep the cluster writing.
 
 use crate::common::{router, scratch_dir};
+use meridian::cluster::host::ClusterHost;
 use meridian::cluster::network::SECRET_HEADER;
 use meridian::cluster::node::{ClusterNode, NodeConfig, SnapshotSchedule};
+use meridian::cluster::shards::ShardMap;
 use meridian::cluster::{LoggedPing, PingBatch};
 use meridian::server::metrics::Metrics;
 use meridian::server::rate_limit::RateLimit;
@@ -24,8 +26,10 @@ const GRAPH: &str = "small/liechtenstein-2015-07";
 pub const INGEST_SECRET: &[u8] = b"test-ingest-secret";
 
 /// How a test node differs from a default one.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct NodeOptions {
+    /// The shard map (default: one shard, one group).
+    pub(crate) shards: Option<ShardMap>,
     pub(crate) snapshots: SnapshotSchedule,
     /// Record observation files in `<dir>/observations` (needs the `analytics` feature).
     pub(crate) observations: bool,
@@ -39,7 +43,7 @@ pub struct TestNode {
     /// Websocket ingest of this node.
     pub ingest: SocketAddr,
     dir: PathBuf,
-    node: Option<Arc<ClusterNode>>,
+    host: Option<Arc<ClusterHost>>,
     kill: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     options: NodeOptions,
@@ -60,7 +64,7 @@ impl TestNode {
         for l in [&http, &ingest] {
             l.set_nonblocking(true).unwrap();
         }
-        let (node_tx, node_rx) = std::sync::mpsc::channel();
+        let (host_tx, host_rx) = std::sync::mpsc::channel();
         let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
         let routes = router(GRAPH);
         let cfg = NodeConfig {
@@ -72,6 +76,8 @@ impl TestNode {
             snapshots: options.snapshots,
             source_ip: None,
         };
+        let shards = options.shards.clone().unwrap_or_else(ShardMap::single);
+        let ingest_rate = options.ingest_rate.unwrap_or_default();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -79,7 +85,7 @@ impl TestNode {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let node = Arc::new(ClusterNode::start(cfg).await.expect("node starts"));
+                let host = Arc::new(ClusterHost::start(cfg, shards).await.expect("node starts"));
                 let listener = tokio::net::TcpListener::from_std(http).expect("listener");
                 let ingest_listener =
                     tokio::net::TcpListener::from_std(ingest).expect("ingest listener");
@@ -89,22 +95,22 @@ impl TestNode {
                 start_ingest_with(
                     ingest_listener,
                     routes.clone(),
-                    node.clone(),
+                    host.clone(),
                     INGEST_SECRET,
                     metrics,
                     server_options.compute.clone(),
-                    options.ingest_rate.unwrap_or_default(),
+                    ingest_rate,
                 );
-                node_tx.send(node.clone()).unwrap();
+                host_tx.send(host.clone()).unwrap();
                 tokio::select! {
-                    _ = serve_on(routes, listener, server_options, Some(node)) => {}
+                    _ = serve_on(routes, listener, server_options, Some(host)) => {}
                     _ = kill_rx => {}
                 }
             });
             // Dropping the runtime cancels every task of this node: a crash, files stay.
             rt.shutdown_timeout(Duration::from_millis(100));
         });
-        let node = node_rx
+        let host = host_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("node started");
         TestNode {
@@ -112,15 +118,21 @@ impl TestNode {
             addr,
             ingest: ingest_addr,
             dir,
-            node: Some(node),
+            host: Some(host),
             kill: Some(kill_tx),
             thread: Some(thread),
             options,
         }
     }
 
+    /// The member of the first group (the only one without a shard map).
     pub fn node(&self) -> &Arc<ClusterNode> {
-        self.node.as_ref().expect("node is running")
+        self.host().first()
+    }
+
+    /// Every group this node hosts.
+    pub fn host(&self) -> &Arc<ClusterHost> {
+        self.host.as_ref().expect("node is running")
     }
 
     /// Crashes the node (if running) and starts it again on the same address and files.
@@ -131,12 +143,12 @@ impl TestNode {
             rebind(self.addr),
             rebind(self.ingest),
             self.dir.clone(),
-            self.options,
+            self.options.clone(),
         );
     }
 
     fn crash(&mut self) {
-        self.node = None;
+        self.host = None;
         if let Some(k) = self.kill.take() {
             let _ = k.send(());
         }
@@ -205,13 +217,15 @@ pub(crate) async fn start_cluster_with(label: &str, options: NodeOptions) -> Vec
     let nodes: Vec<TestNode> = (1..=3)
         .map(|id| {
             let dir = root.join(format!("node-{id}"));
-            TestNode::start_with(id, fresh_listener(), fresh_listener(), dir, options)
+            TestNode::start_with(id, fresh_listener(), fresh_listener(), dir, options.clone())
         })
         .collect();
     let members: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
-    nodes[0].node().initialize(members).await.unwrap();
-    wait_for("a leader", Duration::from_secs(20), || {
-        nodes.iter().all(|n| n.node().status().leader.is_some())
+    nodes[0].host().initialize(members).await.unwrap();
+    wait_for("a leader in every group", Duration::from_secs(20), || {
+        nodes
+            .iter()
+            .all(|n| n.host().groups().all(|g| g.status().leader.is_some()))
     })
     .await;
     nodes
@@ -297,7 +311,9 @@ async fn duplicates_are_applied_once_and_rpc_needs_the_secret() {
     let addr = nodes[0].addr;
     let vote = serde_json::json!({"vote": {"leader_id": {"term": 99, "node_id": 9}, "committed": false}, "last_log_id": null});
     for secret in [None, Some("wrong")] {
-        let mut req = client.post(format!("http://{addr}/raft/vote")).json(&vote);
+        let mut req = client
+            .post(format!("http://{addr}/raft/0/vote"))
+            .json(&vote);
         if let Some(s) = secret {
             req = req.header(SECRET_HEADER, s);
         }
@@ -305,7 +321,7 @@ async fn duplicates_are_applied_once_and_rpc_needs_the_secret() {
         assert_eq!(resp.status().as_u16(), 401, "secret {secret:?}");
     }
     let resp = client
-        .post(format!("http://{addr}/cluster/write"))
+        .post(format!("http://{addr}/cluster/0/write"))
         .json(&batch(8, 1..2))
         .send()
         .await
@@ -315,7 +331,7 @@ async fn duplicates_are_applied_once_and_rpc_needs_the_secret() {
     let status = nodes[0].node().status();
     assert!(status.term < 99);
     let public: serde_json::Value = client
-        .get(format!("http://{addr}/cluster"))
+        .get(format!("http://{addr}/cluster/0"))
         .send()
         .await
         .unwrap()
@@ -622,8 +638,8 @@ async fn a_node_with_a_corrupt_log_refuses_to_start_and_rejoins_from_its_peers_a
     );
     for needle in [
         "rejoin it from its peers",
-        "POST /cluster/voters",
-        "POST /cluster/learner",
+        "POST /cluster/0/voters",
+        "POST /cluster/0/learner",
         &dir.display().to_string(),
     ] {
         assert!(
@@ -649,7 +665,7 @@ async fn a_node_with_a_corrupt_log_refuses_to_start_and_rejoins_from_its_peers_a
             .send()
     };
     let others: Vec<u64> = nodes.iter().map(|n| n.id).filter(|&i| i != id).collect();
-    let r = admin("voters", serde_json::json!({ "voters": others }))
+    let r = admin("0/voters", serde_json::json!({ "voters": others }))
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
@@ -662,13 +678,13 @@ async fn a_node_with_a_corrupt_log_refuses_to_start_and_rejoins_from_its_peers_a
         NodeOptions::default(),
     );
     let r = admin(
-        "learner",
+        "0/learner",
         serde_json::json!({"id": id, "addr": addr.to_string()}),
     )
     .await
     .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
-    let r = admin("voters", serde_json::json!({ "voters": [1, 2, 3] }))
+    let r = admin("0/voters", serde_json::json!({ "voters": [1, 2, 3] }))
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);

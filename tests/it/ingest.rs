@@ -766,8 +766,8 @@ async fn metrics_count_routes_pings_refusals_and_connections() {
             "meridian_ingest_refused_total{code=\"InvalidCoordinate\"}",
             1.0,
         ),
-        ("meridian_pings_applied_total", 3.0),
-        ("meridian_raft_voters", 3.0),
+        ("meridian_pings_applied_total{group=\"0\"}", 3.0),
+        ("meridian_raft_voters{group=\"0\"}", 3.0),
     ] {
         assert_eq!(value(&text, series), expected, "{series}");
     }
@@ -780,7 +780,7 @@ async fn metrics_count_routes_pings_refusals_and_connections() {
                 .text()
                 .await
                 .unwrap();
-            n += value(&text, "meridian_raft_is_leader");
+            n += value(&text, "meridian_raft_is_leader{group=\"0\"}");
         }
         n
     };

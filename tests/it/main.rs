@@ -28,6 +28,7 @@ mod reliability;
 mod render;
 mod routing;
 mod server;
+mod shards;
 mod tiles_http;
 mod traffic;
 mod trip;

@@ -3,13 +3,14 @@
 //! process is killed with SIGKILL mid-stream. Phones on the dead node reconnect to another node and resend what was
 //! not acked; phones on the survivors just keep streaming. Every acked ping must be applied on
 //! both survivors exactly once, the survivors must agree on the state hash, and the killed node,
-//! restarted from its files, must catch up to the same state.
+//! restarted from its files, must catch up to the same state. The same again on a cluster of two
+//! shards (each process hosting a member of both groups): counted and compared per group.
 
 use crate::common::scratch_dir;
-use crate::processes::{drive, open, start_cluster, status, wait_until};
+use crate::processes::{drive, groups, open, start_cluster, status, wait_until, GroupState};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -119,12 +120,19 @@ async fn phone(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_process_under_websocket_load_loses_no_acked_ping() {
-    kill_under_load(Victim::Leader).await;
+    kill_under_load(Victim::Leader, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_follower_process_under_websocket_load_loses_no_acked_ping() {
-    kill_under_load(Victim::Follower).await;
+    kill_under_load(Victim::Follower, 1).await;
+}
+
+/// Two shards: the killed process leads group 0 (and usually group 1: both were initialised
+/// from the same node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_process_of_a_sharded_cluster_loses_no_acked_ping_in_any_group() {
+    kill_under_load(Victim::Leader, 2).await;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -133,10 +141,43 @@ enum Victim {
     Follower,
 }
 
-async fn kill_under_load(victim: Victim) {
-    let root = scratch_dir("process-crash");
-    let (mut nodes, leader) = start_cluster(&root, |_| Vec::new()).await;
+async fn kill_under_load(victim: Victim, shards: usize) {
+    let root = scratch_dir(&format!("process-crash-{shards}"));
+    std::fs::create_dir_all(&root).unwrap();
+    let map = match shards {
+        1 => meridian::cluster::shards::ShardMap::single(),
+        _ => crate::shards::two_shards(),
+    };
+    // One shard is the default layout (no --shards); two come from a map file.
+    let args = if shards > 1 {
+        let map_file = root.join("shards.json");
+        map.write(&map_file).unwrap();
+        vec!["--shards".to_string(), map_file.display().to_string()]
+    } else {
+        Vec::new()
+    };
+    let (mut nodes, leader) = start_cluster(&root, |_| args.clone()).await;
     let client = reqwest::Client::new();
+    // Every group of every node knows its leader before the phones start.
+    let https: Vec<SocketAddr> = nodes.iter().map(|n| n.http).collect();
+    wait_until("a leader in every group", Duration::from_secs(30), || {
+        let (client, https) = (client.clone(), https.clone());
+        async move {
+            for a in &https {
+                let Some(host) = crate::processes::host_status(&client, *a).await else {
+                    return false;
+                };
+                let led = host["groups"]
+                    .as_array()
+                    .is_some_and(|g| g.len() == shards && g.iter().all(|g| g["leader"].is_u64()));
+                if !led {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
     let killed_node = match victim {
         Victim::Leader => leader,
         Victim::Follower => (leader + 1) % 3,
@@ -145,21 +186,32 @@ async fn kill_under_load(victim: Victim) {
     // Phones on every node, the leader's included.
     let killed = Arc::new(AtomicBool::new(false));
     let ingests: Vec<SocketAddr> = nodes.iter().map(|n| n.ingest).collect();
+    // Which group each ping belongs to, by the same map the nodes use.
+    let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
     let phones: Vec<_> = (1..=DEVICES)
         .map(|d| {
             let pings = drive(d, PINGS_PER_DEVICE);
+            for p in &pings {
+                let at = meridian::spatial::LatLon::new(
+                    p["lat"].as_f64().unwrap(),
+                    p["lon"].as_f64().unwrap(),
+                );
+                *expected.entry(u64::from(map.shard_of(at))).or_default() += 1;
+            }
             tokio::spawn(phone(d, pings, ingests.clone(), killed.clone()))
         })
         .collect();
+    if shards > 1 {
+        assert_eq!(expected.len(), shards, "pings in every shard: {expected:?}");
+    }
     // Kill the victim once a good share of the pings is applied there.
     let victim_addr = nodes[killed_node].http;
     wait_until("pings to flow", Duration::from_secs(60), || {
         let client = client.clone();
         async move {
-            status(&client, victim_addr)
-                .await
-                .and_then(|s| s["pings_applied"].as_u64())
-                .is_some_and(|n| n >= DEVICES * PINGS_PER_DEVICE / 4)
+            groups(&client, victim_addr).await.is_some_and(|g| {
+                g.iter().map(|g| g.1).sum::<u64>() >= DEVICES * PINGS_PER_DEVICE / 4
+            })
         }
     })
     .await;
@@ -176,7 +228,8 @@ async fn kill_under_load(victim: Victim) {
     let not_committed: usize = logs.iter().map(|l| l.not_committed).sum();
     eprintln!(
         "process crash ({victim:?}): {acked_before_kill} pings acked before the kill, \
-         {reconnects} reconnects, {not_committed} NotCommitted resends, {total} pings in all"
+         {reconnects} reconnects, {not_committed} NotCommitted resends, {total} pings in all \
+         ({expected:?} by group)"
     );
     assert!(acked_before_kill > 0 && (acked_before_kill as u64) < total);
     assert!(
@@ -187,45 +240,45 @@ async fn kill_under_load(victim: Victim) {
         assert_eq!(l.acked.len() as u64, PINGS_PER_DEVICE);
     }
 
-    // Every ping (so every acked one) is applied exactly once on both survivors, which agree.
+    // Every ping (so every acked one) is applied exactly once, in its shard's group, on both
+    // survivors, which agree group by group.
     let survivors: Vec<SocketAddr> = (0..3)
         .filter(|&i| i != killed_node)
         .map(|i| nodes[i].http)
         .collect();
+    let agreed = |seen: &[Option<Vec<GroupState>>]| {
+        let applied = |g: &Vec<GroupState>| -> BTreeMap<u64, u64> {
+            g.iter().map(|(id, n, _)| (*id, *n)).collect()
+        };
+        seen.iter()
+            .all(|s| s.as_ref().is_some_and(|g| applied(g) == expected))
+            && seen[0] == seen[1]
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let hash = loop {
+    let hashes = loop {
         let mut seen = Vec::new();
         for a in &survivors {
-            let s = status(&client, *a).await;
-            seen.push(s.map(|s| (s["pings_applied"].as_u64(), s["state_hash"].clone())));
+            seen.push(groups(&client, *a).await);
         }
-        if seen
-            .iter()
-            .all(|s| s.as_ref().is_some_and(|(n, _)| *n == Some(total)))
-            && seen[0].as_ref().map(|s| &s.1) == seen[1].as_ref().map(|s| &s.1)
-        {
-            break seen[0].as_ref().unwrap().1.as_str().unwrap().to_string();
+        if agreed(&seen) {
+            break seen[0].clone().unwrap();
         }
         assert!(
             Instant::now() < deadline,
-            "survivors did not apply all {total} pings and agree: {seen:?}"
+            "survivors did not apply all {total} pings ({expected:?} by group) and agree: {seen:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
-    // The killed node restarts from its files and catches up to the same state.
+    // The killed node restarts from its files and catches up to the same state in every group.
     nodes[killed_node].restart();
     let back = nodes[killed_node].http;
     wait_until(
         "the restarted node to catch up",
         Duration::from_secs(60),
         || {
-            let (client, hash) = (client.clone(), hash.clone());
-            async move {
-                status(&client, back).await.is_some_and(|s| {
-                    s["pings_applied"].as_u64() == Some(total) && s["state_hash"] == hash.as_str()
-                })
-            }
+            let (client, hashes) = (client.clone(), hashes.clone());
+            async move { groups(&client, back).await == Some(hashes) }
         },
     )
     .await;

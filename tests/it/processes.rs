@@ -95,12 +95,42 @@ impl Drop for NodeProcess {
 
 pub async fn status(client: &reqwest::Client, node: SocketAddr) -> Option<Value> {
     let resp = client
+        .get(format!("http://{node}/cluster/0"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    resp.json().await.ok()
+}
+
+/// `GET /cluster`: the node and every group it hosts.
+pub async fn host_status(client: &reqwest::Client, node: SocketAddr) -> Option<Value> {
+    let resp = client
         .get(format!("http://{node}/cluster"))
         .timeout(Duration::from_secs(2))
         .send()
         .await
         .ok()?;
     resp.json().await.ok()
+}
+
+/// One group as a node reports it: `(group, pings applied, state hash)`.
+pub type GroupState = (u64, u64, String);
+
+/// Every group a node hosts, from `GET /cluster`.
+pub async fn groups(client: &reqwest::Client, node: SocketAddr) -> Option<Vec<GroupState>> {
+    let host = host_status(client, node).await?;
+    host["groups"]
+        .as_array()?
+        .iter()
+        .map(|g| {
+            Some((
+                g["group"].as_u64()?,
+                g["pings_applied"].as_u64()?,
+                g["state_hash"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut ok: F)

@@ -230,7 +230,8 @@ async fn admin_calls_with_a_malformed_body_get_invalid_value_not_invalid_url() {
         ("voters", r#"{"voters": "all"}"#),
         ("learner", r#"{"id": 4}"#),
         ("init", "\u{0}\u{1}binary"),
-        ("write", r#"{"packed": 5}"#),
+        ("0/voters", "{"),
+        ("0/write", r#"{"packed": 5}"#),
     ] {
         let r = client
             .post(format!("http://{addr}/cluster/{path}"))
