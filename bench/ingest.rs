@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench --bench ingest` (env: `VEHICLES` connections, default 1000; `RATE` pings/s
 //! per vehicle, default 20, i.e. simulated time runs faster than real time; `SECONDS`, default
-//! 20; `FRAMES` = `binary` (default) or `json`; `MERIDIAN_SHARED`, default `../shared`).
+//! 20; `FRAMES` = `binary` (default) or `json`; `SHARDS`, default 1: the map cut into that
+//! many shards, one Raft group each, every process hosting a replica of each and each group
+//! initialised from another node; `MERIDIAN_SHARED`, default `../shared`).
 
 use futures_util::{SinkExt, StreamExt};
 use meridian::graph::build::{import, BuildOptions};
@@ -75,6 +77,7 @@ async fn main() {
     let seconds: u64 = env_or("SECONDS", 20);
     // FRAMES=json sends JSON `pings` frames instead of binary ones.
     let binary = std::env::var("FRAMES").map_or(true, |f| f != "json");
+    let shards: usize = env_or("SHARDS", 1);
     let shared = PathBuf::from(
         std::env::var("MERIDIAN_SHARED")
             .unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR"))),
@@ -112,6 +115,22 @@ async fn main() {
     // Three node processes.
     let exe = env!("CARGO_BIN_EXE_meridian");
     let data = out.join(format!("ingest-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&data).unwrap();
+    let shard_args: Vec<String> = if shards > 1 {
+        let tiles: Vec<(meridian::spatial::geohash::Cell, u64)> = router
+            .store
+            .manifest()
+            .tiles
+            .iter()
+            .map(|t| (t.geohash.parse().unwrap(), u64::from(t.edges)))
+            .collect();
+        let map = meridian::cluster::shards::ShardMap::split(&tiles, shards).unwrap();
+        let file = data.join("shards.json");
+        map.write(&file).unwrap();
+        vec!["--shards".into(), file.display().to_string()]
+    } else {
+        Vec::new()
+    };
     let http: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", 6301 + i)).collect();
     let ws: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", 6401 + i)).collect();
     let mut nodes = Nodes(Vec::new());
@@ -130,6 +149,7 @@ async fn main() {
                 ])
                 .arg("--data-dir")
                 .arg(data.join(format!("node-{}", i + 1)))
+                .args(&shard_args)
                 .env("MERIDIAN_CLUSTER_SECRET", CLUSTER_SECRET)
                 .env("MERIDIAN_INGEST_SECRET", INGEST_SECRET)
                 .stderr(std::process::Stdio::null())
@@ -153,13 +173,16 @@ async fn main() {
         .enumerate()
         .map(|(i, h)| ((i + 1).to_string(), json!(h)))
         .collect();
-    client
-        .post(format!("http://{}/cluster/init", http[0]))
-        .header("x-meridian-cluster-secret", CLUSTER_SECRET)
-        .json(&json!({"members": members}))
-        .send()
-        .await
-        .unwrap();
+    // Each group from another node, which usually becomes its leader: the leaders spread.
+    for g in 0..shards {
+        client
+            .post(format!("http://{}/cluster/{g}/init", http[g % 3]))
+            .header("x-meridian-cluster-secret", CLUSTER_SECRET)
+            .json(&json!({"members": members}))
+            .send()
+            .await
+            .unwrap();
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // The load: each vehicle on its own connection, to the nodes in turn.
@@ -251,7 +274,10 @@ async fn main() {
         .collect();
     let total = acked.load(Ordering::Relaxed);
     let mut lat = latencies.lock().unwrap().clone();
-    println!("# Meridian ingest benchmark (Porto, 3 node processes on one 2-core box)");
+    println!(
+        "# Meridian ingest benchmark (Porto, 3 node processes on one 2-core box, {shards} shard{})",
+        if shards == 1 { "" } else { "s" }
+    );
     println!();
     println!(
         "{vehicles} websocket vehicles, {rate} pings/s each offered ({} pings/s), {seconds} s, {} frames",

@@ -5,6 +5,7 @@
 //! one of them dies.
 
 use anyhow::{bail, Context, Result};
+use meridian::cluster::admin_client::{form_group, spread_voters, Formed};
 use meridian::cluster::shards::{ShardMap, SHARD_MAP_FILE};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,6 +32,7 @@ pub fn run_local_cluster(
     tiles: Option<&Path>,
     no_foot: bool,
     shards: usize,
+    replicas: u64,
 ) -> Result<()> {
     if nodes == 0 {
         bail!("a cluster needs at least one node");
@@ -83,29 +85,33 @@ pub fn run_local_cluster(
         for addr in members.values() {
             wait_until_up(&client, addr).await?;
         }
-        // Each group is initialised from another node, which then usually wins its first
-        // election: the groups' leaders (and their write load) spread over the nodes.
+        // Each group gets `replicas` voters, consecutive from another node each (the node
+        // initialising it usually wins its first election, so the leaders spread); the other
+        // nodes follow it as learners, so every node's routes see every shard's traffic.
         let (mut fresh, mut kept) = (0, 0);
-        for g in 0..shards as u64 {
-            let from = &members[&(g % nodes + 1)];
-            let init = client
-                .post(format!("http://{from}/cluster/{g}/init"))
-                .header(meridian::cluster::network::SECRET_HEADER, &secret)
-                .json(&serde_json::json!({ "members": members }))
-                .send()
-                .await
-                .with_context(|| format!("initialising group {g}"))?;
-            // Refused when already initialised on an earlier start: the nodes recovered it.
-            if init.status().is_success() {
-                fresh += 1;
-            } else {
-                kept += 1;
+        for g in 0..shards as u32 {
+            let voters: Vec<(u64, String)> = spread_voters(g, nodes, replicas)
+                .into_iter()
+                .map(|id| (id, members[&id].clone()))
+                .collect();
+            let learners: Vec<(u64, String)> = members
+                .iter()
+                .filter(|(id, _)| !voters.iter().any(|(v, _)| v == *id))
+                .map(|(id, a)| (*id, a.clone()))
+                .collect();
+            match form_group(&client, &secret, g, &voters, &learners, Duration::from_secs(60))
+                .await?
+            {
+                Formed::Initialised => fresh += 1,
+                Formed::AlreadyInitialised => kept += 1,
             }
         }
+        let voters = replicas.min(nodes);
         if kept == 0 {
             eprintln!(
-                "meridian: initialised a {nodes}-node cluster ({shards} Raft group{})",
-                if shards == 1 { "" } else { "s" }
+                "meridian: initialised a {nodes}-node cluster: {shards} Raft group{} of {voters} voter{}",
+                if shards == 1 { "" } else { "s" },
+                if voters == 1 { "" } else { "s" },
             );
         } else {
             eprintln!(

@@ -36,6 +36,10 @@ pub struct UpArgs {
     /// cluster is first started (its map is kept in <data-dir>/shards.json).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub shards: u32,
+    /// Voters of each Raft group (at most --nodes); the other nodes follow the group as
+    /// learners (they apply its pings for their routes, and do not vote).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub replicas: u64,
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
@@ -47,6 +51,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         data_dir,
         no_foot,
         shards,
+        replicas,
     } = args;
     let map = match map {
         Some(map) => map,
@@ -97,6 +102,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         Some(&tiles),
         no_foot,
         shards as usize,
+        replicas,
     )
 }
 

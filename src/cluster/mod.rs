@@ -8,9 +8,11 @@
 //! [`dedup`]), [`network`] carries
 //! Raft RPCs over HTTP with a cluster secret, [`node`] runs one member of one group, [`host`]
 //! the members one process hosts (one per shard of the [`shards`] map) and [`admin_api`] their
-//! `/cluster` routes; [`batcher`] groups pings into entries, per shard.
+//! `/cluster` routes, [`admin_client`] forms a group over them (voters and learners);
+//! [`batcher`] groups pings into entries, per shard.
 
 pub mod admin_api;
+pub mod admin_client;
 pub mod batcher;
 pub mod dedup;
 pub mod host;

@@ -206,8 +206,17 @@ pub async fn start_cluster(
 
 /// Three node processes under `root` (ids 1-3), each answering `/cluster`, not yet a group.
 pub async fn spawn_nodes(root: &Path, args: impl Fn(u64) -> Vec<String>) -> Vec<NodeProcess> {
-    let ports = distinct_ports(6);
-    let nodes: Vec<NodeProcess> = (1..=3u64)
+    spawn_n_nodes(root, 3, args).await
+}
+
+/// `n` node processes under `root` (ids 1..=n), each answering `/cluster`, not yet a group.
+pub async fn spawn_n_nodes(
+    root: &Path,
+    n: u64,
+    args: impl Fn(u64) -> Vec<String>,
+) -> Vec<NodeProcess> {
+    let ports = distinct_ports(2 * n as usize);
+    let nodes: Vec<NodeProcess> = (1..=n)
         .map(|id| {
             let i = (id as usize - 1) * 2;
             let http = SocketAddr::from(([127, 0, 0, 1], ports[i]));

@@ -234,3 +234,158 @@ async fn a_phone_crosses_the_shard_border_and_a_shard_without_quorum_does_not_st
     .await;
     assert!(!nodes[0].host().group(1).unwrap().state.has_applied(502, 1));
 }
+
+/// Four `meridian serve` processes, two shards with three voters each (shard 0 on nodes 1-3,
+/// shard 1 on nodes 2-4, each other node a learner), formed as `meridian up --nodes 4
+/// --shards 2` forms them. SIGKILL of nodes 3 and 4 takes shard 1's quorum: node 1 (a learner
+/// of shard 1) refuses shard 1's pings with `NotCommitted` naming the shard and keeps acking
+/// shard 0's; once the two are restarted, the resent ping is acked and applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_two_voters_of_one_shard_stops_only_that_shard() {
+    use crate::processes::{open, spawn_n_nodes, wait_until, CLUSTER_SECRET};
+    use futures_util::SinkExt;
+    use meridian::cluster::admin_client::{form_group, spread_voters, Formed};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let shards = two_shards();
+    let root = crate::common::scratch_dir("shards-processes");
+    std::fs::create_dir_all(&root).unwrap();
+    let map_file = root.join("shards.json");
+    shards.write(&map_file).unwrap();
+    let map_arg = map_file.display().to_string();
+    let mut nodes = spawn_n_nodes(&root, 4, |_| vec!["--shards".into(), map_arg.clone()]).await;
+    let members: Vec<(u64, String)> = nodes.iter().map(|n| (n.id, n.http.to_string())).collect();
+    let client = reqwest::Client::new();
+    for g in [0, 1] {
+        let voter_ids = spread_voters(g, 4, 3);
+        let (voters, learners): (Vec<_>, Vec<_>) = members
+            .iter()
+            .cloned()
+            .partition(|(id, _)| voter_ids.contains(id));
+        let formed = form_group(
+            &client,
+            CLUSTER_SECRET,
+            g,
+            &voters,
+            &learners,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(formed, Formed::Initialised);
+    }
+    // Node 1 follows shard 1 as a learner: its voters are 2-4.
+    let node_1 = nodes[0].http;
+    wait_until(
+        "node 1 to learn shard 1's voters",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            async move {
+                let Ok(r) = client
+                    .get(format!("http://{node_1}/cluster/1"))
+                    .send()
+                    .await
+                else {
+                    return false;
+                };
+                let view: Value = r.json().await.unwrap_or_default();
+                view["voters"] == json!([2, 3, 4]) && view["state"] == "Learner"
+            }
+        },
+    )
+    .await;
+
+    let r = router(GRAPH);
+    let j = junctions(&r);
+    let in_0 = *j.iter().find(|p| shards.shard_of(**p) == 0).unwrap();
+    let in_1 = *j.iter().find(|p| shards.shard_of(**p) == 1).unwrap();
+    let ping = |seq: u64, ts: i64, p: LatLon| json!({"type": "ping", "seq": seq, "ts": ts, "lat": p.lat, "lon": p.lon, "accuracy": 5.0});
+    let frame = |v: Value| Message::Text(v.to_string().into());
+    // Both shards ack through node 1 (a voter of shard 0, a learner of shard 1 that forwards).
+    let mut ws = open(nodes[0].ingest, 601)
+        .await
+        .expect("node 1 takes the phone");
+    let t0 = now_ms() - 60_000;
+    ws.send(frame(ping(1, t0, in_0))).await.unwrap();
+    ws.send(frame(ping(2, t0 + 1_000, in_1))).await.unwrap();
+    let mut acked = std::collections::BTreeSet::new();
+    while acked.len() < 2 {
+        let m = next_frame(&mut ws).await;
+        assert_eq!(m["type"], "ack", "{m}");
+        acked.insert(m["acked"].as_u64().unwrap());
+    }
+
+    // Nodes 3 and 4 die: shard 1 keeps one voter of three.
+    nodes[2].kill();
+    nodes[3].kill();
+    ws.send(frame(ping(3, t0 + 2_000, in_1))).await.unwrap();
+    ws.send(frame(ping(4, t0 + 3_000, in_0))).await.unwrap();
+    let m = next_frame(&mut ws).await;
+    assert_eq!(
+        (m["type"].as_str(), m["acked"].as_u64()),
+        (Some("ack"), Some(4)),
+        "{m}"
+    );
+    let m = next_frame(&mut ws).await;
+    assert_eq!(
+        (m["type"].as_str(), m["code"].as_str(), m["seq"].as_u64()),
+        (Some("error"), Some("NotCommitted"), Some(3)),
+        "{m}"
+    );
+    assert!(m["message"].as_str().unwrap().contains("shard 1"), "{m}");
+
+    // Back with their files: shard 1 elects again and the phone's resend is applied.
+    nodes[2].restart();
+    nodes[3].restart();
+    let applied_3 = |http: std::net::SocketAddr| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("http://{http}/cluster/1"))
+                .send()
+                .await
+                .ok()?
+                .json::<Value>()
+                .await
+                .ok()?["pings_applied"]
+                .as_u64()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        ws.send(frame(ping(3, t0 + 2_000, in_1))).await.unwrap();
+        let m = next_frame(&mut ws).await;
+        if m["type"] == "ack" && m["acked"] == 3 {
+            break;
+        }
+        assert_eq!(m["code"], "NotCommitted", "{m}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shard 1 did not come back: {m}"
+        );
+    }
+    // Shard 1 applied its two pings on every member, the learner included.
+    for n in &nodes {
+        let http = n.http;
+        wait_until(
+            "shard 1's pings on every member",
+            Duration::from_secs(30),
+            || {
+                let applied = applied_3(http);
+                async move { applied.await == Some(2) }
+            },
+        )
+        .await;
+    }
+}
+
+/// The next text frame of a process's websocket, as JSON.
+async fn next_frame(ws: &mut crate::processes::Ws) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(t.as_str()).unwrap(),
+        other => panic!("no frame: {other:?}"),
+    }
+}
