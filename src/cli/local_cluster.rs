@@ -24,16 +24,33 @@ impl Drop for Nodes {
     }
 }
 
-pub fn run_local_cluster(
-    graph: &Path,
-    nodes: u64,
-    base_port: u16,
-    data_dir: &Path,
-    tiles: Option<&Path>,
-    no_foot: bool,
-    shards: usize,
-    replicas: u64,
-) -> Result<()> {
+/// What `up` runs: the graph, how many nodes on which ports, where their data goes, and how the
+/// pings are sharded.
+pub struct LocalCluster<'a> {
+    pub graph: &'a Path,
+    pub nodes: u64,
+    /// Node i listens on 127.0.0.1:(base_port + i - 1), its ingest 100 ports above.
+    pub base_port: u16,
+    pub data_dir: &'a Path,
+    /// Map images every node serves.
+    pub tiles: Option<&'a Path>,
+    pub no_foot: bool,
+    pub shards: usize,
+    /// Voters of each group (the other nodes are its learners).
+    pub replicas: u64,
+}
+
+pub fn run_local_cluster(cluster: &LocalCluster<'_>) -> Result<()> {
+    let &LocalCluster {
+        graph,
+        nodes,
+        base_port,
+        data_dir,
+        tiles,
+        no_foot,
+        shards,
+        replicas,
+    } = cluster;
     if nodes == 0 {
         bail!("a cluster needs at least one node");
     }

@@ -94,16 +94,16 @@ pub fn run(args: UpArgs) -> Result<()> {
     }
     render_if_stale(&graph, &tiles)?;
     // Every node serves the images, so each one's map page works.
-    local_cluster::run_local_cluster(
-        &graph,
+    local_cluster::run_local_cluster(&local_cluster::LocalCluster {
+        graph: &graph,
         nodes,
         base_port,
-        &data_dir,
-        Some(&tiles),
+        data_dir: &data_dir,
+        tiles: Some(&tiles),
         no_foot,
-        shards as usize,
+        shards: shards as usize,
         replicas,
-    )
+    })
 }
 
 /// The map a brand-new user runs `up` on: a real extract shipped in the repository (see
