@@ -238,7 +238,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .with_context(|| format!("binding the ingest listener {addr}"))?;
             server::start_ingest(
                 listener,
-                router.clone(),
+                server::profiles::Routers {
+                    car: router.clone(),
+                    foot: options.foot.clone(),
+                },
                 node.clone(),
                 secret.as_bytes(),
                 options.metrics.clone(),

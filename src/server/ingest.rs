@@ -76,6 +76,8 @@ pub struct IngestContext {
     pub geocoder: Arc<super::geocode_api::Geocoder>,
     /// Navigation sessions search routes here, off the runtime that carries the acks.
     pub compute: Arc<super::ComputePool>,
+    /// The foot graph's router, for `navigate` with `"profile": "foot"` (none: refused).
+    pub foot: Option<Arc<route::Router>>,
     pub secret: Vec<u8>,
     /// Failed authentications per source address.
     pub auth_failures: super::rate_limit::AddressRates,
@@ -111,6 +113,9 @@ enum ClientMessage {
         /// Where from; absent: the last ping's position.
         #[serde(default)]
         from: Option<WireEnd>,
+        /// `driving` / `car` (the default) or `foot` / `walking`, as in OSRM URLs.
+        #[serde(default)]
+        profile: Option<String>,
     },
     EndNavigation,
 }
@@ -258,7 +263,20 @@ pub async fn serve_ingest(listener: TcpListener, ctx: Arc<IngestContext>) {
 struct Connection {
     /// The authenticated device's pings so far; `None` before authentication.
     stream: Option<DeviceStream>,
-    navigation: Option<NavigationSession>,
+    navigation: Option<Navigation>,
+}
+
+/// A navigation session and the graph it routes on.
+struct Navigation {
+    session: NavigationSession,
+    router: Arc<route::Router>,
+}
+
+impl Navigation {
+    /// A walker's pings say nothing about car traffic: they go into the log unmatched.
+    fn walking(&self) -> bool {
+        self.router.profile() == graph::Profile::Foot
+    }
 }
 
 impl Connection {
@@ -451,9 +469,14 @@ async fn handle(stream: TcpStream, peer: std::net::IpAddr, ctx: Arc<IngestContex
                 }
                 submit_and_ack(&ctx, accepted, &out);
             }
-            (ClientMessage::Navigate { destination, from }, Some(_)) => {
-                start_navigation(&ctx, &mut conn, destination, from, &out).await
-            }
+            (
+                ClientMessage::Navigate {
+                    destination,
+                    from,
+                    profile,
+                },
+                Some(_),
+            ) => start_navigation(&ctx, &mut conn, destination, from, profile, &out).await,
             (ClientMessage::EndNavigation, Some(_)) => {
                 conn.navigation = None;
                 let _ = out
@@ -488,15 +511,20 @@ async fn accept_ping(
         }
     };
     // A resend leaves the session where it is (and in `conn`).
-    let session = if admitted.resend {
+    let walking = conn.navigation.as_ref().is_some_and(Navigation::walking);
+    let navigation = if admitted.resend {
         None
     } else {
         conn.navigation.take()
     };
-    if let Some(session) = session {
-        follow(ctx, conn, session, &p, out).await;
+    if let Some(navigation) = navigation {
+        follow(ctx, conn, navigation, &p, out).await;
     }
-    Some(ctx.pipeline.matched(&admitted.ping))
+    Some(if walking {
+        ctx.pipeline.unmatched(&admitted.ping)
+    } else {
+        ctx.pipeline.matched(&admitted.ping)
+    })
 }
 
 /// Moves a navigation session on by one position. Progress is cheap, a reroute is a route
@@ -504,11 +532,15 @@ async fn accept_ping(
 async fn follow(
     ctx: &Arc<IngestContext>,
     conn: &mut Connection,
-    mut session: NavigationSession,
+    navigation: Navigation,
     p: &PingMessage,
     out: &mpsc::Sender<Message>,
 ) {
-    let router = ctx.pipeline.router.clone();
+    let Navigation {
+        mut session,
+        router,
+    } = navigation;
+    let kept = router.clone();
     let (position, ts, accuracy) = (p.position(), p.ts, p.accuracy.unwrap_or(10.0) as f64);
     let moved = ctx
         .compute
@@ -532,7 +564,10 @@ async fn follow(
                 }
             }
             if !session.finished {
-                conn.navigation = Some(session);
+                conn.navigation = Some(Navigation {
+                    session,
+                    router: kept,
+                });
             }
         }
         Err(e) => {
@@ -572,13 +607,42 @@ fn submit_and_ack(ctx: &Arc<IngestContext>, pings: Vec<LoggedPing>, out: &mpsc::
     });
 }
 
+/// The router a `navigate` message's profile names, or why there is none.
+fn navigation_router(
+    ctx: &IngestContext,
+    profile: Option<&str>,
+) -> Result<Arc<route::Router>, String> {
+    let car = &ctx.pipeline.router;
+    let Some(name) = profile else {
+        return Ok(car.clone());
+    };
+    match graph::Profile::from_url_name(name) {
+        Some(graph::Profile::Car) => Ok(car.clone()),
+        Some(graph::Profile::Foot) => ctx.foot.clone().ok_or_else(|| {
+            format!("profile {name:?} is not served here: this server has no foot graph")
+        }),
+        None => Err(format!(
+            "unknown profile {name:?}; the profiles are \"driving\" (or \"car\") and \"foot\" (or \"walking\")"
+        )),
+    }
+}
+
 async fn start_navigation(
     ctx: &IngestContext,
     conn: &mut Connection,
     destination: Option<WireEnd>,
     from: Option<WireEnd>,
+    profile: Option<String>,
     out: &mpsc::Sender<Message>,
 ) {
+    let router = match navigation_router(ctx, profile.as_deref()) {
+        Ok(router) => router,
+        Err(message) => {
+            let code = super::ErrorCode::InvalidOptions.as_str();
+            let _ = out.send(error_frame(code, &message, None)).await;
+            return;
+        }
+    };
     let Some(destination) = destination else {
         let message =
             "navigate needs \"destination\" (or \"to\"): {\"lat\":..,\"lon\":..} or an address";
@@ -601,7 +665,7 @@ async fn start_navigation(
         .as_ref()
         .and_then(DeviceStream::last_ts)
         .unwrap_or_else(now_ms);
-    let (router, geocoder) = (ctx.pipeline.router.clone(), ctx.geocoder.clone());
+    let (session_router, geocoder) = (router.clone(), ctx.geocoder.clone());
     // Geocoding scans the vocabulary and routing searches the graph: both on the pool.
     let started = ctx
         .compute
@@ -620,7 +684,7 @@ async fn start_navigation(
                     resolved.insert(key.into(), found.clone());
                 }
             }
-            NavigationSession::start(&router, origin.point, dest.point, ts)
+            NavigationSession::start(&session_router, origin.point, dest.point, ts)
                 .map(|(session, event)| (session, event, resolved))
                 .map_err(|e| Unplaced {
                     code: super::ErrorCode::from(&e).as_str(),
@@ -636,7 +700,7 @@ async fn start_navigation(
         ),
         Ok(Err(e)) => error_frame(e.code, &e.message, None),
         Ok(Ok((session, event, resolved))) => {
-            conn.navigation = Some(session);
+            conn.navigation = Some(Navigation { session, router });
             let mut frame = nav_value(&event);
             if !resolved.is_empty() {
                 frame["resolved"] = serde_json::Value::Object(resolved);

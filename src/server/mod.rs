@@ -444,7 +444,7 @@ pub async fn serve_on(
 /// batched into the Raft log of their shard's group, and acknowledged after commit.
 pub fn start_ingest(
     listener: tokio::net::TcpListener,
-    router: Arc<Router>,
+    router: impl Into<profiles::Routers>,
     node: Arc<ClusterHost>,
     secret: &[u8],
     metrics: Arc<metrics::Metrics>,
@@ -464,15 +464,16 @@ pub fn start_ingest(
 /// [`start_ingest`] with a per-device rate limit other than the default.
 pub fn start_ingest_with(
     listener: tokio::net::TcpListener,
-    router: Arc<Router>,
+    router: impl Into<profiles::Routers>,
     node: Arc<ClusterHost>,
     secret: &[u8],
     metrics: Arc<metrics::Metrics>,
     compute: Arc<ComputePool>,
     rate: rate_limit::RateLimit,
 ) {
+    let routers: profiles::Routers = router.into();
     let pipeline = pings::PingPipeline::new(
-        router,
+        routers.car,
         cluster::batcher::ShardedBatcher::start(&node, Default::default()),
         metrics,
         rate_limit::DeviceRates::new(rate),
@@ -483,6 +484,7 @@ pub fn start_ingest_with(
         pipeline,
         geocoder,
         compute,
+        foot: routers.foot,
         secret: secret.to_vec(),
         auth_failures: rate_limit::AddressRates::new(rate_limit::RateLimit::auth_failures()),
     });

@@ -240,6 +240,20 @@ impl PingPipeline {
         }
     }
 
+    /// The ping as it goes into the log without a road: kept (and acked) like any other, but
+    /// it feeds no edge's speed (a walker's fix).
+    pub fn unmatched(&self, ping: &Ping) -> LoggedPing {
+        LoggedPing {
+            device: ping.device,
+            seq: ping.seq,
+            ts_ms: ping.ts_ms,
+            lat: ping.lat,
+            lon: ping.lon,
+            edge: None,
+            speed_kmh: None,
+        }
+    }
+
     /// Submits pings to the log together; resolves with each ping's sequence number and
     /// outcome, in order, once each is committed (or has failed for good). The caller counts
     /// each outcome it reports ([`PingPipeline::count`]).

@@ -17,6 +17,13 @@ pub struct Routers {
     pub foot: Option<Arc<Router>>,
 }
 
+impl From<Arc<Router>> for Routers {
+    /// A car graph alone.
+    fn from(car: Arc<Router>) -> Self {
+        Routers { car, foot: None }
+    }
+}
+
 impl Routers {
     /// The router for the profile segment of an OSRM path: the foot router for `foot` /
     /// `walking` when there is one, else the car router (whose handler refuses a profile it

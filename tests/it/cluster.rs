@@ -35,6 +35,8 @@ pub(crate) struct NodeOptions {
     pub(crate) observations: bool,
     /// Per-device ingest rate limit, if not the default.
     pub(crate) ingest_rate: Option<RateLimit>,
+    /// Also serve the extract's foot graph (routes and walking navigation).
+    pub(crate) foot: bool,
 }
 
 pub struct TestNode {
@@ -77,6 +79,12 @@ impl TestNode {
             source_ip: None,
         };
         let shards = options.shards.clone().unwrap_or_else(ShardMap::single);
+        let foot = options.foot.then(|| {
+            Arc::new(meridian::route::Router::new(Arc::new(
+                meridian::graph::GraphStore::open(crate::common::foot_graph_dir(GRAPH))
+                    .expect("open the foot graph"),
+            )))
+        });
         let ingest_rate = options.ingest_rate.unwrap_or_default();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -90,11 +98,17 @@ impl TestNode {
                 let ingest_listener =
                     tokio::net::TcpListener::from_std(ingest).expect("ingest listener");
                 let metrics = Arc::new(Metrics::new());
-                let server_options =
+                let mut server_options =
                     ServerOptions::from(Limits::default()).with_metrics(metrics.clone());
+                if let Some(foot) = &foot {
+                    server_options = server_options.with_foot(foot.clone());
+                }
                 start_ingest_with(
                     ingest_listener,
-                    routes.clone(),
+                    meridian::server::profiles::Routers {
+                        car: routes.clone(),
+                        foot,
+                    },
                     host.clone(),
                     INGEST_SECRET,
                     metrics,

@@ -374,6 +374,107 @@ async fn a_phone_navigates_over_the_same_websocket() {
     );
 }
 
+/// `navigate` with `"profile": "foot"`: the session routes on the foot graph (a walking pace),
+/// follows the walker to the destination, and the walker's pings are logged and acked but feed
+/// no car edge's speed. An unknown profile is refused `InvalidOptions`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walker_navigates_on_the_foot_graph_and_feeds_no_car_traffic() {
+    let options = crate::cluster::NodeOptions {
+        foot: true,
+        ..Default::default()
+    };
+    let nodes = crate::cluster::start_cluster_with("ingest-walk", options).await;
+    let foot = meridian::route::Router::new(std::sync::Arc::new(
+        meridian::graph::GraphStore::open(crate::common::foot_graph_dir(
+            "small/liechtenstein-2015-07",
+        ))
+        .unwrap(),
+    ));
+    let j = junctions(&foot);
+    // A walk of about a kilometre (crow-fly 600-900 m).
+    let a = j[300];
+    let b = *j
+        .iter()
+        .find(|p| (600.0..900.0).contains(&a.haversine_m(**p)))
+        .unwrap();
+    let mut ws = authed(nodes[0].ingest, 91).await;
+    // Far enough back for a walk of hours to end before now.
+    let t0 = now_ms() - 8 * 3_600_000;
+    send(
+        &mut ws,
+        json!({"type": "ping", "seq": 1, "ts": t0, "lat": a.lat, "lon": a.lon}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}, "profile": "bike"}),
+    )
+    .await;
+    let refused = next_besides_acks(&mut ws).await;
+    assert_eq!(refused["code"], "InvalidOptions", "{refused}");
+    send(
+        &mut ws,
+        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}, "profile": "walking"}),
+    )
+    .await;
+    let route = next_besides_acks(&mut ws).await;
+    assert_eq!(route["type"], "route", "{route}");
+    let osrm = &route["route"]["routes"][0];
+    let (distance, duration) = (
+        osrm["distance"].as_f64().unwrap(),
+        osrm["duration"].as_f64().unwrap(),
+    );
+    assert!(
+        distance > 300.0 && distance / duration < 2.0,
+        "a walk: {distance} m in {duration} s"
+    );
+    // Walk it at 1.4 m/s, a fix every 40 m.
+    let line = meridian::route::polyline::decode(osrm["geometry"].as_str().unwrap(), 6).unwrap();
+    let total: f64 = line.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
+    let mut fixes = Vec::new();
+    let mut d = 40.0;
+    while d < total {
+        fixes.push(*cut_shape(&line, 0.0, d).last().unwrap());
+        d += 40.0;
+    }
+    fixes.push(*line.last().unwrap());
+    for (k, p) in fixes.iter().enumerate() {
+        let seq = k as u64 + 2;
+        let ts = t0 + ((k + 1) as f64 * 40.0 / 1.4 * 1000.0) as i64;
+        send(&mut ws, json!({"type": "ping", "seq": seq, "ts": ts, "lat": p.lat, "lon": p.lon, "accuracy": 5.0})).await;
+    }
+    let (mut acks, mut arrived, mut progress) = (0, false, 0);
+    // The first fix's ack came with the navigate answers.
+    while acks < fixes.len() || !arrived {
+        let m = next(&mut ws).await.unwrap();
+        match m["type"].as_str().unwrap() {
+            "ack" => acks += 1,
+            "progress" => progress += 1,
+            "arrived" => arrived = true,
+            "route" => assert_eq!(m["reason"], "reroute", "{m}"),
+            other => panic!("unexpected {other}: {m}"),
+        }
+    }
+    assert!(progress > 0, "no progress frames");
+    let total_pings = fixes.len() as u64 + 1;
+    for t in &nodes {
+        let state = t.node().state.clone();
+        wait_for(
+            "every replica to apply the walk",
+            Duration::from_secs(10),
+            || state.pings_applied() == total_pings,
+        )
+        .await;
+        // The first fix came before navigation (a car's, as far as the server knew); the
+        // walked ones feed nothing.
+        assert!(
+            state.live.len() <= 1,
+            "a walker's fixes became car speeds: {:?}",
+            state.live.entries()
+        );
+    }
+}
+
 /// The next frame that is not an ack.
 async fn next_besides_acks(ws: &mut Ws) -> Value {
     loop {
