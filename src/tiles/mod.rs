@@ -13,7 +13,9 @@
 //! files for detail a phone screen cannot use; precision 4 shows only a blur of roads.
 
 pub mod bundle;
+mod font;
 pub mod index;
+pub mod labels;
 pub mod render;
 
 /// Geohash precisions images are drawn at, coarse to fine.

@@ -5,10 +5,12 @@
 //! clipped at the image border, so road casings that spill over a cell border continue
 //! seamlessly into the next image. Roads are drawn in two passes, casings then fills, minor
 //! classes first, so junctions of major roads look continuous. One-way roads get arrows at
-//! the street-level precision. Output is deterministic: the same graph version gives the same
-//! bytes, which is what lets a CDN cache the files forever.
+//! the street-level precision. Street names go on top (see [`super::labels`]): every named road
+//! at precision 6 and finer, major roads only at precision 5. Output is deterministic: the same
+//! graph version gives the same bytes, which is what lets a CDN cache the files forever.
 
 use super::index::{TileIndex, TileLevel, INDEX_FILE, INDEX_FORMAT_VERSION};
+use super::labels::{self, NamedLine, PlacedLabel};
 use super::{image_path, DISPLAY_PRECISIONS, TILE_WIDTH_PX};
 use graph::profile::RoadClass;
 use graph::{GlobalId, GraphStore, StoreError};
@@ -36,6 +38,8 @@ pub enum RenderError {
     },
     #[error("precision {0} is not drawable; use 1 to 8")]
     Precision(usize),
+    #[error("{0:?} is not a geohash")]
+    Cell(String),
     #[error("{dir} holds images of graph version {found}, not {expected}; images of a graph version never change, so render into a new directory")]
     OtherGraphVersion {
         dir: String,
@@ -94,8 +98,25 @@ impl RenderStats {
 struct Road {
     class: RoadClass,
     oneway: bool,
+    /// Index into [`Roads::names`] of its label, [`NO_NAME`] if it has none.
+    name: u32,
     /// Points in driving direction.
     points: Vec<LatLon>,
+}
+
+const NO_NAME: u32 = u32::MAX;
+
+/// Every road of the graph, and the distinct names they carry.
+struct Roads {
+    roads: Vec<Road>,
+    names: Vec<String>,
+}
+
+impl std::ops::Index<u32> for Roads {
+    type Output = Road;
+    fn index(&self, i: u32) -> &Road {
+        &self.roads[i as usize]
+    }
 }
 
 /// How a road class looks: width in metres on the ground, the narrowest it may get in pixels,
@@ -200,7 +221,7 @@ pub fn render(store: &GraphStore, opts: &RenderOptions) -> Result<RenderStats, R
     let mut levels = Vec::new();
     let mut index_levels = Vec::new();
     for &precision in &opts.precisions {
-        let buckets = bucket_roads(&roads, precision);
+        let buckets = bucket_roads(&roads.roads, precision);
         let mut cells: Vec<Cell> = buckets.keys().copied().collect();
         cells.sort();
         let dir = opts.out.join(precision.to_string());
@@ -235,7 +256,7 @@ pub fn render(store: &GraphStore, opts: &RenderOptions) -> Result<RenderStats, R
     })?;
     Ok(RenderStats {
         levels,
-        roads: roads.len(),
+        roads: roads.roads.len(),
         elapsed: start.elapsed(),
     })
 }
@@ -274,9 +295,13 @@ fn progress_bar(show: bool, len: usize, precision: usize) -> ProgressBar {
     bar
 }
 
-/// Every road of the graph once: a two-way road's twin with the smaller id is skipped.
-fn collect_roads(store: &GraphStore) -> Result<Vec<Road>, StoreError> {
+/// Every road of the graph once: a two-way road's twin with the smaller id is skipped. Its
+/// label is its street name, or its reference (`A 28`) when it has no name.
+fn collect_roads(store: &GraphStore) -> Result<Roads, StoreError> {
     let mut roads = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    // Only looked up, never iterated: name indices follow the graph's own order.
+    let mut name_ids: HashMap<String, u32> = HashMap::new();
     for t in 0..store.tile_count() {
         let tile = store.tile(t)?;
         for local in 0..tile.edges.len() as u32 {
@@ -289,14 +314,29 @@ fn collect_roads(store: &GraphStore) -> Result<Vec<Road>, StoreError> {
             let Some(class) = RoadClass::from_u8(edge.class) else {
                 continue;
             };
+            let mut label = tile.name(edge.name_index()).trim();
+            if label.is_empty() {
+                label = tile.name(edge.reference_index()).trim();
+            }
+            let name = if label.is_empty() {
+                NO_NAME
+            } else if let Some(&id) = name_ids.get(label) {
+                id
+            } else {
+                let id = names.len() as u32;
+                names.push(label.to_string());
+                name_ids.insert(label.to_string(), id);
+                id
+            };
             roads.push(Road {
                 class,
                 oneway,
+                name,
                 points: tile.shape(edge).collect(),
             });
         }
     }
-    Ok(roads)
+    Ok(Roads { roads, names })
 }
 
 /// Roads by the cells their shapes pass through.
@@ -312,7 +352,7 @@ fn bucket_roads(roads: &[Road], precision: usize) -> HashMap<Cell, Vec<u32>> {
 
 /// Draws and writes `cells` on `opts.threads` threads; returns the bytes written.
 fn render_cells(
-    roads: &[Road],
+    roads: &Roads,
     buckets: &HashMap<Cell, Vec<u32>>,
     cells: &[Cell],
     opts: &RenderOptions,
@@ -350,7 +390,7 @@ fn render_cells(
 }
 
 fn render_cell(
-    roads: &[Road],
+    roads: &Roads,
     buckets: &HashMap<Cell, Vec<u32>>,
     cell: Cell,
     opts: &RenderOptions,
@@ -376,9 +416,84 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// This cell's roads and its neighbours' (whose casings may reach into it), least important
+/// class first so major roads are drawn on top; by id within a class.
+fn roads_of_cell(roads: &Roads, buckets: &HashMap<Cell, Vec<u32>>, cell: Cell) -> Vec<u32> {
+    let mut ids: Vec<u32> = std::iter::once(cell)
+        .chain(cell.neighbours())
+        .filter_map(|c| buckets.get(&c))
+        .flatten()
+        .copied()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.sort_by_key(|&i| std::cmp::Reverse(roads[i].class.as_u8()));
+    ids
+}
+
+/// Roads whose names are worth a label at this precision.
+fn labelled(class: RoadClass, precision: usize) -> bool {
+    use RoadClass::*;
+    match precision {
+        0..=4 => false,
+        5 => matches!(class, Motorway | Trunk | Primary | Secondary),
+        _ => true,
+    }
+}
+
+/// Text size of a class's labels: major roads a little larger.
+fn label_size_px(class: RoadClass) -> f32 {
+    use RoadClass::*;
+    match class {
+        Motorway | Trunk | Primary | Secondary => 12.0,
+        _ => 11.0,
+    }
+}
+
+/// The labels of one cell's image, as [`draw_cell`] places them.
+fn cell_labels(
+    roads: &Roads,
+    ids: &[u32],
+    cell: Cell,
+    proj: &CellProjection,
+) -> Vec<labels::Label> {
+    let lines: Vec<NamedLine> = ids
+        .iter()
+        .map(|&i| &roads[i])
+        .filter(|r| r.name != NO_NAME && labelled(r.class, cell.precision()))
+        .map(|r| NamedLine {
+            name: &roads.names[r.name as usize],
+            rank: r.class.as_u8(),
+            size_px: label_size_px(r.class),
+            points: r.points.iter().map(|&p| proj.project(p)).collect(),
+        })
+        .collect();
+    labels::place(&lines, proj.width, proj.height)
+}
+
+/// The street-name labels the image of `cell` gets, exactly as [`render`] places them. Reads the
+/// whole graph: for tests and inspection, not for a rendering loop.
+pub fn labels_of(
+    store: &GraphStore,
+    cell: &str,
+    width_px: u32,
+) -> Result<Vec<PlacedLabel>, RenderError> {
+    let cell: Cell = cell
+        .parse()
+        .map_err(|_| RenderError::Cell(cell.to_string()))?;
+    let roads = collect_roads(store)?;
+    let buckets = bucket_roads(&roads.roads, cell.precision());
+    let ids = roads_of_cell(&roads, &buckets, cell);
+    let proj = CellProjection::new(&cell.bbox(), width_px);
+    Ok(cell_labels(&roads, &ids, cell, &proj)
+        .into_iter()
+        .map(|l| l.placed)
+        .collect())
+}
+
 /// The PNG bytes of one cell's image.
 fn draw_cell(
-    roads: &[Road],
+    roads: &Roads,
     buckets: &HashMap<Cell, Vec<u32>>,
     cell: Cell,
     width_px: u32,
@@ -390,22 +505,12 @@ fn draw_cell(
     let [r, g, b] = BACKGROUND;
     pixmap.fill(Color::from_rgba8(r, g, b, 255));
 
-    // This cell's roads and its neighbours' (whose casings may reach into it), least important
-    // class first so major roads are drawn on top.
-    let mut ids: Vec<u32> = std::iter::once(cell)
-        .chain(cell.neighbours())
-        .filter_map(|c| buckets.get(&c))
-        .flatten()
-        .copied()
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.sort_by_key(|&i| std::cmp::Reverse(roads[i as usize].class.as_u8()));
+    let ids = roads_of_cell(roads, buckets, cell);
 
     let street_level = proj.metres_per_px < 4.0;
     for casing in [true, false] {
         for &i in &ids {
-            let road = &roads[i as usize];
+            let road = &roads[i];
             let st = style(road.class);
             let fill_px = (st.width_m / proj.metres_per_px as f32).max(st.min_px);
             let (width, rgb) = if casing {
@@ -418,12 +523,13 @@ fn draw_cell(
     }
     if street_level {
         for &i in &ids {
-            let road = &roads[i as usize];
+            let road = &roads[i];
             if road.oneway {
                 draw_oneway_arrows(&mut pixmap, &proj, &road.points);
             }
         }
     }
+    labels::draw(&mut pixmap, &cell_labels(roads, &ids, cell, &proj));
     encode_opaque_png(&pixmap)
 }
 

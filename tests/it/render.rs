@@ -1,6 +1,7 @@
 //! Map images: rendering a real extract writes exactly the cells its roads cross, as valid PNGs
 //! whose road pixels lie where the graph's roads are; output is deterministic; route answers
-//! name images that exist.
+//! name images that exist; street names are drawn along their streets, each label whole inside
+//! its image and clear of the others.
 
 use crate::common::{graph_dir, junctions, router, scratch_dir};
 use meridian::graph::GraphStore;
@@ -8,7 +9,10 @@ use meridian::spatial::geohash;
 use meridian::spatial::geometry::project_onto_segment;
 use meridian::spatial::LatLon;
 use meridian::tiles::index::TileIndex;
-use meridian::tiles::render::{pixel_of, render, RenderError, RenderOptions, BACKGROUND};
+use meridian::tiles::labels::{PlacedLabel, MAX_PER_NAME};
+use meridian::tiles::render::{
+    labels_of, pixel_of, render, RenderError, RenderOptions, BACKGROUND,
+};
 use meridian::tiles::{image_path, DISPLAY_PRECISIONS, ROUTE_TILE_PRECISION, TILE_WIDTH_PX};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::{BTreeSet, HashMap};
@@ -168,7 +172,6 @@ fn rendering_is_deterministic_and_keeps_graph_versions_apart() {
     render(
         &store,
         &RenderOptions {
-            precisions: vec![6],
             threads: 1,
             ..RenderOptions::new(&out)
         },
@@ -176,11 +179,18 @@ fn rendering_is_deterministic_and_keeps_graph_versions_apart() {
     .unwrap();
     let first = rendered();
     let index = TileIndex::read(&out).unwrap();
-    for cell in &index.level(6).unwrap().cells {
-        let a = std::fs::read(first.join(image_path(cell))).unwrap();
-        let b = std::fs::read(out.join(image_path(cell))).unwrap();
-        assert!(a == b, "{cell} differs between two renders");
+    let mut with_text = 0;
+    for p in DISPLAY_PRECISIONS {
+        for cell in &index.level(p).unwrap().cells {
+            let a = std::fs::read(first.join(image_path(cell))).unwrap();
+            let b = std::fs::read(out.join(image_path(cell))).unwrap();
+            assert!(a == b, "{cell} differs between two renders");
+            let pixmap = Pixmap::decode_png(&a).unwrap();
+            with_text += usize::from(dark_pixels(&pixmap).next().is_some());
+        }
     }
+    // The comparison covers labels, not only roads.
+    assert!(with_text >= 5, "only {with_text} images have text");
     // A directory holding another graph version's images is refused, not overwritten.
     let mut other = index.clone();
     other.graph_version = "someotherversion".into();
@@ -225,5 +235,170 @@ fn route_answers_name_images_that_exist() {
                 "route names {cell} but no image exists"
             );
         }
+    }
+}
+
+/// Pixels as dark as label text: no road colour is (the darkest casing has a light channel).
+fn dark_pixels(pixmap: &Pixmap) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let w = pixmap.width();
+    pixmap
+        .pixels()
+        .iter()
+        .enumerate()
+        .filter_map(move |(i, px)| {
+            let dark = px.red() < 0x60 && px.green() < 0x60 && px.blue() < 0x60;
+            dark.then(|| (i as u32 % w, i as u32 / w))
+        })
+}
+
+/// Whether pixel (x, y) lies in the label's box, grown by `grow` px.
+fn in_box(label: &PlacedLabel, x: f32, y: f32, grow: f32) -> bool {
+    let (s, c) = label.angle.sin_cos();
+    let (dx, dy) = (x - label.centre.0, y - label.centre.1);
+    let along = dx * c + dy * s;
+    let across = -dx * s + dy * c;
+    along.abs() <= label.half_len + grow && across.abs() <= label.half_height + grow
+}
+
+/// Distance in pixels from a point to a polyline.
+fn distance_to(points: &[(f32, f32)], (x, y): (f32, f32)) -> f32 {
+    points
+        .windows(2)
+        .map(|w| {
+            let ((ax, ay), (bx, by)) = (w[0], w[1]);
+            let (dx, dy) = (bx - ax, by - ay);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 {
+                (((x - ax) * dx + (y - ay) * dy) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            ((ax + t * dx - x).powi(2) + (ay + t * dy - y).powi(2)).sqrt()
+        })
+        .fold(f32::INFINITY, f32::min)
+}
+
+/// Every edge shape carrying `name`, read from the graph tiles (not through the renderer).
+fn shapes_named(store: &GraphStore, name: &str) -> Vec<Vec<LatLon>> {
+    let mut shapes = Vec::new();
+    for t in 0..store.tile_count() {
+        let tile = store.tile(t).unwrap();
+        for e in 0..tile.edges.len() as u32 {
+            let edge = tile.edge(e);
+            if tile.name(edge.name_index()) == name {
+                shapes.push(tile.shape(edge).collect());
+            }
+        }
+    }
+    shapes
+}
+
+#[test]
+fn labels_are_whole_apart_and_the_only_dark_pixels() {
+    let store = GraphStore::open(graph_dir(MAP)).unwrap();
+    let dir = rendered();
+    let index = TileIndex::read(dir).unwrap();
+    let mut total = 0;
+    for p in DISPLAY_PRECISIONS {
+        for cell in &index.level(p).unwrap().cells {
+            let labels = labels_of(&store, cell, TILE_WIDTH_PX).unwrap();
+            let pixmap =
+                Pixmap::decode_png(&std::fs::read(dir.join(image_path(cell))).unwrap()).unwrap();
+            let (w, h) = (pixmap.width() as f32, pixmap.height() as f32);
+            let mut per_name: HashMap<&str, usize> = HashMap::new();
+            for (i, a) in labels.iter().enumerate() {
+                *per_name.entry(&a.name).or_default() += 1;
+                for (x, y) in a.corners() {
+                    assert!(
+                        (0.0..=w).contains(&x) && (0.0..=h).contains(&y),
+                        "{cell}: {a:?} reaches past the border"
+                    );
+                }
+                for b in &labels[i + 1..] {
+                    assert!(!a.overlaps(b, 0.0), "{cell}: {a:?} overlaps {b:?}");
+                }
+            }
+            for (name, n) in per_name {
+                assert!(n <= MAX_PER_NAME, "{cell}: {name} labelled {n} times");
+            }
+            // Text is drawn exactly where the labels were placed: every dark pixel is inside
+            // a label's box (anti-aliasing may reach one pixel out), and each label has some.
+            let mut inked = vec![0usize; labels.len()];
+            for (x, y) in dark_pixels(&pixmap) {
+                let (cx, cy) = (x as f32 + 0.5, y as f32 + 0.5);
+                let owner = labels.iter().position(|l| in_box(l, cx, cy, 1.0));
+                let Some(i) = owner else {
+                    panic!("{cell}: dark pixel ({x}, {y}) outside every label");
+                };
+                inked[i] += 1;
+            }
+            for (label, n) in labels.iter().zip(&inked) {
+                assert!(*n >= 10, "{cell}: {label:?} has only {n} dark pixels");
+            }
+            total += labels.len();
+        }
+    }
+    assert!(total >= 20, "only {total} labels in the whole extract");
+}
+
+#[test]
+fn a_known_street_is_labelled_along_itself() {
+    // Mannerheimintie, Helsinki's main artery, runs diagonally through the extract.
+    const STREET: &str = "Mannerheimintie";
+    let store = GraphStore::open(graph_dir(MAP)).unwrap();
+    let shapes = shapes_named(&store, STREET);
+    assert!(!shapes.is_empty(), "{STREET} is not in the graph");
+    let dir = rendered();
+    for p in DISPLAY_PRECISIONS {
+        let cells: BTreeSet<String> = shapes
+            .iter()
+            .flat_map(|s| geohash::cells_along(s, p))
+            .map(|c| c.to_string())
+            .collect();
+        let mut labelled = 0;
+        for cell in &cells {
+            let labels = labels_of(&store, cell, TILE_WIDTH_PX).unwrap();
+            let pixmap =
+                Pixmap::decode_png(&std::fs::read(dir.join(image_path(cell))).unwrap()).unwrap();
+            let lines: Vec<Vec<(f32, f32)>> = shapes
+                .iter()
+                .map(|s| {
+                    s.iter()
+                        .map(|&pt| {
+                            let (x, y, _, _) = pixel_of(cell, TILE_WIDTH_PX, pt).unwrap();
+                            (x, y)
+                        })
+                        .collect()
+                })
+                .collect();
+            for label in labels.iter().filter(|l| l.name == STREET) {
+                labelled += 1;
+                // On the street, and turned along it: both ends of the text lie on it too.
+                let (s, c) = label.angle.sin_cos();
+                let (cx, cy) = label.centre;
+                let ends = [-1.0, 0.0, 1.0].map(|k| {
+                    let d = k * (label.half_len - 2.0);
+                    (cx + c * d, cy + s * d)
+                });
+                for point in ends {
+                    let off = lines
+                        .iter()
+                        .map(|l| distance_to(l, point))
+                        .fold(f32::INFINITY, f32::min);
+                    assert!(
+                        off <= 3.0,
+                        "{cell}: {STREET} label point {point:?} {off:.1} px off the street"
+                    );
+                }
+                let ink = dark_pixels(&pixmap)
+                    .filter(|&(x, y)| in_box(label, x as f32 + 0.5, y as f32 + 0.5, 0.0))
+                    .count();
+                assert!(ink >= 30, "{cell}: {STREET} label has {ink} dark pixels");
+            }
+        }
+        assert!(
+            labelled >= 1,
+            "{STREET} has no label at precision {p} in {cells:?}"
+        );
     }
 }
