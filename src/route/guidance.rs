@@ -1,26 +1,44 @@
 //! Turn-by-turn guidance: turns the pieces of road a leg traverses ([`PathSegment`]s) into
 //! OSRM v1 route steps ([`Step`]) and a short leg summary.
 //!
-//! The rules, kept deliberately simple:
+//! The rules:
 //!
 //! * The first step is a `depart`, the last an `arrive` of zero length at the final point.
-//! * Segments are merged into one step while name and ref stay the same. A new step starts where
-//!   the name or ref changes (`turn` with a modifier, or `new name` when going straight), or where
-//!   the route bends by 45° or more on the same road at a node that offers other ways
-//!   (`continue` with a modifier). A node without other ways never starts a step on its own.
+//! * Segments are merged into one step while the road stays the same road: names are compared
+//!   after normalisation (case, accents, abbreviations, particles) and refs as sets, see
+//!   [`super::names`]. Going straight onto a road without name or ref is not announced either.
+//! * Where the road changes, the junction decides the maneuver, from the roads that meet there
+//!   ([`PathSegment::others`]) and the road classes:
+//!   - onto a `*_link` from a road that is not one: `off ramp` from a motorway or trunk, else
+//!     `on ramp`; from a link onto a motorway or trunk, going about straight: `merge`;
+//!   - two or more roads leaving within [`FORK_MAX_DEG`] of straight ahead, none of them
+//!     obviously the road driven so far: `fork`;
+//!   - a left or right turn where nothing goes on ahead and a road leaves the other way, the
+//!     road driven so far going on by neither: `end of road`;
+//!   - otherwise `turn` with a modifier, or `new name` when going straight.
+//! * On the same road, a bend of 45° or more at a node that offers other ways is a `continue`
+//!   with a modifier. A node without other ways never starts a step on its own, except a merge.
 //! * Consecutive roundabout segments become one `roundabout` step (with `exit`, the count of exits
-//!   up to and including the one taken), and the step after it starts with `exit roundabout`.
-//!   OSRM only emits that second instruction when asked for `roundabout_exits`; Meridian always
-//!   does, so that each step covers exactly one kind of road. As in OSRM, the `roundabout` step
-//!   carries the name of the road taken at the exit, which is what clients announce
-//!   ("take the 2nd exit onto …").
+//!   up to and including the one taken), and the step after it starts with `exit roundabout`
+//!   (carrying the same `exit`, as OSRM does). A roundabout with a name of its own is a `rotary`
+//!   (`rotary_name`) left by an `exit rotary`. OSRM only emits the exit instruction when asked
+//!   for `roundabout_exits`; Meridian always does, so that each step covers one kind of road.
+//!   As in OSRM, the roundabout step carries the name of the road taken at the exit, which is
+//!   what clients announce ("take the 2nd exit onto …").
+//! * Every intersection lists all the roads that leave the junction (`bearings`, with `entry`
+//!   false for a turn a restriction forbids) plus the way the route came in by (`entry` false).
+//!   Roads that only arrive there (one-way towards the junction) are not in the tiles' edge
+//!   lists and are missing.
 //!
 //! Bearings and turn angles are measured on the geometry around each segment boundary, skipping
 //! points closer than two metres to it so that tiny snapping pieces do not produce
 //! random directions.
 
+use graph::profile::RoadClass;
 use serde::{Serialize, Serializer};
 use spatial::LatLon;
+
+use super::names::{self, NameChange};
 
 /// Points closer than this to a boundary are ignored when measuring a bearing there.
 const MIN_BEARING_SPAN_M: f64 = 2.0;
@@ -37,6 +55,21 @@ const SLIGHT_MAX_DEG: f64 = 45.0;
 const TURN_MAX_DEG: f64 = 135.0;
 /// Below this a turn is "sharp"; from here on it is a U-turn.
 const SHARP_MAX_DEG: f64 = 170.0;
+/// Roads leaving within this of straight ahead are the branches of a fork.
+const FORK_MAX_DEG: f64 = 40.0;
+
+/// Another road leaving the junction at a segment's end: neither the one the route takes next
+/// nor the way back.
+#[derive(Clone, Debug)]
+pub struct Road<'a> {
+    /// Degrees clockwise from north, leaving the junction.
+    pub bearing: u16,
+    pub name: &'a str,
+    pub reference: &'a str,
+    pub class: Option<RoadClass>,
+    /// False when a turn restriction forbids taking it from the road the route arrives by.
+    pub entry: bool,
+}
 
 /// One traversed piece of road along a route leg, in travel order. The first and last may be
 /// partial edges.
@@ -51,9 +84,11 @@ pub struct PathSegment<'a> {
     pub distance_m: f64,
     pub duration_s: f64,
     pub roundabout: bool,
-    /// How many other drivable ways leave the node at this segment's end (excluding the one taken
-    /// next and the way back); 0 means there is no choice there.
-    pub branches_at_end: u32,
+    /// `highway=*` class of the road, when known.
+    pub class: Option<RoadClass>,
+    /// The other drivable ways leaving the node at this segment's end (excluding the one taken
+    /// next and the way back); empty means there is no choice there (and at the leg's end).
+    pub others: Vec<Road<'a>>,
 }
 
 /// One OSRM `RouteStep`.
@@ -74,6 +109,9 @@ pub struct Step {
     pub mode: &'static str,
     /// Always `"right"`.
     pub driving_side: &'static str,
+    /// The name of the rotary, on `rotary` and `exit rotary` steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotary_name: Option<String>,
     pub maneuver: Maneuver,
     pub intersections: Vec<Intersection>,
 }
@@ -94,7 +132,8 @@ pub struct Maneuver {
     pub kind: ManeuverType,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modifier: Option<Modifier>,
-    /// Roundabouts only: the exit taken, counted from the entry.
+    /// Roundabouts and rotaries, on the entering and the exit step: the exit taken, counted
+    /// from the entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<u32>,
 }
@@ -110,10 +149,24 @@ pub enum ManeuverType {
     NewName,
     #[serde(rename = "continue")]
     Continue,
+    #[serde(rename = "end of road")]
+    EndOfRoad,
+    #[serde(rename = "fork")]
+    Fork,
+    #[serde(rename = "merge")]
+    Merge,
+    #[serde(rename = "on ramp")]
+    OnRamp,
+    #[serde(rename = "off ramp")]
+    OffRamp,
     #[serde(rename = "roundabout")]
     Roundabout,
     #[serde(rename = "exit roundabout")]
     ExitRoundabout,
+    #[serde(rename = "rotary")]
+    Rotary,
+    #[serde(rename = "exit rotary")]
+    ExitRotary,
     #[serde(rename = "arrive")]
     Arrive,
 }
@@ -147,8 +200,15 @@ impl ManeuverType {
             ManeuverType::Turn => "turn",
             ManeuverType::NewName => "new name",
             ManeuverType::Continue => "continue",
+            ManeuverType::EndOfRoad => "end of road",
+            ManeuverType::Fork => "fork",
+            ManeuverType::Merge => "merge",
+            ManeuverType::OnRamp => "on ramp",
+            ManeuverType::OffRamp => "off ramp",
             ManeuverType::Roundabout => "roundabout",
             ManeuverType::ExitRoundabout => "exit roundabout",
+            ManeuverType::Rotary => "rotary",
+            ManeuverType::ExitRotary => "exit rotary",
             ManeuverType::Arrive => "arrive",
         }
     }
@@ -182,15 +242,14 @@ impl PartialEq<&str> for Modifier {
     }
 }
 
-/// One OSRM `Intersection`. Only the directions the route uses are known here, so `bearings` holds
-/// at most the way in (reversed, i.e. pointing back where the route came from) and the way out,
-/// sorted clockwise from north.
+/// One OSRM `Intersection`: every road at the junction, sorted clockwise from north.
 #[derive(Clone, Debug, Serialize)]
 pub struct Intersection {
     /// Written `[lon, lat]`.
     #[serde(serialize_with = "lon_lat")]
     pub location: LatLon,
     pub bearings: Vec<u16>,
+    /// Whether the route could leave by each road.
     pub entry: Vec<bool>,
     /// Index in `bearings` of the way the route arrives by; absent at `depart`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,6 +313,50 @@ fn modifier_for(angle: f64) -> Modifier {
     }
 }
 
+/// `slight left` or `slight right`: the side of `angle` against the other branches' angles
+/// (a branch right of all others keeps right), `straight` between branches.
+fn side_of(angle: f64, others: &[f64]) -> Modifier {
+    if others.is_empty() {
+        return if angle < 0.0 {
+            Modifier::SlightLeft
+        } else {
+            Modifier::SlightRight
+        };
+    }
+    if others.iter().all(|&o| angle < o) {
+        Modifier::SlightLeft
+    } else if others.iter().all(|&o| angle > o) {
+        Modifier::SlightRight
+    } else {
+        Modifier::Straight
+    }
+}
+
+fn is_link(class: Option<RoadClass>) -> bool {
+    matches!(
+        class,
+        Some(
+            RoadClass::MotorwayLink
+                | RoadClass::TrunkLink
+                | RoadClass::PrimaryLink
+                | RoadClass::SecondaryLink
+                | RoadClass::TertiaryLink
+        )
+    )
+}
+
+/// Roads one leaves by an off ramp and joins by a merge.
+fn is_highway(class: Option<RoadClass>) -> bool {
+    matches!(class, Some(RoadClass::Motorway | RoadClass::Trunk))
+}
+
+/// Whether a road of class `other` is a minor way next to one of class `ours` (a driveway or
+/// parking aisle beside a street): such a way never makes a fork.
+fn minor_beside(other: Option<RoadClass>, ours: Option<RoadClass>) -> bool {
+    let minor = |c: Option<RoadClass>| matches!(c, Some(RoadClass::Service | RoadClass::Track));
+    minor(other) && !minor(ours)
+}
+
 /// The leg's geometry as one deduplicated polyline, with bearing look-ups around its points.
 struct Line {
     points: Vec<LatLon>,
@@ -290,32 +393,69 @@ impl Line {
         }
     }
 
-    /// The intersection at point `k`, from the directions the route uses there.
-    fn intersection(&self, k: usize) -> Intersection {
-        intersection_at(self.points[k], self.bearing_into(k), self.bearing_out_of(k))
+    /// The intersection at point `k`, with the other roads leaving there.
+    fn intersection(&self, k: usize, others: &[Road<'_>]) -> Intersection {
+        intersection_at(
+            self.points[k],
+            self.bearing_into(k),
+            self.bearing_out_of(k),
+            others,
+        )
     }
 }
 
-fn intersection_at(location: LatLon, before: Option<f64>, after: Option<f64>) -> Intersection {
+/// What a bearing of an intersection is.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    In,
+    Out,
+    /// Both: a U-turn leaves by the way it came in.
+    InOut,
+    Other(bool),
+}
+
+fn intersection_at(
+    location: LatLon,
+    before: Option<f64>,
+    after: Option<f64>,
+    others: &[Road<'_>],
+) -> Intersection {
     let back = before.map(|b| whole_deg(b + 180.0));
     let out = after.map(whole_deg);
-    let mut bearings: Vec<u16> = back.into_iter().chain(out).collect();
-    bearings.sort_unstable();
-    bearings.dedup(); // a U-turn leaves by the way it came in: one road, in == out
-    if bearings.is_empty() {
-        // A zero-length leg: still give clients one well-formed bearing.
-        bearings.push(0);
+    let mut roads: Vec<(u16, Role)> = Vec::with_capacity(others.len() + 2);
+    match (back, out) {
+        (Some(b), Some(o)) if b == o => roads.push((b, Role::InOut)),
+        _ => {
+            roads.extend(back.map(|b| (b, Role::In)));
+            roads.extend(out.map(|o| (o, Role::Out)));
+        }
     }
-    let index = |b: Option<u16>| b.and_then(|b| bearings.iter().position(|&x| x == b));
-    let (in_idx, out_idx) = (index(back), index(out));
-    // Where the route goes on, it does not offer turning back onto the road it came by, so that
-    // road is not marked enterable; the road taken, and any lone road at depart/arrive, is.
-    let entry = (0..bearings.len())
-        .map(|i| out_idx.is_none() || Some(i) == out_idx || Some(i) != in_idx)
+    roads.extend(
+        others
+            .iter()
+            .map(|r| (r.bearing % 360, Role::Other(r.entry))),
+    );
+    if roads.is_empty() {
+        // A zero-length leg: still give clients one well-formed bearing.
+        roads.push((0, Role::Other(true)));
+    }
+    roads.sort_by_key(|r| r.0);
+    let position = |want: &[Role]| roads.iter().position(|r| want.contains(&r.1));
+    let in_idx = position(&[Role::In, Role::InOut]);
+    let out_idx = position(&[Role::Out, Role::InOut]);
+    // Where the route goes on, turning back onto the road it came by is not offered; at
+    // depart/arrive the lone road of the route is.
+    let entry = roads
+        .iter()
+        .map(|r| match r.1 {
+            Role::Out | Role::InOut => true,
+            Role::In => out_idx.is_none(),
+            Role::Other(entry) => entry,
+        })
         .collect();
     Intersection {
         location,
-        bearings,
+        bearings: roads.iter().map(|r| r.0).collect(),
         entry,
         r#in: in_idx,
         out: out_idx,
@@ -325,20 +465,21 @@ fn intersection_at(location: LatLon, before: Option<f64>, after: Option<f64>) ->
 /// A segment mapped onto the deduplicated [`Line`]: it covers points `start..=end`, and its
 /// `start` is the previous piece's `end`.
 #[derive(Clone, Debug)]
-struct Piece<'a> {
+struct Piece<'s, 'a> {
     name: &'a str,
     reference: &'a str,
     roundabout: bool,
-    branches_at_end: u32,
+    class: Option<RoadClass>,
+    others: &'s [Road<'a>],
     distance: f64,
     duration: f64,
     start: usize,
     end: usize,
 }
 
-fn flatten<'a>(segments: &[PathSegment<'a>]) -> (Line, Vec<Piece<'a>>) {
+fn flatten<'s, 'a>(segments: &'s [PathSegment<'a>]) -> (Line, Vec<Piece<'s, 'a>>) {
     let mut points: Vec<LatLon> = Vec::new();
-    let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(segments.len());
+    let mut pieces: Vec<Piece<'_, '_>> = Vec::with_capacity(segments.len());
     for seg in segments {
         let start = points.len().saturating_sub(1);
         for &p in &seg.geometry {
@@ -350,7 +491,8 @@ fn flatten<'a>(segments: &[PathSegment<'a>]) -> (Line, Vec<Piece<'a>>) {
             name: seg.name,
             reference: seg.reference,
             roundabout: seg.roundabout,
-            branches_at_end: seg.branches_at_end,
+            class: seg.class,
+            others: &seg.others,
             distance: seg.distance_m,
             duration: seg.duration_s,
             start,
@@ -362,7 +504,7 @@ fn flatten<'a>(segments: &[PathSegment<'a>]) -> (Line, Vec<Piece<'a>>) {
 
 /// Folds negligible first/last pieces into their neighbour (see [`FOLD_END_PIECE_M`]), keeping
 /// their distance and duration so totals do not change.
-fn fold_end_pieces(pieces: &mut Vec<Piece<'_>>) {
+fn fold_end_pieces(pieces: &mut Vec<Piece<'_, '_>>) {
     while pieces.len() > 1 && pieces[0].distance < FOLD_END_PIECE_M {
         let first = pieces.remove(0);
         let next = &mut pieces[0];
@@ -374,7 +516,7 @@ fn fold_end_pieces(pieces: &mut Vec<Piece<'_>>) {
         let last = pieces.pop().expect("more than one piece");
         let prev = pieces.last_mut().expect("more than one piece");
         prev.end = last.end;
-        prev.branches_at_end = last.branches_at_end;
+        prev.others = last.others;
         prev.distance += last.distance;
         prev.duration += last.duration;
     }
@@ -388,8 +530,16 @@ enum Boundary {
     Step(ManeuverType, Option<Modifier>),
 }
 
-fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
-    let angle = line.turn_at(next.start);
+/// The maneuver at the boundary between `prev` and `next`, for a step so far on the road
+/// `current` (name, ref).
+fn classify(
+    line: &Line,
+    current: (&str, &str),
+    prev: &Piece<'_, '_>,
+    next: &Piece<'_, '_>,
+) -> Boundary {
+    let k = next.start;
+    let angle = line.turn_at(k);
     match (prev.roundabout, next.roundabout) {
         // Exit count and modifier need the whole roundabout; filled in afterwards.
         (false, true) => return Boundary::Step(ManeuverType::Roundabout, None),
@@ -399,16 +549,103 @@ fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
         }
         (false, false) => {}
     }
-    if prev.name != next.name || prev.reference != next.reference {
-        if angle.abs() < STRAIGHT_MAX_DEG {
-            Boundary::Step(ManeuverType::NewName, Some(Modifier::Straight))
+    let change = names::compare(current, (next.name, next.reference));
+    let road_goes_on =
+        |r: &Road<'_>| names::compare(current, (r.name, r.reference)) == NameChange::Same;
+    // Angles of the other roads relative to the travel direction arriving here.
+    let rel: Vec<(f64, &Road<'_>)> = match line.bearing_into(k) {
+        Some(b) => prev
+            .others
+            .iter()
+            .map(|r| (turn_angle(b, f64::from(r.bearing)), r))
+            .collect(),
+        None => Vec::new(),
+    };
+    let choice = !prev.others.is_empty();
+
+    // Ramps: leaving onto a link, and joining a motorway or trunk from one.
+    if choice && is_link(next.class) && !is_link(prev.class) && angle.abs() < TURN_MAX_DEG {
+        let kind = if is_highway(prev.class) {
+            ManeuverType::OffRamp
         } else {
+            ManeuverType::OnRamp
+        };
+        let modifier = if angle.abs() < SLIGHT_MAX_DEG {
+            let near: Vec<f64> = rel
+                .iter()
+                .map(|r| r.0)
+                .filter(|a| a.abs() < SLIGHT_MAX_DEG)
+                .collect();
+            side_of(angle, &near)
+        } else {
+            modifier_for(angle)
+        };
+        return Boundary::Step(kind, Some(modifier));
+    }
+    if is_link(prev.class) && is_highway(next.class) && angle.abs() < SLIGHT_MAX_DEG {
+        let modifier = if angle < 0.0 {
+            Modifier::SlightLeft
+        } else {
+            Modifier::SlightRight
+        };
+        return Boundary::Step(ManeuverType::Merge, Some(modifier));
+    }
+
+    if choice && angle.abs() < FORK_MAX_DEG {
+        // The other branches about as straight as ours (driveways beside a street do not count).
+        let branches: Vec<(f64, &Road<'_>)> = rel
+            .iter()
+            .copied()
+            .filter(|(a, r)| {
+                r.entry && a.abs() < FORK_MAX_DEG && !minor_beside(r.class, next.class)
+            })
+            .collect();
+        if !branches.is_empty() {
+            let we_go_on = change != NameChange::Different;
+            let it_goes_on = branches.iter().any(|(_, r)| road_goes_on(r));
+            let angles: Vec<f64> = branches.iter().map(|b| b.0).collect();
+            match (we_go_on, it_goes_on) {
+                // The road simply goes on: the rules for the same road below decide.
+                (true, false) => {}
+                // Leaving the road that goes on by a slight branch.
+                (false, true) => {
+                    let modifier = match modifier_for(angle) {
+                        Modifier::Straight => side_of(angle, &angles),
+                        m => m,
+                    };
+                    return Boundary::Step(ManeuverType::Turn, Some(modifier));
+                }
+                _ => return Boundary::Step(ManeuverType::Fork, Some(side_of(angle, &angles))),
+            }
+        }
+    }
+
+    if choice
+        && change == NameChange::Different
+        && (SLIGHT_MAX_DEG..TURN_MAX_DEG).contains(&angle.abs())
+    {
+        let ahead = rel.iter().any(|(a, _)| a.abs() < FORK_MAX_DEG);
+        let other_side = rel.iter().any(|(a, _)| {
+            a.signum() != angle.signum() && (SLIGHT_MAX_DEG..TURN_MAX_DEG).contains(&a.abs())
+        });
+        let goes_on = rel.iter().any(|(_, r)| road_goes_on(r));
+        if !ahead && other_side && !goes_on {
+            return Boundary::Step(ManeuverType::EndOfRoad, Some(modifier_for(angle)));
+        }
+    }
+
+    match change {
+        NameChange::Different if angle.abs() < STRAIGHT_MAX_DEG => {
+            Boundary::Step(ManeuverType::NewName, Some(Modifier::Straight))
+        }
+        NameChange::Different => Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle))),
+        NameChange::Unnamed if choice && angle.abs() >= STRAIGHT_MAX_DEG => {
             Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle)))
         }
-    } else if prev.branches_at_end > 0 && angle.abs() >= SLIGHT_MAX_DEG {
-        Boundary::Step(ManeuverType::Continue, Some(modifier_for(angle)))
-    } else {
-        Boundary::Merge
+        NameChange::Same if choice && angle.abs() >= SLIGHT_MAX_DEG => {
+            Boundary::Step(ManeuverType::Continue, Some(modifier_for(angle)))
+        }
+        _ => Boundary::Merge,
     }
 }
 
@@ -421,9 +658,10 @@ struct Plan<'a> {
     exit: Option<u32>,
     name: &'a str,
     reference: &'a str,
+    rotary_name: Option<&'a str>,
 }
 
-fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
+fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
     let mut plans = vec![Plan {
         first: 0,
         last: 0,
@@ -432,9 +670,16 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
         exit: None,
         name: pieces[0].name,
         reference: pieces[0].reference,
+        rotary_name: None,
     }];
     for i in 1..pieces.len() {
-        match classify(line, &pieces[i - 1], &pieces[i]) {
+        let current = plans.last().expect("depart plan");
+        match classify(
+            line,
+            (current.name, current.reference),
+            &pieces[i - 1],
+            &pieces[i],
+        ) {
             Boundary::Merge => plans.last_mut().expect("depart plan").last = i,
             Boundary::Step(kind, modifier) => plans.push(Plan {
                 first: i,
@@ -444,13 +689,22 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
                 exit: None,
                 name: pieces[i].name,
                 reference: pieces[i].reference,
+                rotary_name: None,
             }),
         }
     }
-    for plan in plans
-        .iter_mut()
-        .filter(|p| p.kind == ManeuverType::Roundabout)
-    {
+    for p in 0..plans.len() {
+        if plans[p].kind != ManeuverType::Roundabout {
+            continue;
+        }
+        let plan = &mut plans[p];
+        let ring = &pieces[plan.first];
+        // A roundabout with a name of its own (not a copied ref) is a rotary.
+        let own = ring.name != ring.reference && !ring.name.trim().is_empty();
+        if own {
+            plan.kind = ManeuverType::Rotary;
+            plan.rotary_name = Some(ring.name);
+        }
         let entry = pieces[plan.first].start;
         let leave = pieces[plan.last].end;
         let before = line.bearing_into(entry);
@@ -460,7 +714,7 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
                 // the leaving node is always one.
                 let passed = pieces[plan.first..plan.last]
                     .iter()
-                    .filter(|p| p.branches_at_end > 0)
+                    .filter(|p| !p.others.is_empty())
                     .count() as u32;
                 plan.exit = Some(passed + 1);
                 plan.name = exit_road.name;
@@ -469,6 +723,16 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
                 plan.modifier = before
                     .zip(after)
                     .map(|(b, a)| modifier_for(turn_angle(b, a)));
+                let (exit, rotary_name) = (plan.exit, plan.rotary_name);
+                if let Some(next) = plans.get_mut(p + 1) {
+                    if next.kind == ManeuverType::ExitRoundabout {
+                        next.exit = exit;
+                        if rotary_name.is_some() {
+                            next.kind = ManeuverType::ExitRotary;
+                            next.rotary_name = rotary_name;
+                        }
+                    }
+                }
             }
             None => {
                 // The leg ends on the roundabout: no exit, direction towards the end point.
@@ -510,13 +774,17 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
             line.bearing_into(start)
         };
         let after = line.bearing_out_of(start);
-        let mut intersections = vec![intersection_at(line.points[start], before, after)];
+        let at_start: &[Road<'_>] = match plan.first.checked_sub(1) {
+            Some(p) if !depart => pieces[p].others,
+            _ => &[],
+        };
+        let mut intersections = vec![intersection_at(line.points[start], before, after, at_start)];
         // Nodes passed without a maneuver but where other ways leave.
         intersections.extend(
             covered[..covered.len() - 1]
                 .iter()
-                .filter(|p| p.branches_at_end > 0)
-                .map(|p| line.intersection(p.end)),
+                .filter(|p| !p.others.is_empty())
+                .map(|p| line.intersection(p.end, p.others)),
         );
         steps.push(Step {
             name: plan.name.to_string(),
@@ -527,6 +795,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
             geometry,
             mode: "driving",
             driving_side: "right",
+            rotary_name: plan.rotary_name.map(str::to_string),
             maneuver: Maneuver {
                 location: line.points[start],
                 bearing_before: before.map_or(0, whole_deg),
@@ -552,6 +821,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
         geometry: vec![last_point, last_point],
         mode: "driving",
         driving_side: "right",
+        rotary_name: None,
         maneuver: Maneuver {
             location: last_point,
             bearing_before: before.map_or(0, whole_deg),
@@ -560,7 +830,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
             modifier: None,
             exit: None,
         },
-        intersections: vec![intersection_at(last_point, before, None)],
+        intersections: vec![intersection_at(last_point, before, None, &[])],
     });
     steps
 }
@@ -602,7 +872,9 @@ mod tests {
     }
 
     /// A segment through points given as (metres east, metres north) of [`ORIGIN`].
-    fn seg<'a>(name: &'a str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment<'a> {
+    /// The other roads at the segment's end leave at `others` (bearings), all named
+    /// "Rua Lateral", residential.
+    fn seg<'a>(name: &'a str, points: &[(f64, f64)], others: &[u16]) -> PathSegment<'a> {
         let geometry: Vec<LatLon> = points.iter().map(|&(e, n)| at(e, n)).collect();
         let distance_m = geometry.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
         PathSegment {
@@ -612,14 +884,41 @@ mod tests {
             distance_m,
             duration_s: distance_m / 10.0,
             roundabout: false,
-            branches_at_end,
+            class: Some(RoadClass::Residential),
+            others: others.iter().map(|&b| road(b, "Rua Lateral")).collect(),
         }
     }
 
-    fn ring<'a>(name: &'a str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment<'a> {
+    fn road(bearing: u16, name: &str) -> Road<'_> {
+        Road {
+            bearing,
+            name,
+            reference: "",
+            class: Some(RoadClass::Residential),
+            entry: true,
+        }
+    }
+
+    fn ring<'a>(name: &'a str, points: &[(f64, f64)], others: &[u16]) -> PathSegment<'a> {
         PathSegment {
             roundabout: true,
-            ..seg(name, points, branches_at_end)
+            ..seg(name, points, others)
+        }
+    }
+
+    /// A segment of road class `class` named `name` with ref `reference`.
+    fn classed<'a>(
+        class: RoadClass,
+        name: &'a str,
+        reference: &'a str,
+        points: &[(f64, f64)],
+        others: Vec<Road<'a>>,
+    ) -> PathSegment<'a> {
+        PathSegment {
+            reference,
+            class: Some(class),
+            others,
+            ..seg(name, points, &[])
         }
     }
 
@@ -676,8 +975,8 @@ mod tests {
     #[test]
     fn straight_road_in_two_segments_is_depart_and_arrive() {
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (50.0, 0.0)], 1),
-            seg("Rua A", &[(50.0, 0.0), (120.0, 0.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (50.0, 0.0)], &[0]),
+            seg("Rua A", &[(50.0, 0.0), (120.0, 0.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
@@ -700,10 +999,11 @@ mod tests {
         assert_eq!(depart.intersections[0].bearings, vec![90]);
         assert_eq!(depart.intersections[0].out, Some(0));
         assert_eq!(depart.intersections[0].r#in, None);
-        assert_eq!(depart.intersections[1].bearings, vec![90, 270]);
-        assert_eq!(depart.intersections[1].r#in, Some(1));
-        assert_eq!(depart.intersections[1].out, Some(0));
-        assert_eq!(depart.intersections[1].entry, vec![true, false]);
+        // Every road at the junction: the side road north too.
+        assert_eq!(depart.intersections[1].bearings, vec![0, 90, 270]);
+        assert_eq!(depart.intersections[1].r#in, Some(2));
+        assert_eq!(depart.intersections[1].out, Some(1));
+        assert_eq!(depart.intersections[1].entry, vec![true, true, false]);
 
         let arrive = &steps[1];
         assert_eq!(arrive.maneuver.location, at(120.0, 0.0));
@@ -721,8 +1021,8 @@ mod tests {
     fn l_shaped_right_turn_onto_another_street() {
         // East along Rua A, then south (clockwise: right) on Rua B.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 2),
-            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0, 90]),
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -738,16 +1038,16 @@ mod tests {
         assert_eq!(steps[0].geometry.last(), Some(&turn.maneuver.location));
         assert_eq!(turn.geometry, vec![at(100.0, 0.0), at(100.0, -80.0)]);
         let x = &turn.intersections[0];
-        assert_eq!(x.bearings, vec![180, 270]);
-        assert_eq!(x.entry, vec![true, false]);
-        assert_eq!((x.r#in, x.out), (Some(1), Some(0)));
+        assert_eq!(x.bearings, vec![0, 90, 180, 270]);
+        assert_eq!(x.entry, vec![true, true, true, false]);
+        assert_eq!((x.r#in, x.out), (Some(3), Some(2)));
     }
 
     #[test]
     fn left_turn() {
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
-            seg("Rua C", &[(100.0, 0.0), (100.0, 80.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[90]),
+            seg("Rua C", &[(100.0, 0.0), (100.0, 80.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -761,8 +1061,8 @@ mod tests {
     fn slight_turn_with_name_change() {
         // About 30° to the right of due east.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
-            seg("Rua D", &[(100.0, 0.0), (186.6, -50.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0]),
+            seg("Rua D", &[(100.0, 0.0), (186.6, -50.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -779,8 +1079,8 @@ mod tests {
     #[test]
     fn straight_name_change_is_new_name() {
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
-            seg("Avenida E", &[(100.0, 0.0), (200.0, 5.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("Avenida E", &[(100.0, 0.0), (200.0, 5.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -796,9 +1096,9 @@ mod tests {
 
     #[test]
     fn ref_change_alone_starts_a_step() {
-        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], 0);
+        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], &[]);
         a.reference = "A28";
-        let mut b = seg("", &[(100.0, 0.0), (200.0, 0.0)], 0);
+        let mut b = seg("", &[(100.0, 0.0), (200.0, 0.0)], &[]);
         b.reference = "A4";
         let steps = build_steps(&[a, b]);
         assert_eq!(steps.len(), 3);
@@ -810,8 +1110,8 @@ mod tests {
     fn same_name_sharp_bend_at_junction_is_continue() {
         // East, then back west-south-west: about 150° to the right.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
-            seg("Rua A", &[(100.0, 0.0), (13.4, -50.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[90]),
+            seg("Rua A", &[(100.0, 0.0), (13.4, -50.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -829,9 +1129,9 @@ mod tests {
     fn same_name_bends_without_a_choice_are_merged() {
         // A right-angle bend, then a hairpin, both at nodes with no other way out.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
-            seg("Rua A", &[(100.0, 0.0), (100.0, -100.0)], 0),
-            seg("Rua A", &[(100.0, -100.0), (110.0, 0.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("Rua A", &[(100.0, 0.0), (100.0, -100.0)], &[]),
+            seg("Rua A", &[(100.0, -100.0), (110.0, 0.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
@@ -842,8 +1142,8 @@ mod tests {
     #[test]
     fn same_name_slight_bend_at_junction_is_merged() {
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 3),
-            seg("Rua A", &[(100.0, 0.0), (186.6, -50.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0, 90, 180]),
+            seg("Rua A", &[(100.0, 0.0), (186.6, -50.0)], &[]),
         ];
         assert_eq!(build_steps(&segs).len(), 2);
     }
@@ -853,19 +1153,11 @@ mod tests {
     /// north (120, 20), then north on Rua N. Exits at the south node (passed) and north (taken).
     fn roundabout_route() -> Vec<PathSegment<'static>> {
         vec![
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
-            ring(
-                "Rotunda",
-                &[(100.0, 0.0), (105.9, -14.1), (120.0, -20.0)],
-                1,
-            ),
-            ring(
-                "Rotunda",
-                &[(120.0, -20.0), (134.1, -14.1), (140.0, 0.0)],
-                0,
-            ),
-            ring("Rotunda", &[(140.0, 0.0), (134.1, 14.1), (120.0, 20.0)], 1),
-            seg("Rua N", &[(120.0, 20.0), (120.0, 120.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            ring("", &[(100.0, 0.0), (105.9, -14.1), (120.0, -20.0)], &[180]),
+            ring("", &[(120.0, -20.0), (134.1, -14.1), (140.0, 0.0)], &[]),
+            ring("", &[(140.0, 0.0), (134.1, 14.1), (120.0, 20.0)], &[270]),
+            seg("Rua N", &[(120.0, 20.0), (120.0, 120.0)], &[]),
         ]
     }
 
@@ -899,7 +1191,8 @@ mod tests {
 
         let out = &steps[2];
         assert_eq!(out.maneuver.location, at(120.0, 20.0));
-        assert_eq!(out.maneuver.exit, None);
+        // The exit step carries the exit taken too, as in OSRM.
+        assert_eq!(out.maneuver.exit, Some(2));
         assert_eq!(out.maneuver.bearing_after, 0);
         assert_eq!(out.name, "Rua N");
     }
@@ -910,7 +1203,7 @@ mod tests {
         let steps = build_steps(&segs);
         assert_eq!(steps[1].maneuver.kind, "roundabout");
         assert_eq!(steps[1].maneuver.exit, None);
-        assert_eq!(steps[1].name, "Rotunda");
+        assert_eq!(steps[1].name, "");
         assert_eq!(steps.len(), 3);
     }
 
@@ -919,10 +1212,10 @@ mod tests {
         for segs in [
             roundabout_route(),
             vec![
-                seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], 1),
-                seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], 2),
-                seg("Rua C", &[(100.0, 0.0), (100.0, 90.0)], 0),
-                seg("Rua C", &[(100.0, 90.0), (100.0, 90.5)], 0),
+                seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], &[180]),
+                seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], &[90, 180]),
+                seg("Rua C", &[(100.0, 0.0), (100.0, 90.0)], &[]),
+                seg("Rua C", &[(100.0, 90.0), (100.0, 90.5)], &[]),
             ],
         ] {
             let steps = build_steps(&segs);
@@ -945,8 +1238,8 @@ mod tests {
     fn tiny_first_piece_departs_on_the_street_driven() {
         // Snapped 0.4 m before the corner of Rua A: departing on Rua A would be noise.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], 1),
-            seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], &[180]),
+            seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
@@ -958,8 +1251,8 @@ mod tests {
     fn bearings_skip_points_within_two_metres() {
         // A 0.5 m kink pointing north right at the corner must not decide the bearing.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0), (100.0, 0.5)], 1),
-            seg("Rua B", &[(100.0, 0.5), (100.0, -80.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0), (100.0, 0.5)], &[90]),
+            seg("Rua B", &[(100.0, 0.5), (100.0, -80.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(steps[1].maneuver.bearing_before, 90);
@@ -968,7 +1261,7 @@ mod tests {
 
     #[test]
     fn zero_length_leg_still_departs_and_arrives() {
-        let steps = build_steps(&[seg("Rua A", &[(5.0, 5.0), (5.0, 5.0)], 0)]);
+        let steps = build_steps(&[seg("Rua A", &[(5.0, 5.0), (5.0, 5.0)], &[])]);
         assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
         assert_eq!(steps[0].geometry, vec![at(5.0, 5.0), at(5.0, 5.0)]);
         assert_eq!(steps[0].distance, 0.0);
@@ -984,12 +1277,12 @@ mod tests {
     #[test]
     fn summary_picks_the_two_longest_named_roads_in_travel_order() {
         let segs = [
-            seg("Rua Curta", &[(0.0, 0.0), (10.0, 0.0)], 0),
-            seg("Avenida Longa", &[(10.0, 0.0), (300.0, 0.0)], 0),
-            seg("", &[(300.0, 0.0), (900.0, 0.0)], 0),
-            seg("Rua Media", &[(900.0, 0.0), (1000.0, 0.0)], 0),
-            seg("Rua Media", &[(1000.0, 0.0), (1100.0, 0.0)], 0),
-            seg("Rua Curta", &[(1100.0, 0.0), (1150.0, 0.0)], 0),
+            seg("Rua Curta", &[(0.0, 0.0), (10.0, 0.0)], &[]),
+            seg("Avenida Longa", &[(10.0, 0.0), (300.0, 0.0)], &[]),
+            seg("", &[(300.0, 0.0), (900.0, 0.0)], &[]),
+            seg("Rua Media", &[(900.0, 0.0), (1000.0, 0.0)], &[]),
+            seg("Rua Media", &[(1000.0, 0.0), (1100.0, 0.0)], &[]),
+            seg("Rua Curta", &[(1100.0, 0.0), (1150.0, 0.0)], &[]),
         ];
         assert_eq!(leg_summary(&segs), "Avenida Longa, Rua Media");
         assert_eq!(leg_summary(&segs[..2]), "Rua Curta, Avenida Longa");
@@ -1010,7 +1303,7 @@ mod tests {
         assert!(depart["maneuver"].get("modifier").is_none());
         assert!(depart["maneuver"].get("exit").is_none());
         assert!(depart["intersections"][0].get("in").is_none());
-        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], 0);
+        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], &[]);
         a.reference = "A28";
         let v = serde_json::to_value(&build_steps(&[a])[0]).unwrap();
         assert_eq!(v["ref"], "A28");
@@ -1018,5 +1311,328 @@ mod tests {
         let p = at(0.0, 0.0);
         assert_eq!(v["maneuver"]["location"], serde_json::json!([p.lon, p.lat]));
         assert_eq!(v["geometry"][0], serde_json::json!([p.lon, p.lat]));
+    }
+    #[test]
+    fn spelling_variants_of_one_street_are_one_step() {
+        let segs = [
+            seg(
+                "Rua Dr. Alfredo Magalhães",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                &[0],
+            ),
+            seg(
+                "Rua do Doutor Alfredo de Magalhães",
+                &[(100.0, 0.0), (200.0, 5.0)],
+                &[180],
+            ),
+            seg(
+                "RUA DOUTOR ALFREDO MAGALHAES",
+                &[(200.0, 5.0), (300.0, 5.0)],
+                &[],
+            ),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
+        assert_eq!(steps[0].name, "Rua Dr. Alfredo Magalhães");
+        // The junctions passed are still listed.
+        assert_eq!(steps[0].intersections.len(), 3);
+    }
+
+    #[test]
+    fn unnamed_piece_between_two_roads_is_not_announced() {
+        // Rua A, an unnamed piece straight on, Rua A again: one step.
+        let back = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("", &[(100.0, 0.0), (150.0, 0.0)], &[]),
+            seg("Rua A", &[(150.0, 0.0), (250.0, 0.0)], &[]),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&back)),
+            vec![("depart", None), ("arrive", None)]
+        );
+        // Rua A, unnamed, Rua B: one new name, compared with Rua A.
+        let on = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("", &[(100.0, 0.0), (150.0, 0.0)], &[]),
+            seg("Rua B", &[(150.0, 0.0), (250.0, 0.0)], &[]),
+        ];
+        let steps = build_steps(&on);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("new name", Some("straight")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[0].name, "Rua A");
+        assert_eq!(steps[1].name, "Rua B");
+        assert_eq!(steps[1].maneuver.location, at(150.0, 0.0));
+    }
+
+    #[test]
+    fn shared_ref_keeps_the_road_when_one_side_has_no_name_of_its_own() {
+        // The tiles store the ref as the name of a way without one.
+        let a = classed(
+            RoadClass::Trunk,
+            "EN 14",
+            "EN 14",
+            &[(0.0, 0.0), (100.0, 0.0)],
+            vec![],
+        );
+        let b = classed(
+            RoadClass::Trunk,
+            "Via Norte",
+            "EN 14",
+            &[(100.0, 0.0), (200.0, 0.0)],
+            vec![],
+        );
+        let c = classed(
+            RoadClass::Trunk,
+            "EN 14",
+            "EN 14",
+            &[(200.0, 0.0), (300.0, 0.0)],
+            vec![],
+        );
+        assert_eq!(build_steps(&[a, b, c]).len(), 2);
+        // Two names of their own are two roads, whatever the ref.
+        let d = classed(
+            RoadClass::Primary,
+            "Rua Dom Pedro V",
+            "EN 14",
+            &[(0.0, 0.0), (100.0, 0.0)],
+            vec![],
+        );
+        let e = classed(
+            RoadClass::Primary,
+            "Rua da Espinhosa",
+            "EN 14",
+            &[(100.0, 0.0), (200.0, 0.0)],
+            vec![],
+        );
+        assert_eq!(build_steps(&[d, e])[1].maneuver.kind, "new name");
+    }
+
+    #[test]
+    fn t_junction_where_the_road_ends_is_end_of_road() {
+        // East on Rua A into a T: Rua T runs north-south, nothing ahead.
+        let segs = [
+            PathSegment {
+                others: vec![road(0, "Rua T")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua T", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("end of road", Some("right")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].intersections[0].bearings, vec![0, 180, 270]);
+        assert_eq!(steps[1].intersections[0].entry, vec![true, true, false]);
+        // With a road going on ahead it is a plain turn.
+        let cross = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0, 90]),
+            seg("Rua T", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        assert_eq!(build_steps(&cross)[1].maneuver.kind, "turn");
+        // Where Rua A itself goes on to the left, leaving it to the right is a turn.
+        let bend = [
+            PathSegment {
+                others: vec![road(0, "Rua A")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua T", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        assert_eq!(build_steps(&bend)[1].maneuver.kind, "turn");
+    }
+
+    #[test]
+    fn split_into_two_similar_branches_is_a_fork() {
+        // East on Rua A; Rua B leaves 25° right (taken), Rua C 25° left.
+        let segs = [
+            PathSegment {
+                others: vec![road(65, "Rua C")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua B", &[(100.0, 0.0), (190.6, -42.3)], &[]),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("fork", Some("slight right")),
+                ("arrive", None)
+            ]
+        );
+        // Where Rua A goes on by one branch, taking it is no step, taking the other a turn.
+        let stay = [
+            PathSegment {
+                others: vec![road(65, "Rua C")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua A", &[(100.0, 0.0), (190.6, -42.3)], &[]),
+        ];
+        assert_eq!(build_steps(&stay).len(), 2);
+        let leave = [
+            PathSegment {
+                others: vec![road(65, "Rua A")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua B", &[(100.0, 0.0), (190.6, -42.3)], &[]),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&leave))[1],
+            ("turn", Some("slight right"))
+        );
+        // A driveway beside the street is no branch of a fork.
+        let mut driveway = road(65, "");
+        driveway.class = Some(RoadClass::Service);
+        let segs = [
+            PathSegment {
+                others: vec![driveway],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua B", &[(100.0, 0.0), (190.6, -42.3)], &[]),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&segs))[1],
+            ("turn", Some("slight right"))
+        );
+    }
+
+    #[test]
+    fn ramps_and_merges_follow_the_road_classes() {
+        let main_on = |class| Road {
+            class: Some(class),
+            ..road(90, "A 1")
+        };
+        // Off the motorway onto a link 20° to the right while the motorway goes on.
+        let off = [
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![main_on(RoadClass::Motorway)],
+            ),
+            classed(
+                RoadClass::MotorwayLink,
+                "",
+                "",
+                &[(100.0, 0.0), (194.0, -34.2)],
+                vec![],
+            ),
+        ];
+        let steps = build_steps(&off);
+        assert_eq!(kinds(&steps)[1], ("off ramp", Some("slight right")));
+        // From a city street onto a link: on ramp.
+        let on = [
+            classed(
+                RoadClass::Primary,
+                "Rua A",
+                "",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![main_on(RoadClass::Primary)],
+            ),
+            classed(
+                RoadClass::MotorwayLink,
+                "",
+                "",
+                &[(100.0, 0.0), (194.0, -34.2)],
+                vec![],
+            ),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&on))[1],
+            ("on ramp", Some("slight right"))
+        );
+        // From the link onto the motorway, bending left into it: merge, no choice needed.
+        let merge = [
+            classed(
+                RoadClass::MotorwayLink,
+                "",
+                "",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![],
+            ),
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(100.0, 0.0), (194.0, 34.2)],
+                vec![],
+            ),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&merge))[1],
+            ("merge", Some("slight left"))
+        );
+        // A link that meets a city street at a right angle is a turn.
+        let end = [
+            classed(
+                RoadClass::MotorwayLink,
+                "",
+                "",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![road(90, "Rua B")],
+            ),
+            classed(
+                RoadClass::Primary,
+                "Rua B",
+                "",
+                &[(100.0, 0.0), (100.0, -80.0)],
+                vec![],
+            ),
+        ];
+        assert_eq!(kinds(&build_steps(&end))[1], ("turn", Some("right")));
+    }
+
+    #[test]
+    fn named_roundabout_is_a_rotary() {
+        let mut segs = roundabout_route();
+        for s in &mut segs[1..4] {
+            s.name = "Rotunda da Boavista";
+        }
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("rotary", Some("left")),
+                ("exit rotary", Some("right")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].rotary_name.as_deref(), Some("Rotunda da Boavista"));
+        assert_eq!(steps[1].name, "Rua N");
+        assert_eq!(steps[2].maneuver.exit, Some(2));
+        let v = serde_json::to_value(&steps[1]).unwrap();
+        assert_eq!(v["rotary_name"], "Rotunda da Boavista");
+        // An unnamed roundabout has no rotary_name field.
+        let plain = serde_json::to_value(&build_steps(&roundabout_route())[1]).unwrap();
+        assert!(plain.get("rotary_name").is_none());
+    }
+
+    #[test]
+    fn forbidden_turn_is_not_an_entry() {
+        let mut no_left = road(0, "Rua F");
+        no_left.entry = false;
+        let segs = [
+            PathSegment {
+                others: vec![no_left, road(90, "Rua A")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        let x = &build_steps(&segs)[1].intersections[0];
+        assert_eq!(x.bearings, vec![0, 90, 180, 270]);
+        assert_eq!(x.entry, vec![false, true, true, false]);
+        assert_eq!((x.r#in, x.out), (Some(3), Some(2)));
     }
 }
