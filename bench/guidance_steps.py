@@ -17,6 +17,7 @@ import argparse
 import collections
 import csv
 import json
+import math
 import sys
 import urllib.error
 import urllib.request
@@ -40,6 +41,37 @@ def kind(step):
     return m["type"]
 
 
+def metres(a, b):
+    """Flat distance in metres between two [lon, lat] points (fine over a few metres)."""
+    dx = (a[0] - b[0]) * 111_320.0 * math.cos(math.radians(a[1]))
+    dy = (a[1] - b[1]) * 110_540.0
+    return math.hypot(dx, dy)
+
+
+def confusion(mine, theirs, radius_m=15.0):
+    """Meridian's maneuver types against OSRM's at the same place (within radius_m), over the
+    same routes; "-" where the other server has no maneuver there."""
+    table = collections.Counter()
+    for a_steps, b_steps in zip(mine, theirs):
+        a = [(s["maneuver"]["location"], kind(s)) for s in a_steps[1:-1]]
+        b = [(s["maneuver"]["location"], kind(s)) for s in b_steps[1:-1]]
+        used = set()
+        for loc, k in a:
+            j = next(
+                (j for j, (l2, _) in enumerate(b) if j not in used and metres(loc, l2) <= radius_m),
+                None,
+            )
+            if j is None:
+                table[(k, "-")] += 1
+            else:
+                used.add(j)
+                table[(k, b[j][1])] += 1
+        for j, (_, k) in enumerate(b):
+            if j not in used:
+                table[("-", k)] += 1
+    return table
+
+
 def summarise(steps_per_route):
     counts = collections.Counter()
     total = 0
@@ -58,6 +90,7 @@ def main():
     ap.add_argument("--pairs", type=int, default=300)
     ap.add_argument("--json")
     ap.add_argument("--max-new-name", type=float)
+    ap.add_argument("--confusion", action="store_true", help="print type pairs at shared places")
     args = ap.parse_args()
 
     with open(args.queries) as f:
@@ -89,6 +122,10 @@ def main():
         print(f"| {k} | " + " | ".join(cells) + " |")
     cells = [f"{summaries[n][1] / max(routes, 1) + 2:.2f}" for n in servers]
     print("| steps per route (with depart, arrive) | " + " | ".join(cells) + " |")
+    if args.confusion and "osrm" in answers:
+        print("\n| meridian | osrm | count |\n|---|---|---:|")
+        for (a, b), n in confusion(answers["meridian"], answers["osrm"]).most_common(40):
+            print(f"| {a} | {b} | {n} |")
     shares = {n: summaries[n][0]["new name"] / max(summaries[n][1], 1) for n in servers}
     if args.json:
         with open(args.json, "w") as f:

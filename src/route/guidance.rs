@@ -57,6 +57,10 @@ const TURN_MAX_DEG: f64 = 135.0;
 const SHARP_MAX_DEG: f64 = 170.0;
 /// Roads leaving within this of straight ahead are the branches of a fork.
 const FORK_MAX_DEG: f64 = 40.0;
+/// A branch this much straighter than every other is the obvious way on, not a fork.
+const OBVIOUS_MARGIN_DEG: f64 = 20.0;
+/// A named roundabout of at least this radius is a rotary.
+const ROTARY_MIN_RADIUS_M: f64 = 20.0;
 
 /// Another road leaving the junction at a segment's end: neither the one the route takes next
 /// nor the way back.
@@ -582,7 +586,11 @@ fn classify(
         };
         return Boundary::Step(kind, Some(modifier));
     }
-    if is_link(prev.class) && is_highway(next.class) && angle.abs() < SLIGHT_MAX_DEG {
+    if is_link(prev.class)
+        && is_highway(next.class)
+        && change != NameChange::Same
+        && angle.abs() < SLIGHT_MAX_DEG
+    {
         let modifier = if angle < 0.0 {
             Modifier::SlightLeft
         } else {
@@ -592,18 +600,26 @@ fn classify(
     }
 
     if choice && angle.abs() < FORK_MAX_DEG {
-        // The other branches about as straight as ours (driveways beside a street do not count).
+        // The other branches about as straight as ours (driveways beside a street, and ramps
+        // leaving a road one stays on, do not count).
+        let ramp_beside = |r: &Road<'_>| is_link(r.class) && !is_link(next.class);
         let branches: Vec<(f64, &Road<'_>)> = rel
             .iter()
             .copied()
             .filter(|(a, r)| {
-                r.entry && a.abs() < FORK_MAX_DEG && !minor_beside(r.class, next.class)
+                r.entry
+                    && a.abs() < FORK_MAX_DEG
+                    && !minor_beside(r.class, next.class)
+                    && !ramp_beside(r)
             })
             .collect();
         if !branches.is_empty() {
             let we_go_on = change != NameChange::Different;
             let it_goes_on = branches.iter().any(|(_, r)| road_goes_on(r));
             let angles: Vec<f64> = branches.iter().map(|b| b.0).collect();
+            // Ours is the obvious way on: about straight, and clearly straighter than the rest.
+            let obvious = angle.abs() < STRAIGHT_MAX_DEG
+                && angles.iter().all(|a| a.abs() >= angle.abs() + OBVIOUS_MARGIN_DEG);
             match (we_go_on, it_goes_on) {
                 // The road simply goes on: the rules for the same road below decide.
                 (true, false) => {}
@@ -615,21 +631,25 @@ fn classify(
                     };
                     return Boundary::Step(ManeuverType::Turn, Some(modifier));
                 }
+                _ if obvious => {}
                 _ => return Boundary::Step(ManeuverType::Fork, Some(side_of(angle, &angles))),
             }
         }
     }
 
-    if choice
-        && change == NameChange::Different
-        && (SLIGHT_MAX_DEG..TURN_MAX_DEG).contains(&angle.abs())
-    {
-        let ahead = rel.iter().any(|(a, _)| a.abs() < FORK_MAX_DEG);
-        let other_side = rel.iter().any(|(a, _)| {
-            a.signum() != angle.signum() && (SLIGHT_MAX_DEG..TURN_MAX_DEG).contains(&a.abs())
+    let unnamed = |r: (&str, &str)| r.0.trim().is_empty() && r.1.trim().is_empty();
+    let ahead = rel.iter().any(|(a, _)| a.abs() < FORK_MAX_DEG);
+    if choice && (SLIGHT_MAX_DEG..TURN_MAX_DEG).contains(&angle.abs()) && !ahead {
+        // A T: the road taken goes on through the junction the other way, nothing ahead.
+        let through = rel.iter().any(|(a, r)| {
+            a.signum() != angle.signum()
+                && (SLIGHT_MAX_DEG..TURN_MAX_DEG).contains(&a.abs())
+                && (names::compare((next.name, next.reference), (r.name, r.reference))
+                    == NameChange::Same
+                    || unnamed((next.name, next.reference)) && unnamed((r.name, r.reference)))
         });
-        let goes_on = rel.iter().any(|(_, r)| road_goes_on(r));
-        if !ahead && other_side && !goes_on {
+        let goes_on = !unnamed(current) && rel.iter().any(|(_, r)| road_goes_on(r));
+        if through && change != NameChange::Same && !goes_on {
             return Boundary::Step(ManeuverType::EndOfRoad, Some(modifier_for(angle)));
         }
     }
@@ -642,8 +662,15 @@ fn classify(
         NameChange::Unnamed if choice && angle.abs() >= STRAIGHT_MAX_DEG => {
             Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle)))
         }
+        // Staying on a named road that bends while another road goes on ahead: `continue`;
+        // an unnamed way, or a bend with nothing ahead, is announced as a plain turn.
         NameChange::Same if choice && angle.abs() >= SLIGHT_MAX_DEG => {
-            Boundary::Step(ManeuverType::Continue, Some(modifier_for(angle)))
+            let kind = if ahead && !unnamed(current) {
+                ManeuverType::Continue
+            } else {
+                ManeuverType::Turn
+            };
+            Boundary::Step(kind, Some(modifier_for(angle)))
         }
         _ => Boundary::Merge,
     }
@@ -659,6 +686,29 @@ struct Plan<'a> {
     name: &'a str,
     reference: &'a str,
     rotary_name: Option<&'a str>,
+}
+
+/// The radius of the ring driven from point `from` to `to`, from its length and how far the
+/// heading turns; `None` when it turns too little to tell.
+fn ring_radius_m(line: &Line, from: usize, to: usize) -> Option<f64> {
+    let pts = &line.points[from..=to];
+    let mut length = 0.0;
+    let mut turned = 0.0;
+    let mut heading: Option<f64> = None;
+    for w in pts.windows(2) {
+        let d = w[0].haversine_m(w[1]);
+        if d < 0.5 {
+            continue;
+        }
+        length += d;
+        let b = w[0].bearing_deg(w[1]);
+        if let Some(h) = heading {
+            turned += turn_angle(h, b);
+        }
+        heading = Some(b);
+    }
+    let turned = turned.abs().to_radians();
+    (turned >= 30f64.to_radians()).then(|| length / turned)
 }
 
 fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
@@ -699,9 +749,18 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
         }
         let plan = &mut plans[p];
         let ring = &pieces[plan.first];
-        // A roundabout with a name of its own (not a copied ref) is a rotary.
+        // A big roundabout with a name of its own (not a copied ref, nor the name of the road
+        // that enters or leaves it) is a rotary.
         let own = ring.name != ring.reference && !ring.name.trim().is_empty();
-        if own {
+        let road_name = |i: Option<usize>| {
+            i.and_then(|i| pieces.get(i)).is_some_and(|p| {
+                names::compare((ring.name, ""), (p.name, "")) == NameChange::Same
+            })
+        };
+        let through_road = road_name(plan.first.checked_sub(1)) || road_name(Some(plan.last + 1));
+        let big = ring_radius_m(line, ring.start, pieces[plan.last].end)
+            .is_none_or(|r| r >= ROTARY_MIN_RADIUS_M);
+        if own && !through_road && big {
             plan.kind = ManeuverType::Rotary;
             plan.rotary_name = Some(ring.name);
         }
@@ -1634,5 +1693,75 @@ mod tests {
         assert_eq!(x.bearings, vec![0, 90, 180, 270]);
         assert_eq!(x.entry, vec![false, true, true, false]);
         assert_eq!((x.r#in, x.out), (Some(3), Some(2)));
+    }
+    #[test]
+    fn clearly_straighter_branch_or_a_ramp_beside_is_no_fork() {
+        // Unnamed ways: ours 5° right, the other 35° left: the obvious way on, no step.
+        let obvious = [
+            PathSegment {
+                others: vec![road(55, "")],
+                ..seg("", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("", &[(100.0, 0.0), (199.6, -8.7)], &[]),
+        ];
+        assert_eq!(build_steps(&obvious).len(), 2);
+        // Staying on the motorway while a link leaves 10° to the right: no fork.
+        let ramp = Road {
+            class: Some(RoadClass::MotorwayLink),
+            ..road(100, "")
+        };
+        let stay = [
+            classed(RoadClass::Motorway, "A 1", "A 1", &[(0.0, 0.0), (100.0, 0.0)], vec![ramp]),
+            classed(RoadClass::Motorway, "A 1", "A 1", &[(100.0, 0.0), (200.0, 0.0)], vec![]),
+        ];
+        assert_eq!(build_steps(&stay).len(), 2);
+    }
+
+    #[test]
+    fn link_back_onto_the_same_road_is_no_merge() {
+        // A link piece inside the motorway's own junction, then the same motorway again.
+        let segs = [
+            classed(RoadClass::Motorway, "A 1", "A 1", &[(0.0, 0.0), (100.0, 0.0)], vec![]),
+            classed(RoadClass::MotorwayLink, "A 1", "A 1", &[(100.0, 0.0), (200.0, 0.0)], vec![]),
+            classed(RoadClass::Motorway, "A 1", "A 1", &[(200.0, 0.0), (300.0, 5.0)], vec![]),
+        ];
+        assert_eq!(build_steps(&segs).len(), 2);
+    }
+
+    #[test]
+    fn bend_on_an_unnamed_way_is_a_turn_and_on_a_named_one_with_a_road_ahead_a_continue() {
+        let bend = |name: &'static str, others: &[u16]| {
+            [
+                seg(name, &[(0.0, 0.0), (100.0, 0.0)], others),
+                seg(name, &[(100.0, 0.0), (100.0, -80.0)], &[]),
+            ]
+        };
+        assert_eq!(kinds(&build_steps(&bend("", &[90])))[1], ("turn", Some("right")));
+        assert_eq!(
+            kinds(&build_steps(&bend("Rua A", &[90])))[1],
+            ("continue", Some("right"))
+        );
+        // Nothing ahead: the named road's bend is announced as a turn.
+        assert_eq!(kinds(&build_steps(&bend("Rua A", &[0])))[1], ("turn", Some("right")));
+    }
+
+    #[test]
+    fn small_or_through_named_roundabout_stays_a_roundabout() {
+        // Radius 8 m: too small for a rotary, whatever its name.
+        let r = 8.0;
+        let c = |deg: f64| (100.0 + r - r * deg.to_radians().cos(), -r * deg.to_radians().sin());
+        let segs = vec![
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            ring("Rotunda Pequena", &[c(0.0), c(45.0), c(90.0)], &[180]),
+            ring("Rotunda Pequena", &[c(90.0), c(135.0), c(180.0)], &[]),
+            seg("Rua N", &[c(180.0), (c(180.0).0 + 100.0, 0.0)], &[]),
+        ];
+        assert_eq!(build_steps(&segs)[1].maneuver.kind, "roundabout");
+        // A big ring named like the avenue that runs through it is that avenue, not a rotary.
+        let mut through = roundabout_route();
+        for s in &mut through[1..4] {
+            s.name = "Rua N";
+        }
+        assert_eq!(build_steps(&through)[1].maneuver.kind, "roundabout");
     }
 }
