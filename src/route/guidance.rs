@@ -9,19 +9,24 @@
 //!   [`super::names`]. Going straight onto a road without name or ref is not announced either.
 //! * Where the road changes, the junction decides the maneuver, from the roads that meet there
 //!   ([`PathSegment::others`]) and the road classes:
-//!   - onto a `*_link` from a road that is not one: `off ramp` from a motorway or trunk, else
-//!     `on ramp`; from a link onto a motorway or trunk, going about straight: `merge`;
+//!   - onto a `*_link` from a road that is not one: `off ramp` from a motorway or trunk, `on
+//!     ramp` onto a motorway or trunk link from another road; from a link onto a motorway or
+//!     trunk, going about straight, unless it is the road the step was already on: `merge`;
 //!   - two or more roads leaving within [`FORK_MAX_DEG`] of straight ahead, none of them
-//!     obviously the road driven so far: `fork`;
-//!   - a left or right turn where nothing goes on ahead and a road leaves the other way, the
-//!     road driven so far going on by neither: `end of road`;
+//!     obviously the road driven so far, ours not clearly the straightest, not counting service
+//!     ways beside a street nor ramps beside the road one stays on: `fork`;
+//!   - a left or right turn where nothing goes on ahead and the road taken goes on through the
+//!     junction the other way (a T), the road driven so far going on by neither: `end of road`;
 //!   - otherwise `turn` with a modifier, or `new name` when going straight.
 //! * On the same road, a bend of 45° or more at a node that offers other ways is a `continue`
-//!   with a modifier. A node without other ways never starts a step on its own, except a merge.
+//!   with a modifier where another road goes on ahead, else a `turn` (always a `turn` on an
+//!   unnamed way). A node without other ways never starts a step on its own, except a merge.
 //! * Consecutive roundabout segments become one `roundabout` step (with `exit`, the count of exits
 //!   up to and including the one taken), and the step after it starts with `exit roundabout`
-//!   (carrying the same `exit`, as OSRM does). A roundabout with a name of its own is a `rotary`
-//!   (`rotary_name`) left by an `exit rotary`. OSRM only emits the exit instruction when asked
+//!   (carrying the same `exit`, as OSRM does). A roundabout of radius 20 m or more (estimated
+//!   from the arc driven) with a name of its own, not the name of a road through it, is a
+//!   `rotary` (`rotary_name`) left by an `exit rotary`. OSRM's `roundabout turn` (small
+//!   roundabouts taken like an intersection) is not produced. OSRM only emits the exit instruction when asked
 //!   for `roundabout_exits`; Meridian always does, so that each step covers one kind of road.
 //!   As in OSRM, the roundabout step carries the name of the road taken at the exit, which is
 //!   what clients announce ("take the 2nd exit onto …").
@@ -568,8 +573,19 @@ fn classify(
     let choice = !prev.others.is_empty();
 
     // Ramps: leaving onto a link, and joining a motorway or trunk from one.
-    if choice && is_link(next.class) && !is_link(prev.class) && angle.abs() < TURN_MAX_DEG {
-        let kind = if is_highway(prev.class) {
+    // An on ramp leads to a motorway or trunk; a primary_link between two streets is a turn.
+    let ramp_to_highway = matches!(
+        next.class,
+        Some(RoadClass::MotorwayLink | RoadClass::TrunkLink)
+    );
+    let off = is_highway(prev.class);
+    if choice
+        && is_link(next.class)
+        && !is_link(prev.class)
+        && (off || ramp_to_highway)
+        && angle.abs() < TURN_MAX_DEG
+    {
+        let kind = if off {
             ManeuverType::OffRamp
         } else {
             ManeuverType::OnRamp
@@ -619,7 +635,9 @@ fn classify(
             let angles: Vec<f64> = branches.iter().map(|b| b.0).collect();
             // Ours is the obvious way on: about straight, and clearly straighter than the rest.
             let obvious = angle.abs() < STRAIGHT_MAX_DEG
-                && angles.iter().all(|a| a.abs() >= angle.abs() + OBVIOUS_MARGIN_DEG);
+                && angles
+                    .iter()
+                    .all(|a| a.abs() >= angle.abs() + OBVIOUS_MARGIN_DEG);
             match (we_go_on, it_goes_on) {
                 // The road simply goes on: the rules for the same road below decide.
                 (true, false) => {}
@@ -753,9 +771,8 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
         // that enters or leaves it) is a rotary.
         let own = ring.name != ring.reference && !ring.name.trim().is_empty();
         let road_name = |i: Option<usize>| {
-            i.and_then(|i| pieces.get(i)).is_some_and(|p| {
-                names::compare((ring.name, ""), (p.name, "")) == NameChange::Same
-            })
+            i.and_then(|i| pieces.get(i))
+                .is_some_and(|p| names::compare((ring.name, ""), (p.name, "")) == NameChange::Same)
         };
         let through_road = road_name(plan.first.checked_sub(1)) || road_name(Some(plan.last + 1));
         let big = ring_radius_m(line, ring.start, pieces[plan.last].end)
@@ -800,6 +817,17 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
                     .zip(towards_end)
                     .map(|(b, a)| modifier_for(turn_angle(b, a)));
             }
+        }
+    }
+    // A leg that departs on a roundabout leaves it by an exit counted from the start.
+    for p in 1..plans.len() {
+        if plans[p].kind == ManeuverType::ExitRoundabout && plans[p].exit.is_none() {
+            let prev = &plans[p - 1];
+            let passed = pieces[prev.first..prev.last]
+                .iter()
+                .filter(|q| q.roundabout && !q.others.is_empty())
+                .count() as u32;
+            plans[p].exit = Some(passed + 1);
         }
     }
     plans
@@ -1257,6 +1285,14 @@ mod tests {
     }
 
     #[test]
+    fn leg_departing_on_a_roundabout_counts_its_exit_from_the_start() {
+        let segs = roundabout_route()[1..].to_vec();
+        let steps = build_steps(&segs);
+        assert_eq!(steps[1].maneuver.kind, "exit roundabout");
+        assert_eq!(steps[1].maneuver.exit, Some(2));
+    }
+
+    #[test]
     fn leg_ending_inside_a_roundabout_has_no_exit() {
         let segs = roundabout_route()[..3].to_vec();
         let steps = build_steps(&segs);
@@ -1632,6 +1668,27 @@ mod tests {
             kinds(&build_steps(&merge))[1],
             ("merge", Some("slight left"))
         );
+        // A primary_link between two streets is no ramp.
+        let minor = [
+            classed(
+                RoadClass::Primary,
+                "Rua A",
+                "",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![main_on(RoadClass::Primary)],
+            ),
+            classed(
+                RoadClass::PrimaryLink,
+                "",
+                "",
+                &[(100.0, 0.0), (186.6, -50.0)],
+                vec![],
+            ),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&minor))[1],
+            ("turn", Some("slight right"))
+        );
         // A link that meets a city street at a right angle is a turn.
         let end = [
             classed(
@@ -1711,8 +1768,20 @@ mod tests {
             ..road(100, "")
         };
         let stay = [
-            classed(RoadClass::Motorway, "A 1", "A 1", &[(0.0, 0.0), (100.0, 0.0)], vec![ramp]),
-            classed(RoadClass::Motorway, "A 1", "A 1", &[(100.0, 0.0), (200.0, 0.0)], vec![]),
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![ramp],
+            ),
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(100.0, 0.0), (200.0, 0.0)],
+                vec![],
+            ),
         ];
         assert_eq!(build_steps(&stay).len(), 2);
     }
@@ -1721,9 +1790,27 @@ mod tests {
     fn link_back_onto_the_same_road_is_no_merge() {
         // A link piece inside the motorway's own junction, then the same motorway again.
         let segs = [
-            classed(RoadClass::Motorway, "A 1", "A 1", &[(0.0, 0.0), (100.0, 0.0)], vec![]),
-            classed(RoadClass::MotorwayLink, "A 1", "A 1", &[(100.0, 0.0), (200.0, 0.0)], vec![]),
-            classed(RoadClass::Motorway, "A 1", "A 1", &[(200.0, 0.0), (300.0, 5.0)], vec![]),
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![],
+            ),
+            classed(
+                RoadClass::MotorwayLink,
+                "A 1",
+                "A 1",
+                &[(100.0, 0.0), (200.0, 0.0)],
+                vec![],
+            ),
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(200.0, 0.0), (300.0, 5.0)],
+                vec![],
+            ),
         ];
         assert_eq!(build_steps(&segs).len(), 2);
     }
@@ -1736,20 +1823,31 @@ mod tests {
                 seg(name, &[(100.0, 0.0), (100.0, -80.0)], &[]),
             ]
         };
-        assert_eq!(kinds(&build_steps(&bend("", &[90])))[1], ("turn", Some("right")));
+        assert_eq!(
+            kinds(&build_steps(&bend("", &[90])))[1],
+            ("turn", Some("right"))
+        );
         assert_eq!(
             kinds(&build_steps(&bend("Rua A", &[90])))[1],
             ("continue", Some("right"))
         );
         // Nothing ahead: the named road's bend is announced as a turn.
-        assert_eq!(kinds(&build_steps(&bend("Rua A", &[0])))[1], ("turn", Some("right")));
+        assert_eq!(
+            kinds(&build_steps(&bend("Rua A", &[0])))[1],
+            ("turn", Some("right"))
+        );
     }
 
     #[test]
     fn small_or_through_named_roundabout_stays_a_roundabout() {
         // Radius 8 m: too small for a rotary, whatever its name.
         let r = 8.0;
-        let c = |deg: f64| (100.0 + r - r * deg.to_radians().cos(), -r * deg.to_radians().sin());
+        let c = |deg: f64| {
+            (
+                100.0 + r - r * deg.to_radians().cos(),
+                -r * deg.to_radians().sin(),
+            )
+        };
         let segs = vec![
             seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
             ring("Rotunda Pequena", &[c(0.0), c(45.0), c(90.0)], &[180]),
