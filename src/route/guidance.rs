@@ -25,8 +25,9 @@
 //!   up to and including the one taken), and the step after it starts with `exit roundabout`
 //!   (carrying the same `exit`, as OSRM does). A roundabout of radius 20 m or more (estimated
 //!   from the arc driven) with a name of its own, not the name of a road through it, is a
-//!   `rotary` (`rotary_name`) left by an `exit rotary`. OSRM's `roundabout turn` (small
-//!   roundabouts taken like an intersection) is not produced. OSRM only emits the exit instruction when asked
+//!   `rotary` (`rotary_name`) left by an `exit rotary`. A small roundabout (radius up to 14 m)
+//!   left by one of its first three exits is a `roundabout turn`: one step with the exit and
+//!   the overall direction, covering the road after it too, as OSRM does. OSRM only emits the exit instruction when asked
 //!   for `roundabout_exits`; Meridian always does, so that each step covers one kind of road.
 //!   As in OSRM, the roundabout step carries the name of the road taken at the exit, which is
 //!   what clients announce ("take the 2nd exit onto …").
@@ -66,6 +67,10 @@ const FORK_MAX_DEG: f64 = 40.0;
 const OBVIOUS_MARGIN_DEG: f64 = 20.0;
 /// A named roundabout of at least this radius is a rotary.
 const ROTARY_MIN_RADIUS_M: f64 = 20.0;
+/// A roundabout of at most this radius, left by one of its first [`ROUNDABOUT_TURN_MAX_EXIT`]
+/// exits, is taken like an intersection: a `roundabout turn`.
+const ROUNDABOUT_TURN_MAX_RADIUS_M: f64 = 14.0;
+const ROUNDABOUT_TURN_MAX_EXIT: u32 = 3;
 
 /// Another road leaving the junction at a segment's end: neither the one the route takes next
 /// nor the way back.
@@ -176,6 +181,8 @@ pub enum ManeuverType {
     Rotary,
     #[serde(rename = "exit rotary")]
     ExitRotary,
+    #[serde(rename = "roundabout turn")]
+    RoundaboutTurn,
     #[serde(rename = "arrive")]
     Arrive,
 }
@@ -218,6 +225,7 @@ impl ManeuverType {
             ManeuverType::ExitRoundabout => "exit roundabout",
             ManeuverType::Rotary => "rotary",
             ManeuverType::ExitRotary => "exit rotary",
+            ManeuverType::RoundaboutTurn => "roundabout turn",
             ManeuverType::Arrive => "arrive",
         }
     }
@@ -775,8 +783,9 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
                 .is_some_and(|p| names::compare((ring.name, ""), (p.name, "")) == NameChange::Same)
         };
         let through_road = road_name(plan.first.checked_sub(1)) || road_name(Some(plan.last + 1));
-        let big = ring_radius_m(line, ring.start, pieces[plan.last].end)
-            .is_none_or(|r| r >= ROTARY_MIN_RADIUS_M);
+        let radius = ring_radius_m(line, ring.start, pieces[plan.last].end);
+        let big = radius.is_none_or(|r| r >= ROTARY_MIN_RADIUS_M);
+        let small = radius.is_some_and(|r| r <= ROUNDABOUT_TURN_MAX_RADIUS_M);
         if own && !through_road && big {
             plan.kind = ManeuverType::Rotary;
             plan.rotary_name = Some(ring.name);
@@ -799,6 +808,12 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
                 plan.modifier = before
                     .zip(after)
                     .map(|(b, a)| modifier_for(turn_angle(b, a)));
+                if small
+                    && plan.kind == ManeuverType::Roundabout
+                    && passed < ROUNDABOUT_TURN_MAX_EXIT
+                {
+                    plan.kind = ManeuverType::RoundaboutTurn;
+                }
                 let (exit, rotary_name) = (plan.exit, plan.rotary_name);
                 if let Some(next) = plans.get_mut(p + 1) {
                     if next.kind == ManeuverType::ExitRoundabout {
@@ -817,6 +832,18 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
                     .zip(towards_end)
                     .map(|(b, a)| modifier_for(turn_angle(b, a)));
             }
+        }
+    }
+    // A roundabout turn is one maneuver, as in OSRM: the road after the ring is in its step.
+    let mut p = 1;
+    while p < plans.len() {
+        if plans[p].kind == ManeuverType::ExitRoundabout
+            && plans[p - 1].kind == ManeuverType::RoundaboutTurn
+        {
+            let exit_plan = plans.remove(p);
+            plans[p - 1].last = exit_plan.last;
+        } else {
+            p += 1;
         }
     }
     // A leg that departs on a roundabout leaves it by an exit counted from the start.
@@ -1839,8 +1866,8 @@ mod tests {
     }
 
     #[test]
-    fn small_or_through_named_roundabout_stays_a_roundabout() {
-        // Radius 8 m: too small for a rotary, whatever its name.
+    fn small_roundabout_is_a_roundabout_turn_and_a_through_named_one_no_rotary() {
+        // Radius 8 m: too small for a rotary, whatever its name; taken like a crossing.
         let r = 8.0;
         let c = |deg: f64| {
             (
@@ -1854,7 +1881,20 @@ mod tests {
             ring("Rotunda Pequena", &[c(90.0), c(135.0), c(180.0)], &[]),
             seg("Rua N", &[c(180.0), (c(180.0).0 + 100.0, 0.0)], &[]),
         ];
-        assert_eq!(build_steps(&segs)[1].maneuver.kind, "roundabout");
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("roundabout turn", Some("straight")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].maneuver.exit, Some(2));
+        assert_eq!(steps[1].name, "Rua N");
+        assert!(steps[1].rotary_name.is_none());
+        let total: f64 = segs[1..].iter().map(|s| s.distance_m).sum();
+        assert!(close(steps[1].distance, total));
         // A big ring named like the avenue that runs through it is that avenue, not a rotary.
         let mut through = roundabout_route();
         for s in &mut through[1..4] {
