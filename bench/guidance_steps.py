@@ -122,10 +122,18 @@ def main():
         print(f"| {k} | " + " | ".join(cells) + " |")
     cells = [f"{summaries[n][1] / max(routes, 1) + 2:.2f}" for n in servers]
     print("| steps per route (with depart, arrive) | " + " | ".join(cells) + " |")
-    if args.confusion and "osrm" in answers:
-        print("\n| meridian | osrm | count |\n|---|---|---:|")
-        for (a, b), n in confusion(answers["meridian"], answers["osrm"]).most_common(40):
-            print(f"| {a} | {b} | {n} |")
+    if "osrm" in answers:
+        table = confusion(answers["meridian"], answers["osrm"])
+        theirs = sum(n for (a, b), n in table.items() if b != "-")
+        same = sum(n for (a, b), n in table.items() if a == b)
+        print(
+            f"\nOSRM maneuvers with a Meridian maneuver of the same type within 15 m: "
+            f"{same} of {theirs} ({100.0 * same / max(theirs, 1):.1f}%)"
+        )
+        if args.confusion:
+            print("\n| meridian | osrm | count |\n|---|---|---:|")
+            for (a, b), n in table.most_common(40):
+                print(f"| {a} | {b} | {n} |")
     shares = {n: summaries[n][0]["new name"] / max(summaries[n][1], 1) for n in servers}
     if args.json:
         with open(args.json, "w") as f:

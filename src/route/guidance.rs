@@ -17,7 +17,10 @@
 //!     ways beside a street nor ramps beside the road one stays on: `fork`;
 //!   - a left or right turn where nothing goes on ahead and the road taken goes on through the
 //!     junction the other way (a T), the road driven so far going on by neither: `end of road`;
-//!   - otherwise `turn` with a modifier, or `new name` when going straight.
+//!   - otherwise `turn` with a modifier, or `new name` when going straight or where there is
+//!     no other road.
+//!   A stretch of another name shorter than [`OSCILLATION_MAX_M`] between two pieces of one
+//!   road (two `new name`s in a row, back to the first road) is folded away.
 //! * On the same road, a bend of 45° or more at a node that offers other ways is a `continue`
 //!   with a modifier where another road goes on ahead, else a `turn` (always a `turn` on an
 //!   unnamed way). A node without other ways never starts a step on its own, except a merge.
@@ -71,6 +74,8 @@ const ROTARY_MIN_RADIUS_M: f64 = 20.0;
 /// exits, is taken like an intersection: a `roundabout turn`.
 const ROUNDABOUT_TURN_MAX_RADIUS_M: f64 = 14.0;
 const ROUNDABOUT_TURN_MAX_EXIT: u32 = 3;
+/// A stretch of another name shorter than this between two pieces of one road is not announced.
+const OSCILLATION_MAX_M: f64 = 200.0;
 
 /// Another road leaving the junction at a segment's end: neither the one the route takes next
 /// nor the way back.
@@ -684,6 +689,10 @@ fn classify(
         NameChange::Different if angle.abs() < STRAIGHT_MAX_DEG => {
             Boundary::Step(ManeuverType::NewName, Some(Modifier::Straight))
         }
+        // Where there is no other way, the bend is not a choice: only the name is news.
+        NameChange::Different if !choice && angle.abs() < TURN_MAX_DEG => {
+            Boundary::Step(ManeuverType::NewName, Some(modifier_for(angle)))
+        }
         NameChange::Different => Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle))),
         NameChange::Unnamed if choice && angle.abs() >= STRAIGHT_MAX_DEG => {
             Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle)))
@@ -832,6 +841,30 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
                     .zip(towards_end)
                     .map(|(b, a)| modifier_for(turn_angle(b, a)));
             }
+        }
+    }
+    // A short stretch of another name between two pieces of the same road (a bridge, a square
+    // the road crosses) announced as two name changes is no maneuver at all.
+    let mut p = 1;
+    while p + 1 < plans.len() {
+        let (before, here, after) = (&plans[p - 1], &plans[p], &plans[p + 1]);
+        let short: f64 = pieces[here.first..=here.last]
+            .iter()
+            .map(|q| q.distance)
+            .sum();
+        if here.kind == ManeuverType::NewName
+            && after.kind == ManeuverType::NewName
+            && short < OSCILLATION_MAX_M
+            && names::compare(
+                (before.name, before.reference),
+                (after.name, after.reference),
+            ) == NameChange::Same
+        {
+            let last = after.last;
+            plans.drain(p..p + 2);
+            plans[p - 1].last = last;
+        } else {
+            p += 1;
         }
     }
     // A roundabout turn is one maneuver, as in OSRM: the road after the ring is in its step.
@@ -1175,7 +1208,8 @@ mod tests {
     fn slight_turn_with_name_change() {
         // About 30° to the right of due east.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0]),
+            // Another road leaves 15° further right: the slight right is a choice.
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[135]),
             seg("Rua D", &[(100.0, 0.0), (186.6, -50.0)], &[]),
         ];
         let steps = build_steps(&segs);
@@ -1901,5 +1935,43 @@ mod tests {
             s.name = "Rua N";
         }
         assert_eq!(build_steps(&through)[1].maneuver.kind, "roundabout");
+    }
+    #[test]
+    fn name_change_at_a_bend_without_choice_is_new_name_with_a_modifier() {
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        assert_eq!(kinds(&build_steps(&segs))[1], ("new name", Some("right")));
+        // With another road there, the same bend is a turn.
+        let choice = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0]),
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        assert_eq!(kinds(&build_steps(&choice))[1], ("turn", Some("right")));
+    }
+
+    #[test]
+    fn short_stretch_of_another_name_between_one_road_is_folded() {
+        let route = |bridge_m: f64| {
+            vec![
+                seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0]),
+                seg("Ponte X", &[(100.0, 0.0), (100.0 + bridge_m, 0.0)], &[0]),
+                seg(
+                    "Rua A",
+                    &[(100.0 + bridge_m, 0.0), (300.0 + bridge_m, 0.0)],
+                    &[],
+                ),
+            ]
+        };
+        assert_eq!(
+            kinds(&build_steps(&route(150.0))),
+            vec![("depart", None), ("arrive", None)]
+        );
+        let long = build_steps(&route(400.0));
+        assert_eq!(long.len(), 4);
+        assert_eq!(long[1].name, "Ponte X");
+        let total: f64 = route(150.0).iter().map(|s| s.distance_m).sum();
+        assert!(close(build_steps(&route(150.0))[0].distance, total));
     }
 }
