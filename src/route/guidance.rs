@@ -19,7 +19,7 @@
 //!     junction the other way (a T), the road driven so far going on by neither: `end of road`;
 //!   - otherwise `turn` with a modifier, or `new name` when going straight or where there is
 //!     no other road.
-//!   A stretch of another name shorter than [`OSCILLATION_MAX_M`] between two pieces of one
+//! * A stretch of another name shorter than [`OSCILLATION_MAX_M`] between two pieces of one
 //!   road (two `new name`s in a row, back to the first road) is folded away.
 //! * On the same road, a bend of 45° or more at a node that offers other ways is a `continue`
 //!   with a modifier where another road goes on ahead, else a `turn` (always a `turn` on an
