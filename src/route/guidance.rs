@@ -35,7 +35,8 @@
 //!   As in OSRM, the roundabout step carries the name of the road taken at the exit, which is
 //!   what clients announce ("take the 2nd exit onto …").
 //! * Every intersection lists all the roads that leave the junction (`bearings`, with `entry`
-//!   false for a turn a restriction forbids) plus the way the route came in by (`entry` false).
+//!   false for a turn a restriction forbids) plus the way the route came in by (`entry` false),
+//!   and `classes` `["motorway"]` where the way out is a motorway or motorway link.
 //!   Roads that only arrive there (one-way towards the junction) are not in the tiles' edge
 //!   lists and are missing.
 //!
@@ -279,6 +280,18 @@ pub struct Intersection {
     /// Index in `bearings` of the way the route leaves by; absent at `arrive`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<usize>,
+    /// OSRM's road classes of the way out: `motorway` (motorways and their links) only, as the
+    /// tiles carry no toll, ferry or tunnel flags yet; absent when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<&'static str>,
+}
+
+/// The OSRM classes of a road of class `class`.
+fn classes_of(class: Option<RoadClass>) -> Vec<&'static str> {
+    match class {
+        Some(RoadClass::Motorway | RoadClass::MotorwayLink) => vec!["motorway"],
+        _ => Vec::new(),
+    }
 }
 
 /// A point in OSRM's JSON order, `[lon, lat]`.
@@ -481,6 +494,7 @@ fn intersection_at(
         entry,
         r#in: in_idx,
         out: out_idx,
+        classes: Vec::new(),
     }
 }
 
@@ -925,13 +939,18 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
             Some(p) if !depart => pieces[p].others,
             _ => &[],
         };
-        let mut intersections = vec![intersection_at(line.points[start], before, after, at_start)];
+        let mut first = intersection_at(line.points[start], before, after, at_start);
+        first.classes = classes_of(covered[0].class);
+        let mut intersections = vec![first];
         // Nodes passed without a maneuver but where other ways leave.
         intersections.extend(
-            covered[..covered.len() - 1]
-                .iter()
-                .filter(|p| !p.others.is_empty())
-                .map(|p| line.intersection(p.end, p.others)),
+            covered
+                .windows(2)
+                .filter(|w| !w[0].others.is_empty())
+                .map(|w| Intersection {
+                    classes: classes_of(w[1].class),
+                    ..line.intersection(w[0].end, w[0].others)
+                }),
         );
         steps.push(Step {
             name: plan.name.to_string(),
@@ -1687,6 +1706,11 @@ mod tests {
         ];
         let steps = build_steps(&off);
         assert_eq!(kinds(&steps)[1], ("off ramp", Some("slight right")));
+        // The motorway and its link carry OSRM's `motorway` class; other roads none.
+        assert_eq!(steps[0].intersections[0].classes, vec!["motorway"]);
+        assert_eq!(steps[1].intersections[0].classes, vec!["motorway"]);
+        let v = serde_json::to_value(&steps[1].intersections[0]).unwrap();
+        assert_eq!(v["classes"], serde_json::json!(["motorway"]));
         // From a city street onto a link: on ramp.
         let on = [
             classed(
@@ -1704,10 +1728,11 @@ mod tests {
                 vec![],
             ),
         ];
-        assert_eq!(
-            kinds(&build_steps(&on))[1],
-            ("on ramp", Some("slight right"))
-        );
+        let steps = build_steps(&on);
+        assert_eq!(kinds(&steps)[1], ("on ramp", Some("slight right")));
+        assert!(steps[0].intersections[0].classes.is_empty());
+        let v = serde_json::to_value(&steps[0].intersections[0]).unwrap();
+        assert!(v.get("classes").is_none());
         // From the link onto the motorway, bending left into it: merge, no choice needed.
         let merge = [
             classed(

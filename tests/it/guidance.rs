@@ -1,6 +1,6 @@
 //! Route steps over HTTP on the Porto extract: few `new name` steps, OSRM's maneuver taxonomy
 //! (fork, end of road, ramps, merge, roundabouts) present where Porto's roads have them, and
-//! complete intersections.
+//! complete intersections (every road's bearing, entry flags, motorway classes).
 
 use crate::common::{get, graph_dir_deep, junctions, router};
 use meridian::route::names::{compare, NameChange};
@@ -28,7 +28,7 @@ async fn porto_steps_use_the_maneuver_taxonomy_and_announce_few_name_changes() {
         nodes[(state >> 33) as usize % nodes.len()]
     };
     let mut counts: HashMap<String, usize> = HashMap::new();
-    let (mut routes, mut inner_steps, mut wide_junctions) = (0, 0, 0);
+    let (mut routes, mut inner_steps, mut wide_junctions, mut on_motorway) = (0, 0, 0, 0);
     for _ in 0..60 {
         let (a, b) = (pick(), pick());
         let path = format!(
@@ -97,6 +97,9 @@ async fn porto_steps_use_the_maneuver_taxonomy_and_announce_few_name_changes() {
                 }
                 if bearings.len() >= 3 {
                     wide_junctions += 1;
+                }
+                if x["classes"] == serde_json::json!(["motorway"]) {
+                    on_motorway += 1;
                 }
             }
         }
