@@ -130,4 +130,9 @@ async fn porto_steps_use_the_maneuver_taxonomy_and_announce_few_name_changes() {
         wide_junctions > routes,
         "{wide_junctions} junctions with 3+ roads"
     );
+    // Porto's motorways (A 1, A 3, A 4, A 28, ...) carry OSRM's `motorway` class.
+    assert!(
+        on_motorway > 0,
+        "no intersection with classes [\"motorway\"]"
+    );
 }
