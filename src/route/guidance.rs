@@ -1,26 +1,54 @@
 //! Turn-by-turn guidance: turns the pieces of road a leg traverses ([`PathSegment`]s) into
 //! OSRM v1 route steps ([`Step`]) and a short leg summary.
 //!
-//! The rules, kept deliberately simple:
+//! The rules:
 //!
 //! * The first step is a `depart`, the last an `arrive` of zero length at the final point.
-//! * Segments are merged into one step while name and ref stay the same. A new step starts where
-//!   the name or ref changes (`turn` with a modifier, or `new name` when going straight), or where
-//!   the route bends by 45° or more on the same road at a node that offers other ways
-//!   (`continue` with a modifier). A node without other ways never starts a step on its own.
+//! * Segments are merged into one step while the road stays the same road: names are compared
+//!   after normalisation (case, accents, abbreviations, particles) and refs as sets, see
+//!   [`super::names`]. Going straight onto a road without name or ref is not announced either.
+//! * Where the road changes, the junction decides the maneuver, from the roads that meet there
+//!   ([`PathSegment::others`]) and the road classes:
+//!   - onto a `*_link` from a road that is not one: `off ramp` from a motorway or trunk, `on
+//!     ramp` onto a motorway or trunk link from another road; from a link onto a motorway or
+//!     trunk, going about straight, unless it is the road the step was already on: `merge`;
+//!   - two or more roads leaving within [`FORK_MAX_DEG`] of straight ahead, none of them
+//!     obviously the road driven so far, ours not clearly the straightest, not counting service
+//!     ways beside a street nor ramps beside the road one stays on: `fork`;
+//!   - a left or right turn where nothing goes on ahead and the road taken goes on through the
+//!     junction the other way (a T), the road driven so far going on by neither: `end of road`;
+//!   - otherwise `turn` with a modifier, or `new name` when going straight or where there is
+//!     no other road.
+//! * A stretch of another name shorter than [`OSCILLATION_MAX_M`] between two pieces of one
+//!   road (two `new name`s in a row, back to the first road) is folded away.
+//! * On the same road, a bend of 45° or more at a node that offers other ways is a `continue`
+//!   with a modifier where another road goes on ahead, else a `turn` (always a `turn` on an
+//!   unnamed way). A node without other ways never starts a step on its own, except a merge.
 //! * Consecutive roundabout segments become one `roundabout` step (with `exit`, the count of exits
-//!   up to and including the one taken), and the step after it starts with `exit roundabout`.
-//!   OSRM only emits that second instruction when asked for `roundabout_exits`; Meridian always
-//!   does, so that each step covers exactly one kind of road. As in OSRM, the `roundabout` step
-//!   carries the name of the road taken at the exit, which is what clients announce
-//!   ("take the 2nd exit onto …").
+//!   up to and including the one taken), and the step after it starts with `exit roundabout`
+//!   (carrying the same `exit`, as OSRM does). A roundabout of radius 20 m or more (estimated
+//!   from the arc driven) with a name of its own, not the name of a road through it, is a
+//!   `rotary` (`rotary_name`) left by an `exit rotary`. A small roundabout (radius up to 14 m)
+//!   left by one of its first three exits is a `roundabout turn`: one step with the exit and
+//!   the overall direction, covering the road after it too, as OSRM does. OSRM only emits the exit instruction when asked
+//!   for `roundabout_exits`; Meridian always does, so that each step covers one kind of road.
+//!   As in OSRM, the roundabout step carries the name of the road taken at the exit, which is
+//!   what clients announce ("take the 2nd exit onto …").
+//! * Every intersection lists all the roads that leave the junction (`bearings`, with `entry`
+//!   false for a turn a restriction forbids) plus the way the route came in by (`entry` false),
+//!   and `classes` `["motorway"]` where the way out is a motorway or motorway link.
+//!   Roads that only arrive there (one-way towards the junction) are not in the tiles' edge
+//!   lists and are missing.
 //!
 //! Bearings and turn angles are measured on the geometry around each segment boundary, skipping
 //! points closer than two metres to it so that tiny snapping pieces do not produce
 //! random directions.
 
+use graph::profile::RoadClass;
 use serde::{Serialize, Serializer};
 use spatial::LatLon;
+
+use super::names::{self, NameChange};
 
 /// Points closer than this to a boundary are ignored when measuring a bearing there.
 const MIN_BEARING_SPAN_M: f64 = 2.0;
@@ -37,6 +65,31 @@ const SLIGHT_MAX_DEG: f64 = 45.0;
 const TURN_MAX_DEG: f64 = 135.0;
 /// Below this a turn is "sharp"; from here on it is a U-turn.
 const SHARP_MAX_DEG: f64 = 170.0;
+/// Roads leaving within this of straight ahead are the branches of a fork.
+const FORK_MAX_DEG: f64 = 40.0;
+/// A branch this much straighter than every other is the obvious way on, not a fork.
+const OBVIOUS_MARGIN_DEG: f64 = 20.0;
+/// A named roundabout of at least this radius is a rotary.
+const ROTARY_MIN_RADIUS_M: f64 = 20.0;
+/// A roundabout of at most this radius, left by one of its first [`ROUNDABOUT_TURN_MAX_EXIT`]
+/// exits, is taken like an intersection: a `roundabout turn`.
+const ROUNDABOUT_TURN_MAX_RADIUS_M: f64 = 14.0;
+const ROUNDABOUT_TURN_MAX_EXIT: u32 = 3;
+/// A stretch of another name shorter than this between two pieces of one road is not announced.
+const OSCILLATION_MAX_M: f64 = 200.0;
+
+/// Another road leaving the junction at a segment's end: neither the one the route takes next
+/// nor the way back.
+#[derive(Clone, Debug)]
+pub struct Road<'a> {
+    /// Degrees clockwise from north, leaving the junction.
+    pub bearing: u16,
+    pub name: &'a str,
+    pub reference: &'a str,
+    pub class: Option<RoadClass>,
+    /// False when a turn restriction forbids taking it from the road the route arrives by.
+    pub entry: bool,
+}
 
 /// One traversed piece of road along a route leg, in travel order. The first and last may be
 /// partial edges.
@@ -51,9 +104,11 @@ pub struct PathSegment<'a> {
     pub distance_m: f64,
     pub duration_s: f64,
     pub roundabout: bool,
-    /// How many other drivable ways leave the node at this segment's end (excluding the one taken
-    /// next and the way back); 0 means there is no choice there.
-    pub branches_at_end: u32,
+    /// `highway=*` class of the road, when known.
+    pub class: Option<RoadClass>,
+    /// The other drivable ways leaving the node at this segment's end (excluding the one taken
+    /// next and the way back); empty means there is no choice there (and at the leg's end).
+    pub others: Vec<Road<'a>>,
 }
 
 /// One OSRM `RouteStep`.
@@ -74,6 +129,9 @@ pub struct Step {
     pub mode: &'static str,
     /// Always `"right"`.
     pub driving_side: &'static str,
+    /// The name of the rotary, on `rotary` and `exit rotary` steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotary_name: Option<String>,
     pub maneuver: Maneuver,
     pub intersections: Vec<Intersection>,
 }
@@ -94,7 +152,8 @@ pub struct Maneuver {
     pub kind: ManeuverType,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modifier: Option<Modifier>,
-    /// Roundabouts only: the exit taken, counted from the entry.
+    /// Roundabouts and rotaries, on the entering and the exit step: the exit taken, counted
+    /// from the entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<u32>,
 }
@@ -110,10 +169,26 @@ pub enum ManeuverType {
     NewName,
     #[serde(rename = "continue")]
     Continue,
+    #[serde(rename = "end of road")]
+    EndOfRoad,
+    #[serde(rename = "fork")]
+    Fork,
+    #[serde(rename = "merge")]
+    Merge,
+    #[serde(rename = "on ramp")]
+    OnRamp,
+    #[serde(rename = "off ramp")]
+    OffRamp,
     #[serde(rename = "roundabout")]
     Roundabout,
     #[serde(rename = "exit roundabout")]
     ExitRoundabout,
+    #[serde(rename = "rotary")]
+    Rotary,
+    #[serde(rename = "exit rotary")]
+    ExitRotary,
+    #[serde(rename = "roundabout turn")]
+    RoundaboutTurn,
     #[serde(rename = "arrive")]
     Arrive,
 }
@@ -147,8 +222,16 @@ impl ManeuverType {
             ManeuverType::Turn => "turn",
             ManeuverType::NewName => "new name",
             ManeuverType::Continue => "continue",
+            ManeuverType::EndOfRoad => "end of road",
+            ManeuverType::Fork => "fork",
+            ManeuverType::Merge => "merge",
+            ManeuverType::OnRamp => "on ramp",
+            ManeuverType::OffRamp => "off ramp",
             ManeuverType::Roundabout => "roundabout",
             ManeuverType::ExitRoundabout => "exit roundabout",
+            ManeuverType::Rotary => "rotary",
+            ManeuverType::ExitRotary => "exit rotary",
+            ManeuverType::RoundaboutTurn => "roundabout turn",
             ManeuverType::Arrive => "arrive",
         }
     }
@@ -182,15 +265,14 @@ impl PartialEq<&str> for Modifier {
     }
 }
 
-/// One OSRM `Intersection`. Only the directions the route uses are known here, so `bearings` holds
-/// at most the way in (reversed, i.e. pointing back where the route came from) and the way out,
-/// sorted clockwise from north.
+/// One OSRM `Intersection`: every road at the junction, sorted clockwise from north.
 #[derive(Clone, Debug, Serialize)]
 pub struct Intersection {
     /// Written `[lon, lat]`.
     #[serde(serialize_with = "lon_lat")]
     pub location: LatLon,
     pub bearings: Vec<u16>,
+    /// Whether the route could leave by each road.
     pub entry: Vec<bool>,
     /// Index in `bearings` of the way the route arrives by; absent at `depart`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -198,6 +280,18 @@ pub struct Intersection {
     /// Index in `bearings` of the way the route leaves by; absent at `arrive`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<usize>,
+    /// OSRM's road classes of the way out: `motorway` (motorways and their links) only, as the
+    /// tiles carry no toll, ferry or tunnel flags yet; absent when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<&'static str>,
+}
+
+/// The OSRM classes of a road of class `class`.
+fn classes_of(class: Option<RoadClass>) -> Vec<&'static str> {
+    match class {
+        Some(RoadClass::Motorway | RoadClass::MotorwayLink) => vec!["motorway"],
+        _ => Vec::new(),
+    }
 }
 
 /// A point in OSRM's JSON order, `[lon, lat]`.
@@ -254,6 +348,50 @@ fn modifier_for(angle: f64) -> Modifier {
     }
 }
 
+/// `slight left` or `slight right`: the side of `angle` against the other branches' angles
+/// (a branch right of all others keeps right), `straight` between branches.
+fn side_of(angle: f64, others: &[f64]) -> Modifier {
+    if others.is_empty() {
+        return if angle < 0.0 {
+            Modifier::SlightLeft
+        } else {
+            Modifier::SlightRight
+        };
+    }
+    if others.iter().all(|&o| angle < o) {
+        Modifier::SlightLeft
+    } else if others.iter().all(|&o| angle > o) {
+        Modifier::SlightRight
+    } else {
+        Modifier::Straight
+    }
+}
+
+fn is_link(class: Option<RoadClass>) -> bool {
+    matches!(
+        class,
+        Some(
+            RoadClass::MotorwayLink
+                | RoadClass::TrunkLink
+                | RoadClass::PrimaryLink
+                | RoadClass::SecondaryLink
+                | RoadClass::TertiaryLink
+        )
+    )
+}
+
+/// Roads one leaves by an off ramp and joins by a merge.
+fn is_highway(class: Option<RoadClass>) -> bool {
+    matches!(class, Some(RoadClass::Motorway | RoadClass::Trunk))
+}
+
+/// Whether a road of class `other` is a minor way next to one of class `ours` (a driveway or
+/// parking aisle beside a street): such a way never makes a fork.
+fn minor_beside(other: Option<RoadClass>, ours: Option<RoadClass>) -> bool {
+    let minor = |c: Option<RoadClass>| matches!(c, Some(RoadClass::Service | RoadClass::Track));
+    minor(other) && !minor(ours)
+}
+
 /// The leg's geometry as one deduplicated polyline, with bearing look-ups around its points.
 struct Line {
     points: Vec<LatLon>,
@@ -290,55 +428,94 @@ impl Line {
         }
     }
 
-    /// The intersection at point `k`, from the directions the route uses there.
-    fn intersection(&self, k: usize) -> Intersection {
-        intersection_at(self.points[k], self.bearing_into(k), self.bearing_out_of(k))
+    /// The intersection at point `k`, with the other roads leaving there.
+    fn intersection(&self, k: usize, others: &[Road<'_>]) -> Intersection {
+        intersection_at(
+            self.points[k],
+            self.bearing_into(k),
+            self.bearing_out_of(k),
+            others,
+        )
     }
 }
 
-fn intersection_at(location: LatLon, before: Option<f64>, after: Option<f64>) -> Intersection {
+/// What a bearing of an intersection is.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    In,
+    Out,
+    /// Both: a U-turn leaves by the way it came in.
+    InOut,
+    Other(bool),
+}
+
+fn intersection_at(
+    location: LatLon,
+    before: Option<f64>,
+    after: Option<f64>,
+    others: &[Road<'_>],
+) -> Intersection {
     let back = before.map(|b| whole_deg(b + 180.0));
     let out = after.map(whole_deg);
-    let mut bearings: Vec<u16> = back.into_iter().chain(out).collect();
-    bearings.sort_unstable();
-    bearings.dedup(); // a U-turn leaves by the way it came in: one road, in == out
-    if bearings.is_empty() {
-        // A zero-length leg: still give clients one well-formed bearing.
-        bearings.push(0);
+    let mut roads: Vec<(u16, Role)> = Vec::with_capacity(others.len() + 2);
+    match (back, out) {
+        (Some(b), Some(o)) if b == o => roads.push((b, Role::InOut)),
+        _ => {
+            roads.extend(back.map(|b| (b, Role::In)));
+            roads.extend(out.map(|o| (o, Role::Out)));
+        }
     }
-    let index = |b: Option<u16>| b.and_then(|b| bearings.iter().position(|&x| x == b));
-    let (in_idx, out_idx) = (index(back), index(out));
-    // Where the route goes on, it does not offer turning back onto the road it came by, so that
-    // road is not marked enterable; the road taken, and any lone road at depart/arrive, is.
-    let entry = (0..bearings.len())
-        .map(|i| out_idx.is_none() || Some(i) == out_idx || Some(i) != in_idx)
+    roads.extend(
+        others
+            .iter()
+            .map(|r| (r.bearing % 360, Role::Other(r.entry))),
+    );
+    if roads.is_empty() {
+        // A zero-length leg: still give clients one well-formed bearing.
+        roads.push((0, Role::Other(true)));
+    }
+    roads.sort_by_key(|r| r.0);
+    let position = |want: &[Role]| roads.iter().position(|r| want.contains(&r.1));
+    let in_idx = position(&[Role::In, Role::InOut]);
+    let out_idx = position(&[Role::Out, Role::InOut]);
+    // Where the route goes on, turning back onto the road it came by is not offered; at
+    // depart/arrive the lone road of the route is.
+    let entry = roads
+        .iter()
+        .map(|r| match r.1 {
+            Role::Out | Role::InOut => true,
+            Role::In => out_idx.is_none(),
+            Role::Other(entry) => entry,
+        })
         .collect();
     Intersection {
         location,
-        bearings,
+        bearings: roads.iter().map(|r| r.0).collect(),
         entry,
         r#in: in_idx,
         out: out_idx,
+        classes: Vec::new(),
     }
 }
 
 /// A segment mapped onto the deduplicated [`Line`]: it covers points `start..=end`, and its
 /// `start` is the previous piece's `end`.
 #[derive(Clone, Debug)]
-struct Piece<'a> {
+struct Piece<'s, 'a> {
     name: &'a str,
     reference: &'a str,
     roundabout: bool,
-    branches_at_end: u32,
+    class: Option<RoadClass>,
+    others: &'s [Road<'a>],
     distance: f64,
     duration: f64,
     start: usize,
     end: usize,
 }
 
-fn flatten<'a>(segments: &[PathSegment<'a>]) -> (Line, Vec<Piece<'a>>) {
+fn flatten<'s, 'a>(segments: &'s [PathSegment<'a>]) -> (Line, Vec<Piece<'s, 'a>>) {
     let mut points: Vec<LatLon> = Vec::new();
-    let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(segments.len());
+    let mut pieces: Vec<Piece<'_, '_>> = Vec::with_capacity(segments.len());
     for seg in segments {
         let start = points.len().saturating_sub(1);
         for &p in &seg.geometry {
@@ -350,7 +527,8 @@ fn flatten<'a>(segments: &[PathSegment<'a>]) -> (Line, Vec<Piece<'a>>) {
             name: seg.name,
             reference: seg.reference,
             roundabout: seg.roundabout,
-            branches_at_end: seg.branches_at_end,
+            class: seg.class,
+            others: &seg.others,
             distance: seg.distance_m,
             duration: seg.duration_s,
             start,
@@ -362,7 +540,7 @@ fn flatten<'a>(segments: &[PathSegment<'a>]) -> (Line, Vec<Piece<'a>>) {
 
 /// Folds negligible first/last pieces into their neighbour (see [`FOLD_END_PIECE_M`]), keeping
 /// their distance and duration so totals do not change.
-fn fold_end_pieces(pieces: &mut Vec<Piece<'_>>) {
+fn fold_end_pieces(pieces: &mut Vec<Piece<'_, '_>>) {
     while pieces.len() > 1 && pieces[0].distance < FOLD_END_PIECE_M {
         let first = pieces.remove(0);
         let next = &mut pieces[0];
@@ -374,7 +552,7 @@ fn fold_end_pieces(pieces: &mut Vec<Piece<'_>>) {
         let last = pieces.pop().expect("more than one piece");
         let prev = pieces.last_mut().expect("more than one piece");
         prev.end = last.end;
-        prev.branches_at_end = last.branches_at_end;
+        prev.others = last.others;
         prev.distance += last.distance;
         prev.duration += last.duration;
     }
@@ -388,8 +566,16 @@ enum Boundary {
     Step(ManeuverType, Option<Modifier>),
 }
 
-fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
-    let angle = line.turn_at(next.start);
+/// The maneuver at the boundary between `prev` and `next`, for a step so far on the road
+/// `current` (name, ref).
+fn classify(
+    line: &Line,
+    current: (&str, &str),
+    prev: &Piece<'_, '_>,
+    next: &Piece<'_, '_>,
+) -> Boundary {
+    let k = next.start;
+    let angle = line.turn_at(k);
     match (prev.roundabout, next.roundabout) {
         // Exit count and modifier need the whole roundabout; filled in afterwards.
         (false, true) => return Boundary::Step(ManeuverType::Roundabout, None),
@@ -399,16 +585,143 @@ fn classify(line: &Line, prev: &Piece<'_>, next: &Piece<'_>) -> Boundary {
         }
         (false, false) => {}
     }
-    if prev.name != next.name || prev.reference != next.reference {
-        if angle.abs() < STRAIGHT_MAX_DEG {
-            Boundary::Step(ManeuverType::NewName, Some(Modifier::Straight))
+    let change = names::compare(current, (next.name, next.reference));
+    let road_goes_on =
+        |r: &Road<'_>| names::compare(current, (r.name, r.reference)) == NameChange::Same;
+    // Angles of the other roads relative to the travel direction arriving here.
+    let rel: Vec<(f64, &Road<'_>)> = match line.bearing_into(k) {
+        Some(b) => prev
+            .others
+            .iter()
+            .map(|r| (turn_angle(b, f64::from(r.bearing)), r))
+            .collect(),
+        None => Vec::new(),
+    };
+    let choice = !prev.others.is_empty();
+
+    // Ramps: leaving onto a link, and joining a motorway or trunk from one.
+    // An on ramp leads to a motorway or trunk; a primary_link between two streets is a turn.
+    let ramp_to_highway = matches!(
+        next.class,
+        Some(RoadClass::MotorwayLink | RoadClass::TrunkLink)
+    );
+    let off = is_highway(prev.class);
+    if choice
+        && is_link(next.class)
+        && !is_link(prev.class)
+        && (off || ramp_to_highway)
+        && angle.abs() < TURN_MAX_DEG
+    {
+        let kind = if off {
+            ManeuverType::OffRamp
         } else {
+            ManeuverType::OnRamp
+        };
+        let modifier = if angle.abs() < SLIGHT_MAX_DEG {
+            let near: Vec<f64> = rel
+                .iter()
+                .map(|r| r.0)
+                .filter(|a| a.abs() < SLIGHT_MAX_DEG)
+                .collect();
+            side_of(angle, &near)
+        } else {
+            modifier_for(angle)
+        };
+        return Boundary::Step(kind, Some(modifier));
+    }
+    if is_link(prev.class)
+        && is_highway(next.class)
+        && change != NameChange::Same
+        && angle.abs() < SLIGHT_MAX_DEG
+    {
+        let modifier = if angle < 0.0 {
+            Modifier::SlightLeft
+        } else {
+            Modifier::SlightRight
+        };
+        return Boundary::Step(ManeuverType::Merge, Some(modifier));
+    }
+
+    if choice && angle.abs() < FORK_MAX_DEG {
+        // The other branches about as straight as ours (driveways beside a street, and ramps
+        // leaving a road one stays on, do not count).
+        let ramp_beside = |r: &Road<'_>| is_link(r.class) && !is_link(next.class);
+        let branches: Vec<(f64, &Road<'_>)> = rel
+            .iter()
+            .copied()
+            .filter(|(a, r)| {
+                r.entry
+                    && a.abs() < FORK_MAX_DEG
+                    && !minor_beside(r.class, next.class)
+                    && !ramp_beside(r)
+            })
+            .collect();
+        if !branches.is_empty() {
+            let we_go_on = change != NameChange::Different;
+            let it_goes_on = branches.iter().any(|(_, r)| road_goes_on(r));
+            let angles: Vec<f64> = branches.iter().map(|b| b.0).collect();
+            // Ours is the obvious way on: about straight, and clearly straighter than the rest.
+            let obvious = angle.abs() < STRAIGHT_MAX_DEG
+                && angles
+                    .iter()
+                    .all(|a| a.abs() >= angle.abs() + OBVIOUS_MARGIN_DEG);
+            match (we_go_on, it_goes_on) {
+                // The road simply goes on: the rules for the same road below decide.
+                (true, false) => {}
+                // Leaving the road that goes on by a slight branch.
+                (false, true) => {
+                    let modifier = match modifier_for(angle) {
+                        Modifier::Straight => side_of(angle, &angles),
+                        m => m,
+                    };
+                    return Boundary::Step(ManeuverType::Turn, Some(modifier));
+                }
+                _ if obvious => {}
+                _ => return Boundary::Step(ManeuverType::Fork, Some(side_of(angle, &angles))),
+            }
+        }
+    }
+
+    let unnamed = |r: (&str, &str)| r.0.trim().is_empty() && r.1.trim().is_empty();
+    let ahead = rel.iter().any(|(a, _)| a.abs() < FORK_MAX_DEG);
+    if choice && (SLIGHT_MAX_DEG..TURN_MAX_DEG).contains(&angle.abs()) && !ahead {
+        // A T: the road taken goes on through the junction the other way, nothing ahead.
+        let through = rel.iter().any(|(a, r)| {
+            a.signum() != angle.signum()
+                && (SLIGHT_MAX_DEG..TURN_MAX_DEG).contains(&a.abs())
+                && (names::compare((next.name, next.reference), (r.name, r.reference))
+                    == NameChange::Same
+                    || unnamed((next.name, next.reference)) && unnamed((r.name, r.reference)))
+        });
+        let goes_on = !unnamed(current) && rel.iter().any(|(_, r)| road_goes_on(r));
+        if through && change != NameChange::Same && !goes_on {
+            return Boundary::Step(ManeuverType::EndOfRoad, Some(modifier_for(angle)));
+        }
+    }
+
+    match change {
+        NameChange::Different if angle.abs() < STRAIGHT_MAX_DEG => {
+            Boundary::Step(ManeuverType::NewName, Some(Modifier::Straight))
+        }
+        // Where there is no other way, the bend is not a choice: only the name is news.
+        NameChange::Different if !choice && angle.abs() < TURN_MAX_DEG => {
+            Boundary::Step(ManeuverType::NewName, Some(modifier_for(angle)))
+        }
+        NameChange::Different => Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle))),
+        NameChange::Unnamed if choice && angle.abs() >= STRAIGHT_MAX_DEG => {
             Boundary::Step(ManeuverType::Turn, Some(modifier_for(angle)))
         }
-    } else if prev.branches_at_end > 0 && angle.abs() >= SLIGHT_MAX_DEG {
-        Boundary::Step(ManeuverType::Continue, Some(modifier_for(angle)))
-    } else {
-        Boundary::Merge
+        // Staying on a named road that bends while another road goes on ahead: `continue`;
+        // an unnamed way, or a bend with nothing ahead, is announced as a plain turn.
+        NameChange::Same if choice && angle.abs() >= SLIGHT_MAX_DEG => {
+            let kind = if ahead && !unnamed(current) {
+                ManeuverType::Continue
+            } else {
+                ManeuverType::Turn
+            };
+            Boundary::Step(kind, Some(modifier_for(angle)))
+        }
+        _ => Boundary::Merge,
     }
 }
 
@@ -421,9 +734,33 @@ struct Plan<'a> {
     exit: Option<u32>,
     name: &'a str,
     reference: &'a str,
+    rotary_name: Option<&'a str>,
 }
 
-fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
+/// The radius of the ring driven from point `from` to `to`, from its length and how far the
+/// heading turns; `None` when it turns too little to tell.
+fn ring_radius_m(line: &Line, from: usize, to: usize) -> Option<f64> {
+    let pts = &line.points[from..=to];
+    let mut length = 0.0;
+    let mut turned = 0.0;
+    let mut heading: Option<f64> = None;
+    for w in pts.windows(2) {
+        let d = w[0].haversine_m(w[1]);
+        if d < 0.5 {
+            continue;
+        }
+        length += d;
+        let b = w[0].bearing_deg(w[1]);
+        if let Some(h) = heading {
+            turned += turn_angle(h, b);
+        }
+        heading = Some(b);
+    }
+    let turned = turned.abs().to_radians();
+    (turned >= 30f64.to_radians()).then(|| length / turned)
+}
+
+fn plan_steps<'a>(line: &Line, pieces: &[Piece<'_, 'a>]) -> Vec<Plan<'a>> {
     let mut plans = vec![Plan {
         first: 0,
         last: 0,
@@ -432,9 +769,16 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
         exit: None,
         name: pieces[0].name,
         reference: pieces[0].reference,
+        rotary_name: None,
     }];
     for i in 1..pieces.len() {
-        match classify(line, &pieces[i - 1], &pieces[i]) {
+        let current = plans.last().expect("depart plan");
+        match classify(
+            line,
+            (current.name, current.reference),
+            &pieces[i - 1],
+            &pieces[i],
+        ) {
             Boundary::Merge => plans.last_mut().expect("depart plan").last = i,
             Boundary::Step(kind, modifier) => plans.push(Plan {
                 first: i,
@@ -444,13 +788,31 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
                 exit: None,
                 name: pieces[i].name,
                 reference: pieces[i].reference,
+                rotary_name: None,
             }),
         }
     }
-    for plan in plans
-        .iter_mut()
-        .filter(|p| p.kind == ManeuverType::Roundabout)
-    {
+    for p in 0..plans.len() {
+        if plans[p].kind != ManeuverType::Roundabout {
+            continue;
+        }
+        let plan = &mut plans[p];
+        let ring = &pieces[plan.first];
+        // A big roundabout with a name of its own (not a copied ref, nor the name of the road
+        // that enters or leaves it) is a rotary.
+        let own = ring.name != ring.reference && !ring.name.trim().is_empty();
+        let road_name = |i: Option<usize>| {
+            i.and_then(|i| pieces.get(i))
+                .is_some_and(|p| names::compare((ring.name, ""), (p.name, "")) == NameChange::Same)
+        };
+        let through_road = road_name(plan.first.checked_sub(1)) || road_name(Some(plan.last + 1));
+        let radius = ring_radius_m(line, ring.start, pieces[plan.last].end);
+        let big = radius.is_none_or(|r| r >= ROTARY_MIN_RADIUS_M);
+        let small = radius.is_some_and(|r| r <= ROUNDABOUT_TURN_MAX_RADIUS_M);
+        if own && !through_road && big {
+            plan.kind = ManeuverType::Rotary;
+            plan.rotary_name = Some(ring.name);
+        }
         let entry = pieces[plan.first].start;
         let leave = pieces[plan.last].end;
         let before = line.bearing_into(entry);
@@ -460,7 +822,7 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
                 // the leaving node is always one.
                 let passed = pieces[plan.first..plan.last]
                     .iter()
-                    .filter(|p| p.branches_at_end > 0)
+                    .filter(|p| !p.others.is_empty())
                     .count() as u32;
                 plan.exit = Some(passed + 1);
                 plan.name = exit_road.name;
@@ -469,6 +831,22 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
                 plan.modifier = before
                     .zip(after)
                     .map(|(b, a)| modifier_for(turn_angle(b, a)));
+                if small
+                    && plan.kind == ManeuverType::Roundabout
+                    && passed < ROUNDABOUT_TURN_MAX_EXIT
+                {
+                    plan.kind = ManeuverType::RoundaboutTurn;
+                }
+                let (exit, rotary_name) = (plan.exit, plan.rotary_name);
+                if let Some(next) = plans.get_mut(p + 1) {
+                    if next.kind == ManeuverType::ExitRoundabout {
+                        next.exit = exit;
+                        if rotary_name.is_some() {
+                            next.kind = ManeuverType::ExitRotary;
+                            next.rotary_name = rotary_name;
+                        }
+                    }
+                }
             }
             None => {
                 // The leg ends on the roundabout: no exit, direction towards the end point.
@@ -477,6 +855,53 @@ fn plan_steps<'a>(line: &Line, pieces: &[Piece<'a>]) -> Vec<Plan<'a>> {
                     .zip(towards_end)
                     .map(|(b, a)| modifier_for(turn_angle(b, a)));
             }
+        }
+    }
+    // A short stretch of another name between two pieces of the same road (a bridge, a square
+    // the road crosses) announced as two name changes is no maneuver at all.
+    let mut p = 1;
+    while p + 1 < plans.len() {
+        let (before, here, after) = (&plans[p - 1], &plans[p], &plans[p + 1]);
+        let short: f64 = pieces[here.first..=here.last]
+            .iter()
+            .map(|q| q.distance)
+            .sum();
+        if here.kind == ManeuverType::NewName
+            && after.kind == ManeuverType::NewName
+            && short < OSCILLATION_MAX_M
+            && names::compare(
+                (before.name, before.reference),
+                (after.name, after.reference),
+            ) == NameChange::Same
+        {
+            let last = after.last;
+            plans.drain(p..p + 2);
+            plans[p - 1].last = last;
+        } else {
+            p += 1;
+        }
+    }
+    // A roundabout turn is one maneuver, as in OSRM: the road after the ring is in its step.
+    let mut p = 1;
+    while p < plans.len() {
+        if plans[p].kind == ManeuverType::ExitRoundabout
+            && plans[p - 1].kind == ManeuverType::RoundaboutTurn
+        {
+            let exit_plan = plans.remove(p);
+            plans[p - 1].last = exit_plan.last;
+        } else {
+            p += 1;
+        }
+    }
+    // A leg that departs on a roundabout leaves it by an exit counted from the start.
+    for p in 1..plans.len() {
+        if plans[p].kind == ManeuverType::ExitRoundabout && plans[p].exit.is_none() {
+            let prev = &plans[p - 1];
+            let passed = pieces[prev.first..prev.last]
+                .iter()
+                .filter(|q| q.roundabout && !q.others.is_empty())
+                .count() as u32;
+            plans[p].exit = Some(passed + 1);
         }
     }
     plans
@@ -510,13 +935,22 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
             line.bearing_into(start)
         };
         let after = line.bearing_out_of(start);
-        let mut intersections = vec![intersection_at(line.points[start], before, after)];
+        let at_start: &[Road<'_>] = match plan.first.checked_sub(1) {
+            Some(p) if !depart => pieces[p].others,
+            _ => &[],
+        };
+        let mut first = intersection_at(line.points[start], before, after, at_start);
+        first.classes = classes_of(covered[0].class);
+        let mut intersections = vec![first];
         // Nodes passed without a maneuver but where other ways leave.
         intersections.extend(
-            covered[..covered.len() - 1]
-                .iter()
-                .filter(|p| p.branches_at_end > 0)
-                .map(|p| line.intersection(p.end)),
+            covered
+                .windows(2)
+                .filter(|w| !w[0].others.is_empty())
+                .map(|w| Intersection {
+                    classes: classes_of(w[1].class),
+                    ..line.intersection(w[0].end, w[0].others)
+                }),
         );
         steps.push(Step {
             name: plan.name.to_string(),
@@ -527,6 +961,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
             geometry,
             mode: "driving",
             driving_side: "right",
+            rotary_name: plan.rotary_name.map(str::to_string),
             maneuver: Maneuver {
                 location: line.points[start],
                 bearing_before: before.map_or(0, whole_deg),
@@ -552,6 +987,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
         geometry: vec![last_point, last_point],
         mode: "driving",
         driving_side: "right",
+        rotary_name: None,
         maneuver: Maneuver {
             location: last_point,
             bearing_before: before.map_or(0, whole_deg),
@@ -560,7 +996,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
             modifier: None,
             exit: None,
         },
-        intersections: vec![intersection_at(last_point, before, None)],
+        intersections: vec![intersection_at(last_point, before, None, &[])],
     });
     steps
 }
@@ -602,7 +1038,9 @@ mod tests {
     }
 
     /// A segment through points given as (metres east, metres north) of [`ORIGIN`].
-    fn seg<'a>(name: &'a str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment<'a> {
+    /// The other roads at the segment's end leave at `others` (bearings), all named
+    /// "Rua Lateral", residential.
+    fn seg<'a>(name: &'a str, points: &[(f64, f64)], others: &[u16]) -> PathSegment<'a> {
         let geometry: Vec<LatLon> = points.iter().map(|&(e, n)| at(e, n)).collect();
         let distance_m = geometry.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
         PathSegment {
@@ -612,14 +1050,41 @@ mod tests {
             distance_m,
             duration_s: distance_m / 10.0,
             roundabout: false,
-            branches_at_end,
+            class: Some(RoadClass::Residential),
+            others: others.iter().map(|&b| road(b, "Rua Lateral")).collect(),
         }
     }
 
-    fn ring<'a>(name: &'a str, points: &[(f64, f64)], branches_at_end: u32) -> PathSegment<'a> {
+    fn road(bearing: u16, name: &str) -> Road<'_> {
+        Road {
+            bearing,
+            name,
+            reference: "",
+            class: Some(RoadClass::Residential),
+            entry: true,
+        }
+    }
+
+    fn ring<'a>(name: &'a str, points: &[(f64, f64)], others: &[u16]) -> PathSegment<'a> {
         PathSegment {
             roundabout: true,
-            ..seg(name, points, branches_at_end)
+            ..seg(name, points, others)
+        }
+    }
+
+    /// A segment of road class `class` named `name` with ref `reference`.
+    fn classed<'a>(
+        class: RoadClass,
+        name: &'a str,
+        reference: &'a str,
+        points: &[(f64, f64)],
+        others: Vec<Road<'a>>,
+    ) -> PathSegment<'a> {
+        PathSegment {
+            reference,
+            class: Some(class),
+            others,
+            ..seg(name, points, &[])
         }
     }
 
@@ -676,8 +1141,8 @@ mod tests {
     #[test]
     fn straight_road_in_two_segments_is_depart_and_arrive() {
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (50.0, 0.0)], 1),
-            seg("Rua A", &[(50.0, 0.0), (120.0, 0.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (50.0, 0.0)], &[0]),
+            seg("Rua A", &[(50.0, 0.0), (120.0, 0.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
@@ -700,10 +1165,11 @@ mod tests {
         assert_eq!(depart.intersections[0].bearings, vec![90]);
         assert_eq!(depart.intersections[0].out, Some(0));
         assert_eq!(depart.intersections[0].r#in, None);
-        assert_eq!(depart.intersections[1].bearings, vec![90, 270]);
-        assert_eq!(depart.intersections[1].r#in, Some(1));
-        assert_eq!(depart.intersections[1].out, Some(0));
-        assert_eq!(depart.intersections[1].entry, vec![true, false]);
+        // Every road at the junction: the side road north too.
+        assert_eq!(depart.intersections[1].bearings, vec![0, 90, 270]);
+        assert_eq!(depart.intersections[1].r#in, Some(2));
+        assert_eq!(depart.intersections[1].out, Some(1));
+        assert_eq!(depart.intersections[1].entry, vec![true, true, false]);
 
         let arrive = &steps[1];
         assert_eq!(arrive.maneuver.location, at(120.0, 0.0));
@@ -721,8 +1187,8 @@ mod tests {
     fn l_shaped_right_turn_onto_another_street() {
         // East along Rua A, then south (clockwise: right) on Rua B.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 2),
-            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0, 90]),
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -738,16 +1204,16 @@ mod tests {
         assert_eq!(steps[0].geometry.last(), Some(&turn.maneuver.location));
         assert_eq!(turn.geometry, vec![at(100.0, 0.0), at(100.0, -80.0)]);
         let x = &turn.intersections[0];
-        assert_eq!(x.bearings, vec![180, 270]);
-        assert_eq!(x.entry, vec![true, false]);
-        assert_eq!((x.r#in, x.out), (Some(1), Some(0)));
+        assert_eq!(x.bearings, vec![0, 90, 180, 270]);
+        assert_eq!(x.entry, vec![true, true, true, false]);
+        assert_eq!((x.r#in, x.out), (Some(3), Some(2)));
     }
 
     #[test]
     fn left_turn() {
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
-            seg("Rua C", &[(100.0, 0.0), (100.0, 80.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[90]),
+            seg("Rua C", &[(100.0, 0.0), (100.0, 80.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -761,8 +1227,9 @@ mod tests {
     fn slight_turn_with_name_change() {
         // About 30° to the right of due east.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
-            seg("Rua D", &[(100.0, 0.0), (186.6, -50.0)], 0),
+            // Another road leaves 15° further right: the slight right is a choice.
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[135]),
+            seg("Rua D", &[(100.0, 0.0), (186.6, -50.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -779,8 +1246,8 @@ mod tests {
     #[test]
     fn straight_name_change_is_new_name() {
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
-            seg("Avenida E", &[(100.0, 0.0), (200.0, 5.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("Avenida E", &[(100.0, 0.0), (200.0, 5.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -796,9 +1263,9 @@ mod tests {
 
     #[test]
     fn ref_change_alone_starts_a_step() {
-        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], 0);
+        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], &[]);
         a.reference = "A28";
-        let mut b = seg("", &[(100.0, 0.0), (200.0, 0.0)], 0);
+        let mut b = seg("", &[(100.0, 0.0), (200.0, 0.0)], &[]);
         b.reference = "A4";
         let steps = build_steps(&[a, b]);
         assert_eq!(steps.len(), 3);
@@ -810,8 +1277,8 @@ mod tests {
     fn same_name_sharp_bend_at_junction_is_continue() {
         // East, then back west-south-west: about 150° to the right.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 1),
-            seg("Rua A", &[(100.0, 0.0), (13.4, -50.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[90]),
+            seg("Rua A", &[(100.0, 0.0), (13.4, -50.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(
@@ -829,9 +1296,9 @@ mod tests {
     fn same_name_bends_without_a_choice_are_merged() {
         // A right-angle bend, then a hairpin, both at nodes with no other way out.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
-            seg("Rua A", &[(100.0, 0.0), (100.0, -100.0)], 0),
-            seg("Rua A", &[(100.0, -100.0), (110.0, 0.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("Rua A", &[(100.0, 0.0), (100.0, -100.0)], &[]),
+            seg("Rua A", &[(100.0, -100.0), (110.0, 0.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
@@ -842,8 +1309,8 @@ mod tests {
     #[test]
     fn same_name_slight_bend_at_junction_is_merged() {
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 3),
-            seg("Rua A", &[(100.0, 0.0), (186.6, -50.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0, 90, 180]),
+            seg("Rua A", &[(100.0, 0.0), (186.6, -50.0)], &[]),
         ];
         assert_eq!(build_steps(&segs).len(), 2);
     }
@@ -853,19 +1320,11 @@ mod tests {
     /// north (120, 20), then north on Rua N. Exits at the south node (passed) and north (taken).
     fn roundabout_route() -> Vec<PathSegment<'static>> {
         vec![
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], 0),
-            ring(
-                "Rotunda",
-                &[(100.0, 0.0), (105.9, -14.1), (120.0, -20.0)],
-                1,
-            ),
-            ring(
-                "Rotunda",
-                &[(120.0, -20.0), (134.1, -14.1), (140.0, 0.0)],
-                0,
-            ),
-            ring("Rotunda", &[(140.0, 0.0), (134.1, 14.1), (120.0, 20.0)], 1),
-            seg("Rua N", &[(120.0, 20.0), (120.0, 120.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            ring("", &[(100.0, 0.0), (105.9, -14.1), (120.0, -20.0)], &[180]),
+            ring("", &[(120.0, -20.0), (134.1, -14.1), (140.0, 0.0)], &[]),
+            ring("", &[(140.0, 0.0), (134.1, 14.1), (120.0, 20.0)], &[270]),
+            seg("Rua N", &[(120.0, 20.0), (120.0, 120.0)], &[]),
         ]
     }
 
@@ -899,9 +1358,18 @@ mod tests {
 
         let out = &steps[2];
         assert_eq!(out.maneuver.location, at(120.0, 20.0));
-        assert_eq!(out.maneuver.exit, None);
+        // The exit step carries the exit taken too, as in OSRM.
+        assert_eq!(out.maneuver.exit, Some(2));
         assert_eq!(out.maneuver.bearing_after, 0);
         assert_eq!(out.name, "Rua N");
+    }
+
+    #[test]
+    fn leg_departing_on_a_roundabout_counts_its_exit_from_the_start() {
+        let segs = roundabout_route()[1..].to_vec();
+        let steps = build_steps(&segs);
+        assert_eq!(steps[1].maneuver.kind, "exit roundabout");
+        assert_eq!(steps[1].maneuver.exit, Some(2));
     }
 
     #[test]
@@ -910,7 +1378,7 @@ mod tests {
         let steps = build_steps(&segs);
         assert_eq!(steps[1].maneuver.kind, "roundabout");
         assert_eq!(steps[1].maneuver.exit, None);
-        assert_eq!(steps[1].name, "Rotunda");
+        assert_eq!(steps[1].name, "");
         assert_eq!(steps.len(), 3);
     }
 
@@ -919,10 +1387,10 @@ mod tests {
         for segs in [
             roundabout_route(),
             vec![
-                seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], 1),
-                seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], 2),
-                seg("Rua C", &[(100.0, 0.0), (100.0, 90.0)], 0),
-                seg("Rua C", &[(100.0, 90.0), (100.0, 90.5)], 0),
+                seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], &[180]),
+                seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], &[90, 180]),
+                seg("Rua C", &[(100.0, 0.0), (100.0, 90.0)], &[]),
+                seg("Rua C", &[(100.0, 90.0), (100.0, 90.5)], &[]),
             ],
         ] {
             let steps = build_steps(&segs);
@@ -945,8 +1413,8 @@ mod tests {
     fn tiny_first_piece_departs_on_the_street_driven() {
         // Snapped 0.4 m before the corner of Rua A: departing on Rua A would be noise.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], 1),
-            seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (0.4, 0.0)], &[180]),
+            seg("Rua B", &[(0.4, 0.0), (100.0, 0.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
@@ -958,8 +1426,8 @@ mod tests {
     fn bearings_skip_points_within_two_metres() {
         // A 0.5 m kink pointing north right at the corner must not decide the bearing.
         let segs = [
-            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0), (100.0, 0.5)], 1),
-            seg("Rua B", &[(100.0, 0.5), (100.0, -80.0)], 0),
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0), (100.0, 0.5)], &[90]),
+            seg("Rua B", &[(100.0, 0.5), (100.0, -80.0)], &[]),
         ];
         let steps = build_steps(&segs);
         assert_eq!(steps[1].maneuver.bearing_before, 90);
@@ -968,7 +1436,7 @@ mod tests {
 
     #[test]
     fn zero_length_leg_still_departs_and_arrives() {
-        let steps = build_steps(&[seg("Rua A", &[(5.0, 5.0), (5.0, 5.0)], 0)]);
+        let steps = build_steps(&[seg("Rua A", &[(5.0, 5.0), (5.0, 5.0)], &[])]);
         assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
         assert_eq!(steps[0].geometry, vec![at(5.0, 5.0), at(5.0, 5.0)]);
         assert_eq!(steps[0].distance, 0.0);
@@ -984,12 +1452,12 @@ mod tests {
     #[test]
     fn summary_picks_the_two_longest_named_roads_in_travel_order() {
         let segs = [
-            seg("Rua Curta", &[(0.0, 0.0), (10.0, 0.0)], 0),
-            seg("Avenida Longa", &[(10.0, 0.0), (300.0, 0.0)], 0),
-            seg("", &[(300.0, 0.0), (900.0, 0.0)], 0),
-            seg("Rua Media", &[(900.0, 0.0), (1000.0, 0.0)], 0),
-            seg("Rua Media", &[(1000.0, 0.0), (1100.0, 0.0)], 0),
-            seg("Rua Curta", &[(1100.0, 0.0), (1150.0, 0.0)], 0),
+            seg("Rua Curta", &[(0.0, 0.0), (10.0, 0.0)], &[]),
+            seg("Avenida Longa", &[(10.0, 0.0), (300.0, 0.0)], &[]),
+            seg("", &[(300.0, 0.0), (900.0, 0.0)], &[]),
+            seg("Rua Media", &[(900.0, 0.0), (1000.0, 0.0)], &[]),
+            seg("Rua Media", &[(1000.0, 0.0), (1100.0, 0.0)], &[]),
+            seg("Rua Curta", &[(1100.0, 0.0), (1150.0, 0.0)], &[]),
         ];
         assert_eq!(leg_summary(&segs), "Avenida Longa, Rua Media");
         assert_eq!(leg_summary(&segs[..2]), "Rua Curta, Avenida Longa");
@@ -1010,7 +1478,7 @@ mod tests {
         assert!(depart["maneuver"].get("modifier").is_none());
         assert!(depart["maneuver"].get("exit").is_none());
         assert!(depart["intersections"][0].get("in").is_none());
-        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], 0);
+        let mut a = seg("", &[(0.0, 0.0), (100.0, 0.0)], &[]);
         a.reference = "A28";
         let v = serde_json::to_value(&build_steps(&[a])[0]).unwrap();
         assert_eq!(v["ref"], "A28");
@@ -1018,5 +1486,517 @@ mod tests {
         let p = at(0.0, 0.0);
         assert_eq!(v["maneuver"]["location"], serde_json::json!([p.lon, p.lat]));
         assert_eq!(v["geometry"][0], serde_json::json!([p.lon, p.lat]));
+    }
+    #[test]
+    fn spelling_variants_of_one_street_are_one_step() {
+        let segs = [
+            seg(
+                "Rua Dr. Alfredo Magalhães",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                &[0],
+            ),
+            seg(
+                "Rua do Doutor Alfredo de Magalhães",
+                &[(100.0, 0.0), (200.0, 5.0)],
+                &[180],
+            ),
+            seg(
+                "RUA DOUTOR ALFREDO MAGALHAES",
+                &[(200.0, 5.0), (300.0, 5.0)],
+                &[],
+            ),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(kinds(&steps), vec![("depart", None), ("arrive", None)]);
+        assert_eq!(steps[0].name, "Rua Dr. Alfredo Magalhães");
+        // The junctions passed are still listed.
+        assert_eq!(steps[0].intersections.len(), 3);
+    }
+
+    #[test]
+    fn unnamed_piece_between_two_roads_is_not_announced() {
+        // Rua A, an unnamed piece straight on, Rua A again: one step.
+        let back = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("", &[(100.0, 0.0), (150.0, 0.0)], &[]),
+            seg("Rua A", &[(150.0, 0.0), (250.0, 0.0)], &[]),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&back)),
+            vec![("depart", None), ("arrive", None)]
+        );
+        // Rua A, unnamed, Rua B: one new name, compared with Rua A.
+        let on = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("", &[(100.0, 0.0), (150.0, 0.0)], &[]),
+            seg("Rua B", &[(150.0, 0.0), (250.0, 0.0)], &[]),
+        ];
+        let steps = build_steps(&on);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("new name", Some("straight")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[0].name, "Rua A");
+        assert_eq!(steps[1].name, "Rua B");
+        assert_eq!(steps[1].maneuver.location, at(150.0, 0.0));
+    }
+
+    #[test]
+    fn shared_ref_keeps_the_road_when_one_side_has_no_name_of_its_own() {
+        // The tiles store the ref as the name of a way without one.
+        let a = classed(
+            RoadClass::Trunk,
+            "EN 14",
+            "EN 14",
+            &[(0.0, 0.0), (100.0, 0.0)],
+            vec![],
+        );
+        let b = classed(
+            RoadClass::Trunk,
+            "Via Norte",
+            "EN 14",
+            &[(100.0, 0.0), (200.0, 0.0)],
+            vec![],
+        );
+        let c = classed(
+            RoadClass::Trunk,
+            "EN 14",
+            "EN 14",
+            &[(200.0, 0.0), (300.0, 0.0)],
+            vec![],
+        );
+        assert_eq!(build_steps(&[a, b, c]).len(), 2);
+        // Two names of their own are two roads, whatever the ref.
+        let d = classed(
+            RoadClass::Primary,
+            "Rua Dom Pedro V",
+            "EN 14",
+            &[(0.0, 0.0), (100.0, 0.0)],
+            vec![],
+        );
+        let e = classed(
+            RoadClass::Primary,
+            "Rua da Espinhosa",
+            "EN 14",
+            &[(100.0, 0.0), (200.0, 0.0)],
+            vec![],
+        );
+        assert_eq!(build_steps(&[d, e])[1].maneuver.kind, "new name");
+    }
+
+    #[test]
+    fn t_junction_where_the_road_ends_is_end_of_road() {
+        // East on Rua A into a T: Rua T runs north-south, nothing ahead.
+        let segs = [
+            PathSegment {
+                others: vec![road(0, "Rua T")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua T", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("end of road", Some("right")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].intersections[0].bearings, vec![0, 180, 270]);
+        assert_eq!(steps[1].intersections[0].entry, vec![true, true, false]);
+        // With a road going on ahead it is a plain turn.
+        let cross = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0, 90]),
+            seg("Rua T", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        assert_eq!(build_steps(&cross)[1].maneuver.kind, "turn");
+        // Where Rua A itself goes on to the left, leaving it to the right is a turn.
+        let bend = [
+            PathSegment {
+                others: vec![road(0, "Rua A")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua T", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        assert_eq!(build_steps(&bend)[1].maneuver.kind, "turn");
+    }
+
+    #[test]
+    fn split_into_two_similar_branches_is_a_fork() {
+        // East on Rua A; Rua B leaves 25° right (taken), Rua C 25° left.
+        let segs = [
+            PathSegment {
+                others: vec![road(65, "Rua C")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua B", &[(100.0, 0.0), (190.6, -42.3)], &[]),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("fork", Some("slight right")),
+                ("arrive", None)
+            ]
+        );
+        // Where Rua A goes on by one branch, taking it is no step, taking the other a turn.
+        let stay = [
+            PathSegment {
+                others: vec![road(65, "Rua C")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua A", &[(100.0, 0.0), (190.6, -42.3)], &[]),
+        ];
+        assert_eq!(build_steps(&stay).len(), 2);
+        let leave = [
+            PathSegment {
+                others: vec![road(65, "Rua A")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua B", &[(100.0, 0.0), (190.6, -42.3)], &[]),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&leave))[1],
+            ("turn", Some("slight right"))
+        );
+        // A driveway beside the street is no branch of a fork.
+        let mut driveway = road(65, "");
+        driveway.class = Some(RoadClass::Service);
+        let segs = [
+            PathSegment {
+                others: vec![driveway],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua B", &[(100.0, 0.0), (190.6, -42.3)], &[]),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&segs))[1],
+            ("turn", Some("slight right"))
+        );
+    }
+
+    #[test]
+    fn ramps_and_merges_follow_the_road_classes() {
+        let main_on = |class| Road {
+            class: Some(class),
+            ..road(90, "A 1")
+        };
+        // Off the motorway onto a link 20° to the right while the motorway goes on.
+        let off = [
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![main_on(RoadClass::Motorway)],
+            ),
+            classed(
+                RoadClass::MotorwayLink,
+                "",
+                "",
+                &[(100.0, 0.0), (194.0, -34.2)],
+                vec![],
+            ),
+        ];
+        let steps = build_steps(&off);
+        assert_eq!(kinds(&steps)[1], ("off ramp", Some("slight right")));
+        // The motorway and its link carry OSRM's `motorway` class; other roads none.
+        assert_eq!(steps[0].intersections[0].classes, vec!["motorway"]);
+        assert_eq!(steps[1].intersections[0].classes, vec!["motorway"]);
+        let v = serde_json::to_value(&steps[1].intersections[0]).unwrap();
+        assert_eq!(v["classes"], serde_json::json!(["motorway"]));
+        // From a city street onto a link: on ramp.
+        let on = [
+            classed(
+                RoadClass::Primary,
+                "Rua A",
+                "",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![main_on(RoadClass::Primary)],
+            ),
+            classed(
+                RoadClass::MotorwayLink,
+                "",
+                "",
+                &[(100.0, 0.0), (194.0, -34.2)],
+                vec![],
+            ),
+        ];
+        let steps = build_steps(&on);
+        assert_eq!(kinds(&steps)[1], ("on ramp", Some("slight right")));
+        assert!(steps[0].intersections[0].classes.is_empty());
+        let v = serde_json::to_value(&steps[0].intersections[0]).unwrap();
+        assert!(v.get("classes").is_none());
+        // From the link onto the motorway, bending left into it: merge, no choice needed.
+        let merge = [
+            classed(
+                RoadClass::MotorwayLink,
+                "",
+                "",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![],
+            ),
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(100.0, 0.0), (194.0, 34.2)],
+                vec![],
+            ),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&merge))[1],
+            ("merge", Some("slight left"))
+        );
+        // A primary_link between two streets is no ramp.
+        let minor = [
+            classed(
+                RoadClass::Primary,
+                "Rua A",
+                "",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![main_on(RoadClass::Primary)],
+            ),
+            classed(
+                RoadClass::PrimaryLink,
+                "",
+                "",
+                &[(100.0, 0.0), (186.6, -50.0)],
+                vec![],
+            ),
+        ];
+        assert_eq!(
+            kinds(&build_steps(&minor))[1],
+            ("turn", Some("slight right"))
+        );
+        // A link that meets a city street at a right angle is a turn.
+        let end = [
+            classed(
+                RoadClass::MotorwayLink,
+                "",
+                "",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![road(90, "Rua B")],
+            ),
+            classed(
+                RoadClass::Primary,
+                "Rua B",
+                "",
+                &[(100.0, 0.0), (100.0, -80.0)],
+                vec![],
+            ),
+        ];
+        assert_eq!(kinds(&build_steps(&end))[1], ("turn", Some("right")));
+    }
+
+    #[test]
+    fn named_roundabout_is_a_rotary() {
+        let mut segs = roundabout_route();
+        for s in &mut segs[1..4] {
+            s.name = "Rotunda da Boavista";
+        }
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("rotary", Some("left")),
+                ("exit rotary", Some("right")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].rotary_name.as_deref(), Some("Rotunda da Boavista"));
+        assert_eq!(steps[1].name, "Rua N");
+        assert_eq!(steps[2].maneuver.exit, Some(2));
+        let v = serde_json::to_value(&steps[1]).unwrap();
+        assert_eq!(v["rotary_name"], "Rotunda da Boavista");
+        // An unnamed roundabout has no rotary_name field.
+        let plain = serde_json::to_value(&build_steps(&roundabout_route())[1]).unwrap();
+        assert!(plain.get("rotary_name").is_none());
+    }
+
+    #[test]
+    fn forbidden_turn_is_not_an_entry() {
+        let mut no_left = road(0, "Rua F");
+        no_left.entry = false;
+        let segs = [
+            PathSegment {
+                others: vec![no_left, road(90, "Rua A")],
+                ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        let x = &build_steps(&segs)[1].intersections[0];
+        assert_eq!(x.bearings, vec![0, 90, 180, 270]);
+        assert_eq!(x.entry, vec![false, true, true, false]);
+        assert_eq!((x.r#in, x.out), (Some(3), Some(2)));
+    }
+    #[test]
+    fn clearly_straighter_branch_or_a_ramp_beside_is_no_fork() {
+        // Unnamed ways: ours 5° right, the other 35° left: the obvious way on, no step.
+        let obvious = [
+            PathSegment {
+                others: vec![road(55, "")],
+                ..seg("", &[(0.0, 0.0), (100.0, 0.0)], &[])
+            },
+            seg("", &[(100.0, 0.0), (199.6, -8.7)], &[]),
+        ];
+        assert_eq!(build_steps(&obvious).len(), 2);
+        // Staying on the motorway while a link leaves 10° to the right: no fork.
+        let ramp = Road {
+            class: Some(RoadClass::MotorwayLink),
+            ..road(100, "")
+        };
+        let stay = [
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![ramp],
+            ),
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(100.0, 0.0), (200.0, 0.0)],
+                vec![],
+            ),
+        ];
+        assert_eq!(build_steps(&stay).len(), 2);
+    }
+
+    #[test]
+    fn link_back_onto_the_same_road_is_no_merge() {
+        // A link piece inside the motorway's own junction, then the same motorway again.
+        let segs = [
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(0.0, 0.0), (100.0, 0.0)],
+                vec![],
+            ),
+            classed(
+                RoadClass::MotorwayLink,
+                "A 1",
+                "A 1",
+                &[(100.0, 0.0), (200.0, 0.0)],
+                vec![],
+            ),
+            classed(
+                RoadClass::Motorway,
+                "A 1",
+                "A 1",
+                &[(200.0, 0.0), (300.0, 5.0)],
+                vec![],
+            ),
+        ];
+        assert_eq!(build_steps(&segs).len(), 2);
+    }
+
+    #[test]
+    fn bend_on_an_unnamed_way_is_a_turn_and_on_a_named_one_with_a_road_ahead_a_continue() {
+        let bend = |name: &'static str, others: &[u16]| {
+            [
+                seg(name, &[(0.0, 0.0), (100.0, 0.0)], others),
+                seg(name, &[(100.0, 0.0), (100.0, -80.0)], &[]),
+            ]
+        };
+        assert_eq!(
+            kinds(&build_steps(&bend("", &[90])))[1],
+            ("turn", Some("right"))
+        );
+        assert_eq!(
+            kinds(&build_steps(&bend("Rua A", &[90])))[1],
+            ("continue", Some("right"))
+        );
+        // Nothing ahead: the named road's bend is announced as a turn.
+        assert_eq!(
+            kinds(&build_steps(&bend("Rua A", &[0])))[1],
+            ("turn", Some("right"))
+        );
+    }
+
+    #[test]
+    fn small_roundabout_is_a_roundabout_turn_and_a_through_named_one_no_rotary() {
+        // Radius 8 m: too small for a rotary, whatever its name; taken like a crossing.
+        let r = 8.0;
+        let c = |deg: f64| {
+            (
+                100.0 + r - r * deg.to_radians().cos(),
+                -r * deg.to_radians().sin(),
+            )
+        };
+        let segs = vec![
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            ring("Rotunda Pequena", &[c(0.0), c(45.0), c(90.0)], &[180]),
+            ring("Rotunda Pequena", &[c(90.0), c(135.0), c(180.0)], &[]),
+            seg("Rua N", &[c(180.0), (c(180.0).0 + 100.0, 0.0)], &[]),
+        ];
+        let steps = build_steps(&segs);
+        assert_eq!(
+            kinds(&steps),
+            vec![
+                ("depart", None),
+                ("roundabout turn", Some("straight")),
+                ("arrive", None)
+            ]
+        );
+        assert_eq!(steps[1].maneuver.exit, Some(2));
+        assert_eq!(steps[1].name, "Rua N");
+        assert!(steps[1].rotary_name.is_none());
+        let total: f64 = segs[1..].iter().map(|s| s.distance_m).sum();
+        assert!(close(steps[1].distance, total));
+        // A big ring named like the avenue that runs through it is that avenue, not a rotary.
+        let mut through = roundabout_route();
+        for s in &mut through[1..4] {
+            s.name = "Rua N";
+        }
+        assert_eq!(build_steps(&through)[1].maneuver.kind, "roundabout");
+    }
+    #[test]
+    fn name_change_at_a_bend_without_choice_is_new_name_with_a_modifier() {
+        let segs = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[]),
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        assert_eq!(kinds(&build_steps(&segs))[1], ("new name", Some("right")));
+        // With another road there, the same bend is a turn.
+        let choice = [
+            seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0]),
+            seg("Rua B", &[(100.0, 0.0), (100.0, -80.0)], &[]),
+        ];
+        assert_eq!(kinds(&build_steps(&choice))[1], ("turn", Some("right")));
+    }
+
+    #[test]
+    fn short_stretch_of_another_name_between_one_road_is_folded() {
+        let route = |bridge_m: f64| {
+            vec![
+                seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[0]),
+                seg("Ponte X", &[(100.0, 0.0), (100.0 + bridge_m, 0.0)], &[0]),
+                seg(
+                    "Rua A",
+                    &[(100.0 + bridge_m, 0.0), (300.0 + bridge_m, 0.0)],
+                    &[],
+                ),
+            ]
+        };
+        assert_eq!(
+            kinds(&build_steps(&route(150.0))),
+            vec![("depart", None), ("arrive", None)]
+        );
+        let long = build_steps(&route(400.0));
+        assert_eq!(long.len(), 4);
+        assert_eq!(long[1].name, "Ponte X");
+        let total: f64 = route(150.0).iter().map(|s| s.distance_m).sum();
+        assert!(close(build_steps(&route(150.0))[0].distance, total));
     }
 }

@@ -11,6 +11,7 @@ pub mod cost;
 pub mod guidance;
 pub mod hint;
 pub mod map_match;
+pub mod names;
 pub mod navigation;
 pub mod osrm;
 pub mod overlay;
@@ -815,14 +816,31 @@ impl Router {
                 }
                 geometry.push(q);
             }
-            let branches_at_end = if i + 1 < path.edges.len() {
-                let head_tile = self.store.tile(edge.target().tile)?;
-                let outs = head_tile.out_edges(edge.target().local).len() as u32;
-                let back = u32::from(edge.twin().is_some());
-                outs.saturating_sub(1 + back)
-            } else {
-                0
-            };
+            // The other roads at the edge's head, for the guidance (not needed without steps).
+            let mut others = Vec::new();
+            if with_steps {
+                if let Some(next) = path.edges.get(i + 1) {
+                    let head = edge.target();
+                    let head_tile = self.store.tile(head.tile)?;
+                    let forbidden = head_tile.forbidden_turns_at(head.local);
+                    for local in head_tile.out_edges(head.local) {
+                        let id = graph::EdgeId::new(head.tile, local);
+                        if id == next.edge || Some(id) == edge.twin() {
+                            continue;
+                        }
+                        let road = head_tile.edge(local);
+                        others.push(guidance::Road {
+                            bearing: road.bearing_start(),
+                            name: head_tile.name(road.name_index()),
+                            reference: head_tile.name(road.reference_index()),
+                            class: graph::profile::RoadClass::from_u8(road.class),
+                            entry: !forbidden
+                                .iter()
+                                .any(|t| t.from() == pe.edge && t.to_local() == local),
+                        });
+                    }
+                }
+            }
             segments.push(PathSegment {
                 name: tile.name(edge.name_index()),
                 reference: tile.name(edge.reference_index()),
@@ -834,7 +852,8 @@ impl Router {
                 distance_m: (pe.to_m - pe.from_m).max(0.0),
                 duration_s,
                 roundabout: edge.flags & graph::tile::flags::ROUNDABOUT != 0,
-                branches_at_end,
+                class: graph::profile::RoadClass::from_u8(edge.class),
+                others,
             });
         }
         if geometry.len() == 1 {

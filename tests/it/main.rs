@@ -9,6 +9,7 @@ mod common;
 mod exactness;
 mod foot;
 mod geocoding;
+mod guidance;
 #[cfg(feature = "analytics")]
 mod history;
 mod import;
