@@ -609,3 +609,71 @@ fn base64_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// With a foot graph the page offers Drive and Walk: a link with `mode=foot` routes on foot
+/// (the page shows `/route/v1/foot`'s answer), and picking Drive routes the same ends again
+/// by car (the page then shows `/route/v1/driving`'s). Without a foot graph the choice is hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walks_or_drives_as_picked_in_chromium() {
+    if !tool_available(
+        "walks_or_drives_as_picked_in_chromium",
+        &[CHROMIUM, CHROMEDRIVER],
+    ) {
+        return;
+    }
+    use meridian::server::{serve_on, Limits, ServerOptions};
+    let foot = std::sync::Arc::new(meridian::route::Router::new(std::sync::Arc::new(
+        meridian::graph::GraphStore::open(crate::common::foot_graph_dir(MAP)).unwrap(),
+    )));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = ServerOptions::from(Limits::default())
+        .with_tiles(crate::common::tiles_dir(MAP))
+        .with_foot(foot);
+    tokio::spawn(serve_on(router(MAP), listener, options, None));
+    let [from, to] = pick_endpoints(addr).await;
+    let api = |profile: &'static str| async move {
+        let url = format!(
+            "http://{addr}/route/v1/{profile}/{:.6},{:.6};{:.6},{:.6}?overview=full&geometries=geojson&steps=true",
+            from.lon, from.lat, to.lon, to.lat
+        );
+        let body: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        assert_eq!(body["code"], "Ok", "{profile}: {body}");
+        body["routes"][0]["distance"].as_f64().unwrap()
+    };
+    let (walk, drive) = (api("foot").await, api("driving").await);
+    assert!(
+        (walk - drive).abs() > 1.0,
+        "the two graphs give the same route"
+    );
+
+    let (s, driver, _profile) = browser().await;
+    s.post(
+        "url",
+        json!({"url": format!(
+            "http://{addr}/?from={:.6},{:.6}&to={:.6},{:.6}&mode=foot",
+            from.lon, from.lat, to.lon, to.lat
+        )}),
+    )
+    .await;
+    let (shown, _, _, _) = shown_route(&s).await;
+    assert_eq!(shown, walk, "the page walks");
+    let visible = s
+        .js("return !document.getElementById('mode').hidden && document.querySelector('#mode input[value=foot]').checked;", json!([]))
+        .await;
+    assert_eq!(visible, json!(true));
+    let drive_radio = s.element("#mode input[value=driving]").await;
+    s.post(&format!("element/{drive_radio}/click"), json!({}))
+        .await;
+    let driven = s
+        .wait_for(
+            "the driving route",
+            "const d = Number(document.getElementById('summary').dataset.distance);
+             return window.meridian.state.request.includes('/driving/') && d !== arguments[0] ? d : null;",
+            json!([walk]),
+        )
+        .await;
+    assert_eq!(driven.as_f64().unwrap(), drive, "the page drives");
+    drop(s);
+    drop(driver);
+}
