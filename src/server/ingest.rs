@@ -301,6 +301,12 @@ impl Drop for OpenConnection {
     }
 }
 
+/// Whether a connection goes on after a frame.
+enum Flow {
+    Continue,
+    Close,
+}
+
 async fn handle(stream: TcpStream, peer: std::net::IpAddr, ctx: Arc<IngestContext>) {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
@@ -311,26 +317,9 @@ async fn handle(stream: TcpStream, peer: std::net::IpAddr, ctx: Arc<IngestContex
         return;
     };
     let _open = OpenConnection::new(ctx.pipeline.metrics.clone());
-    let (mut sink, mut source) = ws.split();
-    let (out, mut outgoing) = mpsc::channel::<Message>(1024);
-    // Frames queued together (the acks of one batch) go out in one write and one flush.
-    let writer = tokio::spawn(async move {
-        'write: while let Some(first) = outgoing.recv().await {
-            let mut next = Some(first);
-            while let Some(m) = next.take() {
-                let closing = matches!(m, Message::Close(_));
-                if sink.feed(m).await.is_err() || closing {
-                    let _ = sink.flush().await;
-                    break 'write;
-                }
-                next = outgoing.try_recv().ok();
-            }
-            if sink.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (sink, mut source) = ws.split();
+    let (out, outgoing) = mpsc::channel::<Message>(1024);
+    let writer = tokio::spawn(write_frames(sink, outgoing));
     let mut conn = Connection {
         stream: None,
         navigation: None,
@@ -364,132 +353,168 @@ async fn handle(stream: TcpStream, peer: std::net::IpAddr, ctx: Arc<IngestContex
                 break;
             }
         }
-        let text = match next {
-            None | Some(Ok(Message::Close(_))) => break,
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Binary(bytes))) => {
-                if conn.stream.is_none() {
+        let flow = match next {
+            None | Some(Ok(Message::Close(_))) => Flow::Close,
+            Some(Ok(Message::Text(text))) => match serde_json::from_str(text.as_str()) {
+                Ok(message) => on_message(&ctx, &mut conn, peer, message, &out).await,
+                Err(e) => {
                     let _ = out
-                        .send(error_frame("Unauthorized", "send auth first", None))
+                        .send(error_frame("InvalidMessage", &e.to_string(), None))
                         .await;
-                    break;
+                    Flow::Continue
                 }
-                match decode_binary_pings(&bytes) {
-                    Some(pings) => {
-                        let mut accepted = Vec::with_capacity(pings.len());
-                        for p in pings {
-                            accepted.extend(accept_ping(&ctx, &mut conn, p, &out).await);
-                        }
-                        submit_and_ack(&ctx, accepted, &out);
-                    }
-                    None => {
-                        let message = format!(
-                            "a binary frame holds whole {BINARY_PING_BYTES}-byte pings, not {} bytes",
-                            bytes.len()
-                        );
-                        let _ = out
-                            .send(error_frame("InvalidMessage", &message, None))
-                            .await;
-                    }
-                }
-                continue;
-            }
-            Some(Ok(_)) => continue,
+            },
+            Some(Ok(Message::Binary(bytes))) => on_binary(&ctx, &mut conn, &bytes, &out).await,
+            Some(Ok(_)) => Flow::Continue,
             Some(Err(e)) => {
                 let code = match e {
                     tokio_tungstenite::tungstenite::Error::Capacity(_) => "FrameTooLarge",
                     _ => "ProtocolError",
                 };
                 let _ = out.send(error_frame(code, &e.to_string(), None)).await;
-                break;
+                Flow::Close
             }
         };
-        let message: ClientMessage = match serde_json::from_str(text.as_str()) {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = out
-                    .send(error_frame("InvalidMessage", &e.to_string(), None))
-                    .await;
-                continue;
-            }
-        };
-        match (message, conn.device()) {
-            (ClientMessage::Auth { .. }, None) if !ctx.auth_failures.has_token(peer) => {
-                ctx.pipeline.metrics.ping_refused("RateLimited");
-                let _ = out
-                    .send(error_frame(
-                        "RateLimited",
-                        "too many failed authentications from this address; retry in a few seconds",
-                        None,
-                    ))
-                    .await;
-                break;
-            }
-            (ClientMessage::Auth { device, token }, None) => {
-                let expected = device_token(&ctx.secret, device);
-                if token.len() == expected.len()
-                    && constant_time_eq(token.as_bytes(), expected.as_bytes())
-                {
-                    conn.stream = Some(DeviceStream::new(device));
-                    let _ = out
-                        .send(Message::Text(
-                            json!({"type": "ready", "device": device})
-                                .to_string()
-                                .into(),
-                        ))
-                        .await;
-                } else {
-                    ctx.auth_failures.take(peer);
-                    let _ = out
-                        .send(error_frame("Unauthorized", "bad device token", None))
-                        .await;
-                    break;
-                }
-            }
-            (ClientMessage::Auth { .. }, Some(_)) => {
-                let _ = out
-                    .send(error_frame("InvalidMessage", "already authenticated", None))
-                    .await;
-            }
-            (_, None) => {
-                let _ = out
-                    .send(error_frame("Unauthorized", "send auth first", None))
-                    .await;
-                break;
-            }
-            (ClientMessage::Ping(p), Some(_)) => {
-                if let Some(logged) = accept_ping(&ctx, &mut conn, p, &out).await {
-                    submit_and_ack(&ctx, vec![logged], &out);
-                }
-            }
-            (ClientMessage::Pings { pings }, Some(_)) => {
-                let mut accepted = Vec::with_capacity(pings.len());
-                for p in pings {
-                    accepted.extend(accept_ping(&ctx, &mut conn, p, &out).await);
-                }
-                submit_and_ack(&ctx, accepted, &out);
-            }
-            (
-                ClientMessage::Navigate {
-                    destination,
-                    from,
-                    profile,
-                },
-                Some(_),
-            ) => start_navigation(&ctx, &mut conn, destination, from, profile, &out).await,
-            (ClientMessage::EndNavigation, Some(_)) => {
-                conn.navigation = None;
-                let _ = out
-                    .send(Message::Text(
-                        json!({"type": "navigation_ended"}).to_string().into(),
-                    ))
-                    .await;
-            }
+        if matches!(flow, Flow::Close) {
+            break;
         }
     }
     let _ = out.send(Message::Close(None)).await;
     drop(out);
     let _ = writer.await;
+}
+
+/// Sends a connection's frames; frames queued together (the acks of one batch) go out in one
+/// write and one flush.
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<
+        tokio_tungstenite::WebSocketStream<TcpStream>,
+        Message,
+    >,
+    mut outgoing: mpsc::Receiver<Message>,
+) {
+    'write: while let Some(first) = outgoing.recv().await {
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            let closing = matches!(m, Message::Close(_));
+            if sink.feed(m).await.is_err() || closing {
+                let _ = sink.flush().await;
+                break 'write;
+            }
+            next = outgoing.try_recv().ok();
+        }
+        if sink.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// A binary frame: whole packed pings of an authenticated device.
+async fn on_binary(
+    ctx: &Arc<IngestContext>,
+    conn: &mut Connection,
+    bytes: &[u8],
+    out: &mpsc::Sender<Message>,
+) -> Flow {
+    if conn.stream.is_none() {
+        let _ = out
+            .send(error_frame("Unauthorized", "send auth first", None))
+            .await;
+        return Flow::Close;
+    }
+    match decode_binary_pings(bytes) {
+        Some(pings) => accept_and_submit(ctx, conn, pings, out).await,
+        None => {
+            let message = format!(
+                "a binary frame holds whole {BINARY_PING_BYTES}-byte pings, not {} bytes",
+                bytes.len()
+            );
+            let _ = out
+                .send(error_frame("InvalidMessage", &message, None))
+                .await;
+        }
+    }
+    Flow::Continue
+}
+
+/// Admits a frame's pings one by one and submits those accepted together.
+async fn accept_and_submit(
+    ctx: &Arc<IngestContext>,
+    conn: &mut Connection,
+    pings: Vec<PingMessage>,
+    out: &mpsc::Sender<Message>,
+) {
+    let mut accepted = Vec::with_capacity(pings.len());
+    for p in pings {
+        accepted.extend(accept_ping(ctx, conn, p, out).await);
+    }
+    submit_and_ack(ctx, accepted, out);
+}
+
+/// A JSON message: authentication first (limited per address), then pings and navigation.
+async fn on_message(
+    ctx: &Arc<IngestContext>,
+    conn: &mut Connection,
+    peer: std::net::IpAddr,
+    message: ClientMessage,
+    out: &mpsc::Sender<Message>,
+) -> Flow {
+    match (message, conn.device()) {
+        (ClientMessage::Auth { .. }, None) if !ctx.auth_failures.has_token(peer) => {
+            ctx.pipeline.metrics.ping_refused("RateLimited");
+            let _ = out
+                .send(error_frame(
+                    "RateLimited",
+                    "too many failed authentications from this address; retry in a few seconds",
+                    None,
+                ))
+                .await;
+            return Flow::Close;
+        }
+        (ClientMessage::Auth { device, token }, None) => {
+            let expected = device_token(&ctx.secret, device);
+            if token.len() != expected.len()
+                || !constant_time_eq(token.as_bytes(), expected.as_bytes())
+            {
+                ctx.auth_failures.take(peer);
+                let _ = out
+                    .send(error_frame("Unauthorized", "bad device token", None))
+                    .await;
+                return Flow::Close;
+            }
+            conn.stream = Some(DeviceStream::new(device));
+            let ready = json!({"type": "ready", "device": device}).to_string();
+            let _ = out.send(Message::Text(ready.into())).await;
+        }
+        (ClientMessage::Auth { .. }, Some(_)) => {
+            let _ = out
+                .send(error_frame("InvalidMessage", "already authenticated", None))
+                .await;
+        }
+        (_, None) => {
+            let _ = out
+                .send(error_frame("Unauthorized", "send auth first", None))
+                .await;
+            return Flow::Close;
+        }
+        (ClientMessage::Ping(p), Some(_)) => accept_and_submit(ctx, conn, vec![p], out).await,
+        (ClientMessage::Pings { pings }, Some(_)) => accept_and_submit(ctx, conn, pings, out).await,
+        (
+            ClientMessage::Navigate {
+                destination,
+                from,
+                profile,
+            },
+            Some(_),
+        ) => start_navigation(ctx, conn, destination, from, profile, out).await,
+        (ClientMessage::EndNavigation, Some(_)) => {
+            conn.navigation = None;
+            let ended = json!({"type": "navigation_ended"}).to_string();
+            let _ = out.send(Message::Text(ended.into())).await;
+        }
+    }
+    Flow::Continue
 }
 
 /// Admits a ping, feeds an active navigation session, and matches it: the ping as it goes into
