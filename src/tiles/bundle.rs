@@ -588,6 +588,251 @@ fn append<W: Write>(
     tar.append_data(&mut header, name, data)
 }
 
+/// The errors of one bundle being opened. Member names and tar errors come from the file: they
+/// are shown escaped, never as raw bytes.
+struct Refusals<'a> {
+    path: &'a str,
+}
+
+impl Refusals<'_> {
+    fn truncated(&self, detail: String) -> BundleError {
+        BundleError::Truncated {
+            path: self.path.to_string(),
+            detail: printable(&detail),
+        }
+    }
+
+    fn corrupt(&self, member: &str, detail: String) -> BundleError {
+        BundleError::Corrupt {
+            path: self.path.to_string(),
+            member: printable(member),
+            detail: printable(&detail),
+        }
+    }
+
+    fn not_a_bundle(&self, detail: String) -> BundleError {
+        BundleError::NotABundle {
+            path: self.path.to_string(),
+            detail: printable(&detail),
+        }
+    }
+}
+
+/// Every member's name and byte range in the mapped file, in order, by its tar header (the tar
+/// crate checks header checksums).
+fn locate_members(
+    map: &Mmap,
+    refuse: &Refusals<'_>,
+) -> Result<Vec<(String, Range<usize>)>, BundleError> {
+    let mut located: Vec<(String, Range<usize>)> = Vec::new();
+    let mut archive = tar::Archive::new(std::io::Cursor::new(&map[..]));
+    let entries = archive
+        .entries_with_seek()
+        .map_err(|e| refuse.not_a_bundle(e.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| match located.last() {
+            // A header cut by the end of the file: the bundle is short, not damaged.
+            Some((name, r)) if r.end.div_ceil(BLOCK) * BLOCK + BLOCK > map.len() => {
+                refuse.truncated(format!("the file ends after member {name}"))
+            }
+            Some((name, _)) => {
+                refuse.corrupt(name, format!("is followed by a bad tar header: {e}"))
+            }
+            None => refuse.not_a_bundle(e.to_string()),
+        })?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let start = entry.raw_file_position() as usize;
+        let end = start.saturating_add(entry.size() as usize);
+        located.push((name, start..end));
+    }
+    Ok(located)
+}
+
+/// The first member, the bundle manifest: present, whole, exactly as meridian writes it, of
+/// this format and version, and naming only data this build knows.
+fn read_manifest(
+    map: &Mmap,
+    located: &[(String, Range<usize>)],
+    refuse: &Refusals<'_>,
+) -> Result<BundleManifest, BundleError> {
+    let Some((first, first_range)) = located.first().cloned() else {
+        return Err(refuse.not_a_bundle("it holds no members".into()));
+    };
+    if first != MANIFEST_MEMBER {
+        return Err(refuse.not_a_bundle(format!(
+            "its first member is {first:?}, not {MANIFEST_MEMBER}"
+        )));
+    }
+    if first_range.end > map.len() {
+        return Err(refuse.truncated(format!("member {MANIFEST_MEMBER} is cut short")));
+    }
+    let manifest: BundleManifest =
+        serde_json::from_slice(&map[first_range.clone()]).map_err(|e| {
+            refuse.corrupt(
+                MANIFEST_MEMBER,
+                format!("is not a valid bundle manifest: {e}"),
+            )
+        })?;
+    // The manifest has no checksum of its own, and serde reads a misspelt optional key as
+    // absent (a flipped byte in "traffic" would silently drop the profiles): it must be
+    // exactly what the writer makes of the values read.
+    if serde_json::to_vec_pretty(&manifest).ok().as_deref() != Some(&map[first_range]) {
+        return Err(refuse.corrupt(
+            MANIFEST_MEMBER,
+            "is not in the form meridian writes (edited or damaged)".into(),
+        ));
+    }
+    if manifest.format != BUNDLE_FORMAT {
+        return Err(refuse.not_a_bundle(format!("format {:?}", manifest.format)));
+    }
+    if manifest.format_version != BUNDLE_FORMAT_VERSION {
+        return Err(BundleError::Version {
+            path: refuse.path.to_string(),
+            found: manifest.format_version,
+            expected: BUNDLE_FORMAT_VERSION,
+        });
+    }
+    // `traffic` is null or names the profile member; anything else this build would ignore.
+    if let Some(traffic) = &manifest.traffic {
+        let names_member = traffic == &serde_json::json!({ "profiles": PROFILES_MEMBER })
+            && manifest.members.iter().any(|m| m.name == PROFILES_MEMBER);
+        if !names_member {
+            return Err(refuse.corrupt(
+                MANIFEST_MEMBER,
+                format!("names traffic data this build does not know: {traffic}"),
+            ));
+        }
+    }
+    if let Some(p) = &manifest.places {
+        let names_member =
+            p.index == PLACES_MEMBER && manifest.members.iter().any(|m| m.name == PLACES_MEMBER);
+        if !names_member {
+            return Err(refuse.corrupt(
+                MANIFEST_MEMBER,
+                format!("names a places index this build does not know: {}", p.index),
+            ));
+        }
+    }
+    Ok(manifest)
+}
+
+/// The members after the manifest: all listed ones present, whole and with their checksums, no
+/// others, and the end-of-archive blocks after them. Returns their ranges by name.
+fn check_members(
+    map: &Mmap,
+    manifest: &BundleManifest,
+    members: &[(String, Range<usize>)],
+    refuse: &Refusals<'_>,
+) -> Result<HashMap<String, Range<usize>>, BundleError> {
+    let by_name: HashMap<String, Range<usize>> = members.iter().cloned().collect();
+    let mut end_of_data = 0;
+    for m in &manifest.members {
+        let Some(range) = by_name.get(&m.name) else {
+            return Err(refuse.truncated(format!("member {} is missing", m.name)));
+        };
+        if range.len() as u64 != m.size {
+            return Err(refuse.corrupt(
+                &m.name,
+                format!("has {} bytes, the manifest says {}", range.len(), m.size),
+            ));
+        }
+        if range.end > map.len() {
+            return Err(refuse.truncated(format!(
+                "member {} ends at byte {}, the file has {}",
+                m.name,
+                range.end,
+                map.len()
+            )));
+        }
+        if sha256_hex(&map[range.clone()]) != m.sha256 {
+            return Err(refuse.corrupt(&m.name, "fails its sha256 check".into()));
+        }
+        end_of_data = end_of_data.max(range.end);
+    }
+    let listed: std::collections::HashSet<&str> =
+        manifest.members.iter().map(|m| m.name.as_str()).collect();
+    if let Some((name, _)) = members.iter().find(|(n, _)| !listed.contains(n.as_str())) {
+        return Err(refuse.corrupt(name, "is not listed in the manifest".into()));
+    }
+    // A writer ends the archive with two zero blocks after the padded last member.
+    let expected_len = end_of_data.div_ceil(BLOCK) * BLOCK + 2 * BLOCK;
+    if map.len() < expected_len {
+        return Err(refuse.truncated(format!(
+            "it has {} bytes, its members and end-of-archive blocks need {expected_len}",
+            map.len()
+        )));
+    }
+    Ok(by_name)
+}
+
+/// Where each tile of a graph manifest lies in the mapped bundle (`None`: not bundled).
+type TileRanges = Vec<Option<Range<usize>>>;
+
+/// The bundled graph: its manifest member equals the copy in the bundle manifest, each tile
+/// member is the tile that manifest describes, and every tile of the area and its ring is
+/// there. Returns the graph manifest and each tile's range (`None`: not bundled).
+fn graph_tiles(
+    map: &Mmap,
+    manifest: &BundleManifest,
+    by_name: &HashMap<String, Range<usize>>,
+    refuse: &Refusals<'_>,
+) -> Result<(Manifest, TileRanges), BundleError> {
+    let graph_member = format!("{GRAPH_PREFIX}{MANIFEST_FILE}");
+    let graph_range = by_name
+        .get(&graph_member)
+        .ok_or_else(|| refuse.truncated(format!("member {graph_member} is missing")))?;
+    let graph_manifest: Manifest = serde_json::from_slice(&map[graph_range.clone()])
+        .map_err(|e| refuse.corrupt(&graph_member, format!("is not a graph manifest: {e}")))?;
+    if graph_manifest != manifest.graph_manifest
+        || graph_manifest.graph_version != manifest.graph.graph_version
+    {
+        return Err(refuse.corrupt(
+            &graph_member,
+            "differs from the graph manifest in manifest.json".into(),
+        ));
+    }
+    let listed: HashMap<&str, &Member> = manifest
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), m))
+        .collect();
+    let mut ranges = vec![None; graph_manifest.tiles.len()];
+    for (i, entry) in graph_manifest.tiles.iter().enumerate() {
+        let name = format!("{GRAPH_PREFIX}{}", entry.file);
+        if let Some(range) = by_name.get(&name) {
+            if listed
+                .get(name.as_str())
+                .is_none_or(|m| m.sha256 != entry.sha256)
+            {
+                return Err(refuse.corrupt(
+                    &name,
+                    format!(
+                        "is not tile {} of graph version {}",
+                        entry.geohash, graph_manifest.graph_version
+                    ),
+                ));
+            }
+            ranges[i] = Some(range.clone());
+        }
+    }
+    for g in manifest
+        .graph
+        .area_tiles
+        .iter()
+        .chain(&manifest.graph.ring_tiles)
+    {
+        let held = graph_manifest
+            .tiles
+            .iter()
+            .position(|t| &t.geohash == g)
+            .is_some_and(|i| ranges[i].is_some());
+        if !held {
+            return Err(refuse.truncated(format!("graph tile {g} is missing")));
+        }
+    }
+    Ok((graph_manifest, ranges))
+}
+
 /// An opened, verified bundle: its manifest, members located in the mapped file, and a graph
 /// store reading the bundled tiles in place.
 pub struct Bundle {
@@ -603,212 +848,17 @@ impl Bundle {
     /// tile against it); a corrupt or truncated bundle is refused with the member named.
     pub fn open(path: impl AsRef<Path>) -> Result<Bundle, BundleError> {
         let path = path.as_ref().to_path_buf();
-        let shown = path.display().to_string();
         let file = std::fs::File::open(&path).map_err(read_err(&path))?;
         // SAFETY: bundles are written once (to a temporary name, then renamed) and only read.
         let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(read_err(&path))?);
-        // Member names and tar errors come from the file: shown escaped, never as raw bytes.
-        let truncated = |detail: String| BundleError::Truncated {
-            path: shown.clone(),
-            detail: printable(&detail),
-        };
-        let corrupt = |member: &str, detail: String| BundleError::Corrupt {
-            path: shown.clone(),
-            member: printable(member),
-            detail: printable(&detail),
-        };
-
-        // Locate members by their tar headers (the tar crate checks header checksums).
-        let mut located: Vec<(String, Range<usize>)> = Vec::new();
-        let mut archive = tar::Archive::new(std::io::Cursor::new(&map[..]));
-        let entries = archive
-            .entries_with_seek()
-            .map_err(|e| BundleError::NotABundle {
-                path: shown.clone(),
-                detail: printable(&e.to_string()),
-            })?;
-        for entry in entries {
-            let entry = entry.map_err(|e| match located.last() {
-                // A header cut by the end of the file: the bundle is short, not damaged.
-                Some((name, r)) if r.end.div_ceil(BLOCK) * BLOCK + BLOCK > map.len() => {
-                    truncated(format!("the file ends after member {name}"))
-                }
-                Some((name, _)) => corrupt(name, format!("is followed by a bad tar header: {e}")),
-                None => BundleError::NotABundle {
-                    path: shown.clone(),
-                    detail: printable(&e.to_string()),
-                },
-            })?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let start = entry.raw_file_position() as usize;
-            let end = start.saturating_add(entry.size() as usize);
-            located.push((name, start..end));
-        }
-        let Some((first, first_range)) = located.first().cloned() else {
-            return Err(BundleError::NotABundle {
-                path: shown,
-                detail: "it holds no members".into(),
-            });
-        };
-        if first != MANIFEST_MEMBER {
-            return Err(BundleError::NotABundle {
-                path: shown,
-                detail: format!("its first member is {first:?}, not {MANIFEST_MEMBER}"),
-            });
-        }
-        if first_range.end > map.len() {
-            return Err(truncated(format!("member {MANIFEST_MEMBER} is cut short")));
-        }
-        let manifest: BundleManifest =
-            serde_json::from_slice(&map[first_range.clone()]).map_err(|e| {
-                corrupt(
-                    MANIFEST_MEMBER,
-                    format!("is not a valid bundle manifest: {e}"),
-                )
-            })?;
-        // The manifest has no checksum of its own, and serde reads a misspelt optional key as
-        // absent (a flipped byte in "traffic" would silently drop the profiles): it must be
-        // exactly what the writer makes of the values read.
-        if serde_json::to_vec_pretty(&manifest).ok().as_deref() != Some(&map[first_range]) {
-            return Err(corrupt(
-                MANIFEST_MEMBER,
-                "is not in the form meridian writes (edited or damaged)".into(),
-            ));
-        }
-        if manifest.format != BUNDLE_FORMAT {
-            return Err(BundleError::NotABundle {
-                path: shown,
-                detail: format!("format {:?}", manifest.format),
-            });
-        }
-        if manifest.format_version != BUNDLE_FORMAT_VERSION {
-            return Err(BundleError::Version {
-                path: shown,
-                found: manifest.format_version,
-                expected: BUNDLE_FORMAT_VERSION,
-            });
-        }
-        // `traffic` is null or names the profile member; anything else this build would ignore.
-        if let Some(traffic) = &manifest.traffic {
-            let names_member = traffic == &serde_json::json!({ "profiles": PROFILES_MEMBER })
-                && manifest.members.iter().any(|m| m.name == PROFILES_MEMBER);
-            if !names_member {
-                return Err(corrupt(
-                    MANIFEST_MEMBER,
-                    format!("names traffic data this build does not know: {traffic}"),
-                ));
-            }
-        }
-
-        if let Some(p) = &manifest.places {
-            let names_member = p.index == PLACES_MEMBER
-                && manifest.members.iter().any(|m| m.name == PLACES_MEMBER);
-            if !names_member {
-                return Err(corrupt(
-                    MANIFEST_MEMBER,
-                    format!("names a places index this build does not know: {}", p.index),
-                ));
-            }
-        }
-
-        // Members: all listed ones present, whole, and with their checksums; no others.
-        let by_name: HashMap<String, Range<usize>> = located[1..].iter().cloned().collect();
-        let mut end_of_data = 0;
-        for m in &manifest.members {
-            let Some(range) = by_name.get(&m.name) else {
-                return Err(truncated(format!("member {} is missing", m.name)));
-            };
-            if range.len() as u64 != m.size {
-                return Err(corrupt(
-                    &m.name,
-                    format!("has {} bytes, the manifest says {}", range.len(), m.size),
-                ));
-            }
-            if range.end > map.len() {
-                return Err(truncated(format!(
-                    "member {} ends at byte {}, the file has {}",
-                    m.name,
-                    range.end,
-                    map.len()
-                )));
-            }
-            if sha256_hex(&map[range.clone()]) != m.sha256 {
-                return Err(corrupt(&m.name, "fails its sha256 check".into()));
-            }
-            end_of_data = end_of_data.max(range.end);
-        }
-        let listed: HashMap<&str, &Member> = manifest
-            .members
-            .iter()
-            .map(|m| (m.name.as_str(), m))
-            .collect();
-        if let Some((name, _)) = located[1..]
-            .iter()
-            .find(|(n, _)| !listed.contains_key(n.as_str()))
-        {
-            return Err(corrupt(name, "is not listed in the manifest".into()));
-        }
-        // A writer ends the archive with two zero blocks after the padded last member.
-        let expected_len = end_of_data.div_ceil(BLOCK) * BLOCK + 2 * BLOCK;
-        if map.len() < expected_len {
-            return Err(truncated(format!(
-                "it has {} bytes, its members and end-of-archive blocks need {expected_len}",
-                map.len()
-            )));
-        }
-
-        // The graph: its manifest member equals the copy in the bundle manifest, and each tile
-        // member is the tile that manifest describes.
-        let graph_member = format!("{GRAPH_PREFIX}{MANIFEST_FILE}");
-        let graph_range = by_name
-            .get(&graph_member)
-            .ok_or_else(|| truncated(format!("member {graph_member} is missing")))?;
-        let graph_manifest: Manifest = serde_json::from_slice(&map[graph_range.clone()])
-            .map_err(|e| corrupt(&graph_member, format!("is not a graph manifest: {e}")))?;
-        if graph_manifest != manifest.graph_manifest
-            || graph_manifest.graph_version != manifest.graph.graph_version
-        {
-            return Err(corrupt(
-                &graph_member,
-                "differs from the graph manifest in manifest.json".into(),
-            ));
-        }
-        let mut ranges = vec![None; graph_manifest.tiles.len()];
-        for (i, entry) in graph_manifest.tiles.iter().enumerate() {
-            let name = format!("{GRAPH_PREFIX}{}", entry.file);
-            if let Some(range) = by_name.get(&name) {
-                if listed
-                    .get(name.as_str())
-                    .is_none_or(|m| m.sha256 != entry.sha256)
-                {
-                    return Err(corrupt(
-                        &name,
-                        format!(
-                            "is not tile {} of graph version {}",
-                            entry.geohash, graph_manifest.graph_version
-                        ),
-                    ));
-                }
-                ranges[i] = Some(range.clone());
-            }
-        }
-        for g in manifest
-            .graph
-            .area_tiles
-            .iter()
-            .chain(&manifest.graph.ring_tiles)
-        {
-            let held = graph_manifest
-                .tiles
-                .iter()
-                .position(|t| &t.geohash == g)
-                .is_some_and(|i| ranges[i].is_some());
-            if !held {
-                return Err(truncated(format!("graph tile {g} is missing")));
-            }
-        }
+        let shown = path.display().to_string();
+        let refuse = Refusals { path: &shown };
+        let located = locate_members(&map, &refuse)?;
+        let manifest = read_manifest(&map, &located, &refuse)?;
+        let by_name = check_members(&map, &manifest, &located[1..], &refuse)?;
+        let (graph_manifest, ranges) = graph_tiles(&map, &manifest, &by_name, &refuse)?;
         if let Err(why) = check_summary(&manifest, &graph_manifest) {
-            return Err(corrupt(MANIFEST_MEMBER, why));
+            return Err(refuse.corrupt(MANIFEST_MEMBER, why));
         }
         let store = GraphStore::open_mapped(&path, graph_manifest, map.clone(), ranges)?;
         let bundle = Bundle {
@@ -823,7 +873,7 @@ impl Bundle {
         if let Some(p) = &bundle.manifest.places {
             let kept = bundle.places()?.map_or(0, |i| i.file().entries.len());
             if kept != p.entries || p.entries > p.of_entries {
-                return Err(corrupt(
+                return Err(refuse.corrupt(
                     MANIFEST_MEMBER,
                     format!(
                         "says its places index holds {} of {} entries; it holds {kept}",
