@@ -563,6 +563,47 @@ async fn routes_between_two_typed_addresses_in_chromium() {
     eprintln!("map page screenshot: {}", path.display());
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000);
 
+    // The map shows street names: with the page's own text and drawings over the map hidden,
+    // the map area holds pixels as dark as label ink (no road colour is that dark).
+    let map_left = s
+        .js(
+            "for (const id of ['controls', 'status', 'scale', 'attribution', 'overlay'])
+               document.getElementById(id).style.visibility = 'hidden';
+             return document.getElementById('map').getBoundingClientRect().left;",
+            json!([]),
+        )
+        .await
+        .as_f64()
+        .unwrap();
+    let bare = s
+        .cmd(reqwest::Method::GET, "screenshot", None)
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.js(
+        "for (const id of ['controls', 'status', 'scale', 'attribution', 'overlay'])
+           document.getElementById(id).style.visibility = '';",
+        json!([]),
+    )
+    .await;
+    let pixmap = tiny_skia::Pixmap::decode_png(&base64_decode(&bare)).unwrap();
+    let w = pixmap.width();
+    let ink = pixmap
+        .pixels()
+        .iter()
+        .enumerate()
+        .filter(|(i, px)| {
+            (*i as u32 % w) as f64 > map_left + 2.0
+                && px.red() < 0x60
+                && px.green() < 0x60
+                && px.blue() < 0x60
+        })
+        .count();
+    eprintln!("map page screenshot: {ink} label-ink pixels over the map");
+    // Scaled down to fit, the labels are small: ~100 such pixels here; none without labels.
+    assert!(ink > 40, "no street names on the map ({ink} dark pixels)");
+
     // Clicking the map still works: with both ends set, a click starts over from there.
     let at = s
         .js(
