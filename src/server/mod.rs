@@ -188,45 +188,8 @@ pub fn routes(
         car: router.clone(),
         foot: options.foot.clone(),
     };
-    let health_router = router.clone();
-    let health_foot = options.foot.clone();
     let traffic_router = router.clone();
-    let health_node = cluster.clone();
-    let health = warp::path("health")
-        .and(warp::path::end())
-        .and(warp::get())
-        .map(move || {
-            let store = &health_router.store;
-            let m = store.manifest();
-            let traffic = health_router.traffic.current();
-            // A member whose Raft core stopped serves stale traffic and takes no pings: a load
-            // balancer or orchestrator must see it as down (503) and restart it.
-            let fatal = health_node.as_ref().and_then(|n| n.fatal());
-            let (status, code) = match &fatal {
-                Some(_) => ("fatal", StatusCode::SERVICE_UNAVAILABLE),
-                None => ("ok", StatusCode::OK),
-            };
-            let mut body = json!({
-                    "status": status,
-                    "graph": m.name,
-                    "graph_version": m.graph_version,
-                    "bbox": m.bbox.lon_lat_array(),
-                    "tiles": m.tiles.len(),
-                    "tiles_loaded": store.loaded_tiles(),
-                    "live_edges": traffic.live_edges,
-                    "traffic_published_ms": traffic.published_ms,
-                    "profile_edges": health_router.profiles.as_ref().map_or(0, |p| p.edges),
-            });
-            if let Some(foot) = &health_foot {
-                let f = foot.store.manifest();
-                body["foot_graph"] = f.name.clone().into();
-                body["foot_graph_version"] = f.graph_version.clone().into();
-            }
-            if let Some(why) = fatal {
-                body["error"] = why.into();
-            }
-            warp::reply::with_status(warp::reply::json(&body), code).into_response()
-        });
+    let health = health_route(router.clone(), options.foot.clone(), cluster.clone());
     let page = warp::path::end()
         .and(warp::method())
         .and(warp::header::headers_cloned())
@@ -288,10 +251,94 @@ pub fn routes(
             );
             response
         });
-    let cluster: BoxedFilter<(Response,)> = match cluster {
+    let cluster = cluster_member_routes(cluster, traffic_router, options.compute.clone());
+    let all = cluster
+        .or(health)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(page)
+        .unify()
+        .or(tiles)
+        .unify()
+        .or(nearest)
+        .unify()
+        .or(table)
+        .unify()
+        .or(trip)
+        .unify()
+        .or(matching)
+        .unify()
+        .or(geocode)
+        .unify()
+        .or(api)
+        .unify()
+        .recover(|r: warp::Rejection| async move {
+            Ok::<_, std::convert::Infallible>(
+                unauthorized_reply(&r)
+                    .unwrap_or_else(|| route_api::invalid_url("Unsupported method or URL")),
+            )
+        })
+        .unify();
+    cors::wrap(Arc::new(options.cors), all)
+}
+
+/// `GET /health`: the graph (and foot graph) served, tiles loaded, live traffic, and on a
+/// cluster member `503` with `"status": "fatal"` once a group's Raft core has stopped.
+fn health_route(
+    health_router: Arc<Router>,
+    health_foot: Option<Arc<Router>>,
+    health_node: Option<Arc<ClusterHost>>,
+) -> BoxedFilter<(Response,)> {
+    warp::path("health")
+        .and(warp::path::end())
+        .and(warp::get())
+        .map(move || {
+            let store = &health_router.store;
+            let m = store.manifest();
+            let traffic = health_router.traffic.current();
+            // A member whose Raft core stopped serves stale traffic and takes no pings: a load
+            // balancer or orchestrator must see it as down (503) and restart it.
+            let fatal = health_node.as_ref().and_then(|n| n.fatal());
+            let (status, code) = match &fatal {
+                Some(_) => ("fatal", StatusCode::SERVICE_UNAVAILABLE),
+                None => ("ok", StatusCode::OK),
+            };
+            let mut body = json!({
+                    "status": status,
+                    "graph": m.name,
+                    "graph_version": m.graph_version,
+                    "bbox": m.bbox.lon_lat_array(),
+                    "tiles": m.tiles.len(),
+                    "tiles_loaded": store.loaded_tiles(),
+                    "live_edges": traffic.live_edges,
+                    "traffic_published_ms": traffic.published_ms,
+                    "profile_edges": health_router.profiles.as_ref().map_or(0, |p| p.edges),
+            });
+            if let Some(foot) = &health_foot {
+                let f = foot.store.manifest();
+                body["foot_graph"] = f.name.clone().into();
+                body["foot_graph_version"] = f.graph_version.clone().into();
+            }
+            if let Some(why) = fatal {
+                body["error"] = why.into();
+            }
+            warp::reply::with_status(warp::reply::json(&body), code).into_response()
+        })
+        .boxed()
+}
+
+/// A cluster member's Raft RPC, `/cluster...` and `GET /traffic` (the live table as JSON);
+/// nothing on a server without a cluster.
+fn cluster_member_routes(
+    cluster: Option<Arc<ClusterHost>>,
+    traffic_router: Arc<Router>,
+    compute: Arc<ComputePool>,
+) -> BoxedFilter<(Response,)> {
+    match cluster {
         Some(node) => {
             let (traffic_host, traffic_router) = (node.clone(), traffic_router.clone());
-            let traffic_compute = options.compute.clone();
+            let traffic_compute = compute.clone();
             // The whole table as JSON is megabytes: built on the compute pool, not the runtime.
             let traffic = warp::path("traffic")
                 .and(warp::path::end())
@@ -325,36 +372,7 @@ pub fn routes(
         None => warp::any()
             .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
             .boxed(),
-    };
-    let all = cluster
-        .or(health)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(page)
-        .unify()
-        .or(tiles)
-        .unify()
-        .or(nearest)
-        .unify()
-        .or(table)
-        .unify()
-        .or(trip)
-        .unify()
-        .or(matching)
-        .unify()
-        .or(geocode)
-        .unify()
-        .or(api)
-        .unify()
-        .recover(|r: warp::Rejection| async move {
-            Ok::<_, std::convert::Infallible>(
-                unauthorized_reply(&r)
-                    .unwrap_or_else(|| route_api::invalid_url("Unsupported method or URL")),
-            )
-        })
-        .unify();
-    cors::wrap(Arc::new(options.cors), all)
+    }
 }
 
 /// Runs a request's CPU-bound work (searches, snapping) on the compute pool, off the async
