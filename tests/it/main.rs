@@ -18,6 +18,7 @@ mod map_match;
 mod map_page;
 mod navigation;
 mod osrm_api;
+mod osrm_conformance;
 mod overlay;
 mod overload;
 mod partition;
