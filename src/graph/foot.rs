@@ -247,6 +247,8 @@ pub fn foot_way_profile(tags: &[(&str, &str)]) -> Option<WayProfile> {
         backward_speed_kmh: speed,
         // Walkers go around a roundabout on its sidewalk: no "take the n-th exit" steps.
         roundabout: false,
+        toll: false,
+        ferry: false,
         name,
         reference,
     })

@@ -68,6 +68,12 @@ pub struct Manifest {
     /// Derived files beside the tiles; absent in manifests written before they existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sidecars: Vec<SidecarEntry>,
+    /// The edge flags beyond roundabout/snappable this import wrote (`toll`, `ferry`; see
+    /// [`crate::tile::flags`]). Absent in graphs imported before they existed, whose tiles
+    /// have the same layout with those bits unset: such a graph opens as before, and a request
+    /// that needs a flag it lacks is refused (re-import to get it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edge_flags: Vec<String>,
 }
 
 /// A box as the manifest has always written it: `[min_lon, min_lat, max_lon, max_lat]`.
@@ -119,6 +125,11 @@ impl Manifest {
         let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, dir.join(MANIFEST_FILE))
+    }
+
+    /// Whether the import wrote edge flag `name` (`toll`, `ferry`).
+    pub fn has_edge_flag(&self, name: &str) -> bool {
+        self.edge_flags.iter().any(|f| f == name)
     }
 
     /// The sidecar of `kind`, if the manifest lists one.

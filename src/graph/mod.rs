@@ -6,6 +6,7 @@
 //! the tile index is the position of the tile's geohash in the manifest's sorted tile list.
 
 pub mod build;
+pub mod exclude;
 pub mod foot;
 pub mod manifest;
 pub mod mode;
@@ -14,6 +15,7 @@ pub mod profile;
 pub mod store;
 pub mod tile;
 
+pub use exclude::Exclude;
 pub use manifest::Manifest;
 pub use mode::Profile;
 pub use store::{GraphStore, StoreError};

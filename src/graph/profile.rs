@@ -487,6 +487,10 @@ pub struct WayProfile {
     pub backward_speed_kmh: f32,
     /// `junction=roundabout` or `junction=circular`.
     pub roundabout: bool,
+    /// `toll=yes` or `toll:motorcar=yes` (what `exclude=toll` avoids).
+    pub toll: bool,
+    /// `route=ferry` (a ferry line drawn on a car-class highway; `exclude=ferry` avoids it).
+    pub ferry: bool,
     /// `name`, falling back to `ref` (e.g. "A28"), else "".
     pub name: String,
     /// `ref` (multiple refs joined as "A1; E40"), or "".
@@ -522,6 +526,11 @@ pub fn car_way_profile(tags: &[(&str, &str)]) -> Option<WayProfile> {
     };
     let roundabout =
         tag(tags, "junction").is_some_and(|j| is_one_of(j, &["roundabout", "circular"]));
+    // A car's own toll tag wins over the general one (`toll=yes` + `toll:motorcar=no`).
+    let toll = tag(tags, "toll:motorcar")
+        .or_else(|| tag(tags, "toll"))
+        .is_some_and(is_yes);
+    let ferry = tag(tags, "route").is_some_and(|r| r.eq_ignore_ascii_case("ferry"));
 
     Some(WayProfile {
         class,
@@ -530,6 +539,8 @@ pub fn car_way_profile(tags: &[(&str, &str)]) -> Option<WayProfile> {
         forward_speed_kmh,
         backward_speed_kmh,
         roundabout,
+        toll,
+        ferry,
         name,
         reference,
     })
@@ -1229,6 +1240,29 @@ mod tests {
         );
         assert_eq!(
             car_way_profile(&[("highway", "primary"), ("oneway:motorcar", "reversible")]),
+            None
+        );
+    }
+
+    #[test]
+    fn toll_and_ferry_flags() {
+        assert!(profile(&[("highway", "motorway"), ("toll", "yes")]).toll);
+        assert!(profile(&[("highway", "primary"), ("toll:motorcar", "yes")]).toll);
+        assert!(
+            !profile(&[
+                ("highway", "primary"),
+                ("toll", "yes"),
+                ("toll:motorcar", "no")
+            ])
+            .toll
+        );
+        assert!(!profile(&[("highway", "primary"), ("toll", "no")]).toll);
+        assert!(!profile(&[("highway", "primary")]).toll);
+        assert!(profile(&[("highway", "unclassified"), ("route", "ferry")]).ferry);
+        assert!(!profile(&[("highway", "unclassified")]).ferry);
+        // A ferry line without a car highway class is not a road for the car import.
+        assert_eq!(
+            car_way_profile(&[("route", "ferry"), ("motor_vehicle", "yes")]),
             None
         );
     }

@@ -50,6 +50,12 @@ pub mod flags {
     pub const ROUNDABOUT: u8 = 1;
     /// Snapping may start or end a route here (the edge belongs to the routable core).
     pub const SNAPPABLE: u8 = 2;
+    /// A tolled road: the way is `toll=yes` (or `toll:motorcar=yes`), or a `barrier=toll_booth`
+    /// lies on the edge. Written by imports whose manifest lists `toll` in `edge_flags`.
+    pub const TOLL: u8 = 4;
+    /// A road that is also a ferry line (`route=ferry` on a car-class `highway`). Written by
+    /// imports whose manifest lists `ferry` in `edge_flags`.
+    pub const FERRY: u8 = 8;
 }
 
 /// A directed edge: a degree-2 chain of OSM nodes between two junctions, driven one way.

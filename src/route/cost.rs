@@ -8,7 +8,7 @@
 //! right-hand traffic) costs more than turning right, plus a fixed U-turn penalty.
 
 use graph::tile::{ArchivedEdge, ArchivedTile};
-use graph::{EdgeId, GlobalId};
+use graph::{EdgeId, Exclude, GlobalId};
 pub use traffic::speeds::{FreeFlow, SpeedSource};
 
 /// Turn cost parameters (seconds).
@@ -57,6 +57,8 @@ pub struct CostModel<S: SpeedSource> {
     turn_by_angle: [f32; 360],
     u_turn_penalty_s: f64,
     traffic_signal_s: f64,
+    /// Edges a route may not enter (`exclude=`): the turn onto one is refused.
+    exclude: Exclude,
 }
 
 impl<S: SpeedSource> CostModel<S> {
@@ -71,6 +73,30 @@ impl<S: SpeedSource> CostModel<S> {
             turn_by_angle,
             u_turn_penalty_s: params.u_turn_penalty_s,
             traffic_signal_s: params.traffic_signal_s,
+            exclude: Exclude::NONE,
+        }
+    }
+
+    /// The same costs, with the turn onto any edge of `exclude` refused (and such edges
+    /// costing infinity in [`CostModel::edge_cost_or_excluded_s`]).
+    pub fn excluding(mut self, exclude: Exclude) -> Self {
+        self.exclude = exclude;
+        self
+    }
+
+    /// The classes this model refuses.
+    pub fn exclude(&self) -> Exclude {
+        self.exclude
+    }
+
+    /// [`CostModel::edge_cost_s`], or infinity for an excluded edge (for searches that read
+    /// edge costs from a table rather than through [`CostModel::turn_cost_s`]).
+    #[inline]
+    pub fn edge_cost_or_excluded_s(&self, id: EdgeId, edge: &ArchivedEdge) -> f64 {
+        if self.exclude.excludes(edge) {
+            f64::INFINITY
+        } else {
+            self.edge_cost_s(id, edge)
         }
     }
 
@@ -81,6 +107,7 @@ impl<S: SpeedSource> CostModel<S> {
             turn_by_angle: self.turn_by_angle,
             u_turn_penalty_s: self.u_turn_penalty_s,
             traffic_signal_s: self.traffic_signal_s,
+            exclude: self.exclude,
         }
     }
 
@@ -92,8 +119,8 @@ impl<S: SpeedSource> CostModel<S> {
     }
 
     /// Cost of turning from `from` (arriving at node `via` of `via_tile`) onto `to`, which leaves
-    /// `via`; `None` when the turn is not allowed (turn restriction, or a U-turn anywhere but at a
-    /// dead end).
+    /// `via`; `None` when the turn is not allowed (turn restriction, a U-turn anywhere but at a
+    /// dead end, or `to` is excluded).
     #[inline]
     pub fn turn_cost_s(
         &self,
@@ -104,6 +131,9 @@ impl<S: SpeedSource> CostModel<S> {
         to_local: u32,
         to: &ArchivedEdge,
     ) -> Option<f64> {
+        if self.exclude.excludes(to) {
+            return None;
+        }
         let roads = via_tile.roads_at(via);
         let is_u_turn = from.twin() == Some(GlobalId::new(via_tile.index(), to_local));
         if is_u_turn && roads > 1 {

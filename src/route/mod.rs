@@ -87,6 +87,8 @@ pub struct SnapRules<'a> {
     pub approaches: &'a [Option<snap::Approach>],
     /// A previous answer's snap: used as is when valid (see [`hint`]).
     pub hints: &'a [Option<String>],
+    /// Roads of these classes are not snapped to (nor a hint onto one taken).
+    pub exclude: graph::Exclude,
 }
 
 impl<'a> SnapRules<'a> {
@@ -97,6 +99,7 @@ impl<'a> SnapRules<'a> {
             bearings: &options.bearings,
             approaches: &options.approaches,
             hints: &options.hints,
+            exclude: options.exclude,
         }
     }
 }
@@ -158,6 +161,10 @@ pub struct RouteOptions {
     pub depart_ms: Option<i64>,
     /// Which search answers (`None` = the router's default).
     pub algorithm: Option<Algorithm>,
+    /// Road classes the route may not use (`exclude=`). The overlay's weights know no
+    /// exclusions, so a request with any is answered by the A* (alternatives by the same
+    /// search over the flat road graph), with the excluded edges refused.
+    pub exclude: graph::Exclude,
 }
 
 thread_local! {
@@ -361,11 +368,13 @@ impl Router {
                     .and_then(|h| h.as_deref())
                     .and_then(|h| hint::decode(&self.store, h, p, radius));
                 if let Some(s) = hinted {
-                    return Ok(s);
+                    if !snap::is_excluded(&self.store, s.edge, rules.exclude)? {
+                        return Ok(s);
+                    }
                 }
                 let bearing = rules.bearings.get(i).copied().flatten();
                 let approach = rules.approaches.get(i).copied().flatten();
-                snap::snap_heading(&self.store, p, radius, bearing, approach)?
+                snap::snap_heading(&self.store, p, radius, bearing, approach, rules.exclude)?
                     .ok_or(RouteError::NoSegment(i))
             })
             .collect()
@@ -499,10 +508,7 @@ impl Router {
         let snaps = self.snap_within(points, &SnapRules::of(options))?;
         let (sources, targets) = endpoints(&snaps[0], &snaps[1]);
         let crow_m = snaps[0].location.haversine_m(snaps[1].location);
-        let algorithm = options
-            .algorithm
-            .unwrap_or_else(|| self.default_algorithm());
-        let found = if algorithm == Algorithm::Overlay && options.depart_ms.is_none() {
+        let found = if self.uses_overlay(options) {
             let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
             let current = live.current();
             let o = &live.overlay;
@@ -520,7 +526,9 @@ impl Router {
             })
         } else {
             let g = self.flat_graph()?;
-            let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
+            let model = self
+                .cost_model_at(options.depart_ms.unwrap_or_else(now_ms))
+                .excluding(options.exclude);
             let weights = overlay::Weights {
                 cost: overlay::customize::edge_costs(&self.store, &model)?,
                 cliques: Vec::new(),
@@ -533,6 +541,15 @@ impl Router {
         };
         let (best, others) = found.ok_or(RouteError::NoRoute)?;
         Ok((snaps, best, others))
+    }
+
+    /// Whether the overlay answers a request: asked for (or the default), with no departure
+    /// time and no exclusions, which its weights of now without exclusions cannot honour.
+    fn uses_overlay(&self, options: &RouteOptions) -> bool {
+        let algorithm = options
+            .algorithm
+            .unwrap_or_else(|| self.default_algorithm());
+        algorithm == Algorithm::Overlay && options.depart_ms.is_none() && options.exclude.is_empty()
     }
 
     /// The flat road graph of the store, built once (for the A*'s alternatives).
@@ -649,10 +666,7 @@ impl Router {
         snaps: Vec<Snap>,
         options: &RouteOptions,
     ) -> Result<RouteAnswer, RouteError> {
-        let algorithm = options
-            .algorithm
-            .unwrap_or_else(|| self.default_algorithm());
-        if algorithm == Algorithm::Overlay && options.depart_ms.is_none() {
+        if self.uses_overlay(options) {
             let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
             let current = live.current();
             return self
@@ -661,7 +675,9 @@ impl Router {
                 })
                 .map(|(answer, _)| answer);
         }
-        let model = self.cost_model_at(options.depart_ms.unwrap_or_else(now_ms));
+        let model = self
+            .cost_model_at(options.depart_ms.unwrap_or_else(now_ms))
+            .excluding(options.exclude);
         self.route_snaps(snaps, options, |from, to| {
             SPACE.with(|space| self.leg_with(&model, &mut space.borrow_mut(), from, to))
         })

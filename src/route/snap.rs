@@ -7,7 +7,7 @@
 //! directions, so a route starts or ends driving that way.
 
 use graph::nearby::{along_edge_m, visit_segments_near, SegmentHit};
-use graph::{EdgeId, GraphStore, StoreError};
+use graph::{EdgeId, Exclude, GraphStore, StoreError};
 use spatial::LatLon;
 
 /// First search radius; most points lie on or within metres of a road.
@@ -153,24 +153,31 @@ pub fn snap(
     point: LatLon,
     max_radius_m: f64,
 ) -> Result<Option<Snap>, StoreError> {
-    snap_heading(store, point, max_radius_m, None, None)
+    snap_heading(store, point, max_radius_m, None, None, Exclude::NONE)
 }
 
 /// [`snap`] to the nearest road with a direction within `bearing` (any road if `None`),
-/// keeping the directions `approach` allows.
+/// keeping the directions `approach` allows, and not of a class in `exclude` (a route that may
+/// not drive a road may not start or end on it either).
 pub fn snap_heading(
     store: &GraphStore,
     point: LatLon,
     max_radius_m: f64,
     bearing: Option<Bearing>,
     approach: Option<Approach>,
+    exclude: Exclude,
 ) -> Result<Option<Snap>, StoreError> {
     let mut radius = FIRST_RADIUS_M.min(max_radius_m);
     loop {
         let mut best: Option<SegmentHit> = None;
         let mut failed = None;
         visit_segments_near(store, point, radius, |hit| {
-            match heads_within(store, &hit, bearing) {
+            let usable = match is_excluded(store, hit.edge, exclude) {
+                Ok(true) => Ok(false),
+                Ok(false) => heads_within(store, &hit, bearing),
+                Err(e) => Err(e),
+            };
+            match usable {
                 Ok(true) if nearer(&hit, best.as_ref()) => best = Some(hit),
                 Ok(_) => {}
                 Err(e) => failed = Some(e),
@@ -264,6 +271,15 @@ fn heads_within(
         return Ok(true);
     }
     Ok(directions(store, hit, bearing)? != (false, false))
+}
+
+/// Whether `edge` (and so its road: both directions share class and flags) is of a class in
+/// `exclude`.
+pub fn is_excluded(store: &GraphStore, edge: EdgeId, exclude: Exclude) -> Result<bool, StoreError> {
+    if exclude.is_empty() {
+        return Ok(false);
+    }
+    Ok(exclude.excludes(store.tile(edge.tile)?.edge(edge.local)))
 }
 
 /// Whether `hit` beats `best`: nearer, or as near on a smaller (edge, segment), so that the

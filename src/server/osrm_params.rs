@@ -10,14 +10,11 @@
 use super::profiles::check_profile;
 use super::route_api::{percent_decode, ApiError};
 use crate::ErrorCode;
-use graph::Profile;
+use graph::{Exclude, Profile};
 use route::polyline;
 use route::snap::{self, Bearing};
 use route::{Router, Waypoint};
 use spatial::LatLon;
-
-/// Exclude classes OSRM's car profile defines; any other is `InvalidValue`.
-const CAR_EXCLUDE_CLASSES: [&str; 3] = ["motorway", "toll", "ferry"];
 
 /// The decoded coordinate part of `/{service}/v1/{profile}/{coordinates}[.json]`, whose
 /// profile must be the one of the graph `served`.
@@ -364,23 +361,54 @@ impl BaseOptions {
         Ok(())
     }
 
-    /// Exclude classes the profile does not know (`InvalidValue`, as OSRM), and options this
-    /// server cannot apply yet (`NotImplemented`), refused rather than ignored.
-    pub fn supported(&self) -> Result<(), ApiError> {
-        if !self.exclude.is_empty() {
-            if let Some(c) = self
-                .exclude
-                .iter()
-                .find(|c| !CAR_EXCLUDE_CLASSES.contains(&c.as_str()))
-            {
+    /// The exclude classes asked for; a class the car profile does not define is
+    /// `InvalidValue` with OSRM's message.
+    pub fn exclude_classes(&self) -> Result<Exclude, ApiError> {
+        self.exclude.iter().try_fold(Exclude::NONE, |set, c| {
+            Exclude::class(c).map(|class| set.with(class)).ok_or_else(|| {
+                ApiError::bad(
+                    ErrorCode::InvalidValue,
+                    format!("Exclude flag combination is not supported. (unknown class {c:?}; the car profile knows motorway, toll, ferry)"),
+                )
+            })
+        })
+    }
+
+    /// The exclude classes as `router`'s graph can honour them: none exist for the foot
+    /// profile (OSRM's foot profile defines none: `InvalidValue`), and `toll` / `ferry` need
+    /// a graph imported with those edge flags (an older one is refused with a message to
+    /// re-import it rather than answered as if it had no tolled road).
+    pub fn exclude_for(&self, router: &Router) -> Result<Exclude, ApiError> {
+        let set = self.exclude_classes()?;
+        if set.is_empty() {
+            return Ok(set);
+        }
+        if router.profile() != Profile::Car {
+            return Err(ApiError::bad(
+                ErrorCode::InvalidValue,
+                "Exclude flag combination is not supported. (the foot profile has no exclude classes)",
+            ));
+        }
+        let manifest = router.store.manifest();
+        for (class, name) in [(Exclude::TOLL, "toll"), (Exclude::FERRY, "ferry")] {
+            if set.contains(class) && !manifest.has_edge_flag(name) {
                 return Err(ApiError::bad(
                     ErrorCode::InvalidValue,
-                    format!("Exclude flag combination is not supported: unknown class {c:?} (the car profile knows motorway, toll, ferry)"),
+                    format!("Exclude flag combination is not supported. (graph {:?} was imported without {name} flags; re-import it with this version of meridian to use exclude={name})", manifest.name),
                 ));
             }
+        }
+        Ok(set)
+    }
+
+    /// Options this service cannot apply, refused rather than ignored: an unknown exclude
+    /// class is `InvalidValue` (as OSRM), a known one `NotImplemented` (only `/route`
+    /// applies exclusions; its tables and map matcher do not).
+    pub fn supported(&self) -> Result<(), ApiError> {
+        if !self.exclude_classes()?.is_empty() {
             return Err(ApiError::bad(
                 ErrorCode::NotImplemented,
-                "This server does not support exclude flags yet",
+                "This server applies exclude flags on /route only",
             ));
         }
         Ok(())
@@ -481,6 +509,7 @@ mod tests {
         assert_eq!(code("bearings=90;"), "InvalidQuery");
         assert_eq!(code("bearings=;"), "Ok");
         assert_eq!(code("exclude=foo"), "InvalidValue");
+        // Only /route applies exclusions; the other services refuse known classes.
         assert_eq!(code("exclude=motorway"), "NotImplemented");
         assert_eq!(code("exclude=mo-torway"), "InvalidQuery");
         assert_eq!(code("radiuses=1e3;1"), "InvalidQuery");

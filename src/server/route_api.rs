@@ -78,6 +78,10 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    let exclude = match request.route.base.exclude_for(router) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
     let opts = request.options;
     let route_options = RouteOptions {
         steps: opts.steps,
@@ -88,6 +92,7 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
         waypoints: request.route.waypoints.clone().unwrap_or_default(),
         depart_ms: request.depart_ms,
         algorithm: request.algorithm,
+        exclude,
     };
     let extras = Extras {
         annotations: request.route.annotations,

@@ -21,8 +21,8 @@ pub struct RouteOptionsParsed {
 
 impl RouteOptionsParsed {
     /// OSRM's checks against the number of coordinates, in its order: parameter validation
-    /// (`InvalidOptions`), then the first and last waypoint (`InvalidValue`), then options this
-    /// server does not support.
+    /// (`InvalidOptions`), then the first and last waypoint (`InvalidValue`), then the exclude
+    /// classes (`InvalidValue` for one the car profile does not define).
     pub fn check(&self, n: usize) -> Result<(), ApiError> {
         self.check_with(n, usize::MAX)
     }
@@ -57,7 +57,8 @@ impl RouteOptionsParsed {
                 ));
             }
         }
-        self.base.supported()
+        // The classes are applied (route_api checks them against the graph).
+        self.base.exclude_classes().map(|_| ())
     }
 }
 
@@ -210,6 +211,24 @@ mod tests {
         assert_eq!(check("bearings=400,20;", 2), "InvalidOptions");
         assert_eq!(check("bearings=10,20", 2), "InvalidOptions");
         assert_eq!(check("exclude=foo", 2), "InvalidValue");
+        assert_eq!(check("exclude=motorway,foo", 2), "InvalidValue");
+        assert_eq!(check("exclude=motorway", 2), "Ok");
+        assert_eq!(check("exclude=motorway,toll,ferry", 2), "Ok");
+        assert_eq!(check("exclude=", 2), "InvalidQuery");
+        assert_eq!(check("exclude=motorway,", 2), "InvalidQuery");
+        let classes = |q: &str| {
+            parse_route_options(q)
+                .unwrap()
+                .base
+                .exclude_classes()
+                .unwrap()
+        };
+        assert_eq!(classes(""), graph::Exclude::NONE);
+        assert_eq!(
+            classes("exclude=toll,motorway"),
+            graph::Exclude::MOTORWAY.with(graph::Exclude::TOLL)
+        );
+        assert_eq!(classes("exclude=ferry"), graph::Exclude::FERRY);
         assert_eq!(check("approaches=foo;bar", 2), "InvalidQuery");
         assert_eq!(check("radiuses=1;1;1", 2), "InvalidOptions");
         assert_eq!(check("radiuses=20;unlimited&skip_waypoints=true", 2), "Ok");

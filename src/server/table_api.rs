@@ -183,6 +183,7 @@ fn answer(router: &Router, q: &TableQuery) -> Result<Value, ApiError> {
         bearings: &bearings,
         approaches: &approaches,
         hints: &q.base.hints,
+        exclude: graph::Exclude::NONE,
     };
     let snaps = router
         .snap_within(&q.points, &rules)

@@ -140,6 +140,7 @@ fn answer(router: &Router, q: &TripQuery) -> Result<Value, ApiError> {
         bearings: &bearings,
         approaches: &approaches,
         hints: &base.hints,
+        exclude: graph::Exclude::NONE,
     };
     let snaps = router
         .snap_within(&q.points, &rules)

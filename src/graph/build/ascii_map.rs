@@ -184,6 +184,7 @@ impl AsciiMap {
                 .filter(|(id, _)| used.contains(id))
                 .collect(),
             traffic_signals: self.signals.clone(),
+            toll_booths: HashSet::new(),
         })
     }
 

@@ -142,6 +142,8 @@ pub fn read(arcs: &Path, coordinates: &Path) -> Result<OsmData, BuildError> {
                     MEDIAN_SPEED_KMH
                 },
                 roundabout: false,
+                toll: false,
+                ferry: false,
                 name: String::new(),
                 reference: String::new(),
             },
@@ -157,6 +159,7 @@ pub fn read(arcs: &Path, coordinates: &Path) -> Result<OsmData, BuildError> {
             .filter(|(id, _)| used.contains(id))
             .collect(),
         traffic_signals: HashSet::new(),
+        toll_booths: HashSet::new(),
     })
 }
 

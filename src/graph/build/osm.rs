@@ -35,10 +35,18 @@ pub struct OsmData {
     pub node_coords: HashMap<i64, LatLon>,
     /// Road nodes tagged `highway=traffic_signals`.
     pub traffic_signals: HashSet<i64>,
+    /// Road nodes tagged `barrier=toll_booth`: the edge through one is tolled.
+    pub toll_booths: HashSet<i64>,
 }
 
-fn is_signal((k, v): (&str, &str)) -> bool {
-    k == "highway" && v == "traffic_signals"
+/// What a node's tags mark on the road: (traffic signal, toll booth).
+fn node_marks<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> (bool, bool) {
+    let (mut signal, mut booth) = (false, false);
+    for (k, v) in tags {
+        signal |= k == "highway" && v == "traffic_signals";
+        booth |= k == "barrier" && v == "toll_booth";
+    }
+    (signal, booth)
 }
 
 pub fn read_pbf(
@@ -119,6 +127,7 @@ pub fn read_pbf(
     progress.set_message("pass 2/2: node coordinates");
     let mut node_coords: HashMap<i64, LatLon> = HashMap::new();
     let mut traffic_signals: HashSet<i64> = HashSet::new();
+    let mut toll_booths: HashSet<i64> = HashSet::new();
     for way in &ways {
         for &r in &way.refs {
             node_coords.insert(r, LatLon::new(f64::NAN, f64::NAN));
@@ -130,15 +139,18 @@ pub fn read_pbf(
             if seen % 65_536 == 0 {
                 progress.set_position(seen);
             }
-            let (id, lat, lon, signal) = match element {
-                Element::Node(n) => (n.id(), n.lat(), n.lon(), n.tags().any(is_signal)),
-                Element::DenseNode(n) => (n.id(), n.lat(), n.lon(), n.tags().any(is_signal)),
+            let (id, lat, lon, (signal, booth)) = match element {
+                Element::Node(n) => (n.id(), n.lat(), n.lon(), node_marks(n.tags())),
+                Element::DenseNode(n) => (n.id(), n.lat(), n.lon(), node_marks(n.tags())),
                 _ => return,
             };
             if let Some(slot) = node_coords.get_mut(&id) {
                 *slot = LatLon::new(lat, lon);
                 if signal {
                     traffic_signals.insert(id);
+                }
+                if booth {
+                    toll_booths.insert(id);
                 }
             }
         })
@@ -148,6 +160,7 @@ pub fn read_pbf(
     node_coords.retain(|_, c| c.lat.is_finite() && c.lon.is_finite());
     Ok(OsmData {
         traffic_signals,
+        toll_booths,
         ways,
         restrictions,
         restrictions_skipped,

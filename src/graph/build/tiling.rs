@@ -7,6 +7,7 @@ use super::landmarks::Landmarks;
 use super::osm::OsmData;
 use super::topology::Topology;
 use super::BuildError;
+use crate::exclude::WRITTEN_EDGE_FLAGS;
 use crate::manifest::{Counts, Manifest, TileEntry};
 use crate::store::{hex, sha256_hex};
 use crate::tile::{
@@ -274,6 +275,12 @@ fn push_edge(input: &TilingInput, layout: &Layout, e: u32, tile: &mut Tile, name
     if way.profile.roundabout {
         edge_flags |= flags::ROUNDABOUT;
     }
+    if way.profile.toll || chain.toll_booth {
+        edge_flags |= flags::TOLL;
+    }
+    if way.profile.ferry {
+        edge_flags |= flags::FERRY;
+    }
     tile.edges.push(Edge {
         target_tile,
         target_local,
@@ -339,6 +346,7 @@ fn manifest(
         graph_version: hex(version),
         geohash_precision: input.precision,
         sidecars: Vec::new(),
+        edge_flags: WRITTEN_EDGE_FLAGS.iter().map(|f| f.to_string()).collect(),
         bbox,
         max_speed_kmh,
         counts: Counts {

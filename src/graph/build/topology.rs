@@ -22,6 +22,8 @@ pub struct Chain {
     /// signal at a junction is paid by the chain that arrives there).
     pub signals_forward: u8,
     pub signals_backward: u8,
+    /// A `barrier=toll_booth` node lies on the chain (its end nodes included).
+    pub toll_booth: bool,
 }
 
 /// One drivable direction of a chain.
@@ -222,6 +224,10 @@ fn chains_and_edges(
             .filter(|n| is_signal(n))
             .count()
             .min(255) as u8;
+        let toll_booth = !osm.toll_booths.is_empty()
+            && run
+                .iter()
+                .any(|n| osm.toll_booths.contains(&nodes.osm_ids[*n as usize]));
         let from = junction_index[run[0] as usize];
         let to = junction_index[*run.last().unwrap() as usize];
         let profile = &osm.ways[way as usize].profile;
@@ -234,6 +240,7 @@ fn chains_and_edges(
             length_m,
             signals_forward,
             signals_backward,
+            toll_booth,
         });
         let fwd = profile.forward.then(|| {
             edges.push(DirEdge {

@@ -103,7 +103,7 @@ pub struct CustomizeStats {
     pub millis: f64,
 }
 
-/// Seconds per dense edge under `model`.
+/// Seconds per dense edge under `model` (infinity for an edge the model excludes).
 pub fn edge_costs<S: SpeedSource>(
     store: &GraphStore,
     model: &CostModel<S>,
@@ -112,7 +112,7 @@ pub fn edge_costs<S: SpeedSource>(
     for t in 0..store.tile_count() {
         let tile = store.tile(t)?;
         for l in 0..tile.edges.len() as u32 {
-            out.push(model.edge_cost_s(GlobalId::new(t, l), tile.edge(l)));
+            out.push(model.edge_cost_or_excluded_s(GlobalId::new(t, l), tile.edge(l)));
         }
     }
     Ok(out)

@@ -166,7 +166,8 @@ impl Search {
             Dir::Backward => (&mut space.backward, &space.forward),
         };
         let i = v as usize;
-        if this.stamp[i] == generation && this.dist[i] <= d {
+        // An infinite cost is an excluded edge (`exclude=`): never a label.
+        if !d.is_finite() || (this.stamp[i] == generation && this.dist[i] <= d) {
             return;
         }
         this.stamp[i] = generation;
