@@ -7,6 +7,7 @@ mod clients;
 mod cluster;
 mod common;
 mod exactness;
+mod exclude;
 mod foot;
 mod geocoding;
 mod guidance;
