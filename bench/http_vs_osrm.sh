@@ -9,6 +9,9 @@
 # GRAPH is a `meridian import` of ../shared/data/osm/medium/porto-2015-06.osm.pbf. Other env:
 # MERIDIAN_BIN (default: a release build without the analytics feature), PASSES (3),
 # MERIDIAN_ARGS (extra `serve` flags, e.g. --no-overlay), MERIDIAN_SHARED (../shared).
+# With traffic on: `SLOWED_PROFILES=/tmp/slowed.prof cargo bench --bench overlay` imports
+# bench/out/porto-overlay and writes 10% of its edges slowed as profiles; then run this with
+# GRAPH=bench/out/porto-overlay MERIDIAN_ARGS="--profiles /tmp/slowed.prof".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared="${MERIDIAN_SHARED:-../shared}"

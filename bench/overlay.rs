@@ -6,13 +6,15 @@
 //! Run: `cargo bench --bench overlay` (env: `MERIDIAN_SHARED` = the shared folder, default
 //! `../shared`; `PASSES` = timed passes, default 3; `OVERLAY_CONFIGS` = `;`-separated
 //! `cell_nodes,...:prefix_bits,...` configurations, default the `OverlayConfig` default,
-//! `128,1024,8192,65536,524288:15,10`).
+//! `128,1024,8192,65536,524288:15,10`; `SLOWED_PROFILES` = a file to write the 10%-slowed
+//! traffic into as historical profiles of the imported graph, then exit, for the HTTP bench).
 
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::{GlobalId, GraphStore};
 use meridian::route::overlay::OverlayConfig;
 use meridian::route::{Algorithm, Router};
 use meridian::spatial::LatLon;
+use meridian::traffic::history::{HistoricalProfiles, BINS_PER_WEEK};
 use meridian::traffic::LiveTraffic;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -115,7 +117,8 @@ fn check(router: &Router, queries: &[[LatLon; 2]]) -> (usize, usize) {
     (routed, differ)
 }
 
-fn slow_share(router: &Router, share: f64, seed: u64, ts: i64) -> LiveTraffic {
+/// `share` of the edges, each at 20–90% of its free-flow speed (fixed seed).
+fn slowed_edges(router: &Router, share: f64, seed: u64) -> Vec<(GlobalId, f32)> {
     // A small xorshift keeps the bench free of extra crates.
     let mut s = seed | 1;
     let mut next = move || {
@@ -124,17 +127,48 @@ fn slow_share(router: &Router, share: f64, seed: u64, ts: i64) -> LiveTraffic {
         s ^= s << 17;
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
-    let live = LiveTraffic::new();
+    let mut out = Vec::new();
     for t in 0..router.store.tile_count() {
         let tile = router.store.tile(t).unwrap();
         for l in 0..tile.edges.len() as u32 {
             if next() < share {
                 let free = tile.edge(l).speed_kmh();
-                live.observe(GlobalId::new(t, l), free * (0.2 + 0.7 * next() as f32), ts);
+                out.push((GlobalId::new(t, l), free * (0.2 + 0.7 * next() as f32)));
             }
         }
     }
+    out
+}
+
+fn slow_share(router: &Router, share: f64, seed: u64, ts: i64) -> LiveTraffic {
+    let live = LiveTraffic::new();
+    for (edge, speed) in slowed_edges(router, share, seed) {
+        live.observe(edge, speed, ts);
+    }
     live
+}
+
+/// Writes the edges [`slow_share`] slows (same seed) as historical profiles holding that speed
+/// in every bin of the week, so that `meridian serve --profiles` routes over HTTP on the same
+/// kind of traffic as the in-process figures (`bench/http_vs_osrm.sh` with `PROFILES`).
+fn write_slowed_profiles(graph: &std::path::Path, out: &std::path::Path) {
+    let store = Arc::new(GraphStore::open(graph).unwrap());
+    let router = Router::new(store.clone());
+    let slowed = slowed_edges(&router, 0.10, 7);
+    let bins = slowed.iter().flat_map(|&(edge, speed)| {
+        (0..BINS_PER_WEEK as u16).map(move |bin| (edge, bin, speed.round().max(1.0)))
+    });
+    let profiles = HistoricalProfiles::from_bins(&store, bins).unwrap();
+    let bytes = profiles.write(out).unwrap();
+    println!(
+        "{} of {} edges slowed in every bin: {} ({:.1} MB)",
+        profiles.edges,
+        (0..store.tile_count())
+            .map(|t| store.tile(t).unwrap().edges.len())
+            .sum::<usize>(),
+        out.display(),
+        bytes as f64 / 1e6
+    );
 }
 
 /// Traffic as phones report it: every edge within `radius_m` of a few random junctions slowed
@@ -223,6 +257,10 @@ fn main() {
     let pbf = shared.join("data/osm/medium/porto-2015-06.osm.pbf");
     let t = Instant::now();
     import(&BuildOptions::new(&pbf, &graph)).expect("import porto");
+    if let Ok(out) = std::env::var("SLOWED_PROFILES") {
+        write_slowed_profiles(&graph, std::path::Path::new(&out));
+        return;
+    }
     println!("# Meridian overlay benchmark (Porto)");
     println!();
     println!(

@@ -78,7 +78,8 @@ fn wanted(name: &str) -> bool {
     std::env::var("GRAPHS").map_or(true, |g| g.split(',').any(|w| name.contains(w.trim())))
 }
 
-fn row(name: &str, dir: &Path, import_s: f64, pairs_wanted: usize) {
+/// Returns one line of the per-level customization table.
+fn row(name: &str, dir: &Path, import_s: f64, pairs_wanted: usize) -> String {
     let store = Arc::new(GraphStore::open(dir).expect("open graph"));
     let counts = store.manifest().counts.clone();
     let t = Instant::now();
@@ -87,18 +88,26 @@ fn row(name: &str, dir: &Path, import_s: f64, pairs_wanted: usize) {
         .expect("overlay");
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let live = router.overlay.clone().expect("overlay");
-    let full_ms = {
-        let mut ms = Vec::new();
+    let (full_ms, per_level) = {
+        let mut runs = Vec::new();
         for _ in 0..3 {
             let t = Instant::now();
-            let _ = live
+            let (_, stats) = live
                 .overlay
                 .customize(&router.store, &router.cost_model())
                 .expect("customize");
-            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            runs.push((t.elapsed().as_secs_f64() * 1e3, stats));
         }
-        ms.sort_by(f64::total_cmp);
-        ms[1]
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (ms, stats) = runs.swap_remove(1);
+        let levels: Vec<String> = live
+            .overlay
+            .level_stats()
+            .iter()
+            .zip(&stats.level_millis)
+            .map(|(l, ms)| format!("{} ({} cells, {} entries): {ms:.1}", l.name, l.cells, l.clique_entries))
+            .collect();
+        (ms, levels.join("; "))
     };
     let nodes = junctions(&store);
     let mut rng = StdRng::seed_from_u64(9);
@@ -123,6 +132,7 @@ fn row(name: &str, dir: &Path, import_s: f64, pairs_wanted: usize) {
         counts.directed_edges,
         a50 / o50,
     );
+    format!("| {name} | {full_ms:.1} | {per_level} |")
 }
 
 fn main() {
@@ -142,6 +152,7 @@ fn main() {
     println!();
     println!("| graph | junctions | directed edges | import s | overlay build ms | full customization ms | overlay p50 µs | overlay p99 µs | A* p50 µs | A* p99 µs | A*/overlay p50 | cost differs |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut levels = Vec::new();
     // Every extract in ../shared/data/osm (tiny to Porto); rows print in this order.
     for name in [
         "tiny/boston-2020-08",
@@ -166,11 +177,22 @@ fn main() {
             ..BuildOptions::new(&pbf, &dir)
         })
         .expect("import");
-        row(name, &dir, t.elapsed().as_secs_f64(), pairs);
+        levels.push(row(name, &dir, t.elapsed().as_secs_f64(), pairs));
     }
-    if !wanted("dimacs") {
-        return;
+    if wanted("dimacs") {
+        levels.push(new_york(&shared, &out, pairs));
     }
+    println!();
+    println!("Full customization per level (ms, median run; level name, cells, clique entries):");
+    println!();
+    println!("| graph | full ms | per level |");
+    println!("|---|---:|---|");
+    for line in levels {
+        println!("{line}");
+    }
+}
+
+fn new_york(shared: &Path, out: &Path, pairs: usize) -> String {
     let ny = shared.join("data/dimacs9");
     let dir = out.join("dimacs-ny");
     let t = Instant::now();
@@ -180,5 +202,5 @@ fn main() {
         &BuildOptions::new(ny.join("USA-road-t.NY.gr.gz"), &dir),
     )
     .expect("import DIMACS New York");
-    row("DIMACS New York", &dir, t.elapsed().as_secs_f64(), pairs);
+    row("DIMACS New York", &dir, t.elapsed().as_secs_f64(), pairs)
 }

@@ -1,14 +1,17 @@
-//! `/table` benchmark on Porto: the many-to-many search (one forward Dijkstra per source,
-//! [`meridian::route::table`]) for N × N tables of the anchor query origins, next to answering
-//! the same cells with one point-to-point route each (for the 100 × 100 table), and whether the
-//! two agree cell by cell. Prints a Markdown report.
+//! `/table` benchmark on Porto: N × N tables of the anchor queries' ends with the overlay's
+//! bucket many-to-many search (what `/table` answers with), next to the flat search (one forward
+//! Dijkstra per source, [`meridian::route::table`]) and whether the two agree cell by cell.
+//! Prints a Markdown report; `bench/table_osrm.py` times OSRM's table on the same points.
 //!
 //! Run: `cargo bench --no-default-features --bench table` (env: `MERIDIAN_SHARED` = the shared
 //! folder, default `../shared`; `TABLE_SIZES` = comma-separated N, default `100,1000`;
-//! `PASSES` = timed passes per size, default 3 for N ≤ 100 and 1 above).
+//! `PASSES` = timed passes per size, default 3 for N ≤ 100 and 1 above; `FLAT_UP_TO` = the
+//! largest N also run with the flat search, default 100).
 
 use meridian::graph::build::{import, BuildOptions};
 use meridian::graph::GraphStore;
+use meridian::route::overlay::OverlayConfig;
+use meridian::route::table::Cell;
 use meridian::route::{Router, SnapRules};
 use meridian::spatial::LatLon;
 use std::path::PathBuf;
@@ -38,15 +41,16 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let graph = tmp.path().join("porto");
     import(&BuildOptions::new(&pbf, &graph)).expect("import porto");
-    let router = Router::new(Arc::new(GraphStore::open(&graph).unwrap()));
+    let router = Router::new(Arc::new(GraphStore::open(&graph).unwrap()))
+        .with_overlay(OverlayConfig::default())
+        .expect("overlay");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "Porto, `/table` in-process, {threads} threads (rows spread over them), {}\n",
+        "Porto, `/table` in-process, {threads} threads, {}\n",
         std::env::var("HOSTNAME").unwrap_or_default()
     );
-    println!("| N × N | cells | snap ms | table ms (median) | cells/s | µs per cell |");
-    println!("|---|---|---|---|---|---|");
-    let mut first_table = None;
+    println!("| search | N × N | cells | snap ms | table ms (median) | µs per cell | durations equal to the flat search |");
+    println!("|---|---|---|---|---|---|---|");
     for &n in &sizes {
         assert!(n <= points.len(), "at most {} points", points.len());
         let t = Instant::now();
@@ -58,55 +62,49 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(if n <= 100 { 3 } else { 1 });
-        let mut times = Vec::new();
-        let mut cells = Vec::new();
-        for _ in 0..passes {
-            let t = Instant::now();
-            cells = router.table_at(&snaps, &snaps, None).expect("table");
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        times.sort_by(f64::total_cmp);
-        let ms = times[times.len() / 2];
-        let count = (n * n) as f64;
-        println!(
-            "| {n} × {n} | {} | {snap_ms:.1} | {ms:.0} | {:.0} | {:.1} |",
-            n * n,
-            count / (ms / 1e3),
-            ms * 1e3 / count
-        );
-        if first_table.is_none() {
-            first_table = Some((n, cells));
-        }
-    }
-
-    // The same cells as point-to-point routes (one thread, as the route API answers them).
-    let Some((n, cells)) = first_table else {
-        return;
-    };
-    let t = Instant::now();
-    let (mut routed, mut same, mut worst) = (0usize, 0usize, 0f64);
-    for i in 0..n {
-        for j in 0..n {
-            if i == j {
-                continue;
+        let timed = |f: &dyn Fn() -> Vec<Vec<Option<Cell>>>| {
+            let mut times = Vec::new();
+            let mut cells = Vec::new();
+            for _ in 0..passes {
+                let t = Instant::now();
+                cells = f();
+                times.push(t.elapsed().as_secs_f64() * 1e3);
             }
-            let Ok(r) = router.route(&[points[i], points[j]], false) else {
-                assert!(
-                    cells[i][j].is_none(),
-                    "{i}->{j}: table has a path, route none"
-                );
-                continue;
-            };
-            routed += 1;
-            let c = cells[i][j].expect("route found, table cell empty");
-            let diff = (c.duration_s - r.route.duration_s).abs();
-            worst = worst.max(diff);
-            same += usize::from(diff < 1e-6);
+            times.sort_by(f64::total_cmp);
+            (times[times.len() / 2], cells)
+        };
+        let (overlay_ms, overlay) = timed(&|| router.table_at(&snaps, &snaps, None).expect("table"));
+        // The flat search takes a minute at 1000 × 1000: only where asked.
+        let flat_up_to: usize = std::env::var("FLAT_UP_TO")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100);
+        let count = (n * n) as f64;
+        let flat = (n <= flat_up_to).then(|| timed(&|| router.table_flat(&snaps, &snaps).expect("table")));
+        let equal = flat.as_ref().map_or("not run".to_string(), |(_, cells)| {
+            let same = overlay
+                .iter()
+                .flatten()
+                .zip(cells.iter().flatten())
+                .filter(|(a, b)| match (a, b) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => (a.duration_s - b.duration_s).abs() <= 1e-6 * b.duration_s.max(1.0),
+                    _ => false,
+                })
+                .count();
+            format!("{same} of {}", n * n)
+        });
+        println!(
+            "| overlay buckets | {n} × {n} | {} | {snap_ms:.1} | {overlay_ms:.1} | {:.2} | {equal} |",
+            n * n,
+            overlay_ms * 1e3 / count
+        );
+        if let Some((flat_ms, _)) = flat {
+            println!(
+                "| flat Dijkstra per source | {n} × {n} | {} | {snap_ms:.1} | {flat_ms:.1} | {:.2} | — |",
+                n * n,
+                flat_ms * 1e3 / count
+            );
         }
     }
-    let route_ms = t.elapsed().as_secs_f64() * 1e3;
-    println!(
-        "\n{n} × {n} as {routed} point-to-point routes on one thread: {route_ms:.0} ms; durations \
-         identical (< 1 µs) in {same} of {routed} cells, largest difference {worst:.2e} s."
-    );
 }

@@ -396,8 +396,37 @@ impl Router {
         destinations: &[Snap],
         depart_ms: Option<i64>,
     ) -> Result<Vec<Vec<Option<table::Cell>>>, RouteError> {
+        let now = RouteOptions {
+            depart_ms,
+            ..RouteOptions::default()
+        };
+        if self.uses_overlay(&now) {
+            let live = self.overlay.as_ref().ok_or(RouteError::NoOverlay)?;
+            let current = live.current();
+            return Ok(table::table_on_overlay(
+                &live.overlay,
+                &current.weights,
+                sources,
+                destinations,
+            ));
+        }
         let model = self.cost_model_at(depart_ms.unwrap_or_else(now_ms));
         Ok(table::table(&self.store, &model, sources, destinations)?)
+    }
+
+    /// [`Router::table_at`] with the flat search whatever the router's default (the reference
+    /// the overlay's tables are checked against).
+    pub fn table_flat(
+        &self,
+        sources: &[Snap],
+        destinations: &[Snap],
+    ) -> Result<Vec<Vec<Option<table::Cell>>>, RouteError> {
+        Ok(table::table(
+            &self.store,
+            &self.cost_model(),
+            sources,
+            destinations,
+        )?)
     }
 
     /// Matches a GPS trace onto the roads under the current costs ([`map_match`]).

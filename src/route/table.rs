@@ -11,8 +11,15 @@
 //! fast paths, possibly another one than the route's).
 //!
 //! Sources are spread over the machine's cores (each thread with its own label arrays).
+//!
+//! With the overlay, [`table_on_overlay`] answers instead: backward searches from the
+//! destinations leave buckets, forward searches from the sources read them
+//! ([`super::overlay::many_to_many`]), each over the overlay seen from its own end.
 
 use super::cost::{CostModel, SpeedSource};
+use super::overlay::many_to_many::{self, Buckets, ManySpace};
+use super::overlay::{Overlay, Weights};
+use super::search::Endpoint;
 use super::snap::Snap;
 use graph::{GlobalId, GraphStore, StoreError};
 use std::cell::RefCell;
@@ -285,4 +292,98 @@ fn fraction(part_m: f64, length_m: f32) -> f64 {
     } else {
         0.0
     }
+}
+
+thread_local! {
+    static MANY: RefCell<Option<ManySpace>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's many-to-many space, sized for `o`'s graph.
+fn with_many_space<R>(o: &Overlay, f: impl FnOnce(&mut ManySpace) -> R) -> R {
+    MANY.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if !slot.as_ref().is_some_and(|s| s.fits(&o.graph)) {
+            *slot = Some(ManySpace::new(&o.graph));
+        }
+        f(slot.as_mut().expect("space just made"))
+    })
+}
+
+/// The table of `sources` × `destinations` over the overlay under weights `w`
+/// ([`many_to_many`]): the destinations' backward searches leave buckets, then one forward
+/// search per source reads them; both spread over the machine's cores. The same cells as
+/// [`table`] under the weights' cost model.
+pub fn table_on_overlay(
+    o: &Overlay,
+    w: &Weights,
+    sources: &[Snap],
+    destinations: &[Snap],
+) -> Vec<Vec<Option<Cell>>> {
+    let ends = |s: &Snap| -> Vec<Endpoint> {
+        s.candidates()
+            .into_iter()
+            .map(|(edge, along_m)| Endpoint { edge, along_m })
+            .collect()
+    };
+    let src: Vec<Vec<Endpoint>> = sources.iter().map(ends).collect();
+    let dst: Vec<Vec<Endpoint>> = destinations.iter().map(ends).collect();
+    let dst_refs: Vec<&[Endpoint]> = dst.iter().map(|d| d.as_slice()).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sources.len().max(destinations.len()))
+        .max(1);
+    let buckets = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let dst_refs = &dst_refs;
+                scope.spawn(move || {
+                    let mine: Vec<usize> = (t..dst_refs.len()).step_by(threads).collect();
+                    let part: Vec<&[Endpoint]> = mine.iter().map(|&j| dst_refs[j]).collect();
+                    with_many_space(o, |space| Buckets::build(o, w, space, &part)).renumbered(&mine)
+                })
+            })
+            .collect();
+        Buckets::merge(
+            o.graph.edge_count(),
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("table bucket thread panicked")),
+        )
+    });
+    let rows: Vec<Vec<(usize, Row)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (src, dst_refs, buckets) = (&src, &dst_refs, &buckets);
+                scope.spawn(move || {
+                    (t..src.len())
+                        .step_by(threads)
+                        .map(|i| {
+                            let row = with_many_space(o, |space| {
+                                many_to_many::row(o, w, space, buckets, &src[i], dst_refs)
+                            });
+                            let row = row
+                                .into_iter()
+                                .map(|c| {
+                                    c.map(|p| Cell {
+                                        duration_s: p.duration_s,
+                                        distance_m: p.distance_m,
+                                    })
+                                })
+                                .collect();
+                            (i, row)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("table row thread panicked"))
+            .collect()
+    });
+    let mut out: Vec<Row> = vec![Vec::new(); sources.len()];
+    for (i, row) in rows.into_iter().flatten() {
+        out[i] = row;
+    }
+    out
 }

@@ -174,12 +174,7 @@ async fn a_graph_imported_without_toll_flags_refuses_exclude_toll() {
     // A copy of a graph whose manifest predates `edge_flags`.
     let original = graph_dir("small/liechtenstein-2015-07");
     let old = scratch_dir("exclude-old-graph");
-    for entry in std::fs::read_dir(&original).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), old.join(entry.file_name())).unwrap();
-        }
-    }
+    copy_tree(&original, &old);
     let manifest_path = old.join("manifest.json");
     let mut manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
@@ -199,4 +194,18 @@ async fn a_graph_imported_without_toll_flags_refuses_exclude_toll() {
     let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?exclude=motorway")).await;
     assert_eq!(status, 200, "motorway needs no flags: {body}");
     std::fs::remove_dir_all(&old).ok();
+}
+
+/// Copies directory `from` (files and subdirectories, e.g. `tiles/`) into `to`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

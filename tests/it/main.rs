@@ -32,6 +32,7 @@ mod render;
 mod routing;
 mod server;
 mod shards;
+mod table_overlay;
 mod tiles_http;
 mod traffic;
 mod trip;

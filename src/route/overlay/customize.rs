@@ -43,6 +43,8 @@ pub struct Weights {
 pub struct CellPaths {
     pub first: Vec<u32>,
     pub hops: Vec<u32>,
+    /// Metres of each entry's path, summed on first use ([`super::many_to_many::clique_metres`]).
+    pub metres: std::sync::OnceLock<Box<[f64]>>,
 }
 
 impl CellPaths {
@@ -100,6 +102,8 @@ pub struct CustomizeStats {
     pub changed_edges: usize,
     /// Cells recomputed, per level.
     pub cells: Vec<usize>,
+    /// Milliseconds spent on each level (where a customization's time goes as graphs grow).
+    pub level_millis: Vec<f64>,
     pub millis: f64,
 }
 
@@ -253,6 +257,7 @@ fn cell_clique(
     let mut paths = CellPaths {
         first: Vec::with_capacity(entries.len() * exits.len() + 1),
         hops: Vec::new(),
+        metres: Default::default(),
     };
     paths.first.push(0);
     let mut row = vec![f64::INFINITY; exits.len()];
@@ -297,6 +302,7 @@ impl Customizer<'_> {
         };
         let mut stats = CustomizeStats::default();
         for li in 0..self.p.levels.len() {
+            let level_start = Instant::now();
             let cells: Vec<u32> = (0..self.p.levels[li].cells).collect();
             let done = self.compute(&w, li, &cells);
             let mut level: Vec<Arc<[f64]>> = vec![Arc::from(Vec::new()); cells.len()];
@@ -311,6 +317,9 @@ impl Customizer<'_> {
             w.columns.push(columns);
             w.paths.push(paths);
             stats.cells.push(cells.len());
+            stats
+                .level_millis
+                .push(level_start.elapsed().as_secs_f64() * 1e3);
         }
         stats.changed_edges = w.cost.len();
         stats.millis = start.elapsed().as_secs_f64() * 1e3;
@@ -353,6 +362,7 @@ impl Customizer<'_> {
             ..Default::default()
         };
         for (li, level_dirty) in dirty.iter().enumerate() {
+            let level_start = Instant::now();
             let cells: Vec<u32> = (0..levels[li].cells)
                 .filter(|&c| level_dirty[c as usize])
                 .collect();
@@ -362,6 +372,9 @@ impl Customizer<'_> {
                 w.paths[li][c as usize] = hops;
             }
             stats.cells.push(cells.len());
+            stats
+                .level_millis
+                .push(level_start.elapsed().as_secs_f64() * 1e3);
         }
         stats.millis = start.elapsed().as_secs_f64() * 1e3;
         (w, stats)

@@ -11,6 +11,7 @@
 pub mod base;
 pub mod customize;
 pub mod inertial;
+pub mod many_to_many;
 pub mod partition;
 pub mod query;
 pub mod stored;
