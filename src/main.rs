@@ -48,15 +48,27 @@ enum Command {
 }
 
 /// Library log lines (openraft's among them) go to stderr: warnings and errors unless
-/// `RUST_LOG` says otherwise (e.g. `RUST_LOG=openraft=info`).
+/// `RUST_LOG` says otherwise (e.g. `RUST_LOG=openraft=info`). openraft's core and replication
+/// spans are kept whatever the level, so each of its lines names the Raft group it comes from
+/// (`RaftCore{id=2 cluster=meridian-group-1}:main: ...`); they are few and long-lived, so this
+/// costs nothing on the ingest path.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let events = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let raft_spans = filter_fn(|m| {
+        m.is_span()
+            && m.target().starts_with("openraft")
+            && matches!(m.name(), "RaftCore" | "main" | "replication")
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .init();
+        .with_filter(events.or(raft_spans));
+    tracing_subscriber::registry().with(layer).init();
 }
 
 fn main() {

@@ -334,6 +334,27 @@ async fn killing_two_voters_of_one_shard_stops_only_that_shard() {
         "{m}"
     );
     assert!(m["message"].as_str().unwrap().contains("shard 1"), "{m}");
+    // The survivors' openraft lines about the dead members name the group they come from.
+    wait_until(
+        "a replication error in the survivors' logs",
+        Duration::from_secs(30),
+        || {
+            let dirs: Vec<_> = nodes[..2].iter().map(|n| n.dir.join("serve.log")).collect();
+            async move {
+                let lines: Vec<String> = dirs
+                    .iter()
+                    .filter_map(|f| std::fs::read_to_string(f).ok())
+                    .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
+                    .filter(|l| l.contains("openraft") && l.contains("target=3"))
+                    .collect();
+                for l in &lines {
+                    assert!(l.contains("cluster=meridian-group-"), "no group in: {l}");
+                }
+                !lines.is_empty()
+            }
+        },
+    )
+    .await;
 
     // Back with their files: shard 1 elects again and the phone's resend is applied.
     nodes[2].restart();
