@@ -16,9 +16,11 @@
 //! path but whole passages, and the backward search labels `m` with the path's remaining cost.
 //! Before `m`, every cell the forward search jumps (seen from `s`) holds neither `s` nor `t`,
 //! so the path crosses it whole, from an entry to an exit, and the clique arc costs no more:
-//! the forward search labels `m` with at most the path's cost to it. (With `k = 0` the forward
-//! search reaches `t`'s own edges.) Every sum offered is the cost of a real path, so the
-//! smallest is the fastest.
+//! the forward search labels `m` with at most the path's cost to it. (With `k = 0`, `m` is the
+//! last entry into `t`'s bottom cell, or, if the path never leaves it, the edge before `t`'s.)
+//! Every sum offered is the cost of a real path, so the smallest is the fastest. So buckets are
+//! kept only where such an `m` can be: on edges entering one of `t`'s own cells from outside,
+//! and on the edges turning into `t`'s: about a sixth of what the backward search labels.
 //!
 //! Metres are carried beside seconds along each search; a clique arc's metres are those of the
 //! hops its customization recorded, summed on first use per cell ([`clique_metres`]).
@@ -185,17 +187,21 @@ impl EndCells {
 }
 
 /// Runs the backward search from destination candidates `ends` to exhaustion; the space then
-/// holds every vertex's seconds and metres on to the destination.
-fn backward(o: &Overlay, w: &Weights, space: &mut ManySpace, ends: Ends) {
+/// holds every vertex's seconds and metres on to the destination. Returns the destination's
+/// cells and its first labels (the edges turning into its own), which say where a forward
+/// search can meet it.
+fn backward(o: &Overlay, w: &Weights, space: &mut ManySpace, ends: Ends) -> (EndCells, Vec<u32>) {
     let (g, p) = (&o.graph, &o.partition);
     space.begin();
     let dst: Vec<(u32, f64)> = ends.iter().map(|t| (g.edge(t.edge), t.along_m)).collect();
     let nodes: Vec<u32> = dst.iter().map(|&(t, _)| g.tail[t as usize]).collect();
     let seen = EndCells::new(p, &nodes);
+    let mut first = Vec::new();
     for &(t, b) in &dst {
         let last = w.cost[t as usize] * fraction(b, g.length_m[t as usize]);
         for (from, turn) in g.turns_into(t) {
             space.relax(from, turn + last, b);
+            first.push(from);
         }
     }
     while let Some((v, d, m)) = space.pop() {
@@ -225,6 +231,17 @@ fn backward(o: &Overlay, w: &Weights, space: &mut ManySpace, ends: Ends) {
             }
         }
     }
+    (seen, first)
+}
+
+/// Whether a forward search can meet the destination at `v` (see the module doc): `v` enters
+/// one of the destination's own cells from outside it, or is one of its first labels.
+#[inline]
+fn meets_at(g: &BaseGraph, p: &Partition, seen: &EndCells, first: &[u32], v: u32) -> bool {
+    let head = g.head[v as usize] as usize;
+    p.levels.iter().zip(&seen.per_level).any(|(l, cells)| {
+        l.entries.pos[v as usize] != NONE && cells.contains(&l.cell_of[head])
+    }) || first.contains(&v)
 }
 
 /// Bucket entries by vertex: what each destination's backward search left there.
@@ -240,10 +257,12 @@ impl Buckets {
     pub fn build(o: &Overlay, w: &Weights, space: &mut ManySpace, destinations: &[Ends]) -> Self {
         let mut all: Vec<(u32, u32, f64, f64)> = Vec::new();
         for (j, ends) in destinations.iter().enumerate() {
-            backward(o, w, space, ends);
+            let (seen, first) = backward(o, w, space, ends);
             for &v in &space.touched {
-                let i = v as usize;
-                all.push((v, j as u32, space.dist[i], space.metres[i]));
+                if meets_at(&o.graph, &o.partition, &seen, &first, v) {
+                    let i = v as usize;
+                    all.push((v, j as u32, space.dist[i], space.metres[i]));
+                }
             }
         }
         all.sort_unstable_by_key(|e| e.0);
