@@ -14,7 +14,7 @@ use crate::{EdgeId, GlobalId, NodeId, NONE};
 use spatial::LatLon;
 
 /// Bumped whenever an archived layout changes; the store refuses other versions.
-pub const TILE_FORMAT_VERSION: u32 = 3;
+pub const TILE_FORMAT_VERSION: u32 = 4;
 
 /// Coordinates are stored as fixed point with 1e-7 degree resolution (~1 cm), as OSM does.
 pub const COORD_SCALE: f64 = 1e7;
@@ -219,6 +219,8 @@ pub struct Tile {
     pub node_roads: Vec<u8>,
     pub edges: Vec<Edge>,
     pub shapes: Vec<Coord>,
+    /// OSM node id of each shape point (OSRM's `annotations=nodes`).
+    pub shape_osm_ids: Vec<i64>,
     pub names: Vec<String>,
     pub forbidden_turns: Vec<ForbiddenTurn>,
     /// Landmarks of the whole graph (ALT heuristic): free-flow seconds from each landmark to each
@@ -340,6 +342,13 @@ impl ArchivedTile {
         let a = edge.shape_first() as usize;
         let n = edge.shape_len.to_native() as usize;
         self.shapes[a..a + n].iter().map(|c| c.degrees())
+    }
+
+    /// OSM node ids of an edge's shape points, in travel order (parallel to [`Self::shape`]).
+    pub fn shape_osm_ids(&self, edge: &ArchivedEdge) -> impl ExactSizeIterator<Item = i64> + '_ {
+        let a = edge.shape_first() as usize;
+        let n = edge.shape_len.to_native() as usize;
+        self.shape_osm_ids[a..a + n].iter().map(|id| id.to_native())
     }
 
     /// The two ends of shape segment `segment` of an edge (points `segment` and `segment + 1`).

@@ -116,11 +116,13 @@ pub struct Leg {
     pub annotation: Annotation,
 }
 
-/// OSRM's leg annotation: one value per geometry segment.
+/// OSRM's leg annotation: one value per geometry segment, and an OSM node id per geometry
+/// point.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Annotation {
     pub distance_m: Vec<f64>,
     pub duration_s: Vec<f64>,
+    pub nodes: Vec<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -819,20 +821,25 @@ impl Router {
         let mut annotation = Annotation::default();
         let mut pending_s = 0.0;
         let mut piece: Vec<LatLon> = Vec::new();
+        let mut piece_ids: Vec<i64> = Vec::new();
         let mut metres: Vec<f64> = Vec::new();
         for (i, pe) in path.edges.iter().enumerate() {
             let tile = self.store.tile(pe.edge.tile)?;
             let edge = tile.edge(pe.edge.local);
             piece.clear();
+            piece_ids.clear();
             if pe.from_m <= 0.0 && pe.to_m >= f64::from(edge.length_m()) {
                 // The whole edge: its shape as stored, nothing to cut.
                 piece.extend(tile.shape(edge));
+                piece_ids.extend(tile.shape_osm_ids(edge));
                 if piece.len() == 1 {
                     piece.push(piece[0]);
+                    piece_ids.push(piece_ids[0]);
                 }
             } else {
                 let shape: Vec<LatLon> = tile.shape(edge).collect();
-                piece = cut_shape(&shape, pe.from_m, pe.to_m);
+                let ids: Vec<i64> = tile.shape_osm_ids(edge).collect();
+                (piece, piece_ids) = cut_shape_with_ids(&shape, &ids, pe.from_m, pe.to_m);
             }
             metres.clear();
             metres.extend(piece.windows(2).map(|w| w[0].haversine_m(w[1])));
@@ -860,6 +867,7 @@ impl Router {
                     pending_s = 0.0;
                 }
                 geometry.push(q);
+                annotation.nodes.push(piece_ids.get(k).copied().unwrap_or(0));
             }
             // The other roads at the edge's head, for the guidance (not needed without steps).
             let mut others = Vec::new();
@@ -905,6 +913,7 @@ impl Router {
             geometry.push(geometry[0]);
             annotation.distance_m.push(0.0);
             annotation.duration_s.push(0.0);
+            annotation.nodes.push(annotation.nodes[0]);
         }
         if let Some(last) = annotation.duration_s.last_mut() {
             *last += pending_s;
@@ -957,9 +966,23 @@ fn endpoints(from: &Snap, to: &Snap) -> (Vec<Endpoint>, Vec<Endpoint>) {
 
 /// The part of a shape between `from_m` and `to_m` metres along it, interpolating the ends.
 pub fn cut_shape(shape: &[LatLon], from_m: f64, to_m: f64) -> Vec<LatLon> {
+    cut_shape_with_ids(shape, &[], from_m, to_m).0
+}
+
+/// [`cut_shape`] and, when `ids` gives the shape points' OSM ids, the id of each point of the
+/// cut: a shape point's own, an interpolated start point's segment start, an interpolated end
+/// point's segment end (as OSRM's `annotations=nodes` names the nodes around its snapped ends).
+pub fn cut_shape_with_ids(
+    shape: &[LatLon],
+    ids: &[i64],
+    from_m: f64,
+    to_m: f64,
+) -> (Vec<LatLon>, Vec<i64>) {
+    let id = |k: usize| ids.get(k).copied().unwrap_or(0);
     let mut out = Vec::new();
+    let mut out_ids = Vec::new();
     let mut walked = 0.0;
-    for w in shape.windows(2) {
+    for (k, w) in shape.windows(2).enumerate() {
         let len = w[0].haversine_m(w[1]);
         let (a, b) = (walked, walked + len);
         if b >= from_m && a <= to_m {
@@ -976,10 +999,12 @@ pub fn cut_shape(shape: &[LatLon], from_m: f64, to_m: f64) -> Vec<LatLon> {
             let p0 = w[0].lerp(w[1], t0);
             if out.last() != Some(&p0) {
                 out.push(p0);
+                out_ids.push(if t0 >= 1.0 { id(k + 1) } else { id(k) });
             }
             let p1 = w[0].lerp(w[1], t1);
             if out.last() != Some(&p1) {
                 out.push(p1);
+                out_ids.push(if t1 <= 0.0 { id(k) } else { id(k + 1) });
             }
         }
         walked = b;
@@ -987,9 +1012,11 @@ pub fn cut_shape(shape: &[LatLon], from_m: f64, to_m: f64) -> Vec<LatLon> {
     if out.is_empty() {
         let p = shape.last().copied().unwrap_or_default();
         out.push(p);
+        out_ids.push(id(shape.len().saturating_sub(1)));
     }
     if out.len() == 1 {
         out.push(out[0]);
+        out_ids.push(out_ids[0]);
     }
-    out
+    (out, out_ids)
 }

@@ -83,11 +83,13 @@ pub struct AnnotationKinds {
     pub distance: bool,
     pub speed: bool,
     pub weight: bool,
+    /// OSM node ids, one per geometry point.
+    pub nodes: bool,
 }
 
 impl AnnotationKinds {
     pub fn any(&self) -> bool {
-        self.duration || self.distance || self.speed || self.weight
+        self.duration || self.distance || self.speed || self.weight || self.nodes
     }
 }
 
@@ -109,6 +111,9 @@ fn annotation_json(a: &Annotation, kinds: &AnnotationKinds) -> Value {
     }
     if kinds.weight {
         v["weight"] = json!(a.duration_s.iter().map(|&s| round1(s)).collect::<Vec<_>>());
+    }
+    if kinds.nodes {
+        v["nodes"] = json!(a.nodes);
     }
     if kinds.speed {
         let speeds: Vec<f64> = a

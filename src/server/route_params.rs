@@ -133,6 +133,7 @@ pub fn parse_route_options_with(
                             distance: true,
                             speed: true,
                             weight: true,
+                            nodes: true,
                         }
                     }
                     "false" => {}
@@ -143,10 +144,11 @@ pub fn parse_route_options_with(
                                 "distance" => kinds.distance = true,
                                 "speed" => kinds.speed = true,
                                 "weight" => kinds.weight = true,
-                                "nodes" | "datasources" => {
+                                "nodes" => kinds.nodes = true,
+                                "datasources" => {
                                     return Err(ApiError::bad(
                                         ErrorCode::NotImplemented,
-                                        format!("annotations={kind} is not supported: the tiles keep OSM ids of junctions only, not of every shape point (duration, distance, speed and weight are)"),
+                                        "annotations=datasources is not supported (duration, distance, speed, weight and nodes are)".to_string(),
                                     ))
                                 }
                                 _ => return Err(o.malformed()),
@@ -202,7 +204,8 @@ mod tests {
         assert!(too_many.check_with(2, 4).is_ok());
         let none_allowed = parse_route_options("alternatives=true").unwrap();
         assert_eq!(none_allowed.check_with(2, 0).unwrap_err().code, "TooBig");
-        assert_eq!(check("annotations=nodes", 2), "NotImplemented");
+        assert_eq!(check("annotations=nodes", 2), "Ok");
+        assert_eq!(check("annotations=datasources", 2), "NotImplemented");
         assert_eq!(check("annotations=colour", 2), "InvalidQuery");
         assert_eq!(check("waypoints=0;2", 3), "Ok");
         assert_eq!(check("waypoints=0;1", 3), "InvalidValue");

@@ -2,6 +2,7 @@
 //! with `MERIDIAN_SHARED_DATA`). One test binary with modules, so the crate links once.
 
 mod alternatives;
+mod annotation_nodes;
 mod bundle;
 mod clients;
 mod cluster;

@@ -209,6 +209,7 @@ fn build_tile(
         node_roads: Vec::with_capacity(nodes.len()),
         edges: Vec::new(),
         shapes: Vec::new(),
+        shape_osm_ids: Vec::new(),
         names: Vec::new(),
         forbidden_turns: Vec::new(),
         landmark_count: k as u32,
@@ -263,8 +264,10 @@ fn push_edge(input: &TilingInput, layout: &Layout, e: u32, tile: &mut Tile, name
     let chain = &input.topo.chains[edge.chain as usize];
     let way = &input.osm.ways[chain.way as usize];
     let mut pts = chain.points.clone();
+    let mut ids = chain.osm_ids.clone();
     if edge.reversed {
         pts.reverse();
+        ids.reverse();
     }
     let (target_tile, target_local) = layout.node_addr[edge.to as usize];
     let (twin_tile, twin_local) = edge
@@ -305,6 +308,7 @@ fn push_edge(input: &TilingInput, layout: &Layout, e: u32, tile: &mut Tile, name
     });
     tile.shapes
         .extend(pts.iter().map(|&p| Coord::from_degrees(p)));
+    tile.shape_osm_ids.extend(ids);
 }
 
 /// Writes a tile's archive under `tiles/` and returns its manifest entry.

@@ -17,6 +17,8 @@ pub struct Chain {
     pub from: u32,
     pub to: u32,
     pub points: Vec<LatLon>,
+    /// OSM id of each point (every point of a chain is an OSM node: shapes are not simplified).
+    pub osm_ids: Vec<i64>,
     pub length_m: f64,
     /// Traffic signals passed driving the chain, counting its end nodes but not its start (a
     /// signal at a junction is paid by the chain that arrives there).
@@ -237,6 +239,7 @@ fn chains_and_edges(
             from,
             to,
             points,
+            osm_ids: run.iter().map(|&n| nodes.osm_ids[n as usize]).collect(),
             length_m,
             signals_forward,
             signals_backward,

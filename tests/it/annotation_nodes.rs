@@ -1,0 +1,109 @@
+//! `annotations=nodes` over real HTTP on Liechtenstein: one OSM node id per geometry point, read
+//! back against the PBF itself (with osmpbf, independently of the importer): every interior
+//! point lies exactly on its node, and every two consecutive nodes are neighbours on one OSM
+//! highway way, so a client can join the route to OSM ways as it does with OSRM's answers.
+
+use crate::common::{extract, get, junctions, router};
+use meridian::server::{serve_on, Limits};
+use osmpbf::{Element, ElementReader};
+use std::collections::{HashMap, HashSet};
+
+const NAME: &str = "small/liechtenstein-2015-07";
+
+/// Every node's position and every pair of neighbouring nodes on a highway way (both ways).
+fn read_pbf() -> (HashMap<i64, (f64, f64)>, HashSet<(i64, i64)>) {
+    let mut nodes = HashMap::new();
+    let mut pairs = HashSet::new();
+    ElementReader::from_path(extract(NAME))
+        .unwrap()
+        .for_each(|el| match el {
+            Element::Node(n) => {
+                nodes.insert(n.id(), (n.lat(), n.lon()));
+            }
+            Element::DenseNode(n) => {
+                nodes.insert(n.id(), (n.lat(), n.lon()));
+            }
+            Element::Way(w) => {
+                if w.tags().any(|(k, _)| k == "highway") {
+                    let refs: Vec<i64> = w.refs().collect();
+                    for p in refs.windows(2) {
+                        pairs.insert((p[0], p[1]));
+                        pairs.insert((p[1], p[0]));
+                    }
+                }
+            }
+            Element::Relation(_) => {}
+        })
+        .unwrap();
+    (nodes, pairs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_nodes_are_the_osm_nodes_under_the_geometry() {
+    let r = router(NAME);
+    let points = junctions(&r);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_on(r, listener, Limits::default(), None));
+    let (osm_nodes, neighbours) = tokio::task::spawn_blocking(read_pbf).await.unwrap();
+
+    let (mut routes, mut checked_points) = (0, 0);
+    for i in 0..40 {
+        let (a, b) = (points[(i * 7919) % points.len()], points[(i * 104_729 + 13) % points.len()]);
+        let path = format!(
+            "/route/v1/driving/{},{};{},{}?overview=full&geometries=geojson&annotations=nodes,distance",
+            a.lon, a.lat, b.lon, b.lat
+        );
+        let (status, body) = get(addr, &path).await;
+        if status != 200 {
+            continue;
+        }
+        let route = &body["routes"][0];
+        let coords = route["geometry"]["coordinates"].as_array().unwrap();
+        let ann = &route["legs"][0]["annotation"];
+        let nodes: Vec<i64> = ann["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let distances = ann["distance"].as_array().unwrap();
+        assert_eq!(nodes.len(), coords.len(), "{path}: one node per point");
+        assert_eq!(distances.len() + 1, nodes.len(), "{path}: one distance per segment");
+        for (k, (id, c)) in nodes.iter().zip(coords).enumerate() {
+            let &(lat, lon) = osm_nodes
+                .get(id)
+                .unwrap_or_else(|| panic!("{path}: node {id} is not in the PBF"));
+            // Interior points are the nodes themselves; the ends are the snapped points.
+            if k > 0 && k + 1 < nodes.len() {
+                let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+                assert!(
+                    (x - lon).abs() < 2e-6 && (y - lat).abs() < 2e-6,
+                    "{path}: point {k} ({y},{x}) is not on node {id} ({lat},{lon})"
+                );
+                checked_points += 1;
+            }
+        }
+        for w in nodes.windows(2) {
+            if w[0] != w[1] {
+                assert!(
+                    neighbours.contains(&(w[0], w[1])),
+                    "{path}: nodes {} and {} are not neighbours on an OSM way",
+                    w[0],
+                    w[1]
+                );
+            }
+        }
+        routes += 1;
+    }
+    assert!(routes >= 30 && checked_points > 1_000, "{routes} routes, {checked_points} points");
+
+    let (a, b) = (points[5], points[points.len() / 3]);
+    let coords = format!("{},{};{},{}", a.lon, a.lat, b.lon, b.lat);
+    let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?annotations=true")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["routes"][0]["legs"][0]["annotation"]["nodes"].is_array(), "{body}");
+    let (status, body) =
+        get(addr, &format!("/route/v1/driving/{coords}?annotations=datasources")).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("NotImplemented")), "{body}");
+}
