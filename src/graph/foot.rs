@@ -251,6 +251,7 @@ pub fn foot_way_profile(tags: &[(&str, &str)]) -> Option<WayProfile> {
         ferry: false,
         name,
         reference,
+        signs: Default::default(),
     })
 }
 

@@ -495,6 +495,74 @@ pub struct WayProfile {
     pub name: String,
     /// `ref` (multiple refs joined as "A1; E40"), or "".
     pub reference: String,
+    /// Signposts and lane markings, per direction of travel.
+    pub signs: WaySigns,
+}
+
+/// What a way's signs say to a driver in each direction: where it leads (`destination`,
+/// `destination:ref`, as OSRM writes them: `"A 28: Porto, Matosinhos"`) and its lanes' turn
+/// arrows at the way's end (`turn:lanes`, OSM's `|`-separated form, `""` when untagged).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WaySigns {
+    pub destinations_forward: String,
+    pub destinations_backward: String,
+    pub turn_lanes_forward: String,
+    pub turn_lanes_backward: String,
+}
+
+/// The signs of a way with tags `tags`, drivable `forward` / `backward` (a plain `turn:lanes`
+/// counts for the one direction of a oneway; on a two-way road only the `:forward` /
+/// `:backward` forms are clear).
+pub fn way_signs(tags: &[(&str, &str)], forward: bool, backward: bool) -> WaySigns {
+    let destination = |dir: &str| {
+        let places = tag(tags, &format!("destination:{dir}"))
+            .or_else(|| tag(tags, "destination"))
+            .map(|v| {
+                v.split(';')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let refs = tag(tags, &format!("destination:ref:{dir}"))
+            .or_else(|| tag(tags, "destination:ref"))
+            .map(canonical_list)
+            .unwrap_or_default();
+        match (refs.is_empty(), places.is_empty()) {
+            (false, false) => format!("{refs}: {places}"),
+            (false, true) => refs,
+            _ => places,
+        }
+    };
+    let lanes = |dir: &str, alone: bool| {
+        tag(tags, &format!("turn:lanes:{dir}"))
+            .or_else(|| tag(tags, "turn:lanes").filter(|_| alone))
+            .unwrap_or_default()
+            .to_string()
+    };
+    WaySigns {
+        destinations_forward: if forward {
+            destination("forward")
+        } else {
+            String::new()
+        },
+        destinations_backward: if backward {
+            destination("backward")
+        } else {
+            String::new()
+        },
+        turn_lanes_forward: if forward {
+            lanes("forward", !backward)
+        } else {
+            String::new()
+        },
+        turn_lanes_backward: if backward {
+            lanes("backward", !forward)
+        } else {
+            String::new()
+        },
+    }
 }
 
 /// Interpret a way's tags for cars. Returns `None` when a car may not use the
@@ -531,6 +599,7 @@ pub fn car_way_profile(tags: &[(&str, &str)]) -> Option<WayProfile> {
         .or_else(|| tag(tags, "toll"))
         .is_some_and(is_yes);
     let ferry = tag(tags, "route").is_some_and(|r| r.eq_ignore_ascii_case("ferry"));
+    let signs = way_signs(tags, forward, backward);
 
     Some(WayProfile {
         class,
@@ -543,6 +612,7 @@ pub fn car_way_profile(tags: &[(&str, &str)]) -> Option<WayProfile> {
         ferry,
         name,
         reference,
+        signs,
     })
 }
 
@@ -1461,6 +1531,36 @@ mod tests {
         let way = profile(&[("highway", "residential")]);
         assert_eq!(way.name, "");
         assert_eq!(way.reference, "");
+    }
+
+    #[test]
+    fn signposts_and_lane_arrows_per_direction() {
+        let link = profile(&[
+            ("highway", "motorway_link"),
+            ("oneway", "yes"),
+            ("destination", "Porto;Matosinhos"),
+            ("destination:ref", "A28"),
+            ("turn:lanes", "left|through;right"),
+        ]);
+        assert_eq!(link.signs.destinations_forward, "A28: Porto, Matosinhos");
+        assert_eq!(link.signs.turn_lanes_forward, "left|through;right");
+        assert_eq!(
+            link.signs.destinations_backward, "",
+            "a oneway has no backward signs"
+        );
+        // On a two-way road a plain turn:lanes says nothing clear; the suffixed forms do.
+        let street = profile(&[
+            ("highway", "primary"),
+            ("turn:lanes", "left|through"),
+            ("turn:lanes:backward", "through|right"),
+            ("destination:forward", "Centro"),
+        ]);
+        assert_eq!(street.signs.turn_lanes_forward, "");
+        assert_eq!(street.signs.turn_lanes_backward, "through|right");
+        assert_eq!(street.signs.destinations_forward, "Centro");
+        assert_eq!(street.signs.destinations_backward, "");
+        let only_ref = profile(&[("highway", "trunk"), ("destination:ref", "IC1;A1")]);
+        assert_eq!(only_ref.signs.destinations_forward, "IC1; A1");
     }
 
     #[test]

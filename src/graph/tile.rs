@@ -76,6 +76,10 @@ pub struct Edge {
     /// Index into the tile's `names`.
     pub name: u32,
     pub reference: u32,
+    /// Index into `names`: the signposted destinations in this direction (`""` when none).
+    pub destinations: u32,
+    /// Index into `names`: the `turn:lanes` arrows at this direction's end (`""` when none).
+    pub turn_lanes: u32,
     pub way_id: i64,
     /// Bearing leaving the tail node and arriving at the head node, whole degrees.
     pub bearing_start: u16,
@@ -128,6 +132,18 @@ impl ArchivedEdge {
     #[inline]
     pub fn reference_index(&self) -> u32 {
         self.reference.to_native()
+    }
+
+    /// Index of the signposted destinations in the tile's `names`.
+    #[inline]
+    pub fn destinations_index(&self) -> u32 {
+        self.destinations.to_native()
+    }
+
+    /// Index of the `turn:lanes` arrows in the tile's `names`.
+    #[inline]
+    pub fn turn_lanes_index(&self) -> u32 {
+        self.turn_lanes.to_native()
     }
 
     #[inline]

@@ -109,6 +109,90 @@ pub struct PathSegment<'a> {
     /// The other drivable ways leaving the node at this segment's end (excluding the one taken
     /// next and the way back); empty means there is no choice there (and at the leg's end).
     pub others: Vec<Road<'a>>,
+    pub signs: Signs<'a>,
+}
+
+/// A road's signs in the direction driven (borrowed from the tile).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Signs<'a> {
+    /// Signposted destinations, OSRM's form (`"A 28: Porto, Matosinhos"`), `""` when none.
+    pub destinations: &'a str,
+    /// `turn:lanes` arrows at the segment's end, OSM's `|`-separated form, `""` when none.
+    pub turn_lanes: &'a str,
+}
+
+/// One lane of an intersection's approach, as OSRM writes it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Lane {
+    /// OSRM's indications: `left`, `slight right`, `straight`, `uturn`, `none`, ...
+    pub indications: Vec<&'static str>,
+    /// Whether the route may take this lane for the turn it makes here.
+    pub valid: bool,
+}
+
+/// OSRM's indication for one `turn:lanes` value (unknown values are `none`).
+fn indication(value: &str) -> &'static str {
+    match value.trim() {
+        "left" => "left",
+        "slight_left" => "slight left",
+        "sharp_left" => "sharp left",
+        "through" => "straight",
+        "right" => "right",
+        "slight_right" => "slight right",
+        "sharp_right" => "sharp right",
+        "reverse" => "uturn",
+        _ => "none",
+    }
+}
+
+/// Which side of the road an indication or modifier points to: -1 left, 0 on, 1 right.
+fn side(direction: &str) -> i8 {
+    match direction {
+        "left" | "slight left" | "sharp left" | "uturn" => -1,
+        "right" | "slight right" | "sharp right" => 1,
+        _ => 0,
+    }
+}
+
+/// The lanes of `turn_lanes` for a turn of `modifier`: a lane is valid when one of its arrows
+/// is that turn; when no arrow is, the arrows to the same side (straight and unmarked lanes for
+/// going on); when none is either, the unmarked lanes; when no lane fits at all, every lane
+/// (arrows that call a bend a turn); `[]` without lane tags.
+pub fn lanes_for(turn_lanes: &str, modifier: Modifier) -> Vec<Lane> {
+    if turn_lanes.is_empty() {
+        return Vec::new();
+    }
+    let want = modifier.as_str();
+    let mut lanes: Vec<Lane> = turn_lanes
+        .split('|')
+        .map(|lane| {
+            let mut indications: Vec<&'static str> = lane.split(';').map(indication).collect();
+            indications.dedup();
+            Lane {
+                valid: indications.contains(&want),
+                indications,
+            }
+        })
+        .collect();
+    if !lanes.iter().any(|l| l.valid) {
+        for lane in &mut lanes {
+            lane.valid = lane.indications.iter().any(|i| side(i) == side(want));
+        }
+    }
+    if !lanes.iter().any(|l| l.valid) {
+        // Unmarked lanes take the turns no arrow names.
+        for lane in &mut lanes {
+            lane.valid = lane.indications.contains(&"none");
+        }
+    }
+    if !lanes.iter().any(|l| l.valid) {
+        // The arrows and the road's shape disagree (a bend the arrows call a turn): the route
+        // is the way the lanes go, so none is wrong.
+        for lane in &mut lanes {
+            lane.valid = true;
+        }
+    }
+    lanes
 }
 
 /// One OSRM `RouteStep`.
@@ -132,6 +216,9 @@ pub struct Step {
     /// The name of the rotary, on `rotary` and `exit rotary` steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotary_name: Option<String>,
+    /// Where the road of this step is signposted to, when it is.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub destinations: String,
     pub maneuver: Maneuver,
     pub intersections: Vec<Intersection>,
 }
@@ -284,6 +371,9 @@ pub struct Intersection {
     /// tiles carry no toll, ferry or tunnel flags yet; absent when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<&'static str>,
+    /// The lanes of the way in, where it has `turn:lanes`; absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lanes: Vec<Lane>,
 }
 
 /// The OSRM classes of a road of class `class`.
@@ -495,6 +585,7 @@ fn intersection_at(
         r#in: in_idx,
         out: out_idx,
         classes: Vec::new(),
+        lanes: Vec::new(),
     }
 }
 
@@ -502,6 +593,7 @@ fn intersection_at(
 /// `start` is the previous piece's `end`.
 #[derive(Clone, Debug)]
 struct Piece<'s, 'a> {
+    signs: Signs<'a>,
     name: &'a str,
     reference: &'a str,
     roundabout: bool,
@@ -524,6 +616,7 @@ fn flatten<'s, 'a>(segments: &'s [PathSegment<'a>]) -> (Line, Vec<Piece<'s, 'a>>
             }
         }
         pieces.push(Piece {
+            signs: seg.signs,
             name: seg.name,
             reference: seg.reference,
             roundabout: seg.roundabout,
@@ -941,6 +1034,13 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
         };
         let mut first = intersection_at(line.points[start], before, after, at_start);
         first.classes = classes_of(covered[0].class);
+        if let (Some(p), Some(b), Some(a)) = (plan.first.checked_sub(1), before, after) {
+            // The lanes of the road arriving at the maneuver, for the turn it makes.
+            let turn = plan
+                .modifier
+                .unwrap_or_else(|| modifier_for(turn_angle(b, a)));
+            first.lanes = lanes_for(pieces[p].signs.turn_lanes, turn);
+        }
         let mut intersections = vec![first];
         // Nodes passed without a maneuver but where other ways leave.
         intersections.extend(
@@ -949,6 +1049,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
                 .filter(|w| !w[0].others.is_empty())
                 .map(|w| Intersection {
                     classes: classes_of(w[1].class),
+                    lanes: lanes_for(w[0].signs.turn_lanes, modifier_for(line.turn_at(w[0].end))),
                     ..line.intersection(w[0].end, w[0].others)
                 }),
         );
@@ -962,6 +1063,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
             mode: "driving",
             driving_side: "right",
             rotary_name: plan.rotary_name.map(str::to_string),
+            destinations: covered[0].signs.destinations.to_string(),
             maneuver: Maneuver {
                 location: line.points[start],
                 bearing_before: before.map_or(0, whole_deg),
@@ -988,6 +1090,7 @@ pub fn build_steps(segments: &[PathSegment<'_>]) -> Vec<Step> {
         mode: "driving",
         driving_side: "right",
         rotary_name: None,
+        destinations: String::new(),
         maneuver: Maneuver {
             location: last_point,
             bearing_before: before.map_or(0, whole_deg),
@@ -1044,6 +1147,7 @@ mod tests {
         let geometry: Vec<LatLon> = points.iter().map(|&(e, n)| at(e, n)).collect();
         let distance_m = geometry.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
         PathSegment {
+            signs: Default::default(),
             name,
             reference: "",
             geometry,
@@ -1067,6 +1171,7 @@ mod tests {
 
     fn ring<'a>(name: &'a str, points: &[(f64, f64)], others: &[u16]) -> PathSegment<'a> {
         PathSegment {
+            signs: Default::default(),
             roundabout: true,
             ..seg(name, points, others)
         }
@@ -1081,6 +1186,7 @@ mod tests {
         others: Vec<Road<'a>>,
     ) -> PathSegment<'a> {
         PathSegment {
+            signs: Default::default(),
             reference,
             class: Some(class),
             others,
@@ -1121,6 +1227,43 @@ mod tests {
     fn haversine_of_one_degree_of_latitude() {
         let d = LatLon::new(0.0, 0.0).haversine_m(LatLon::new(1.0, 0.0));
         assert!((d - M_PER_DEG).abs() < 1e-6, "{d}");
+    }
+
+    #[test]
+    fn lanes_valid_for_the_turn_taken() {
+        let lanes = lanes_for("left|through|through;right|", Modifier::Right);
+        let shown: Vec<(Vec<&str>, bool)> = lanes
+            .iter()
+            .map(|l| (l.indications.clone(), l.valid))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (vec!["left"], false),
+                (vec!["straight"], false),
+                (vec!["straight", "right"], true),
+                (vec!["none"], false),
+            ]
+        );
+        // No arrow is exactly the turn: the lanes to its side are.
+        let lanes = lanes_for("slight_left|through", Modifier::Left);
+        assert_eq!(
+            lanes.iter().map(|l| l.valid).collect::<Vec<_>>(),
+            [true, false]
+        );
+        // Going on: straight and unmarked lanes.
+        let lanes = lanes_for("left|none|right", Modifier::Straight);
+        assert_eq!(
+            lanes.iter().map(|l| l.valid).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        // A turn no arrow names goes by the unmarked lanes.
+        let lanes = lanes_for("left|none", Modifier::SlightRight);
+        assert_eq!(
+            lanes.iter().map(|l| l.valid).collect::<Vec<_>>(),
+            [false, true]
+        );
+        assert!(lanes_for("", Modifier::Right).is_empty());
     }
 
     #[test]
@@ -1593,6 +1736,7 @@ mod tests {
         // East on Rua A into a T: Rua T runs north-south, nothing ahead.
         let segs = [
             PathSegment {
+                signs: Default::default(),
                 others: vec![road(0, "Rua T")],
                 ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
             },
@@ -1618,6 +1762,7 @@ mod tests {
         // Where Rua A itself goes on to the left, leaving it to the right is a turn.
         let bend = [
             PathSegment {
+                signs: Default::default(),
                 others: vec![road(0, "Rua A")],
                 ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
             },
@@ -1631,6 +1776,7 @@ mod tests {
         // East on Rua A; Rua B leaves 25° right (taken), Rua C 25° left.
         let segs = [
             PathSegment {
+                signs: Default::default(),
                 others: vec![road(65, "Rua C")],
                 ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
             },
@@ -1648,6 +1794,7 @@ mod tests {
         // Where Rua A goes on by one branch, taking it is no step, taking the other a turn.
         let stay = [
             PathSegment {
+                signs: Default::default(),
                 others: vec![road(65, "Rua C")],
                 ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
             },
@@ -1656,6 +1803,7 @@ mod tests {
         assert_eq!(build_steps(&stay).len(), 2);
         let leave = [
             PathSegment {
+                signs: Default::default(),
                 others: vec![road(65, "Rua A")],
                 ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
             },
@@ -1670,6 +1818,7 @@ mod tests {
         driveway.class = Some(RoadClass::Service);
         let segs = [
             PathSegment {
+                signs: Default::default(),
                 others: vec![driveway],
                 ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
             },
@@ -1827,6 +1976,7 @@ mod tests {
         no_left.entry = false;
         let segs = [
             PathSegment {
+                signs: Default::default(),
                 others: vec![no_left, road(90, "Rua A")],
                 ..seg("Rua A", &[(0.0, 0.0), (100.0, 0.0)], &[])
             },
@@ -1842,6 +1992,7 @@ mod tests {
         // Unnamed ways: ours 5° right, the other 35° left: the obvious way on, no step.
         let obvious = [
             PathSegment {
+                signs: Default::default(),
                 others: vec![road(55, "")],
                 ..seg("", &[(0.0, 0.0), (100.0, 0.0)], &[])
             },

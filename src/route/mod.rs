@@ -867,7 +867,9 @@ impl Router {
                     pending_s = 0.0;
                 }
                 geometry.push(q);
-                annotation.nodes.push(piece_ids.get(k).copied().unwrap_or(0));
+                annotation
+                    .nodes
+                    .push(piece_ids.get(k).copied().unwrap_or(0));
             }
             // The other roads at the edge's head, for the guidance (not needed without steps).
             let mut others = Vec::new();
@@ -907,6 +909,10 @@ impl Router {
                 roundabout: edge.flags & graph::tile::flags::ROUNDABOUT != 0,
                 class: graph::profile::RoadClass::from_u8(edge.class),
                 others,
+                signs: guidance::Signs {
+                    destinations: tile.name(edge.destinations_index()),
+                    turn_lanes: tile.name(edge.turn_lanes_index()),
+                },
             });
         }
         if geometry.len() == 1 {

@@ -49,7 +49,10 @@ async fn route_nodes_are_the_osm_nodes_under_the_geometry() {
 
     let (mut routes, mut checked_points) = (0, 0);
     for i in 0..40 {
-        let (a, b) = (points[(i * 7919) % points.len()], points[(i * 104_729 + 13) % points.len()]);
+        let (a, b) = (
+            points[(i * 7919) % points.len()],
+            points[(i * 104_729 + 13) % points.len()],
+        );
         let path = format!(
             "/route/v1/driving/{},{};{},{}?overview=full&geometries=geojson&annotations=nodes,distance",
             a.lon, a.lat, b.lon, b.lat
@@ -69,7 +72,11 @@ async fn route_nodes_are_the_osm_nodes_under_the_geometry() {
             .collect();
         let distances = ann["distance"].as_array().unwrap();
         assert_eq!(nodes.len(), coords.len(), "{path}: one node per point");
-        assert_eq!(distances.len() + 1, nodes.len(), "{path}: one distance per segment");
+        assert_eq!(
+            distances.len() + 1,
+            nodes.len(),
+            "{path}: one distance per segment"
+        );
         for (k, (id, c)) in nodes.iter().zip(coords).enumerate() {
             let &(lat, lon) = osm_nodes
                 .get(id)
@@ -96,14 +103,31 @@ async fn route_nodes_are_the_osm_nodes_under_the_geometry() {
         }
         routes += 1;
     }
-    assert!(routes >= 30 && checked_points > 1_000, "{routes} routes, {checked_points} points");
+    assert!(
+        routes >= 30 && checked_points > 1_000,
+        "{routes} routes, {checked_points} points"
+    );
 
     let (a, b) = (points[5], points[points.len() / 3]);
     let coords = format!("{},{};{},{}", a.lon, a.lat, b.lon, b.lat);
-    let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?annotations=true")).await;
+    let (status, body) = get(
+        addr,
+        &format!("/route/v1/driving/{coords}?annotations=true"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["routes"][0]["legs"][0]["annotation"]["nodes"].is_array(), "{body}");
-    let (status, body) =
-        get(addr, &format!("/route/v1/driving/{coords}?annotations=datasources")).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("NotImplemented")), "{body}");
+    assert!(
+        body["routes"][0]["legs"][0]["annotation"]["nodes"].is_array(),
+        "{body}"
+    );
+    let (status, body) = get(
+        addr,
+        &format!("/route/v1/driving/{coords}?annotations=datasources"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("NotImplemented")),
+        "{body}"
+    );
 }

@@ -16,6 +16,7 @@ mod guidance;
 mod history;
 mod import;
 mod ingest;
+mod lanes;
 mod map_match;
 mod map_page;
 mod navigation;

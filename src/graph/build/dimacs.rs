@@ -146,6 +146,7 @@ pub fn read(arcs: &Path, coordinates: &Path) -> Result<OsmData, BuildError> {
                 ferry: false,
                 name: String::new(),
                 reference: String::new(),
+                signs: Default::default(),
             },
         });
     }

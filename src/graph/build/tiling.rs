@@ -295,6 +295,23 @@ fn push_edge(input: &TilingInput, layout: &Layout, e: u32, tile: &mut Tile, name
         shape_len: pts.len() as u32,
         name: names.intern(&way.profile.name),
         reference: names.intern(&way.profile.reference),
+        destinations: names.intern(if edge.reversed {
+            &way.profile.signs.destinations_backward
+        } else {
+            &way.profile.signs.destinations_forward
+        }),
+        // Lane arrows belong to the approach of the way's end, not to junctions along it.
+        turn_lanes: names.intern(
+            match (edge.reversed, ids.last(), way.refs.first(), way.refs.last()) {
+                (false, Some(head), _, Some(end)) if head == end => {
+                    &way.profile.signs.turn_lanes_forward
+                }
+                (true, Some(head), Some(start), _) if head == start => {
+                    &way.profile.signs.turn_lanes_backward
+                }
+                _ => "",
+            },
+        ),
         way_id: way.id,
         bearing_start: start_bearing(&pts),
         bearing_end: end_bearing(&pts),
