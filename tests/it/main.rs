@@ -15,6 +15,7 @@ mod guidance;
 mod history;
 mod import;
 mod ingest;
+mod leaflet_routing_machine;
 mod map_match;
 mod map_page;
 mod navigation;
