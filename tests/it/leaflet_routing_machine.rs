@@ -82,8 +82,8 @@ async fn serve_for_origin(origin: &str) -> SocketAddr {
     addr
 }
 
-/// Two junctions a few km apart inside the map.
-fn endpoints() -> [LatLon; 2] {
+/// The junctions nearest to these fractions of the map's bounding box.
+fn junctions_at(fractions: &[(f64, f64)]) -> Vec<LatLon> {
     let r = router(MAP);
     let nodes = junctions(&r);
     let [min_lon, min_lat, max_lon, max_lat] = r.store.manifest().bbox.lon_lat_array();
@@ -97,21 +97,22 @@ fn endpoints() -> [LatLon; 2] {
             .min_by(|a, b| a.haversine_m(p).total_cmp(&b.haversine_m(p)))
             .unwrap()
     };
-    [nearest(0.45, 0.3), nearest(0.55, 0.6)]
+    fractions.iter().map(|&(fx, fy)| nearest(fx, fy)).collect()
 }
 
 /// Loads the page against the Meridian at `meridian` and waits for LRM's `routesfound` (and its
 /// itinerary) or `routingerror`; returns what the page and LRM's panel show.
-async fn run_page(
-    s: &Session,
-    site: SocketAddr,
-    meridian: SocketAddr,
-    [a, b]: [LatLon; 2],
-) -> Value {
-    let url = format!(
-        "http://{site}/lrm.html?meridian=http://{meridian}&from={:.6},{:.6}&to={:.6},{:.6}",
-        a.lon, a.lat, b.lon, b.lat
+async fn run_page(s: &Session, site: SocketAddr, meridian: SocketAddr, points: &[LatLon]) -> Value {
+    let q = |p: &LatLon| format!("{:.6},{:.6}", p.lon, p.lat);
+    let (first, last) = (points.first().unwrap(), points.last().unwrap());
+    let mut url = format!(
+        "http://{site}/lrm.html?meridian=http://{meridian}&from={}&to={}",
+        q(first),
+        q(last)
     );
+    if let [_, via, _] = points {
+        url += &format!("&via={}", q(via));
+    }
     s.post("url", json!({ "url": url })).await;
     s.wait_for(
         "Leaflet Routing Machine's answer",
@@ -129,7 +130,12 @@ async fn run_page(
         "const r = document.getElementById('result');
          const alt = document.querySelector('.leaflet-routing-alt:not(.leaflet-routing-alt-minimized)');
          const rows = alt ? [...alt.querySelectorAll('tbody tr')]
-             .map((tr) => [...tr.cells].map((td) => td.textContent.trim())) : [];
+             .map((tr) => {
+               // The icon LRM picked for the step (depart, via, arrive, turn-right, ...).
+               const icon = tr.cells[0].querySelector('span');
+               return [icon ? icon.className.replace(/.*leaflet-routing-icon-/, '') : '',
+                       tr.cells[1].textContent.trim(), tr.cells[2].textContent.trim()];
+             }) : [];
          const summary = alt && alt.querySelector('h3');
          const lines = [...document.querySelectorAll('.leaflet-overlay-pane path')].map((p) => {
            const b = p.getBoundingClientRect();
@@ -192,10 +198,12 @@ async fn leaflet_routing_machine_from_another_origin_in_chromium() {
     let started = Instant::now();
     let meridian = serve_with_tiles(MAP).await;
     let site = static_site(modules).await;
-    let [a, b] = endpoints();
+    // Two junctions a few km apart, and one between them as a via point.
+    let points = junctions_at(&[(0.45, 0.3), (0.55, 0.6), (0.5, 0.45)]);
+    let (a, b, via) = (points[0], points[1], points[2]);
     let (s, driver, _profile) = browser().await;
 
-    let page = run_page(&s, site, meridian, [a, b]).await;
+    let page = run_page(&s, site, meridian, &[a, b]).await;
     eprintln!("LRM page: {page}");
     assert_eq!(page["status"], "found", "LRM reported an error: {page}");
     assert_eq!(page["pageError"], "", "the page reported an error");
@@ -282,12 +290,11 @@ async fn leaflet_routing_machine_from_another_origin_in_chromium() {
         assert_eq!(r.len(), 3, "row {r:?}: icon, text, distance");
         assert!(!r[1].is_empty(), "instruction without text: {r:?}");
     }
+    assert_eq!(rows[0][0], "depart", "first row {:?}", rows[0]);
     assert!(rows[0][1].starts_with("Head "), "first row {:?}", rows[0]);
-    assert!(
-        rows.last().unwrap()[1].contains("arrived"),
-        "last row {:?}",
-        rows.last()
-    );
+    let last = rows.last().unwrap();
+    assert_eq!(last[0], "arrive", "last row {last:?}");
+    assert!(last[1].contains("arrived"), "last row {last:?}");
     let text = rows.iter().map(|r| r[1].as_str()).collect::<Vec<_>>();
     let named: Vec<&str> = steps
         .iter()
@@ -381,6 +388,40 @@ async fn leaflet_routing_machine_from_another_origin_in_chromium() {
     );
     assert_eq!(second["status"], 200);
 
+    // With a via point: two legs, LRM reaches the via point on the way (its own row), and the
+    // whole is Meridian's three-point route.
+    let with_via = run_page(&s, site, meridian, &[a, via, b]).await;
+    assert_eq!(
+        with_via["status"], "found",
+        "LRM reported an error: {with_via}"
+    );
+    assert_eq!(with_via["pageError"], "");
+    let own_url = format!(
+        "http://{meridian}/route/v1/driving/{:.6},{:.6};{:.6},{:.6};{:.6},{:.6}?steps=true&overview=false",
+        a.lon, a.lat, via.lon, via.lat, b.lon, b.lat
+    );
+    let own: Value = reqwest::get(&own_url).await.unwrap().json().await.unwrap();
+    assert_eq!(own["code"], "Ok", "{own_url}: {own}");
+    assert_eq!(with_via["distance"], own["routes"][0]["distance"]);
+    let legs = own["routes"][0]["legs"].as_array().unwrap();
+    assert_eq!(legs.len(), 2);
+    let steps: usize = legs
+        .iter()
+        .map(|l| l["steps"].as_array().unwrap().len())
+        .sum();
+    let rows: Vec<Vec<String>> = serde_json::from_value(with_via["rows"].clone()).unwrap();
+    assert_eq!(rows.len(), steps, "one itinerary row per step of both legs");
+    let reached: Vec<_> = rows.iter().filter(|r| r[0] == "via").collect();
+    assert_eq!(reached.len(), 1, "via rows {reached:?} in {rows:?}");
+    let asked = url_coordinates(with_via["requests"][0]["url"].as_str().unwrap());
+    assert_eq!(asked.len(), 3);
+    eprintln!(
+        "LRM with a via point: {} rows, {} m, reached: {:?}",
+        rows.len(),
+        with_via["distance"],
+        reached[0][1]
+    );
+
     // Control: a Meridian that allows only another origin answers the same request, but the
     // browser keeps the answer from the page, and LRM reports the failure.
     let strict = serve_for_origin("http://app.example").await;
@@ -394,7 +435,7 @@ async fn leaflet_routing_machine_from_another_origin_in_chromium() {
     .await
     .unwrap();
     assert_eq!(direct["code"], "Ok");
-    let refused = run_page(&s, site, strict, [a, b]).await;
+    let refused = run_page(&s, site, strict, &[a, b]).await;
     eprintln!(
         "LRM page against a server for another origin: {}",
         refused["error"]
