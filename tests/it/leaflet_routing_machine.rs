@@ -442,6 +442,8 @@ async fn leaflet_routing_machine_from_another_origin_in_chromium() {
     );
     assert_eq!(refused["status"], "error", "{refused}");
     assert_eq!(refused["error"]["status"], -1, "{refused}");
+    // The browser sent it and got an answer it would not show: no readable status.
+    assert_eq!(refused["requests"][0]["status"], 0, "{refused}");
     assert!(
         refused["error"]["message"]
             .as_str()
