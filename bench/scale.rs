@@ -105,7 +105,12 @@ fn row(name: &str, dir: &Path, import_s: f64, pairs_wanted: usize) -> String {
             .level_stats()
             .iter()
             .zip(&stats.level_millis)
-            .map(|(l, ms)| format!("{} ({} cells, {} entries): {ms:.1}", l.name, l.cells, l.clique_entries))
+            .map(|(l, ms)| {
+                format!(
+                    "{} ({} cells, {} entries): {ms:.1}",
+                    l.name, l.cells, l.clique_entries
+                )
+            })
             .collect();
         (ms, levels.join("; "))
     };

@@ -73,14 +73,16 @@ fn main() {
             times.sort_by(f64::total_cmp);
             (times[times.len() / 2], cells)
         };
-        let (overlay_ms, overlay) = timed(&|| router.table_at(&snaps, &snaps, None).expect("table"));
+        let (overlay_ms, overlay) =
+            timed(&|| router.table_at(&snaps, &snaps, None).expect("table"));
         // The flat search takes a minute at 1000 × 1000: only where asked.
         let flat_up_to: usize = std::env::var("FLAT_UP_TO")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(100);
         let count = (n * n) as f64;
-        let flat = (n <= flat_up_to).then(|| timed(&|| router.table_flat(&snaps, &snaps).expect("table")));
+        let flat =
+            (n <= flat_up_to).then(|| timed(&|| router.table_flat(&snaps, &snaps).expect("table")));
         let equal = flat.as_ref().map_or("not run".to_string(), |(_, cells)| {
             let same = overlay
                 .iter()
@@ -88,7 +90,9 @@ fn main() {
                 .zip(cells.iter().flatten())
                 .filter(|(a, b)| match (a, b) {
                     (None, None) => true,
-                    (Some(a), Some(b)) => (a.duration_s - b.duration_s).abs() <= 1e-6 * b.duration_s.max(1.0),
+                    (Some(a), Some(b)) => {
+                        (a.duration_s - b.duration_s).abs() <= 1e-6 * b.duration_s.max(1.0)
+                    }
                     _ => false,
                 })
                 .count();

@@ -34,7 +34,12 @@ fn random_snaps(router: &Router, n: usize, seed: u64) -> Vec<Snap> {
 }
 
 /// Cells compared, and cells whose distance differs by more than 0.5 m.
-fn assert_same_durations(name: &str, router: &Router, sources: &[Snap], dests: &[Snap]) -> (usize, usize) {
+fn assert_same_durations(
+    name: &str,
+    router: &Router,
+    sources: &[Snap],
+    dests: &[Snap],
+) -> (usize, usize) {
     let overlay = router.table_at(sources, dests, None).unwrap();
     let flat = router.table_flat(sources, dests).unwrap();
     let (mut cells, mut other_length) = (0, 0);
@@ -95,7 +100,12 @@ fn overlay_tables_equal_the_flat_search_on_real_extracts() {
         total.1 += other;
     }
     // Ties between equally fast paths of different lengths are rare on real roads.
-    assert!(total.1 * 100 <= total.0, "{} of {} cells differ in length", total.1, total.0);
+    assert!(
+        total.1 * 100 <= total.0,
+        "{} of {} cells differ in length",
+        total.1,
+        total.0
+    );
 }
 
 #[test]
@@ -113,7 +123,10 @@ fn overlay_tables_stay_exact_under_traffic_and_incremental_customization() {
         let stats = router.update_overlay().unwrap().unwrap();
         assert!(stats.changed_edges > 0, "round {round}: nothing changed");
         let (cells, other) = assert_same_durations(name, &router, &sources, &dests);
-        assert!(other * 50 <= cells, "round {round}: {other} of {cells} differ in length");
+        assert!(
+            other * 50 <= cells,
+            "round {round}: {other} of {cells} differ in length"
+        );
         ts += 1_000;
     }
 }

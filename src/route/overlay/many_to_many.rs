@@ -141,7 +141,10 @@ pub fn clique_metres<'w>(
                     let mut sum = 0.0;
                     for &h in hops {
                         let sub = below.cell_of[g.head[prev as usize] as usize];
-                        let (bi, bj) = (below.entries.pos[prev as usize], below.exits.pos[h as usize]);
+                        let (bi, bj) = (
+                            below.entries.pos[prev as usize],
+                            below.exits.pos[h as usize],
+                        );
                         let bn = below.exits.of(sub).len();
                         sum += clique_metres(g, p, w, li - 1, sub)[bi as usize * bn + bj as usize];
                         prev = h;
@@ -239,9 +242,11 @@ fn backward(o: &Overlay, w: &Weights, space: &mut ManySpace, ends: Ends) -> (End
 #[inline]
 fn meets_at(g: &BaseGraph, p: &Partition, seen: &EndCells, first: &[u32], v: u32) -> bool {
     let head = g.head[v as usize] as usize;
-    p.levels.iter().zip(&seen.per_level).any(|(l, cells)| {
-        l.entries.pos[v as usize] != NONE && cells.contains(&l.cell_of[head])
-    }) || first.contains(&v)
+    p.levels
+        .iter()
+        .zip(&seen.per_level)
+        .any(|(l, cells)| l.entries.pos[v as usize] != NONE && cells.contains(&l.cell_of[head]))
+        || first.contains(&v)
 }
 
 /// Bucket entries by vertex: what each destination's backward search left there.
