@@ -17,6 +17,7 @@ mod history;
 mod import;
 mod ingest;
 mod lanes;
+mod leaflet_routing_machine;
 mod map_match;
 mod map_page;
 mod navigation;

@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const MAP: &str = "small/liechtenstein-2015-07";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_is_self_contained() {
@@ -53,7 +53,8 @@ async fn page_is_self_contained() {
 }
 
 /// One WebDriver session; deleted (closing Chromium) when dropped, even on a failed assert.
-struct Session {
+/// Also driven by `leaflet_routing_machine.rs`.
+pub struct Session {
     client: reqwest::Client,
     base: String,
     id: String,
@@ -98,7 +99,7 @@ impl Session {
         }
     }
 
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/session/{}/{path}", self.base, self.id);
         let mut req = self.client.request(method, &url);
         if let Some(b) = body {
@@ -111,17 +112,17 @@ impl Session {
         v["value"].clone()
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
         self.cmd(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn js(&self, script: &str, args: Value) -> Value {
+    pub async fn js(&self, script: &str, args: Value) -> Value {
         self.post("execute/sync", json!({"script": script, "args": args}))
             .await
     }
 
     /// Polls `script` until it returns something truthy (returned), or fails after 30 s.
-    async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
+    pub async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.js(script, args.clone()).await;
@@ -400,7 +401,7 @@ async fn routes_by_clicking_in_chromium() {
 }
 
 /// Starts chromedriver on a free port and a session on it; both end when dropped.
-async fn browser() -> (Session, KillOnDrop, tempfile::TempDir) {
+pub async fn browser() -> (Session, KillOnDrop, tempfile::TempDir) {
     let port = free_port();
     let mut driver = KillOnDrop(
         Command::new(CHROMEDRIVER)
@@ -631,7 +632,7 @@ async fn routes_between_two_typed_addresses_in_chromium() {
 }
 
 /// Standard base64 (the screenshot's encoding); avoids a dependency for one call.
-fn base64_decode(s: &str) -> Vec<u8> {
+pub fn base64_decode(s: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0);
