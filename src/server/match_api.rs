@@ -196,6 +196,7 @@ fn answer(router: &Router, q: &MatchQuery) -> Result<Value, ApiError> {
     let extras = Extras {
         annotations: q.route.annotations,
         skip_waypoints: true,
+        ..Extras::default()
     };
     let mut matchings = Vec::with_capacity(result.matchings.len());
     let mut tracepoints = vec![Value::Null; q.points.len()];

@@ -172,6 +172,7 @@ fn answer(router: &Router, q: &TripQuery) -> Result<Value, ApiError> {
     let extras = Extras {
         annotations: q.route.annotations,
         skip_waypoints: true,
+        ..Extras::default()
     };
     let mut body = route_response_with(&routed, &q.route.response, &extras);
     let trips = body["routes"].take();

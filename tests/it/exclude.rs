@@ -92,7 +92,11 @@ async fn porto_exclude_avoids_motorways_and_tolls_and_refuses_bad_values() {
     let mut toll_edges = 0;
     for t in 0..router.store.tile_count() {
         let tile = router.store.tile(t).unwrap();
-        toll_edges += tile.edges.iter().filter(|e| e.flags & flags::TOLL != 0).count();
+        toll_edges += tile
+            .edges
+            .iter()
+            .filter(|e| e.flags & flags::TOLL != 0)
+            .count();
     }
     assert!(toll_edges > 0, "no tolled edge in Porto's graph");
 
@@ -125,7 +129,11 @@ async fn porto_exclude_avoids_motorways_and_tolls_and_refuses_bad_values() {
             let routes = body["routes"].as_array().unwrap();
             for (i, r) in routes.iter().enumerate() {
                 assert_eq!(segments_on(&router, r, motorway), 0, "{coords} route {i}");
-                assert_eq!(intersections_of_class(r, "motorway"), 0, "{coords} route {i}");
+                assert_eq!(
+                    intersections_of_class(r, "motorway"),
+                    0,
+                    "{coords} route {i}"
+                );
                 assert!(r["duration"].as_f64().unwrap() >= free_s - 0.1, "{coords}");
             }
             motorway_pairs += 1;
@@ -144,7 +152,10 @@ async fn porto_exclude_avoids_motorways_and_tolls_and_refuses_bad_values() {
             toll_pairs += 1;
         }
     }
-    assert!(motorway_pairs >= 4, "{motorway_pairs} motorway pairs in {tried}");
+    assert!(
+        motorway_pairs >= 4,
+        "{motorway_pairs} motorway pairs in {tried}"
+    );
     assert!(toll_pairs >= 1, "no tolled route in {tried} pairs");
 
     // Ferries are never in the car graph; the class is accepted and changes nothing.
@@ -153,7 +164,10 @@ async fn porto_exclude_avoids_motorways_and_tolls_and_refuses_bad_values() {
     let (_, free) = get(addr, &format!("/route/v1/driving/{coords}")).await;
     let (status, ferry) = get(addr, &format!("/route/v1/driving/{coords}?exclude=ferry")).await;
     assert_eq!(status, 200, "{ferry}");
-    assert_eq!(free["routes"][0]["distance"], ferry["routes"][0]["distance"]);
+    assert_eq!(
+        free["routes"][0]["distance"],
+        ferry["routes"][0]["distance"]
+    );
 
     for (query, code) in [
         ("exclude=foo", "InvalidValue"),
@@ -162,11 +176,22 @@ async fn porto_exclude_avoids_motorways_and_tolls_and_refuses_bad_values() {
         ("exclude=motorway;toll", "InvalidQuery"),
     ] {
         let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?{query}")).await;
-        assert_eq!((status, body["code"].as_str().unwrap()), (400, code), "{query}");
+        assert_eq!(
+            (status, body["code"].as_str().unwrap()),
+            (400, code),
+            "{query}"
+        );
     }
     // The table does not apply exclusions: refused, not ignored.
-    let (status, body) = get(addr, &format!("/table/v1/driving/{coords}?exclude=motorway")).await;
-    assert_eq!((status, body["code"].as_str().unwrap()), (400, "NotImplemented"));
+    let (status, body) = get(
+        addr,
+        &format!("/table/v1/driving/{coords}?exclude=motorway"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (400, "NotImplemented")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,9 +219,19 @@ async fn a_graph_imported_without_toll_flags_refuses_exclude_toll() {
     let (a, b) = (nodes[10], nodes[nodes.len() / 2]);
     let coords = format!("{},{};{},{}", a.lon, a.lat, b.lon, b.lat);
     let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?exclude=toll")).await;
-    assert_eq!((status, body["code"].as_str().unwrap()), (400, "InvalidValue"));
-    assert!(body["message"].as_str().unwrap().contains("re-import"), "{body}");
-    let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?exclude=motorway")).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (400, "InvalidValue")
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("re-import"),
+        "{body}"
+    );
+    let (status, body) = get(
+        addr,
+        &format!("/route/v1/driving/{coords}?exclude=motorway"),
+    )
+    .await;
     assert_eq!(status, 200, "motorway needs no flags: {body}");
     std::fs::remove_dir_all(&old).ok();
 }
