@@ -35,3 +35,4 @@ mod shards;
 mod tiles_http;
 mod traffic;
 mod trip;
+mod voice;

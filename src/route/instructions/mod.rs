@@ -245,13 +245,16 @@ impl Language {
     /// The road a step drives onto, as the table writes name and ref; empty when neither.
     pub fn road(&self, step: &Step) -> String {
         let forms = &self.table.road;
-        match (step.name.is_empty(), step.reference.is_empty()) {
-            (false, false) => fill(
-                &forms.name_ref,
-                &[("name", &step.name), ("ref", &step.reference)],
-            ),
+        // A ref given as the name too ("EN 1-14 (EN 1-14)") is said once.
+        let reference = if step.reference == step.name {
+            ""
+        } else {
+            step.reference.as_str()
+        };
+        match (step.name.is_empty(), reference.is_empty()) {
+            (false, false) => fill(&forms.name_ref, &[("name", &step.name), ("ref", reference)]),
             (false, true) => fill(&forms.name, &[("name", &step.name)]),
-            (true, false) => fill(&forms.reference, &[("ref", &step.reference)]),
+            (true, false) => fill(&forms.reference, &[("ref", reference)]),
             (true, true) => String::new(),
         }
     }

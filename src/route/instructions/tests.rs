@@ -165,6 +165,11 @@ fn english_instructions_read_as_written() {
         en().instruction(&both, Stop::ONLY),
         "Turn left onto Via Norte (N14)"
     );
+    let same = step(T::Turn, Some(M::Right), "EN 1-14", "EN 1-14");
+    assert_eq!(
+        en().instruction(&same, Stop::ONLY),
+        "Turn right onto EN 1-14"
+    );
 
     let mut round = step(T::Roundabout, None, "Rua Y", "");
     round.maneuver.exit = Some(3);

@@ -1,0 +1,205 @@
+//! Spoken and banner guidance on Porto: text instructions on every step and Mapbox's
+//! `voiceInstructions` / `bannerInstructions` over HTTP, checked against the steps they belong to.
+
+use crate::common::{get, graph_dir_deep, junctions, router};
+use meridian::route::instructions::announce::{spoken_distance_m, EARLY_S};
+use meridian::server::{serve_on, Limits};
+use meridian::spatial::LatLon;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+const PORTO: &str = "medium/porto-2015-06";
+const GUIDED: &str =
+    "steps=true&voice_instructions=true&banner_instructions=true&geometries=polyline6&overview=full";
+
+async fn serve_porto() -> (SocketAddr, Vec<LatLon>) {
+    graph_dir_deep(PORTO);
+    let router = router(PORTO);
+    let nodes = junctions(&router);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_on(router, listener, Limits::default(), None));
+    (addr, nodes)
+}
+
+/// Fixed pseudo-random junction pairs (a linear congruential sequence: every run asks the same).
+fn pairs(nodes: &[LatLon], seed: u64, n: usize) -> Vec<(LatLon, LatLon)> {
+    let mut state = seed;
+    let mut pick = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        nodes[(state >> 33) as usize % nodes.len()]
+    };
+    (0..n).map(|_| (pick(), pick())).collect()
+}
+
+fn route_path(a: LatLon, b: LatLon, query: &str) -> String {
+    format!(
+        "/route/v1/driving/{},{};{},{}?{query}",
+        a.lon, a.lat, b.lon, b.lat
+    )
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Checks one leg's steps: text on every step, voice and banners announcing the next maneuver
+/// within the step, scaled to its speed; returns how many early ("In …") announcements it saw.
+fn check_leg(steps: &[Value]) -> usize {
+    let mut early = 0;
+    for (k, s) in steps.iter().enumerate() {
+        let instruction = s["maneuver"]["instruction"].as_str().unwrap();
+        assert!(!instruction.is_empty() && !instruction.contains('{'), "{s}");
+        let voice = s["voiceInstructions"].as_array().unwrap();
+        let banner = s["bannerInstructions"].as_array().unwrap();
+        let Some(next) = steps.get(k + 1) else {
+            assert_eq!(s["maneuver"]["type"], "arrive");
+            assert!(
+                voice.is_empty() && banner.is_empty(),
+                "arrive says nothing: {s}"
+            );
+            continue;
+        };
+        let length = f(&s["distance"]);
+        let speed = if f(&s["duration"]) > 0.0 {
+            length / f(&s["duration"])
+        } else {
+            10.0
+        };
+        let mut last = f64::INFINITY;
+        for v in voice {
+            let d = f(&v["distanceAlongGeometry"]);
+            let text = v["announcement"].as_str().unwrap();
+            assert!(
+                d <= length + 0.1 && d >= 0.0,
+                "{d} m on a {length} m step: {v}"
+            );
+            assert!(d < last, "farthest first: {voice:?}");
+            last = d;
+            assert_eq!(
+                v["ssmlAnnouncement"].as_str().unwrap(),
+                format!(
+                    "<speak>{}</speak>",
+                    text.replace('&', "&amp;")
+                        .replace('\'', "&apos;")
+                        .replace('"', "&quot;")
+                )
+            );
+            if text.starts_with("In ") {
+                early += 1;
+                // Said at the rounded distance of EARLY_S seconds at the step's speed (the
+                // JSON's rounded distance and duration move the speed a little).
+                let expected = spoken_distance_m(length.min(speed * EARLY_S));
+                assert!(
+                    (d - expected).abs() <= 0.1 * expected + 50.0,
+                    "early at {d} m, {speed:.1} m/s on {length} m: {text}"
+                );
+            }
+        }
+        // The last one is the maneuver itself: the next step's own instruction.
+        if let Some(v) = voice.last() {
+            let next_text = next["maneuver"]["instruction"].as_str().unwrap();
+            assert!(
+                v["announcement"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&lower_first(next_text))
+                    || v["announcement"].as_str().unwrap().starts_with(next_text),
+                "final {v} vs next step {next_text}"
+            );
+        }
+        assert_eq!(banner.len(), 1, "{s}");
+        let b = &banner[0];
+        assert_eq!(f(&b["distanceAlongGeometry"]), length);
+        assert_eq!(b["primary"]["type"], next["maneuver"]["type"]);
+        assert_eq!(b["primary"]["modifier"], next["maneuver"]["modifier"]);
+        let text = b["primary"]["text"].as_str().unwrap();
+        assert_eq!(b["primary"]["components"][0]["text"], text);
+        let name = next["name"].as_str().unwrap();
+        if !name.is_empty() {
+            assert!(
+                text.starts_with(name),
+                "banner {text} for a step onto {name}"
+            );
+        }
+    }
+    early
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn porto_steps_carry_text_voice_and_banner_instructions() {
+    let (addr, nodes) = serve_porto().await;
+    let (mut routes, mut steps_seen, mut early) = (0, 0, 0);
+    for (a, b) in pairs(&nodes, 7, 25) {
+        let (status, body) = get(addr, &route_path(a, b, GUIDED)).await;
+        if status != 200 {
+            continue;
+        }
+        routes += 1;
+        let route = &body["routes"][0];
+        assert_eq!(route["voiceLocale"], "en");
+        let steps = route["legs"][0]["steps"].as_array().unwrap();
+        steps_seen += steps.len();
+        early += check_leg(steps);
+        // Without the options the steps are as before, plus the text instruction.
+        if routes == 1 {
+            let (_, plain) = get(addr, &route_path(a, b, "steps=true")).await;
+            let plain_route = &plain["routes"][0];
+            assert!(plain_route.get("voiceLocale").is_none());
+            for s in plain_route["legs"][0]["steps"].as_array().unwrap() {
+                assert!(
+                    s.get("voiceInstructions").is_none() && s.get("bannerInstructions").is_none()
+                );
+                assert!(s["maneuver"]["instruction"].is_string());
+            }
+        }
+    }
+    assert!(routes >= 15, "{routes} routes");
+    assert!(
+        early >= routes,
+        "{early} early announcements over {routes} routes"
+    );
+    assert!(steps_seen > 10 * routes / 2, "{steps_seen} steps");
+
+    // Strict values, as for every boolean option.
+    let (a, b) = (nodes[100], nodes[nodes.len() - 100]);
+    for bad in ["voice_instructions=yes", "banner_instructions=1"] {
+        let (status, body) = get(addr, &route_path(a, b, bad)).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["code"], "InvalidQuery", "{bad}");
+    }
+    // /trip builds its steps the same way.
+    let (c, d, e) = (nodes[5000], nodes[20_000], nodes[40_000]);
+    let trip = format!(
+        "/trip/v1/driving/{},{};{},{};{},{}?{GUIDED}",
+        c.lon, c.lat, d.lon, d.lat, e.lon, e.lat
+    );
+    let (status, body) = get(addr, &trip).await;
+    assert_eq!(status, 200, "{body}");
+    let legs = body["trips"][0]["legs"].as_array().unwrap();
+    for (i, leg) in legs.iter().enumerate() {
+        let steps = leg["steps"].as_array().unwrap();
+        check_leg(steps);
+        let last_voice = steps[steps.len() - 2]["voiceInstructions"]
+            .as_array()
+            .unwrap();
+        let said = last_voice.last().unwrap()["announcement"].as_str().unwrap();
+        if i + 1 < legs.len() {
+            assert!(
+                said.contains(&format!("arrived at your {}", ["1st", "2nd", "3rd"][i])),
+                "{said}"
+            );
+        } else {
+            assert!(said.contains("arrived at your destination"), "{said}");
+        }
+    }
+}
