@@ -1,8 +1,12 @@
-//! Spoken and banner guidance on Porto: text instructions on every step and Mapbox's
-//! `voiceInstructions` / `bannerInstructions` over HTTP, checked against the steps they belong to.
+//! Spoken and banner guidance on Porto: text instructions on every step, Mapbox's
+//! `voiceInstructions` / `bannerInstructions` over HTTP (checked against the steps they belong
+//! to and parsed by Ferrostar's OSRM response model, the published crate).
 
 use crate::common::{get, graph_dir_deep, junctions, router};
+use ferrostar::routing_adapters::osrm::OsrmResponseParser;
+use ferrostar::routing_adapters::RouteResponseParser;
 use meridian::route::instructions::announce::{spoken_distance_m, EARLY_S};
+use meridian::route::polyline;
 use meridian::server::{serve_on, Limits};
 use meridian::spatial::LatLon;
 use serde_json::Value;
@@ -202,4 +206,88 @@ async fn porto_steps_carry_text_voice_and_banner_instructions() {
             assert!(said.contains("arrived at your destination"), "{said}");
         }
     }
+}
+
+/// Ferrostar's OSRM adapter reads our answers: every step, its instruction, its spoken and
+/// visual instructions, with our distances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferrostar_parses_the_routes_with_their_spoken_and_visual_instructions() {
+    let (addr, nodes) = serve_porto().await;
+    let parser = OsrmResponseParser::new(6);
+    let mut parsed_routes = 0;
+    for (a, b) in pairs(&nodes, 99, 12) {
+        let path = route_path(a, b, &format!("{GUIDED}&alternatives=1"));
+        let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+        if resp.status() != 200 {
+            continue;
+        }
+        let bytes = resp.bytes().await.unwrap().to_vec();
+        let ours: Value = serde_json::from_slice(&bytes).unwrap();
+        let theirs = parser
+            .parse_response(bytes)
+            .unwrap_or_else(|e| panic!("Ferrostar refused {path}: {e:?}"));
+        let our_routes = ours["routes"].as_array().unwrap();
+        assert_eq!(theirs.len(), our_routes.len());
+        for (route, our) in theirs.iter().zip(our_routes) {
+            parsed_routes += 1;
+            assert!((route.distance - f(&our["distance"])).abs() < 0.01);
+            let line = polyline::decode(our["geometry"].as_str().unwrap(), 6).unwrap();
+            assert_eq!(route.geometry.len(), line.len());
+            let our_steps = our["legs"][0]["steps"].as_array().unwrap();
+            assert_eq!(route.steps.len(), our_steps.len());
+            let (mut spoken, mut banners) = (0, 0);
+            for (step, s) in route.steps.iter().zip(our_steps) {
+                assert!((step.distance - f(&s["distance"])).abs() < 0.01);
+                assert_eq!(
+                    step.instruction,
+                    s["maneuver"]["instruction"].as_str().unwrap()
+                );
+                let name = s["name"].as_str().unwrap();
+                assert_eq!(step.road_name.as_deref().unwrap_or(""), name);
+                let voice = s["voiceInstructions"].as_array().unwrap();
+                assert_eq!(step.spoken_instructions.len(), voice.len());
+                for (si, v) in step.spoken_instructions.iter().zip(voice) {
+                    assert_eq!(si.text, v["announcement"].as_str().unwrap());
+                    assert_eq!(si.ssml.as_deref(), v["ssmlAnnouncement"].as_str());
+                    assert_eq!(
+                        si.trigger_distance_before_maneuver,
+                        f(&v["distanceAlongGeometry"])
+                    );
+                    assert!(si.trigger_distance_before_maneuver <= step.distance + 0.1);
+                    spoken += 1;
+                }
+                let banner = s["bannerInstructions"].as_array().unwrap();
+                assert_eq!(step.visual_instructions.len(), banner.len());
+                for (vi, b) in step.visual_instructions.iter().zip(banner) {
+                    assert_eq!(
+                        vi.primary_content.text,
+                        b["primary"]["text"].as_str().unwrap()
+                    );
+                    assert_eq!(
+                        serde_json::to_value(vi.primary_content.maneuver_type).unwrap(),
+                        b["primary"]["type"]
+                    );
+                    assert_eq!(
+                        serde_json::to_value(vi.primary_content.maneuver_modifier).unwrap(),
+                        b["primary"]["modifier"]
+                    );
+                    assert_eq!(
+                        vi.primary_content.roundabout_exit_degrees.map(u64::from),
+                        b["primary"]["degrees"].as_u64()
+                    );
+                    assert_eq!(
+                        vi.trigger_distance_before_maneuver,
+                        f(&b["distanceAlongGeometry"])
+                    );
+                    banners += 1;
+                }
+            }
+            assert!(
+                spoken >= route.steps.len() - 1,
+                "{spoken} spoken instructions"
+            );
+            assert_eq!(banners, route.steps.len() - 1);
+        }
+    }
+    assert!(parsed_routes >= 8, "{parsed_routes} routes parsed");
 }
