@@ -1,15 +1,20 @@
 //! Spoken and banner guidance on Porto: text instructions on every step, Mapbox's
 //! `voiceInstructions` / `bannerInstructions` over HTTP (checked against the steps they belong
-//! to and parsed by Ferrostar's OSRM response model, the published crate).
+//! to and parsed by Ferrostar's OSRM response model, the published crate), and a phone driving
+//! a route over the websocket that hears every announcement once, in order, before its
+//! maneuver, then the new route's after a reroute.
 
+use crate::cluster::{start_cluster_with, NodeOptions};
 use crate::common::{get, graph_dir_deep, junctions, router};
+use crate::ingest::{authed, next, now_ms, send, Ws};
 use ferrostar::routing_adapters::osrm::OsrmResponseParser;
 use ferrostar::routing_adapters::RouteResponseParser;
 use meridian::route::instructions::announce::{spoken_distance_m, EARLY_S};
-use meridian::route::polyline;
+use meridian::route::{cut_shape, polyline};
+use meridian::server::rate_limit::RateLimit;
 use meridian::server::{serve_on, Limits};
 use meridian::spatial::LatLon;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::net::SocketAddr;
 
 const PORTO: &str = "medium/porto-2015-06";
@@ -290,4 +295,305 @@ async fn ferrostar_parses_the_routes_with_their_spoken_and_visual_instructions()
         }
     }
     assert!(parsed_routes >= 8, "{parsed_routes} routes parsed");
+}
+
+/// A voice instruction of the route frame, placed along the route.
+#[derive(Clone, Debug, PartialEq)]
+struct Expected {
+    step: usize,
+    text: String,
+    due_m: f64,
+    maneuver_m: f64,
+}
+
+fn announcements(route_frame: &Value) -> (Vec<Expected>, Vec<LatLon>, f64) {
+    let osrm = &route_frame["route"]["routes"][0];
+    let steps = osrm["legs"][0]["steps"].as_array().unwrap();
+    let mut out = Vec::new();
+    let mut start = 0.0;
+    for (k, s) in steps.iter().enumerate() {
+        let maneuver_m = start + f(&s["distance"]);
+        for v in s["voiceInstructions"].as_array().unwrap() {
+            out.push(Expected {
+                step: k,
+                text: v["announcement"].as_str().unwrap().to_string(),
+                due_m: maneuver_m - f(&v["distanceAlongGeometry"]),
+                maneuver_m,
+            });
+        }
+        start = maneuver_m;
+    }
+    out.sort_by(|a, b| a.due_m.total_cmp(&b.due_m));
+    let line = polyline::decode(osrm["geometry"].as_str().unwrap(), 6).unwrap();
+    (out, line, f(&osrm["distance"]))
+}
+
+/// What one fix brought: the instructions (step, text) and where the session put the phone
+/// (metres along the route, from the progress frame; `None` on arrival).
+async fn drive_one(
+    ws: &mut Ws,
+    seq: u64,
+    ts: i64,
+    p: LatLon,
+) -> (Vec<(usize, String)>, Option<f64>, bool, Option<Value>) {
+    send(
+        ws,
+        json!({"type": "ping", "seq": seq, "ts": ts, "lat": p.lat, "lon": p.lon, "accuracy": 5.0}),
+    )
+    .await;
+    let mut heard = Vec::new();
+    loop {
+        let m = next(ws).await.expect("the connection stays open");
+        match m["type"].as_str().unwrap() {
+            "ack" => {}
+            "instruction" => {
+                assert!(m["ssml"].as_str().unwrap().starts_with("<speak>"), "{m}");
+                assert!(m["banner"]["primary"]["text"].is_string(), "{m}");
+                heard.push((
+                    m["step"].as_u64().unwrap() as usize,
+                    m["announcement"].as_str().unwrap().to_string(),
+                ));
+            }
+            "progress" => return (heard, Some(f(&m["distance_remaining"])), false, None),
+            "arrived" => return (heard, None, true, None),
+            "route" => return (heard, None, false, Some(m)),
+            other => panic!("unexpected {other}: {m}"),
+        }
+    }
+}
+
+/// Points every `step_m` metres along a line, from `from_m`.
+fn fixes(line: &[LatLon], from_m: f64, to_m: f64, step_m: f64) -> Vec<LatLon> {
+    let mut out = Vec::new();
+    let mut d = from_m;
+    while d < to_m {
+        out.push(*cut_shape(line, 0.0, d).last().unwrap());
+        d += step_m;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_hears_each_announcement_once_in_order_before_its_maneuver() {
+    let options = NodeOptions {
+        graph: Some(PORTO),
+        // A fix every 5 m at 10 m/s: two a second, sent as fast as the session answers.
+        ingest_rate: Some(RateLimit {
+            per_s: 10_000.0,
+            burst: 10_000.0,
+        }),
+        ..Default::default()
+    };
+    let nodes = start_cluster_with("voice-nav", options).await;
+    let r = router(PORTO);
+    let j = junctions(&r);
+    // A drive of 2-4 km with a few maneuvers.
+    let (a, b) = pairs(&j, 3, 400)
+        .into_iter()
+        .find(|(a, b)| {
+            r.route(&[*a, *b], true).is_ok_and(|x| {
+                (2_000.0..4_000.0).contains(&x.route.distance_m) && x.route.legs[0].steps.len() >= 6
+            })
+        })
+        .expect("a drive of 2-4 km");
+    let mut ws = authed(nodes[0].ingest, 501).await;
+    let mut ts = now_ms() - 3_600_000;
+    let mut seq = 1;
+    send(
+        &mut ws,
+        json!({"type": "ping", "seq": seq, "ts": ts, "lat": a.lat, "lon": a.lon}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}}),
+    )
+    .await;
+    let route = loop {
+        let m = next(&mut ws).await.unwrap();
+        if m["type"] == "route" {
+            break m;
+        }
+        assert_eq!(m["type"], "ack", "{m}");
+    };
+    let (expected, line, total) = announcements(&route);
+    assert!(expected.len() >= 6, "{expected:?}");
+    let length: f64 = line.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
+
+    // Drive it: every instruction heard, where the session had the phone.
+    let mut heard: Vec<(usize, String, Option<f64>)> = Vec::new();
+    let mut positions = Vec::new();
+    let mut arrived = false;
+    let mut points = fixes(&line, 0.0, length, 5.0);
+    points.push(*line.last().unwrap());
+    for p in points {
+        seq += 1;
+        ts += 500;
+        let (said, remaining, done, rerouted) = drive_one(&mut ws, seq, ts, p).await;
+        assert!(
+            rerouted.is_none(),
+            "driving the route rerouted: {rerouted:?}"
+        );
+        let along = remaining.map(|m| total - m);
+        positions.extend(along);
+        heard.extend(said.into_iter().map(|(s, t)| (s, t, along)));
+        if done {
+            arrived = true;
+            break;
+        }
+    }
+    assert!(arrived, "the drive ended at the destination");
+
+    // What could be heard: an announcement whose window (from due to its maneuver) holds a
+    // fix, or the arrival's (said at the latest on arrival).
+    let arrive_m = expected.iter().map(|e| e.maneuver_m).fold(0.0, f64::max);
+    let hearable: Vec<&Expected> = expected
+        .iter()
+        .filter(|e| {
+            e.maneuver_m == arrive_m
+                || positions
+                    .iter()
+                    .any(|&s| s >= e.due_m - 0.5 && s < e.maneuver_m)
+        })
+        .collect();
+    assert!(
+        hearable.len() * 10 >= expected.len() * 9,
+        "{} of {} announcements have a fix in their window",
+        hearable.len(),
+        expected.len()
+    );
+    let heard_keys: Vec<(usize, &str)> = heard.iter().map(|(s, t, _)| (*s, t.as_str())).collect();
+    let hearable_keys: Vec<(usize, &str)> =
+        hearable.iter().map(|e| (e.step, e.text.as_str())).collect();
+    assert_eq!(heard_keys, hearable_keys, "each once, in order");
+    for ((_, text, at), e) in heard.iter().zip(&hearable) {
+        if let Some(at) = at {
+            assert!(
+                *at >= e.due_m - 0.5 && *at < e.maneuver_m + 0.5,
+                "{text:?} heard at {at:.1} m, due at {:.1} m, maneuver at {:.1} m",
+                e.due_m,
+                e.maneuver_m
+            );
+        }
+    }
+
+    // A reroute: a second phone leaves its route after 300 m; what it hears next is the new
+    // route's, from its departure.
+    let mut ws = authed(nodes[1].ingest, 502).await;
+    let mut seq = 1;
+    let mut ts = now_ms() - 3_600_000;
+    send(
+        &mut ws,
+        json!({"type": "ping", "seq": seq, "ts": ts, "lat": a.lat, "lon": a.lon}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}}),
+    )
+    .await;
+    let first = loop {
+        let m = next(&mut ws).await.unwrap();
+        if m["type"] == "route" {
+            break m;
+        }
+    };
+    let (old, old_line, _) = announcements(&first);
+    for p in fixes(&old_line, 0.0, 300.0, 10.0) {
+        seq += 1;
+        ts += 1000;
+        let (said, _, _, rerouted) = drive_one(&mut ws, seq, ts, p).await;
+        assert!(rerouted.is_none());
+        for (step, text) in said {
+            assert!(
+                old.iter().any(|e| e.step == step && e.text == text),
+                "{text}"
+            );
+        }
+    }
+    // Off the route: a junction 400-800 m from every point of it, twice.
+    let away = *j
+        .iter()
+        .find(|q| {
+            let d = old_line
+                .iter()
+                .map(|p| p.haversine_m(**q))
+                .fold(f64::INFINITY, f64::min);
+            (400.0..800.0).contains(&d)
+        })
+        .unwrap();
+    let mut new_route = None;
+    for _ in 0..3 {
+        seq += 1;
+        ts += 30_000;
+        let (said, _, _, rerouted) = drive_one_off(&mut ws, seq, ts, away).await;
+        assert!(said.is_empty(), "nothing said off the route: {said:?}");
+        if let Some(r) = rerouted {
+            new_route = Some(r);
+            break;
+        }
+    }
+    let new_route = new_route.expect("a reroute");
+    assert_eq!(new_route["reason"], "reroute");
+    let (new, new_line, _) = announcements(&new_route);
+    let mut after = Vec::new();
+    for p in fixes(&new_line, 0.0, 400.0, 5.0) {
+        seq += 1;
+        ts += 500;
+        let (said, _, done, rerouted) = drive_one(&mut ws, seq, ts, p).await;
+        assert!(rerouted.is_none());
+        after.extend(said);
+        if done {
+            break;
+        }
+    }
+    assert!(!after.is_empty(), "the new route speaks");
+    assert_eq!(
+        (after[0].0, after[0].1.as_str()),
+        (0, new[0].text.as_str()),
+        "from its departure"
+    );
+    let new_keys: Vec<(usize, &str)> = new.iter().map(|e| (e.step, e.text.as_str())).collect();
+    let mut at = 0;
+    for (step, text) in &after {
+        let found = new_keys[at..]
+            .iter()
+            .position(|k| *k == (*step, text.as_str()));
+        let found = found.unwrap_or_else(|| panic!("{text:?} is not the new route's, in order"));
+        at += found + 1;
+    }
+}
+
+/// [`drive_one`] for a fix off the route: the session answers nothing until it reroutes (the
+/// ack alone comes back), so wait for the ack and a short while for a route.
+async fn drive_one_off(
+    ws: &mut Ws,
+    seq: u64,
+    ts: i64,
+    p: LatLon,
+) -> (Vec<(usize, String)>, Option<f64>, bool, Option<Value>) {
+    send(
+        ws,
+        json!({"type": "ping", "seq": seq, "ts": ts, "lat": p.lat, "lon": p.lon, "accuracy": 5.0}),
+    )
+    .await;
+    let mut said = Vec::new();
+    let mut acked = false;
+    loop {
+        let wait = if acked { 3 } else { 20 };
+        let m = match tokio::time::timeout(std::time::Duration::from_secs(wait), next(ws)).await {
+            Ok(m) => m.expect("the connection stays open"),
+            Err(_) => return (said, None, false, None),
+        };
+        match m["type"].as_str().unwrap() {
+            "ack" => acked = true,
+            "instruction" => said.push((
+                m["step"].as_u64().unwrap() as usize,
+                m["announcement"].as_str().unwrap().to_string(),
+            )),
+            "route" => return (said, None, false, Some(m)),
+            "progress" => return (said, Some(f(&m["distance_remaining"])), false, None),
+            other => panic!("unexpected {other}: {m}"),
+        }
+    }
 }
