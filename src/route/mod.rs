@@ -10,6 +10,7 @@ mod ascii_tests;
 pub mod cost;
 pub mod guidance;
 pub mod hint;
+pub mod instructions;
 pub mod map_match;
 pub mod names;
 pub mod navigation;

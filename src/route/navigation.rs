@@ -2,7 +2,16 @@
 //! reports moves it along the route. The session answers with progress (distance and time left
 //! under the current traffic), a new route when the device left the route, and a faster route
 //! when traffic has made the current one slow enough that switching saves real time.
+//!
+//! It also speaks: the route's voice instructions ([`crate::instructions::announce`]) are
+//! laid out by distance along the route, and each is sent ([`NavEvent::Instruction`]) once,
+//! in order, by the first position that comes within its `distanceAlongGeometry` of its
+//! maneuver. One whose maneuver the device has already passed (a jump between fixes) is
+//! dropped unsaid; on arrival, what is left of the last maneuver's is said first. A new
+//! route (reroute, faster route) brings its own announcements, from its departure on.
 
+use super::instructions::announce::{leg_guidance, BannerInstruction};
+use super::instructions::{Language, Stop};
 use super::search::PathEdge;
 use super::{cut_shape, RouteAnswer, RouteError, Router};
 use spatial::geometry::project_onto_segment;
@@ -53,6 +62,31 @@ pub enum NavEvent {
         eta_ms: i64,
     },
     Arrived,
+    /// A voice instruction to speak now, with the banner of its step.
+    Instruction {
+        /// Index of the step (of the route's only leg) whose instructions it is; it announces
+        /// the maneuver that ends that step.
+        step: usize,
+        announcement: String,
+        ssml: String,
+        /// Metres before the maneuver it was meant for.
+        distance_along_geometry: f64,
+        banner: Option<Box<BannerInstruction>>,
+    },
+}
+
+/// A voice instruction of the followed route, placed along it.
+#[derive(Clone, Debug)]
+struct Announcement {
+    /// Metres from the route's start where it is due.
+    due_m: f64,
+    /// Metres from the route's start of the maneuver it announces.
+    maneuver_m: f64,
+    step: usize,
+    announcement: String,
+    ssml: String,
+    distance_along_geometry: f64,
+    banner: Option<BannerInstruction>,
 }
 
 /// One edge of the followed route with its drawn geometry.
@@ -72,6 +106,45 @@ pub struct NavigationSession {
     off_route: u32,
     last_faster_check_ms: i64,
     pub finished: bool,
+    /// The route's voice instructions by `due_m`, and how many were said or dropped.
+    announcements: Vec<Announcement>,
+    said: usize,
+}
+
+/// The voice instructions of a route's steps, placed along it (the same metres as the
+/// session's edges: steps add up their segments' lengths).
+fn announcements_of(answer: &RouteAnswer) -> Vec<Announcement> {
+    let lang = Language::english();
+    let legs = answer.route.legs.len();
+    let mut out = Vec::new();
+    let (mut start_m, mut index) = (0.0, 0);
+    for (leg_index, leg) in answer.route.legs.iter().enumerate() {
+        let stop = Stop {
+            leg: leg_index,
+            legs,
+        };
+        let guidance = leg_guidance(lang, &leg.steps, stop);
+        for (step, g) in leg.steps.iter().zip(guidance) {
+            let maneuver_m = start_m + step.distance;
+            let banner = g.banner.into_iter().next();
+            for v in g.voice {
+                out.push(Announcement {
+                    due_m: maneuver_m - v.distance_along_geometry,
+                    maneuver_m,
+                    step: index,
+                    announcement: v.announcement,
+                    ssml: v.ssml_announcement,
+                    distance_along_geometry: v.distance_along_geometry,
+                    banner: banner.clone(),
+                });
+            }
+            start_m = maneuver_m;
+            index += 1;
+        }
+    }
+    // Stable: announcements due at the same place keep the route's order.
+    out.sort_by(|a, b| a.due_m.total_cmp(&b.due_m));
+    out
 }
 
 impl NavigationSession {
@@ -90,6 +163,8 @@ impl NavigationSession {
             off_route: 0,
             last_faster_check_ms: now_ms,
             finished: false,
+            announcements: Vec::new(),
+            said: 0,
         };
         let answer = session.follow_new_route(router, origin)?;
         Ok((
@@ -124,6 +199,8 @@ impl NavigationSession {
         self.at = 0;
         self.along_m = self.route.first().map(|f| f.edge.from_m).unwrap_or(0.0);
         self.off_route = 0;
+        self.announcements = announcements_of(&answer);
+        self.said = 0;
         Ok(answer)
     }
 
@@ -151,6 +228,40 @@ impl NavigationSession {
             }
         }
         Ok(total)
+    }
+
+    /// Metres driven along the current route, in the measure of its steps.
+    pub fn distance_along_m(&self) -> f64 {
+        let before: f64 = self.route[..self.at.min(self.route.len())]
+            .iter()
+            .map(|f| (f.edge.to_m - f.edge.from_m).max(0.0))
+            .sum();
+        let here = self
+            .route
+            .get(self.at)
+            .map_or(0.0, |f| (self.along_m - f.edge.from_m).max(0.0));
+        before + here
+    }
+
+    /// The announcements due by `reach_m` (metres along the route), in order, each once; one
+    /// whose maneuver lies behind `at_m` is dropped unsaid.
+    fn due_announcements(&mut self, at_m: f64, reach_m: f64, events: &mut Vec<NavEvent>) {
+        while let Some(a) = self.announcements.get(self.said) {
+            if a.due_m > reach_m {
+                break;
+            }
+            self.said += 1;
+            if a.maneuver_m <= at_m {
+                continue;
+            }
+            events.push(NavEvent::Instruction {
+                step: a.step,
+                announcement: a.announcement.clone(),
+                ssml: a.ssml.clone(),
+                distance_along_geometry: a.distance_along_geometry,
+                banner: a.banner.clone().map(Box::new),
+            });
+        }
     }
 
     pub fn distance_remaining_m(&self) -> f64 {
@@ -227,12 +338,16 @@ impl NavigationSession {
         self.off_route = 0;
         self.at = i;
         self.along_m = along;
+        let at_m = self.distance_along_m();
         if p.haversine_m(self.destination) <= ARRIVED_M || self.distance_remaining_m() <= ARRIVED_M
         {
+            // What is left of the arrival's announcements comes before the arrival.
+            self.due_announcements(at_m, f64::INFINITY, &mut events);
             self.finished = true;
             events.push(NavEvent::Arrived);
             return Ok(events);
         }
+
         let mut remaining = self.duration_remaining_s(router)?;
         if ts_ms - self.last_faster_check_ms >= FASTER_CHECK_MS {
             self.last_faster_check_ms = ts_ms;
@@ -241,6 +356,9 @@ impl NavigationSession {
                 remaining = self.duration_remaining_s(router)?;
             }
         }
+        // After a faster route is taken: what is said is the route now followed.
+        let at_m = self.distance_along_m();
+        self.due_announcements(at_m, at_m, &mut events);
         events.push(NavEvent::Progress {
             distance_remaining_m: self.distance_remaining_m(),
             duration_remaining_s: remaining,

@@ -3,6 +3,8 @@
 //! OSRM clients ignore.
 
 use super::guidance::Step;
+use super::instructions::announce::{leg_guidance, StepGuidance};
+use super::instructions::{Language, Stop};
 use super::{polyline, Annotation, Route, RouteAnswer, Waypoint};
 use geo::{LineString, Simplify};
 use serde_json::{json, Value};
@@ -62,18 +64,52 @@ fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
-fn step_json(step: &Step, geometries: Geometries) -> Value {
+/// One step's JSON: the guidance's fields, the geometry as asked, `maneuver.instruction` (the
+/// text instruction OSRM clients show), and the spoken and banner instructions when asked.
+fn step_json(
+    step: &Step,
+    instruction: String,
+    guidance: Option<&StepGuidance>,
+    opts: &ResponseOptions,
+    extras: &Extras,
+) -> Value {
     let mut v = serde_json::to_value(step).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         map.insert(
             "geometry".into(),
-            encode_geometry(&step.geometry, geometries),
+            encode_geometry(&step.geometry, opts.geometries),
         );
         map.insert("distance".into(), json!(round1(step.distance)));
         map.insert("duration".into(), json!(round1(step.duration)));
         map.insert("weight".into(), json!(round1(step.weight)));
+        if let Some(Value::Object(maneuver)) = map.get_mut("maneuver") {
+            maneuver.insert("instruction".into(), Value::String(instruction));
+        }
+        if let Some(g) = guidance {
+            if extras.voice_instructions {
+                map.insert("voiceInstructions".into(), json!(g.voice));
+            }
+            if extras.banner_instructions {
+                map.insert("bannerInstructions".into(), json!(g.banner));
+            }
+        }
     }
     v
+}
+
+/// A leg's steps as JSON, with their text (and spoken and banner) instructions.
+fn steps_json(steps: &[Step], stop: Stop, opts: &ResponseOptions, extras: &Extras) -> Vec<Value> {
+    let lang = Language::english();
+    let guidance = (extras.voice_instructions || extras.banner_instructions)
+        .then(|| leg_guidance(lang, steps, stop));
+    steps
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let g = guidance.as_ref().map(|g| &g[k]);
+            step_json(s, lang.instruction(s, stop), g, opts, extras)
+        })
+        .collect()
 }
 
 /// Which leg annotations a request asked for (OSRM's `annotations=`); all false = none.
@@ -99,6 +135,11 @@ pub struct Extras {
     pub annotations: AnnotationKinds,
     /// Leave out the `waypoints` array.
     pub skip_waypoints: bool,
+    /// Mapbox's `voice_instructions=true`: `voiceInstructions` on every step and the route's
+    /// `voiceLocale`.
+    pub voice_instructions: bool,
+    /// Mapbox's `banner_instructions=true`: `bannerInstructions` on every step.
+    pub banner_instructions: bool,
 }
 
 fn annotation_json(a: &Annotation, kinds: &AnnotationKinds) -> Value {
@@ -158,16 +199,22 @@ pub fn routes_response(
 
 /// One entry of `routes`.
 fn route_json(route: &Route, opts: &ResponseOptions, extras: &Extras) -> Value {
+    let count = route.legs.len();
     let legs: Vec<Value> = route
         .legs
         .iter()
-        .map(|leg| {
+        .enumerate()
+        .map(|(i, leg)| {
+            let stop = Stop {
+                leg: i,
+                legs: count,
+            };
             let mut v = json!({
                 "distance": round1(leg.distance_m),
                 "duration": round1(leg.duration_s),
                 "weight": round1(leg.duration_s),
                 "summary": leg.summary,
-                "steps": leg.steps.iter().map(|s| step_json(s, opts.geometries)).collect::<Vec<_>>(),
+                "steps": steps_json(&leg.steps, stop, opts, extras),
             });
             if extras.annotations.any() {
                 v["annotation"] = annotation_json(&leg.annotation, &extras.annotations);
@@ -183,6 +230,9 @@ fn route_json(route: &Route, opts: &ResponseOptions, extras: &Extras) -> Value {
         "legs": legs,
         "tiles": route.tiles,
     });
+    if extras.voice_instructions {
+        route_json["voiceLocale"] = json!(Language::english().locale());
+    }
     match opts.overview {
         Overview::Full => {
             route_json["geometry"] = encode_geometry(&route.geometry, opts.geometries);

@@ -30,7 +30,10 @@
 //!    `/search` does (rank 1, near the last ping), on the compute pool, and the route frame
 //!    then says what was found (`"resolved": {"to": {"query", "display_name", "location"}}`);
 //!    text that finds nothing is error `AddressNotFound`. Then after each ping `{"type":"progress",
-//!    "distance_remaining":m,"duration_remaining":s,"eta":ms}`, a `route` with reason `reroute`
+//!    "distance_remaining":m,"duration_remaining":s,"eta":ms}`, each voice instruction of the route
+//!    once, in order, as the device comes within its distance of its maneuver (`{"type":
+//!    "instruction","step":i,"announcement":..,"ssml":..,"distance_along_geometry":m,"banner":
+//!    {Mapbox banner}}`, before that ping's progress), a `route` with reason `reroute`
 //!    when the device left the route, or `faster_route` (with `saving_s`) when traffic makes
 //!    another route faster, and `{"type":"arrived"}`. `{"type":"end_navigation"}` stops it.
 //!
@@ -46,7 +49,7 @@ use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use route::navigation::{NavEvent, NavigationSession};
 use route::now_ms;
-use route::osrm::{route_response, Geometries, Overview, ResponseOptions};
+use route::osrm::{route_response_with, Extras, Geometries, Overview, ResponseOptions};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
@@ -753,7 +756,13 @@ fn nav_value(e: &NavEvent) -> serde_json::Value {
                 geometries: Geometries::Polyline6,
                 steps: true,
             };
-            json!({"type": "route", "reason": reason.as_str(), "saving_s": saving_s, "route": route_response(answer, &opts)})
+            // What a navigation SDK reads: the spoken and banner instructions of every step.
+            let extras = Extras {
+                voice_instructions: true,
+                banner_instructions: true,
+                ..Extras::default()
+            };
+            json!({"type": "route", "reason": reason.as_str(), "saving_s": saving_s, "route": route_response_with(answer, &opts, &extras)})
         }
         NavEvent::Progress {
             distance_remaining_m,
@@ -766,6 +775,20 @@ fn nav_value(e: &NavEvent) -> serde_json::Value {
             "eta": eta_ms,
         }),
         NavEvent::Arrived => json!({"type": "arrived"}),
+        NavEvent::Instruction {
+            step,
+            announcement,
+            ssml,
+            distance_along_geometry,
+            banner,
+        } => json!({
+            "type": "instruction",
+            "step": step,
+            "announcement": announcement,
+            "ssml": ssml,
+            "distance_along_geometry": distance_along_geometry,
+            "banner": banner,
+        }),
     }
 }
 

@@ -196,6 +196,8 @@ fn answer(router: &Router, q: &MatchQuery) -> Result<Value, ApiError> {
     let extras = Extras {
         annotations: q.route.annotations,
         skip_waypoints: true,
+        voice_instructions: q.route.voice_instructions,
+        banner_instructions: q.route.banner_instructions,
     };
     let mut matchings = Vec::with_capacity(result.matchings.len());
     let mut tracepoints = vec![Value::Null; q.points.len()];

@@ -97,6 +97,8 @@ pub fn handle(router: &Router, limits: &Limits, path: &str, query: &str) -> Resp
     let extras = Extras {
         annotations: request.route.annotations,
         skip_waypoints: request.route.base.skip_waypoints,
+        voice_instructions: request.route.voice_instructions,
+        banner_instructions: request.route.banner_instructions,
     };
     let count = request.route.alternatives as usize;
     // Without alternatives the route is found exactly as before they existed.

@@ -17,6 +17,10 @@ pub struct RouteOptionsParsed {
     /// How many alternatives were asked for: `alternatives=true` is 1 (as in OSRM),
     /// `false` 0, a number that many.
     pub alternatives: u32,
+    /// Mapbox's `voice_instructions=` and `banner_instructions=` (`true|false`): spoken and
+    /// banner instructions on every step (they need `steps=true` to show).
+    pub voice_instructions: bool,
+    pub banner_instructions: bool,
 }
 
 impl RouteOptionsParsed {
@@ -65,6 +69,7 @@ impl RouteOptionsParsed {
 /// Parses the query string of a route request, strictly: a value OSRM's grammar does not
 /// accept or an unknown option is `InvalidQuery`. `alternatives` is `true`, `false` or a
 /// number (OSRM's grammar); accepted and without effect: `continue_straight`, `snapping`.
+/// Mapbox's `voice_instructions` and `banner_instructions` are `true` or `false`.
 pub fn parse_route_options(query: &str) -> Result<RouteOptionsParsed, ApiError> {
     parse_route_options_with(query, |_| Ok(false))
 }
@@ -85,6 +90,8 @@ pub fn parse_route_options_with(
         waypoints: None,
         annotations: AnnotationKinds::default(),
         alternatives: 0,
+        voice_instructions: false,
+        banner_instructions: false,
     };
     for o in split_query(query)? {
         if r.base.take(&o)? || extra(&o)? {
@@ -109,6 +116,8 @@ pub fn parse_route_options_with(
                 }
             }
             "steps" => opts.steps = o.bool()?,
+            "voice_instructions" => r.voice_instructions = o.bool()?,
+            "banner_instructions" => r.banner_instructions = o.bool()?,
             "alternatives" => {
                 r.alternatives = match parse_bool(&o.value) {
                     Some(b) => u32::from(b),
@@ -240,6 +249,19 @@ mod tests {
             "Ok"
         );
         assert_eq!(check("steps=yes", 2), "InvalidQuery");
+        for bad in [
+            "voice_instructions=yes",
+            "banner_instructions=1",
+            "voice_instructions=",
+        ] {
+            assert_eq!(check(bad, 2), "InvalidQuery", "{bad}");
+        }
+        let guided =
+            parse_route_options("steps=true&voice_instructions=true&banner_instructions=false")
+                .unwrap();
+        assert!(guided.voice_instructions && !guided.banner_instructions);
+        let plain = parse_route_options("steps=true").unwrap();
+        assert!(!plain.voice_instructions && !plain.banner_instructions);
         let r = parse_route_options("annotations=speed,duration&waypoints=0;3").unwrap();
         assert!(r.annotations.speed && r.annotations.duration && !r.annotations.distance);
         assert_eq!(r.waypoints, Some(vec![0, 3]));

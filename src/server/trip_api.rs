@@ -172,6 +172,8 @@ fn answer(router: &Router, q: &TripQuery) -> Result<Value, ApiError> {
     let extras = Extras {
         annotations: q.route.annotations,
         skip_waypoints: true,
+        voice_instructions: q.route.voice_instructions,
+        banner_instructions: q.route.banner_instructions,
     };
     let mut body = route_response_with(&routed, &q.route.response, &extras);
     let trips = body["routes"].take();

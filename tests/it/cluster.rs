@@ -37,6 +37,8 @@ pub(crate) struct NodeOptions {
     pub(crate) ingest_rate: Option<RateLimit>,
     /// Also serve the extract's foot graph (routes and walking navigation).
     pub(crate) foot: bool,
+    /// The extract to route on, if not Liechtenstein (imported on a large stack: Porto needs it).
+    pub(crate) graph: Option<&'static str>,
 }
 
 pub struct TestNode {
@@ -68,7 +70,13 @@ impl TestNode {
         }
         let (host_tx, host_rx) = std::sync::mpsc::channel();
         let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
-        let routes = router(GRAPH);
+        let routes = match options.graph {
+            Some(name) => {
+                crate::common::graph_dir_deep(name);
+                router(name)
+            }
+            None => router(GRAPH),
+        };
         let cfg = NodeConfig {
             id,
             advertise: addr.to_string(),

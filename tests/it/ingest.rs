@@ -359,6 +359,8 @@ async fn a_phone_navigates_over_the_same_websocket() {
             "ack" => acks += 1,
             "progress" => progress.push(m["distance_remaining"].as_f64().unwrap()),
             "arrived" => arrived = true,
+            // Spoken guidance, checked in the voice tests.
+            "instruction" => assert!(!arrived, "an instruction after arrival: {m}"),
             other => panic!("unexpected {other}: {m}"),
         }
     }
@@ -452,6 +454,7 @@ async fn a_walker_navigates_on_the_foot_graph_and_feeds_no_car_traffic() {
             "progress" => progress += 1,
             "arrived" => arrived = true,
             "route" => assert_eq!(m["reason"], "reroute", "{m}"),
+            "instruction" => assert!(!arrived, "an instruction after arrival: {m}"),
             other => panic!("unexpected {other}: {m}"),
         }
     }

@@ -39,3 +39,4 @@ mod table_overlay;
 mod tiles_http;
 mod traffic;
 mod trip;
+mod voice;

@@ -339,6 +339,24 @@ async fn routes_by_clicking_in_chromium() {
         .unwrap()
         .len();
     assert_eq!(steps as usize, api_steps, "one list item per step");
+    // Each item reads the server's text instruction.
+    let texts = s
+        .js(
+            "return [...document.querySelectorAll('#steps li .text')].map(t => t.textContent);",
+            json!([]),
+        )
+        .await;
+    let instructions: Vec<Value> = api["routes"][0]["legs"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["maneuver"]["instruction"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        Value::Array(instructions),
+        "the list shows the instructions"
+    );
     assert!(points >= 2);
     // The clicks landed on the junctions: the API snapped them within a few metres.
     for (i, j) in [(0, a), (1, b)] {

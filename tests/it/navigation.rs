@@ -97,6 +97,8 @@ fn progress_down_to_arrival(router: &Router) {
                     progress += 1;
                 }
                 NavEvent::Arrived => arrived = true,
+                // Spoken guidance: tests/it/voice.rs.
+                NavEvent::Instruction { .. } => assert!(!arrived, "spoken after arrival"),
                 NavEvent::Route { reason, .. } => {
                     panic!("unexpected {reason:?} while on the route")
                 }

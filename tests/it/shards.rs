@@ -105,6 +105,7 @@ async fn a_phone_crosses_the_shard_border_and_a_shard_without_quorum_does_not_st
             "ack" => acks += 1,
             "progress" => progress += 1,
             "arrived" => arrived = true,
+            "instruction" => {}
             other => panic!("unexpected {other}: {m}"),
         }
     }
