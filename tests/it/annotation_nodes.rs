@@ -3,38 +3,25 @@
 //! point lies exactly on its node, and every two consecutive nodes are neighbours on one OSM
 //! highway way, so a client can join the route to OSM ways as it does with OSRM's answers.
 
-use crate::common::{extract, get, junctions, router};
+use crate::common::{get, junctions, pbf_highways, router};
 use meridian::server::{serve_on, Limits};
-use osmpbf::{Element, ElementReader};
 use std::collections::{HashMap, HashSet};
 
 const NAME: &str = "small/liechtenstein-2015-07";
 
+/// Node positions by OSM id.
+type Positions = HashMap<i64, (f64, f64)>;
+
 /// Every node's position and every pair of neighbouring nodes on a highway way (both ways).
-fn read_pbf() -> (HashMap<i64, (f64, f64)>, HashSet<(i64, i64)>) {
-    let mut nodes = HashMap::new();
+fn read_pbf() -> (Positions, HashSet<(i64, i64)>) {
+    let (nodes, ways) = pbf_highways(NAME);
     let mut pairs = HashSet::new();
-    ElementReader::from_path(extract(NAME))
-        .unwrap()
-        .for_each(|el| match el {
-            Element::Node(n) => {
-                nodes.insert(n.id(), (n.lat(), n.lon()));
-            }
-            Element::DenseNode(n) => {
-                nodes.insert(n.id(), (n.lat(), n.lon()));
-            }
-            Element::Way(w) => {
-                if w.tags().any(|(k, _)| k == "highway") {
-                    let refs: Vec<i64> = w.refs().collect();
-                    for p in refs.windows(2) {
-                        pairs.insert((p[0], p[1]));
-                        pairs.insert((p[1], p[0]));
-                    }
-                }
-            }
-            Element::Relation(_) => {}
-        })
-        .unwrap();
+    for w in &ways {
+        for p in w.refs.windows(2) {
+            pairs.insert((p[0], p[1]));
+            pairs.insert((p[1], p[0]));
+        }
+    }
     (nodes, pairs)
 }
 

@@ -170,3 +170,52 @@ pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Va
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
     (status, body)
 }
+
+/// A highway way of a PBF as the file has it: its tags and node ids.
+pub struct PbfWay {
+    pub tags: HashMap<String, String>,
+    pub refs: Vec<i64>,
+}
+
+/// Every node's position and every `highway=*` way of extract `name`, read with osmpbf
+/// (independently of the importer), for tests that check answers against the file itself.
+pub fn pbf_highways(name: &str) -> (HashMap<i64, (f64, f64)>, Vec<PbfWay>) {
+    use osmpbf::{Element, ElementReader};
+    let mut nodes = HashMap::new();
+    let mut ways = Vec::new();
+    ElementReader::from_path(extract(name))
+        .unwrap()
+        .for_each(|el| match el {
+            Element::Node(n) => {
+                nodes.insert(n.id(), (n.lat(), n.lon()));
+            }
+            Element::DenseNode(n) => {
+                nodes.insert(n.id(), (n.lat(), n.lon()));
+            }
+            Element::Way(w) => {
+                let tags: HashMap<String, String> = w
+                    .tags()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                if tags.contains_key("highway") {
+                    ways.push(PbfWay {
+                        tags,
+                        refs: w.refs().collect(),
+                    });
+                }
+            }
+            Element::Relation(_) => {}
+        })
+        .unwrap();
+    (nodes, ways)
+}
+
+/// Every intersection of every step of an OSRM route object.
+pub fn route_intersections(route: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    route["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["steps"].as_array().unwrap())
+        .flat_map(|s| s["intersections"].as_array().unwrap())
+}

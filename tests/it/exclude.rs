@@ -5,7 +5,7 @@
 //! and its alternatives avoid motorways too; `exclude=toll` avoids every tolled edge; bad
 //! values get OSRM's codes; a graph imported before toll flags existed refuses `exclude=toll`.
 
-use crate::common::{get, graph_dir, graph_dir_deep, junctions, scratch_dir};
+use crate::common::{get, graph_dir, graph_dir_deep, junctions, route_intersections, scratch_dir};
 use meridian::graph::exclude::is_motorway_class;
 use meridian::graph::tile::flags;
 use meridian::graph::GraphStore;
@@ -60,12 +60,7 @@ fn segments_on(router: &Router, route: &Value, on: impl Fn(u8, u8) -> bool) -> u
 
 /// Intersections of a route's steps listing class `class`.
 fn intersections_of_class(route: &Value, class: &str) -> usize {
-    route["legs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|l| l["steps"].as_array().unwrap())
-        .flat_map(|s| s["intersections"].as_array().unwrap())
+    route_intersections(route)
         .filter(|i| {
             i["classes"]
                 .as_array()

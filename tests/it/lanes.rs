@@ -4,62 +4,17 @@
 //! for the turn taken; no intersection lists lanes anywhere else. On Porto, steps on signposted
 //! roads carry `destinations` whose places are those of a `destination` tag.
 
-use crate::common::{extract, get, router};
+use crate::common::{get, pbf_highways, route_intersections, router, PbfWay};
 use meridian::server::{serve_on, Limits};
-use osmpbf::{Element, ElementReader};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-
-struct Way {
-    tags: HashMap<String, String>,
-    refs: Vec<i64>,
-}
-
-fn read(name: &str) -> (HashMap<i64, (f64, f64)>, Vec<Way>) {
-    let mut nodes = HashMap::new();
-    let mut ways = Vec::new();
-    ElementReader::from_path(extract(name))
-        .unwrap()
-        .for_each(|el| match el {
-            Element::Node(n) => {
-                nodes.insert(n.id(), (n.lat(), n.lon()));
-            }
-            Element::DenseNode(n) => {
-                nodes.insert(n.id(), (n.lat(), n.lon()));
-            }
-            Element::Way(w) => {
-                let tags: HashMap<String, String> = w
-                    .tags()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                if tags.contains_key("highway") {
-                    ways.push(Way {
-                        tags,
-                        refs: w.refs().collect(),
-                    });
-                }
-            }
-            Element::Relation(_) => {}
-        })
-        .unwrap();
-    (nodes, ways)
-}
 
 async fn serve(name: &str) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve_on(router(name), listener, Limits::default(), None));
     addr
-}
-
-fn intersections(route: &Value) -> impl Iterator<Item = &Value> {
-    route["legs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|l| l["steps"].as_array().unwrap())
-        .flat_map(|s| s["intersections"].as_array().unwrap())
 }
 
 fn near(c: &Value, (lat, lon): (f64, f64)) -> bool {
@@ -73,12 +28,12 @@ async fn intersections_list_the_lanes_of_the_way_in() {
         "small/munchen-centre-2020-07",
         "small/helsinki-centre-2019-04",
     ] {
-        let (nodes, ways) = tokio::task::spawn_blocking(move || read(name))
+        let (nodes, ways) = tokio::task::spawn_blocking(move || pbf_highways(name))
             .await
             .unwrap();
         let addr = serve(name).await;
         // The last node of every oneway way with lane arrows, and its arrows.
-        let lane_ways: Vec<(&Way, &str)> = ways
+        let lane_ways: Vec<(&PbfWay, &str)> = ways
             .iter()
             .filter(|w| w.tags.get("oneway").map(String::as_str) == Some("yes"))
             .filter_map(|w| w.tags.get("turn:lanes").map(|l| (w, l.as_str())))
@@ -121,7 +76,7 @@ async fn intersections_list_the_lanes_of_the_way_in() {
                 continue;
             }
             let route = &body["routes"][0];
-            for i in intersections(route) {
+            for i in route_intersections(route) {
                 if let Some(lanes) = i["lanes"].as_array() {
                     // Only where a way with lane arrows ends.
                     let counts = ends
@@ -156,7 +111,7 @@ async fn intersections_list_the_lanes_of_the_way_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steps_on_signposted_roads_carry_their_destinations() {
     let name = "medium/porto-2015-06";
-    let (nodes, ways) = tokio::task::spawn_blocking(move || read(name))
+    let (nodes, ways) = tokio::task::spawn_blocking(move || pbf_highways(name))
         .await
         .unwrap();
     let places: HashSet<String> = ways
@@ -169,7 +124,7 @@ async fn steps_on_signposted_roads_carry_their_destinations() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let signed: Vec<&Way> = ways
+    let signed: Vec<&PbfWay> = ways
         .iter()
         .filter(|w| w.tags.contains_key("destination"))
         .collect();

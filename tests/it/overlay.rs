@@ -120,7 +120,7 @@ fn assert_exact(name: &str, out: &Outcome, pairs: usize) {
 }
 
 /// Live speeds on a share of the edges, from a crawl to the graph's top speed.
-fn random_traffic(router: &Router, share: f64, seed: u64, ts_ms: i64) -> LiveTraffic {
+pub fn random_traffic(router: &Router, share: f64, seed: u64, ts_ms: i64) -> LiveTraffic {
     let live = LiveTraffic::new();
     let mut rng = StdRng::seed_from_u64(seed);
     let top = router.store.manifest().max_speed_kmh;

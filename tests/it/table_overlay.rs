@@ -4,11 +4,11 @@
 //! path (ties between equally fast paths may differ in length, so a small share may differ).
 
 use crate::common::{graph_dir, junctions};
-use meridian::graph::{GlobalId, GraphStore};
+use crate::overlay::random_traffic;
+use meridian::graph::GraphStore;
 use meridian::route::overlay::OverlayConfig;
 use meridian::route::snap::Snap;
 use meridian::route::Router;
-use meridian::traffic::LiveTraffic;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -65,21 +65,6 @@ fn assert_same_durations(
         }
     }
     (cells, other_length)
-}
-
-fn random_traffic(router: &Router, share: f64, seed: u64, ts_ms: i64) -> LiveTraffic {
-    let live = LiveTraffic::new();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let top = router.store.manifest().max_speed_kmh;
-    for t in 0..router.store.tile_count() {
-        let tile = router.store.tile(t).unwrap();
-        for l in 0..tile.edges.len() as u32 {
-            if rng.random_bool(share) {
-                live.observe(GlobalId::new(t, l), rng.random_range(3.0..top), ts_ms);
-            }
-        }
-    }
-    live
 }
 
 #[test]

@@ -17,6 +17,7 @@ fn step(kind: ManeuverType, modifier: Option<Modifier>, name: &str, reference: &
         mode: "driving",
         driving_side: "right",
         rotary_name: None,
+        destinations: String::new(),
         maneuver: Maneuver {
             location: LatLon::new(41.15, -8.61),
             bearing_before: 0,

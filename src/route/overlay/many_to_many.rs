@@ -28,6 +28,7 @@
 use super::base::BaseGraph;
 use super::customize::{Open, Weights};
 use super::partition::{Partition, NONE};
+use super::query::Ends as EndCells;
 use super::unpack::fraction;
 use super::Overlay;
 use crate::search::Endpoint;
@@ -157,38 +158,6 @@ pub fn clique_metres<'w>(
     })
 }
 
-/// The cells holding one end, per level: a junction's query level seen from that end.
-struct EndCells {
-    per_level: Vec<Vec<u32>>,
-}
-
-impl EndCells {
-    fn new(p: &Partition, nodes: &[u32]) -> EndCells {
-        EndCells {
-            per_level: p
-                .levels
-                .iter()
-                .map(|l| {
-                    let mut c: Vec<u32> = nodes.iter().map(|&n| l.cell_of[n as usize]).collect();
-                    c.sort_unstable();
-                    c.dedup();
-                    c
-                })
-                .collect(),
-        }
-    }
-
-    #[inline]
-    fn level(&self, p: &Partition, node: u32) -> usize {
-        for li in (0..p.levels.len()).rev() {
-            if !self.per_level[li].contains(&p.levels[li].cell_of[node as usize]) {
-                return li + 1;
-            }
-        }
-        0
-    }
-}
-
 /// Runs the backward search from destination candidates `ends` to exhaustion; the space then
 /// holds every vertex's seconds and metres on to the destination. Returns the destination's
 /// cells and its first labels (the edges turning into its own), which say where a forward
@@ -198,7 +167,7 @@ fn backward(o: &Overlay, w: &Weights, space: &mut ManySpace, ends: Ends) -> (End
     space.begin();
     let dst: Vec<(u32, f64)> = ends.iter().map(|t| (g.edge(t.edge), t.along_m)).collect();
     let nodes: Vec<u32> = dst.iter().map(|&(t, _)| g.tail[t as usize]).collect();
-    let seen = EndCells::new(p, &nodes);
+    let seen = EndCells::new(p, nodes.iter().copied());
     let mut first = Vec::new();
     for &(t, b) in &dst {
         let last = w.cost[t as usize] * fraction(b, g.length_m[t as usize]);
@@ -244,7 +213,7 @@ fn meets_at(g: &BaseGraph, p: &Partition, seen: &EndCells, first: &[u32], v: u32
     let head = g.head[v as usize] as usize;
     p.levels
         .iter()
-        .zip(&seen.per_level)
+        .zip(&seen.cells)
         .any(|(l, cells)| l.entries.pos[v as usize] != NONE && cells.contains(&l.cell_of[head]))
         || first.contains(&v)
 }
@@ -361,7 +330,7 @@ pub fn row(
         }
     }
     let nodes: Vec<u32> = src.iter().map(|&(s, _)| g.head[s as usize]).collect();
-    let seen = EndCells::new(p, &nodes);
+    let seen = EndCells::new(p, nodes.iter().copied());
     for &(s, a) in &src {
         let len = g.length_m[s as usize];
         let d = w.cost[s as usize] * fraction(len as f64 - a, len);

@@ -113,12 +113,12 @@ impl QuerySpace {
 }
 
 /// Cells holding the route's ends, per level, and the query level of a junction.
-struct Ends {
-    cells: Vec<Vec<u32>>,
+pub(super) struct Ends {
+    pub(super) cells: Vec<Vec<u32>>,
 }
 
 impl Ends {
-    fn new(p: &Partition, nodes: impl Iterator<Item = u32> + Clone) -> Self {
+    pub(super) fn new(p: &Partition, nodes: impl Iterator<Item = u32> + Clone) -> Self {
         Ends {
             cells: p
                 .levels
@@ -134,7 +134,7 @@ impl Ends {
     }
 
     #[inline]
-    fn level(&self, p: &Partition, node: u32) -> usize {
+    pub(super) fn level(&self, p: &Partition, node: u32) -> usize {
         for li in (0..p.levels.len()).rev() {
             if !self.cells[li].contains(&p.levels[li].cell_of[node as usize]) {
                 return li + 1;
