@@ -42,6 +42,24 @@ pub async fn next(ws: &mut Ws) -> Option<Value> {
     }
 }
 
+/// Asks for navigation to `to` (after a first fix `ping`) and returns the first `route` frame,
+/// checking that only acks come before it.
+pub async fn start_navigation(ws: &mut Ws, ping: Value, to: meridian::spatial::LatLon) -> Value {
+    send(ws, ping).await;
+    send(
+        ws,
+        json!({"type": "navigate", "destination": {"lat": to.lat, "lon": to.lon}}),
+    )
+    .await;
+    loop {
+        let m = next(ws).await.unwrap();
+        if m["type"] == "route" {
+            return m;
+        }
+        assert_eq!(m["type"], "ack", "{m}");
+    }
+}
+
 pub async fn authed(addr: SocketAddr, device: u64) -> Ws {
     let mut ws = connect(addr).await;
     send(
@@ -318,23 +336,12 @@ async fn a_phone_navigates_over_the_same_websocket() {
     )
     .await;
     assert_eq!(next(&mut ws).await.unwrap()["code"], "NoPosition");
-    send(
+    let route = start_navigation(
         &mut ws,
         json!({"type": "ping", "seq": 1, "ts": t0, "lat": a.lat, "lon": a.lon}),
+        b,
     )
     .await;
-    send(
-        &mut ws,
-        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}}),
-    )
-    .await;
-    let route = loop {
-        let m = next(&mut ws).await.unwrap();
-        if m["type"] == "route" {
-            break m;
-        }
-        assert_eq!(m["type"], "ack", "{m}");
-    };
     assert_eq!(route["reason"], "start");
     let osrm = &route["route"]["routes"][0];
     assert!(!osrm["legs"][0]["steps"].as_array().unwrap().is_empty());

@@ -53,19 +53,7 @@ async fn a_phone_crosses_the_shard_border_and_a_shard_without_quorum_does_not_st
     let t0 = now_ms() - 600_000;
     let first =
         json!({"type": "ping", "seq": 1, "ts": t0, "lat": a.lat, "lon": a.lon, "accuracy": 5.0});
-    send(&mut ws, first.clone()).await;
-    send(
-        &mut ws,
-        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}}),
-    )
-    .await;
-    let route = loop {
-        let m = next(&mut ws).await.unwrap();
-        if m["type"] == "route" {
-            break m;
-        }
-        assert_eq!(m["type"], "ack", "{m}");
-    };
+    let route = crate::ingest::start_navigation(&mut ws, first.clone(), b).await;
     let line = meridian::route::polyline::decode(
         route["route"]["routes"][0]["geometry"].as_str().unwrap(),
         6,

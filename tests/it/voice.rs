@@ -6,7 +6,7 @@
 
 use crate::cluster::{start_cluster_with, NodeOptions};
 use crate::common::{get, graph_dir_deep, junctions, router};
-use crate::ingest::{authed, next, now_ms, send, Ws};
+use crate::ingest::{authed, next, now_ms, send, start_navigation, Ws};
 use ferrostar::routing_adapters::osrm::OsrmResponseParser;
 use ferrostar::routing_adapters::RouteResponseParser;
 use meridian::route::instructions::announce::{spoken_distance_m, EARLY_S};
@@ -399,23 +399,12 @@ async fn a_phone_hears_each_announcement_once_in_order_before_its_maneuver() {
     let mut ws = authed(nodes[0].ingest, 501).await;
     let mut ts = now_ms() - 3_600_000;
     let mut seq = 1;
-    send(
+    let route = start_navigation(
         &mut ws,
         json!({"type": "ping", "seq": seq, "ts": ts, "lat": a.lat, "lon": a.lon}),
+        b,
     )
     .await;
-    send(
-        &mut ws,
-        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}}),
-    )
-    .await;
-    let route = loop {
-        let m = next(&mut ws).await.unwrap();
-        if m["type"] == "route" {
-            break m;
-        }
-        assert_eq!(m["type"], "ack", "{m}");
-    };
     let (expected, line, total) = announcements(&route);
     assert!(expected.len() >= 6, "{expected:?}");
     let length: f64 = line.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
@@ -482,22 +471,12 @@ async fn a_phone_hears_each_announcement_once_in_order_before_its_maneuver() {
     let mut ws = authed(nodes[1].ingest, 502).await;
     let mut seq = 1;
     let mut ts = now_ms() - 3_600_000;
-    send(
+    let first = start_navigation(
         &mut ws,
         json!({"type": "ping", "seq": seq, "ts": ts, "lat": a.lat, "lon": a.lon}),
+        b,
     )
     .await;
-    send(
-        &mut ws,
-        json!({"type": "navigate", "destination": {"lat": b.lat, "lon": b.lon}}),
-    )
-    .await;
-    let first = loop {
-        let m = next(&mut ws).await.unwrap();
-        if m["type"] == "route" {
-            break m;
-        }
-    };
     let (old, old_line, _) = announcements(&first);
     for p in fixes(&old_line, 0.0, 300.0, 10.0) {
         seq += 1;
