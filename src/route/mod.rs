@@ -124,6 +124,8 @@ pub struct Annotation {
     pub distance_m: Vec<f64>,
     pub duration_s: Vec<f64>,
     pub nodes: Vec<i64>,
+    /// Per segment, where its road's speed came from ([`traffic::speeds::SpeedOrigin`]).
+    pub datasources: Vec<u8>,
 }
 
 #[derive(Clone, Debug)]
@@ -513,10 +515,14 @@ impl Router {
         }
         let (snaps, best, others) = self.alternative_paths(points, options, count)?;
         let ends = [0, 1];
-        let route = self.route_from_paths(std::slice::from_ref(&best), &ends, options.steps)?;
+        let at = options.depart_ms;
+        let route =
+            self.route_from_paths_at(std::slice::from_ref(&best), &ends, options.steps, at)?;
         let alternatives = others
             .iter()
-            .map(|a| self.route_from_paths(std::slice::from_ref(&a.path), &ends, options.steps))
+            .map(|a| {
+                self.route_from_paths_at(std::slice::from_ref(&a.path), &ends, options.steps, at)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let answer = RouteAnswer {
             waypoints: snaps.iter().map(|s| self.waypoint(s)).collect(),
@@ -736,7 +742,7 @@ impl Router {
         } else {
             options.waypoints.clone()
         };
-        let route = self.route_from_paths(&paths, &ends, options.steps)?;
+        let route = self.route_from_paths_at(&paths, &ends, options.steps, options.depart_ms)?;
         let waypoints = snaps.iter().map(|s| self.waypoint(s)).collect();
         Ok((
             RouteAnswer {
@@ -757,6 +763,23 @@ impl Router {
         ends: &[usize],
         steps: bool,
     ) -> Result<Route, RouteError> {
+        self.route_from_paths_at(paths, ends, steps, None)
+    }
+
+    /// [`Router::route_from_paths`] for a departure at `depart_ms` (default now), which says
+    /// which speeds the annotations' `datasources` name.
+    pub fn route_from_paths_at(
+        &self,
+        paths: &[LegPath],
+        ends: &[usize],
+        steps: bool,
+        depart_ms: Option<i64>,
+    ) -> Result<Route, RouteError> {
+        let speeds = TrafficSpeeds::new(
+            self.traffic.current(),
+            self.profiles.clone(),
+            depart_ms.unwrap_or_else(now_ms),
+        );
         let mut legs = Vec::with_capacity(ends.len().saturating_sub(1));
         for w in ends.windows(2) {
             let through = &paths[w[0]..w[1]];
@@ -769,7 +792,7 @@ impl Router {
                 tiles_touched: through.iter().map(|p| p.tiles_touched).sum(),
                 settled: through.iter().map(|p| p.settled).sum(),
             };
-            legs.push(self.describe_leg(&joined, steps)?);
+            legs.push(self.describe_leg(&joined, steps, &speeds)?);
         }
         let mut geometry: Vec<LatLon> = Vec::new();
         for leg in &legs {
@@ -812,7 +835,12 @@ impl Router {
             .ok_or(RouteError::NoRoute)
     }
 
-    fn describe_leg(&self, path: &LegPath, with_steps: bool) -> Result<Leg, RouteError> {
+    fn describe_leg(
+        &self,
+        path: &LegPath,
+        with_steps: bool,
+        speeds: &TrafficSpeeds,
+    ) -> Result<Leg, RouteError> {
         // One pass over the edges: each edge's driven piece of shape goes straight into the leg's
         // geometry (without repeated points) with its metres and its share of the piece's seconds
         // by length (a turn's seconds go to the segment after), each distance computed once.
@@ -846,6 +874,7 @@ impl Router {
             metres.extend(piece.windows(2).map(|w| w[0].haversine_m(w[1])));
             let length: f64 = metres.iter().sum();
             let duration_s = pe.drive_s + pe.turn_s;
+            let origin = speeds.origin(pe.edge) as u8;
             pending_s += if length > 0.0 { 0.0 } else { duration_s };
             for (k, &q) in piece.iter().enumerate() {
                 if let Some(&last) = geometry.last() {
@@ -859,6 +888,7 @@ impl Router {
                         last.haversine_m(q)
                     };
                     annotation.distance_m.push(m);
+                    annotation.datasources.push(origin);
                     let share = if length > 0.0 {
                         duration_s * m / length
                     } else {
@@ -921,6 +951,7 @@ impl Router {
             annotation.distance_m.push(0.0);
             annotation.duration_s.push(0.0);
             annotation.nodes.push(annotation.nodes[0]);
+            annotation.datasources.push(0);
         }
         if let Some(last) = annotation.duration_s.last_mut() {
             *last += pending_s;
@@ -986,6 +1017,30 @@ pub fn cut_shape_with_ids(
     to_m: f64,
 ) -> (Vec<LatLon>, Vec<i64>) {
     let id = |k: usize| ids.get(k).copied().unwrap_or(0);
+    // Ends within a millimetre of the shape's ends are its ends: the stored edge length (f32)
+    // and the shape's summed length differ by that much, and a cut a hair short of a junction
+    // would leave a sub-millimetre segment before the next edge.
+    let total: f64 = shape.windows(2).map(|w| w[0].haversine_m(w[1])).sum();
+    let at_end = |m: f64| {
+        if (m - total).abs() < 1e-3 {
+            total
+        } else if m.abs() < 1e-3 {
+            0.0
+        } else {
+            m
+        }
+    };
+    let (from_m, to_m) = (at_end(from_m), at_end(to_m));
+    // A cut at a segment's end is its point exactly (interpolating at 1 may miss it by a bit).
+    let lerp = |w: &[LatLon], t: f64| {
+        if t <= 1e-12 {
+            w[0]
+        } else if t >= 1.0 - 1e-12 {
+            w[1]
+        } else {
+            w[0].lerp(w[1], t)
+        }
+    };
     let mut out = Vec::new();
     let mut out_ids = Vec::new();
     let mut walked = 0.0;
@@ -1003,15 +1058,17 @@ pub fn cut_shape_with_ids(
             } else {
                 1.0
             };
-            let p0 = w[0].lerp(w[1], t0);
+            // A point on a shape point is that node; between two, the one before (a start) or
+            // after (an end).
+            let p0 = lerp(w, t0);
             if out.last() != Some(&p0) {
                 out.push(p0);
-                out_ids.push(if t0 >= 1.0 { id(k + 1) } else { id(k) });
+                out_ids.push(if p0 == w[1] { id(k + 1) } else { id(k) });
             }
-            let p1 = w[0].lerp(w[1], t1);
+            let p1 = lerp(w, t1);
             if out.last() != Some(&p1) {
                 out.push(p1);
-                out_ids.push(if t1 <= 0.0 { id(k) } else { id(k + 1) });
+                out_ids.push(if p1 == w[0] { id(k) } else { id(k + 1) });
             }
         }
         walked = b;

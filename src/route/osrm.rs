@@ -121,11 +121,18 @@ pub struct AnnotationKinds {
     pub weight: bool,
     /// OSM node ids, one per geometry point.
     pub nodes: bool,
+    /// Where each segment's speed came from, with `metadata.datasource_names`.
+    pub datasources: bool,
 }
 
 impl AnnotationKinds {
     pub fn any(&self) -> bool {
-        self.duration || self.distance || self.speed || self.weight || self.nodes
+        self.duration
+            || self.distance
+            || self.speed
+            || self.weight
+            || self.nodes
+            || self.datasources
     }
 }
 
@@ -155,6 +162,10 @@ fn annotation_json(a: &Annotation, kinds: &AnnotationKinds) -> Value {
     }
     if kinds.nodes {
         v["nodes"] = json!(a.nodes);
+    }
+    if kinds.datasources {
+        v["datasources"] = json!(a.datasources);
+        v["metadata"] = json!({ "datasource_names": traffic::speeds::DATASOURCE_NAMES });
     }
     if kinds.speed {
         let speeds: Vec<f64> = a

@@ -143,6 +143,7 @@ pub fn parse_route_options_with(
                             speed: true,
                             weight: true,
                             nodes: true,
+                            datasources: true,
                         }
                     }
                     "false" => {}
@@ -154,12 +155,7 @@ pub fn parse_route_options_with(
                                 "speed" => kinds.speed = true,
                                 "weight" => kinds.weight = true,
                                 "nodes" => kinds.nodes = true,
-                                "datasources" => {
-                                    return Err(ApiError::bad(
-                                        ErrorCode::NotImplemented,
-                                        "annotations=datasources is not supported (duration, distance, speed, weight and nodes are)".to_string(),
-                                    ))
-                                }
+                                "datasources" => kinds.datasources = true,
                                 _ => return Err(o.malformed()),
                             }
                         }
@@ -214,7 +210,7 @@ mod tests {
         let none_allowed = parse_route_options("alternatives=true").unwrap();
         assert_eq!(none_allowed.check_with(2, 0).unwrap_err().code, "TooBig");
         assert_eq!(check("annotations=nodes", 2), "Ok");
-        assert_eq!(check("annotations=datasources", 2), "NotImplemented");
+        assert_eq!(check("annotations=datasources", 2), "Ok");
         assert_eq!(check("annotations=colour", 2), "InvalidQuery");
         assert_eq!(check("waypoints=0;2", 3), "Ok");
         assert_eq!(check("waypoints=0;1", 3), "InvalidValue");

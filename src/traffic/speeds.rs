@@ -50,6 +50,21 @@ impl<T: SpeedSource> SpeedSource for Arc<T> {
     }
 }
 
+/// Where an edge's speed came from (OSRM's `annotations=datasources`, indexes into
+/// [`DATASOURCE_NAMES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpeedOrigin {
+    /// The import's speed (road class, `maxspeed`).
+    Profile = 0,
+    /// The historical profile of the departure time's bin.
+    Historical = 1,
+    /// Live traffic from matched pings.
+    Live = 2,
+}
+
+/// The names OSRM's `metadata.datasource_names` lists, by [`SpeedOrigin`].
+pub const DATASOURCE_NAMES: [&str; 3] = ["profile", "historical", "live"];
+
 /// What routes use: per edge the live speed while fresh, else the historical profile speed of the
 /// departure time's bin, else free flow. The whole route uses the departure bin (no
 /// time-dependent search), which keeps edge costs static and the A* exact.
@@ -84,6 +99,21 @@ impl TrafficSpeeds {
     /// The time-of-week bin the profile speeds are read at.
     pub fn bin(&self) -> u16 {
         self.bin
+    }
+
+    /// Which layer gives `id` its speed (the same order as [`SpeedSource::speed_kmh`]).
+    pub fn origin(&self, id: EdgeId) -> SpeedOrigin {
+        if self.live.live_speed_kmh(id).is_some() {
+            SpeedOrigin::Live
+        } else if self
+            .history
+            .as_ref()
+            .is_some_and(|h| h.speed_kmh(id, self.bin).is_some())
+        {
+            SpeedOrigin::Historical
+        } else {
+            SpeedOrigin::Profile
+        }
     }
 }
 

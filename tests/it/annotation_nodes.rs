@@ -107,14 +107,82 @@ async fn route_nodes_are_the_osm_nodes_under_the_geometry() {
         body["routes"][0]["legs"][0]["annotation"]["nodes"].is_array(),
         "{body}"
     );
-    let (status, body) = get(
-        addr,
-        &format!("/route/v1/driving/{coords}?annotations=datasources"),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (400, Some("NotImplemented")),
-        "{body}"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_datasources_name_the_segments_on_live_traffic() {
+    use meridian::graph::GlobalId;
+    use meridian::traffic::LiveTraffic;
+    let r = router(NAME);
+    // Live speeds on every other edge (by a hash of its id), fresh now.
+    let now = meridian::route::now_ms();
+    let live = LiveTraffic::new();
+    let mut by_nodes: HashMap<(i64, i64), GlobalId> = HashMap::new();
+    let mut slowed = HashSet::new();
+    for t in 0..r.store.tile_count() {
+        let tile = r.store.tile(t).unwrap();
+        for l in 0..tile.edges.len() as u32 {
+            let id = GlobalId::new(t, l);
+            let edge = tile.edge(l);
+            let ids: Vec<i64> = tile.shape_osm_ids(edge).collect();
+            for w in ids.windows(2) {
+                by_nodes.insert((w[0], w[1]), id);
+            }
+            if (t.wrapping_mul(31) ^ l.wrapping_mul(2_654_435_761)) % 2 == 0 {
+                live.observe(id, edge.speed_kmh() * 0.5, now);
+                slowed.insert(id);
+            }
+        }
+    }
+    r.traffic
+        .publish(live.snapshot(&r.store, now, meridian::traffic::live::DEFAULT_FRESH_MS));
+    let points = junctions(&r);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_on(r, listener, Limits::default(), None));
+
+    let (mut on_live, mut on_profile) = (0, 0);
+    for i in 0..30 {
+        let (a, b) = (
+            points[(i * 7907) % points.len()],
+            points[(i * 104_723 + 5) % points.len()],
+        );
+        let path = format!(
+            "/route/v1/driving/{},{};{},{}?annotations=datasources,nodes",
+            a.lon, a.lat, b.lon, b.lat
+        );
+        let (status, body) = get(addr, &path).await;
+        if status != 200 {
+            continue;
+        }
+        let ann = &body["routes"][0]["legs"][0]["annotation"];
+        assert_eq!(
+            ann["metadata"]["datasource_names"],
+            serde_json::json!(["profile", "historical", "live"])
+        );
+        let nodes: Vec<i64> = ann["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let sources = ann["datasources"].as_array().unwrap();
+        assert_eq!(sources.len() + 1, nodes.len(), "{path}");
+        for (k, source) in sources.iter().enumerate() {
+            let Some(edge) = by_nodes.get(&(nodes[k], nodes[k + 1])) else {
+                continue;
+            };
+            let expected = if slowed.contains(edge) { 2 } else { 0 };
+            assert_eq!(source.as_u64(), Some(expected), "{path}: segment {k}");
+            if expected == 2 {
+                on_live += 1;
+            } else {
+                on_profile += 1;
+            }
+        }
+    }
+    assert!(
+        on_live > 100 && on_profile > 100,
+        "{on_live} live, {on_profile} profile segments"
     );
 }

@@ -672,7 +672,6 @@ async fn route_options_are_validated_and_applied() {
         ("approaches=foo;bar", "InvalidQuery"),
         ("radiuses=1;1;1", "InvalidOptions"),
         ("waypoints=1", "InvalidValue"),
-        ("annotations=datasources", "NotImplemented"),
         ("alternatives=maybe", "InvalidQuery"),
     ];
     for (query, code) in cases {
