@@ -180,7 +180,8 @@ fn slow_clusters(
     seed: u64,
     ts: i64,
 ) -> LiveTraffic {
-    let mut s = seed | 1;
+    // Odd and distinct for every seed (xorshift needs a non-zero state).
+    let mut s = (seed << 1) | 1;
     let mut next = move || {
         s ^= s << 13;
         s ^= s >> 7;
@@ -348,6 +349,18 @@ fn main() {
         // Clustered: 5 jams of 600 m radius, as real pings would report them.
         let mut clustered = Vec::new();
         let (mut clustered_edges, mut clustered_cells) = (0, 0);
+        // What a shard would publish after each update: the clique entries of its levels at and
+        // above geohash p3 (the shard level) whose value changed, 8 bytes each (and what the
+        // whole cells it recomputed there hold).
+        let shard_levels: Vec<usize> = ov
+            .partition
+            .levels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.name.starts_with("geohash"))
+            .map(|(i, _)| i)
+            .collect();
+        let mut published: Vec<(usize, usize)> = Vec::new();
         for round in 0..5u64 {
             let ts = 2_000 + round as i64;
             let traffic = slow_clusters(&router, 5, 600.0, 11 + round, ts);
@@ -360,6 +373,20 @@ fn main() {
             clustered_edges = stats.changed_edges;
             clustered_cells = stats.cells.iter().sum::<usize>();
             clustered.push(stats.millis);
+            let (mut changed, mut recomputed) = (0, 0);
+            for &li in &shard_levels {
+                for (new, old) in w.cliques[li].iter().zip(&free.weights.cliques[li]) {
+                    if !std::sync::Arc::ptr_eq(new, old) {
+                        recomputed += new.len();
+                        changed += new
+                            .iter()
+                            .zip(old.iter())
+                            .filter(|(a, b)| a.to_bits() != b.to_bits())
+                            .count();
+                    }
+                }
+            }
+            published.push((changed, recomputed));
             drop(w);
         }
         let traffic = slow_share(&router, 0.10, 7, 3_000);
@@ -381,6 +408,24 @@ fn main() {
             ov.partition.levels.iter().map(|l| l.cells as usize).sum::<usize>(),
             median(clustered.clone()),
             clustered.iter().copied().fold(f64::INFINITY, f64::min)
+        );
+        let shard_entries: usize = shard_levels
+            .iter()
+            .map(|&li| {
+                free.weights.cliques[li]
+                    .iter()
+                    .map(|c| c.len())
+                    .sum::<usize>()
+            })
+            .sum();
+        println!(
+            "publication at the shard levels (geohash p3 and up, {shard_entries} clique entries, {:.0} KB): per 5-jam update, entries changed / in recomputed cells: {}",
+            shard_entries as f64 * 8.0 / 1e3,
+            published
+                .iter()
+                .map(|(c, r)| format!("{c} / {r} ({:.0} / {:.0} KB)", *c as f64 * 8.0 / 1e3, *r as f64 * 8.0 / 1e3))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         println!();
         println!("| traffic | search | routed | cost differs from A* | p50 µs | p90 µs | p99 µs | mean µs |");
