@@ -88,6 +88,23 @@ pub struct BannerComponent {
     pub text: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// A `lane` component's arrows (OSRM's indications).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub directions: Vec<&'static str>,
+    /// A `lane` component: whether it is a lane for the maneuver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+impl BannerComponent {
+    fn text(text: String) -> Self {
+        BannerComponent {
+            text,
+            kind: "text",
+            directions: Vec::new(),
+            active: None,
+        }
+    }
 }
 
 /// The spoken and visual instructions of one step.
@@ -230,21 +247,45 @@ fn step_guidance(lang: &Language, steps: &[Step], k: usize, stop: Stop) -> StepG
         _ => None,
     };
     let text = if road.is_empty() { next_text } else { road };
+    let line = |text: String, components: Vec<BannerComponent>| BannerContent {
+        text,
+        components,
+        kind: next.maneuver.kind.as_str(),
+        modifier: next.maneuver.modifier.map(|m| m.as_str()),
+        degrees,
+        driving_side: step.driving_side,
+    };
+    // Where the next road is signposted to, as the second line.
+    let secondary = (!next.destinations.is_empty()).then(|| {
+        line(
+            next.destinations.clone(),
+            vec![BannerComponent::text(next.destinations.clone())],
+        )
+    });
+    // The lanes at the maneuver, the ones to take active, as the sub line navigation SDKs draw.
+    let lanes = next
+        .intersections
+        .first()
+        .map_or(&[][..], |i| i.lanes.as_slice());
+    let sub = (!lanes.is_empty()).then(|| {
+        line(
+            String::new(),
+            lanes
+                .iter()
+                .map(|l| BannerComponent {
+                    text: String::new(),
+                    kind: "lane",
+                    directions: l.indications.clone(),
+                    active: Some(l.valid),
+                })
+                .collect(),
+        )
+    });
     let banner = BannerInstruction {
         distance_along_geometry: round1(length),
-        primary: BannerContent {
-            components: vec![BannerComponent {
-                text: text.clone(),
-                kind: "text",
-            }],
-            text,
-            kind: next.maneuver.kind.as_str(),
-            modifier: next.maneuver.modifier.map(|m| m.as_str()),
-            degrees,
-            driving_side: step.driving_side,
-        },
-        secondary: None,
-        sub: None,
+        primary: line(text.clone(), vec![BannerComponent::text(text)]),
+        secondary,
+        sub,
     };
     StepGuidance {
         voice: said.into_iter().map(|(m, text)| voice(m, text)).collect(),

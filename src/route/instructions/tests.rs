@@ -327,3 +327,45 @@ fn a_long_step_says_go_on_and_a_short_departure_is_said_with_its_turn() {
     let said: Vec<&str> = g[0].voice.iter().map(|v| v.announcement.as_str()).collect();
     assert_eq!(said, vec!["Head north on Avenida da Boavista, then turn right onto Rua A, then turn left onto Rua B"]);
 }
+
+#[test]
+fn banners_show_the_next_roads_signs_and_lanes() {
+    let mut steps = leg();
+    steps[1].destinations = "A 28: Porto, Matosinhos".into();
+    steps[1].intersections = vec![crate::guidance::Intersection {
+        location: LatLon::new(41.15, -8.61),
+        bearings: vec![0, 90, 180],
+        entry: vec![true, true, true],
+        r#in: Some(2),
+        out: Some(1),
+        classes: Vec::new(),
+        lanes: crate::guidance::lanes_for("left|through|right", Modifier::Right),
+    }];
+    let g = leg_guidance(en(), &steps, Stop::ONLY);
+    let banner = &g[0].banner[0];
+    let secondary = banner.secondary.as_ref().expect("destinations line");
+    assert_eq!(secondary.text, "A 28: Porto, Matosinhos");
+    let sub = banner.sub.as_ref().expect("lanes line");
+    let lanes: Vec<(&str, Vec<&str>, Option<bool>)> = sub
+        .components
+        .iter()
+        .map(|c| (c.kind, c.directions.clone(), c.active))
+        .collect();
+    assert_eq!(
+        lanes,
+        vec![
+            ("lane", vec!["left"], Some(false)),
+            ("lane", vec!["straight"], Some(false)),
+            ("lane", vec!["right"], Some(true)),
+        ]
+    );
+    let v = serde_json::to_value(banner).unwrap();
+    assert_eq!(v["sub"]["components"][2]["active"], true);
+    assert_eq!(
+        v["sub"]["components"][2]["directions"],
+        serde_json::json!(["right"])
+    );
+    assert!(v["primary"]["components"][0].get("active").is_none());
+    // Without signs or lanes there is no second line.
+    assert!(g[1].banner[0].secondary.is_none() && g[1].banner[0].sub.is_none());
+}
