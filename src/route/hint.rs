@@ -80,5 +80,17 @@ pub fn decode(store: &GraphStore, hint: &str, point: LatLon, max_radius_m: f64) 
         edge_length_m: length,
         twin,
         name: tile.name(edge.name_index()).to_string(),
+        // As the snap the hint was made from (both directions: a hint keeps no bearing).
+        junction: if twin.is_some() {
+            super::snap::junction_edges(
+                store,
+                GlobalId::new(tile_index, local),
+                along_m,
+                graph::Exclude::NONE,
+            )
+            .ok()?
+        } else {
+            Vec::new()
+        },
     })
 }

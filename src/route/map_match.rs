@@ -116,6 +116,7 @@ fn directed(s: &Snap) -> Vec<Snap> {
             edge,
             along_m,
             twin: None,
+            junction: Vec::new(),
             ..s.clone()
         })
         .collect()

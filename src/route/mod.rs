@@ -372,8 +372,12 @@ impl Router {
                     .get(i)
                     .and_then(|h| h.as_deref())
                     .and_then(|h| hint::decode(&self.store, h, p, radius));
-                if let Some(s) = hinted {
+                if let Some(mut s) = hinted {
                     if !snap::is_excluded(&self.store, s.edge, rules.exclude)? {
+                        let store = &self.store;
+                        s.junction.retain(|&(e, _)| {
+                            !snap::is_excluded(store, e, rules.exclude).unwrap_or(true)
+                        });
                         return Ok(s);
                     }
                 }

@@ -12,6 +12,9 @@ use spatial::LatLon;
 
 /// First search radius; most points lie on or within metres of a road.
 const FIRST_RADIUS_M: f64 = 50.0;
+/// A snap this close to an end of its edge is at that junction: the route may leave or reach
+/// it by any road there, not only the one the snap happened to find.
+const AT_JUNCTION_M: f64 = 0.5;
 
 /// A coordinate placed on the graph.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +31,10 @@ pub struct Snap {
     /// The other direction of the same road, if drivable.
     pub twin: Option<EdgeId>,
     pub name: String,
+    /// When the point is at a junction: the other directed edges there, leaving it (offset 0)
+    /// or arriving at it (offset = their length). Empty elsewhere, or when bearings or
+    /// approaches limit the directions.
+    pub junction: Vec<(EdgeId, f64)>,
 }
 
 impl Snap {
@@ -37,8 +44,57 @@ impl Snap {
         if let Some(t) = self.twin {
             v.push((t, (self.edge_length_m - self.along_m).max(0.0)));
         }
+        v.extend_from_slice(&self.junction);
         v
     }
+}
+
+/// The directed edges at the junction `along_m` metres along `edge` lies on (none unless it is
+/// within [`AT_JUNCTION_M`] of one of its ends), other than `edge` and its twin: every routable
+/// edge leaving the junction, at offset 0, and the twin of each, arriving, at its length.
+pub fn junction_edges(
+    store: &GraphStore,
+    edge: EdgeId,
+    along_m: f64,
+    exclude: Exclude,
+) -> Result<Vec<(EdgeId, f64)>, StoreError> {
+    let tile = store.tile(edge.tile)?;
+    let e = tile.edge(edge.local);
+    let length = e.length_m() as f64;
+    let node = if along_m <= AT_JUNCTION_M {
+        EdgeId::new(edge.tile, tile.edge_source(edge.local))
+    } else if along_m >= length - AT_JUNCTION_M {
+        e.target()
+    } else {
+        return Ok(Vec::new());
+    };
+    if !store.has_tile(node.tile) {
+        return Ok(Vec::new());
+    }
+    let own = [Some(edge), e.twin()];
+    let at = store.tile(node.tile)?;
+    let mut out = Vec::new();
+    for local in at.out_edges(node.local) {
+        let id = EdgeId::new(node.tile, local);
+        let leaving = at.edge(local);
+        let usable = |x: &graph::tile::ArchivedEdge| {
+            x.flags & graph::tile::flags::SNAPPABLE != 0
+                && store.has_tile(x.target().tile)
+                && !exclude.excludes(x)
+        };
+        if !own.contains(&Some(id)) && usable(leaving) {
+            out.push((id, 0.0));
+        }
+        if let Some(twin) = leaving.twin() {
+            if !own.contains(&Some(twin)) && store.has_tile(twin.tile) {
+                let arriving = store.tile(twin.tile)?.edge(twin.local);
+                if usable(arriving) {
+                    out.push((twin, arriving.length_m() as f64));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A direction of travel a snap must allow: degrees clockwise from north, plus or minus
@@ -136,11 +192,16 @@ fn allowed(
 /// `snap` limited to the allowed directions.
 fn restrict(s: Snap, forward: bool, reverse: bool) -> Snap {
     match (forward, reverse, s.twin) {
-        (true, false, _) => Snap { twin: None, ..s },
+        (true, false, _) => Snap {
+            twin: None,
+            junction: Vec::new(),
+            ..s
+        },
         (false, true, Some(twin)) => Snap {
             edge: twin,
             along_m: (s.edge_length_m - s.along_m).max(0.0),
             twin: None,
+            junction: Vec::new(),
             ..s
         },
         _ => s,
@@ -192,7 +253,11 @@ pub fn snap_heading(
                     return Ok(None);
                 }
                 let (forward, reverse) = allowed(store, point, &hit, bearing, approach)?;
-                return Ok(Some(restrict(finish(store, &hit)?, forward, reverse)));
+                let mut s = finish(store, &hit)?;
+                if bearing.is_none() && approach.is_none() {
+                    s.junction = junction_edges(store, s.edge, s.along_m, exclude)?;
+                }
+                return Ok(Some(restrict(s, forward, reverse)));
             }
             _ if radius >= max_radius_m => return Ok(None),
             _ => radius = (radius * 4.0).min(max_radius_m),
@@ -320,5 +385,6 @@ fn finish(store: &GraphStore, hit: &SegmentHit) -> Result<Snap, StoreError> {
         edge_length_m: edge.length_m() as f64,
         twin,
         name: tile.name(edge.name_index()).to_string(),
+        junction: Vec::new(),
     })
 }

@@ -141,9 +141,21 @@ fn compare_with_full_graph(map: &str, area: &str, pairs: usize, anywhere: bool) 
                 assert_eq!(got.route.distance_m, want.route.distance_m, "{a:?} {b:?}");
                 assert_eq!(got.route.duration_s, want.route.duration_s, "{a:?} {b:?}");
                 assert_eq!(got.route.geometry, want.route.geometry, "{a:?} {b:?}");
+                // A point at a junction may snap onto another of its roads (one of the full
+                // graph's leads into a missing tile): the same route, another waypoint hint and
+                // road name.
+                let without_hints = |mut v: serde_json::Value| {
+                    for w in v["waypoints"].as_array_mut().into_iter().flatten() {
+                        if let Some(o) = w.as_object_mut() {
+                            o.remove("hint");
+                            o.remove("name");
+                        }
+                    }
+                    v
+                };
                 assert_eq!(
-                    route_response(&got, &opts),
-                    route_response(&want, &opts),
+                    without_hints(route_response(&got, &opts)),
+                    without_hints(route_response(&want, &opts)),
                     "{a:?} {b:?}"
                 );
                 equal += 1;
@@ -197,8 +209,10 @@ fn geohash_area_bundle_routes_like_the_full_graph() {
 /// search must drive around them (or find no route), never fail on the missing tile.
 #[test]
 fn searches_treat_roads_into_missing_tiles_as_absent() {
-    let (equal, leaving) = compare_with_full_graph(MAP, AREA, 300, true);
-    assert!(equal >= 150, "{equal}");
+    // (Points at junctions may start or end on any of their roads, so few fastest routes
+    // need the missing tiles: enough pairs to meet several.)
+    let (equal, leaving) = compare_with_full_graph(MAP, AREA, 900, true);
+    assert!(equal >= 450, "{equal}");
     assert!(leaving >= 3, "only {leaving} routes needed a missing tile");
 }
 
