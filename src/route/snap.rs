@@ -253,11 +253,11 @@ pub fn snap_heading(
                     return Ok(None);
                 }
                 let (forward, reverse) = allowed(store, point, &hit, bearing, approach)?;
-                let mut s = finish(store, &hit)?;
+                let mut s = restrict(finish(store, &hit)?, forward, reverse);
                 if bearing.is_none() && approach.is_none() {
                     s.junction = junction_edges(store, s.edge, s.along_m, exclude)?;
                 }
-                return Ok(Some(restrict(s, forward, reverse)));
+                return Ok(Some(s));
             }
             _ if radius >= max_radius_m => return Ok(None),
             _ => radius = (radius * 4.0).min(max_radius_m),
