@@ -51,7 +51,9 @@ impl Snap {
 
 /// The directed edges at the junction `along_m` metres along `edge` lies on (none unless it is
 /// within [`AT_JUNCTION_M`] of one of its ends), other than `edge` and its twin: every routable
-/// edge leaving the junction, at offset 0, and the twin of each, arriving, at its length.
+/// edge leaving the junction, at offset 0, and every one arriving there (one-way ones too),
+/// at its length. Found through the snap grid at the junction's point, which indexes every
+/// edge's segments (the tiles keep no list of the edges arriving at a node).
 pub fn junction_edges(
     store: &GraphStore,
     edge: EdgeId,
@@ -71,29 +73,45 @@ pub fn junction_edges(
     if !store.has_tile(node.tile) {
         return Ok(Vec::new());
     }
+    let point = store.tile(node.tile)?.node_location(node.local);
     let own = [Some(edge), e.twin()];
-    let at = store.tile(node.tile)?;
-    let mut out = Vec::new();
-    for local in at.out_edges(node.local) {
-        let id = EdgeId::new(node.tile, local);
-        let leaving = at.edge(local);
-        let usable = |x: &graph::tile::ArchivedEdge| {
-            x.flags & graph::tile::flags::SNAPPABLE != 0
-                && store.has_tile(x.target().tile)
-                && !exclude.excludes(x)
-        };
-        if !own.contains(&Some(id)) && usable(leaving) {
-            out.push((id, 0.0));
+    let mut hits = Vec::new();
+    visit_segments_near(store, point, AT_JUNCTION_M, |hit| {
+        if hit.projection.distance_m <= AT_JUNCTION_M && !own.contains(&Some(hit.edge)) {
+            hits.push(hit);
         }
-        if let Some(twin) = leaving.twin() {
-            if !own.contains(&Some(twin)) && store.has_tile(twin.tile) {
-                let arriving = store.tile(twin.tile)?.edge(twin.local);
-                if usable(arriving) {
-                    out.push((twin, arriving.length_m() as f64));
-                }
+    })?;
+    let mut out: Vec<(EdgeId, f64)> = Vec::new();
+    let mut add = |id: EdgeId, at_start: bool| -> Result<(), StoreError> {
+        let x = store.tile(id.tile)?.edge(id.local);
+        let usable = x.flags & graph::tile::flags::SNAPPABLE != 0
+            && store.has_tile(x.target().tile)
+            && !exclude.excludes(x);
+        if usable && !own.contains(&Some(id)) && !out.iter().any(|(e, _)| *e == id) {
+            out.push((id, if at_start { 0.0 } else { x.length_m() as f64 }));
+        }
+        Ok(())
+    };
+    for hit in hits {
+        let t = store.tile(hit.edge.tile)?;
+        let x = t.edge(hit.edge.local);
+        let len = x.length_m() as f64;
+        let along = along_edge_m(store, &hit)?;
+        // Only edges that start or end at the junction (not one passing within 0.5 m of it);
+        // the grid indexes one direction of a two-way road, so its twin comes with it.
+        let starts = along <= AT_JUNCTION_M
+            && hit.edge.tile == node.tile
+            && t.edge_source(hit.edge.local) == node.local;
+        let ends = along >= len - AT_JUNCTION_M && x.target() == node;
+        if starts || ends {
+            add(hit.edge, starts)?;
+            if let Some(twin) = x.twin() {
+                add(twin, !starts)?;
             }
         }
     }
+    // The order the grid visits segments in must not matter.
+    out.sort_by_key(|(e, _)| e.pack());
     Ok(out)
 }
 

@@ -165,3 +165,104 @@ fn via_points_make_one_leg_each() {
     assert!((ab.route.duration_s - answer.route.legs[0].duration_s).abs() < 1e-6);
     assert!(!answer.route.tiles.is_empty());
 }
+
+/// A coordinate on a junction may leave it by any of its roads: the route from there is never
+/// slower than the route made to leave along one of them (forced with a bearing), nor the
+/// route to it than one made to arrive along one of them. Before, it left or arrived only by the
+/// road its snap happened to find (on a one-way road, only that way).
+#[test]
+fn a_junction_is_left_and_reached_by_any_of_its_roads() {
+    use meridian::route::snap::Bearing;
+    use meridian::route::RouteOptions;
+    let mut checked = 0;
+    for name in ["small/baltimore-2015-02", "small/liechtenstein-2015-07"] {
+        let r = router(name);
+        let points = junctions(&r);
+        let mut rng = StdRng::seed_from_u64(17);
+        let mut tries = 0;
+        while tries < 60 {
+            tries += 1;
+            // A junction node of three roads or more, and the bearings its roads leave at.
+            let t = rng.random_range(0..r.store.tile_count());
+            let tile = r.store.tile(t).unwrap();
+            if tile.node_count() == 0 {
+                continue;
+            }
+            let node = rng.random_range(0..tile.node_count());
+            let out: Vec<u16> = tile
+                .out_edges(node)
+                .map(|l| tile.edge(l).bearing_start())
+                .collect();
+            if tile.roads_at(node) < 3 || out.is_empty() {
+                continue;
+            }
+            let j = tile.node_location(node);
+            let other = points[rng.random_range(0..points.len())];
+            // Whether the forced point `i` still snaps onto the junction (no road there may
+            // run at that bearing: then it snaps onto another road nearby, not comparable).
+            let on_junction = |forced: &RouteOptions, i: usize| {
+                let pts = if i == 0 { [j, other] } else { [other, j] };
+                r.snap_within(&pts, &meridian::route::SnapRules::of(forced))
+                    .is_ok_and(|s| s[i].distance_m < 0.5)
+            };
+            let free = RouteOptions::default();
+            let Ok(any) = r.route_with(&[j, other], &free) else {
+                continue;
+            };
+            for &b in &out {
+                let forced = RouteOptions {
+                    bearings: vec![
+                        Some(Bearing {
+                            bearing_deg: f64::from(b),
+                            range_deg: 1.0,
+                        }),
+                        None,
+                    ],
+                    ..RouteOptions::default()
+                };
+                if !on_junction(&forced, 0) {
+                    continue;
+                }
+                if let Ok(along) = r.route_with(&[j, other], &forced) {
+                    assert!(
+                        any.route.duration_s <= along.route.duration_s + 1e-6,
+                        "{name} {j:?} -> {other:?}: {} s, leaving at {b}° {} s",
+                        any.route.duration_s,
+                        along.route.duration_s
+                    );
+                    checked += 1;
+                }
+            }
+            // And the other way: reaching the junction.
+            if let Ok(back) = r.route_with(&[other, j], &free) {
+                for &b in &out {
+                    // Arriving along a road means driving against the bearing it leaves at.
+                    let arrive = (f64::from(b) + 180.0) % 360.0;
+                    let forced = RouteOptions {
+                        bearings: vec![
+                            None,
+                            Some(Bearing {
+                                bearing_deg: arrive,
+                                range_deg: 1.0,
+                            }),
+                        ],
+                        ..RouteOptions::default()
+                    };
+                    if !on_junction(&forced, 1) {
+                        continue;
+                    }
+                    if let Ok(along) = r.route_with(&[other, j], &forced) {
+                        assert!(
+                            back.route.duration_s <= along.route.duration_s + 1e-6,
+                            "{name} {other:?} -> {j:?}: {} s, arriving at {arrive}° {} s",
+                            back.route.duration_s,
+                            along.route.duration_s
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 100, "only {checked} comparisons");
+}
