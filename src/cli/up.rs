@@ -132,19 +132,26 @@ fn map_name(map: &std::path::Path) -> String {
         .to_string()
 }
 
-/// True when the graph has no manifest or the map file is newer than it, or it was imported
-/// before the places index (geocoding) existed.
+/// True when the graph has no manifest or the map file is newer than it, it was imported
+/// before the places index (geocoding) existed, or its tiles are of another format version.
 fn graph_is_stale(map: &std::path::Path, graph: &std::path::Path) -> Result<bool> {
-    if !graph.join(meridian::places::FILE_NAME).exists() {
+    if !graph.join(meridian::places::FILE_NAME).exists() || !current_format(graph) {
         return Ok(true);
     }
     older_than_map(map, graph)
 }
 
+/// Whether the graph's tiles are of this build's format (an older import is imported again
+/// rather than refused at start).
+fn current_format(graph: &std::path::Path) -> bool {
+    meridian::graph::Manifest::read(graph)
+        .is_ok_and(|m| m.format_version == meridian::graph::tile::TILE_FORMAT_VERSION)
+}
+
 /// True when the foot graph has no manifest, is not a foot graph, or is older than the map.
 fn foot_graph_is_stale(map: &std::path::Path, foot: &std::path::Path) -> Result<bool> {
     match meridian::graph::Manifest::read(foot) {
-        Ok(m) if m.profile == Profile::Foot => older_than_map(map, foot),
+        Ok(m) if m.profile == Profile::Foot && current_format(foot) => older_than_map(map, foot),
         _ => Ok(true),
     }
 }
@@ -190,4 +197,32 @@ fn render_if_stale(graph: &std::path::Path, tiles: &std::path::Path) -> Result<(
         precisions: meridian::tiles::DISPLAY_PRECISIONS.to_vec(),
         threads: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_graph_of_another_tile_format_is_imported_again() {
+        let map = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("graphdata/maps/liechtenstein-2015-07.osm.pbf");
+        let dir = tempfile::tempdir().unwrap();
+        let graph = dir.path().join("g");
+        meridian::graph::build::import(&meridian::graph::build::BuildOptions::new(&map, &graph))
+            .unwrap();
+        assert!(
+            !graph_is_stale(&map, &graph).unwrap(),
+            "a fresh import is current"
+        );
+        let manifest = graph.join(meridian::graph::manifest::MANIFEST_FILE);
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["format_version"] = serde_json::json!(meridian::graph::tile::TILE_FORMAT_VERSION - 1);
+        std::fs::write(&manifest, v.to_string()).unwrap();
+        assert!(
+            graph_is_stale(&map, &graph).unwrap(),
+            "an older format is stale"
+        );
+    }
 }
