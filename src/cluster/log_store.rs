@@ -1188,6 +1188,24 @@ where
         match record {
             Record::Entry(entry) => {
                 let index = entry.get_log_id().index;
+                // The writer appends each entry right after the last one (a lower index only
+                // after a truncation record, the next after a purge): anything else means a
+                // record between them is gone, and replaying on would build a log that was
+                // never written (entries of a truncated term behind a newer one, or a gap).
+                let expected = match (rec.log.last_key_value(), &rec.last_purged) {
+                    (Some((&last, _)), _) => Some(last + 1),
+                    (None, Some(p)) => Some(p.index + 1),
+                    (None, None) => None,
+                };
+                if expected.is_some_and(|e| e != index) {
+                    return Err(corrupt(
+                        offset,
+                        format!(
+                            "entry {index} follows entry {}: a record between them is missing",
+                            expected.unwrap_or(0).saturating_sub(1)
+                        ),
+                    ));
+                }
                 rec.log.insert(index, Cached { entry, bytes: len });
                 if let Some(old) = positions.insert(index, Span { offset, len }) {
                     live_entry_bytes -= u64::from(old.len);

@@ -267,3 +267,44 @@ fn properties_damaged_logs_recover_a_written_prefix_or_are_refused() {
     eprintln!("damaged logs: {opened} opened, {refused} refused");
     assert!(opened > 0 && refused > 0);
 }
+
+/// The case the property found (2026-12-06): a run deleted from the middle of the log took the
+/// truncation record with it, and with the synced mark lost the store replayed a newer term's
+/// entries over the older ones, keeping the older term's later entries behind them: a log
+/// never written. Now a missing record between two entries makes the store refuse to open.
+#[test]
+fn a_lost_truncation_record_is_not_replayed_past() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ops = [
+            Op::Append(2, 114),
+            Op::Append(1, 18),
+            Op::Append(1, 43),
+            Op::Truncate(1_378_309_281_923_910_912),
+            Op::Append(1, 114),
+            Op::Committed(0),
+            Op::Committed(0),
+            Op::Append(1, 8),
+        ];
+        let src = tempfile::tempdir().unwrap();
+        let states = run(src.path(), &ops).await;
+        let mut bytes = fs::read(src.path().join(LOG_FILE)).unwrap();
+        apply(&mut bytes, &Damage::Delete(8_037_459_107_650_448_128, 32));
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(LOG_FILE), &bytes).unwrap();
+        // The synced mark lost: recovery has only the file to go by.
+        match FileLogStore::<TC>::open(dir.path()).await {
+            Err(e) => assert!(matches!(e, LogStoreError::Corrupt { .. }), "{e}"),
+            Ok(mut store) => {
+                let got = read_state(&mut store).await;
+                assert!(
+                    states.contains(&got),
+                    "recovered a state never written: {got:?}"
+                );
+            }
+        }
+    });
+}
