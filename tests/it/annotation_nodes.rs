@@ -3,8 +3,7 @@
 //! point lies exactly on its node, and every two consecutive nodes are neighbours on one OSM
 //! highway way, so a client can join the route to OSM ways as it does with OSRM's answers.
 
-use crate::common::{get, junctions, pbf_highways, router};
-use meridian::server::{serve_on, Limits};
+use crate::common::{get, junctions, pbf_highways, router, serve_router};
 use std::collections::{HashMap, HashSet};
 
 const NAME: &str = "small/liechtenstein-2015-07";
@@ -29,9 +28,7 @@ fn read_pbf() -> (Positions, HashSet<(i64, i64)>) {
 async fn route_nodes_are_the_osm_nodes_under_the_geometry() {
     let r = router(NAME);
     let points = junctions(&r);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_on(r, listener, Limits::default(), None));
+    let addr = serve_router(r).await;
     let (osm_nodes, neighbours) = tokio::task::spawn_blocking(read_pbf).await.unwrap();
 
     let (mut routes, mut checked_points) = (0, 0);
@@ -137,9 +134,7 @@ async fn route_datasources_name_the_segments_on_live_traffic() {
     r.traffic
         .publish(live.snapshot(&r.store, now, meridian::traffic::live::DEFAULT_FRESH_MS));
     let points = junctions(&r);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_on(r, listener, Limits::default(), None));
+    let addr = serve_router(r).await;
 
     let (mut on_live, mut on_profile) = (0, 0);
     for i in 0..30 {

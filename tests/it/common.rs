@@ -219,3 +219,16 @@ pub fn route_intersections(route: &serde_json::Value) -> impl Iterator<Item = &s
         .flat_map(|l| l["steps"].as_array().unwrap())
         .flat_map(|s| s["intersections"].as_array().unwrap())
 }
+
+/// Serves `router` over real HTTP on a free loopback port (default limits, no cluster).
+pub async fn serve_router(router: Arc<Router>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(meridian::server::serve_on(
+        router,
+        listener,
+        meridian::server::Limits::default(),
+        None,
+    ));
+    addr
+}

@@ -5,16 +5,16 @@
 //! and its alternatives avoid motorways too; `exclude=toll` avoids every tolled edge; bad
 //! values get OSRM's codes; a graph imported before toll flags existed refuses `exclude=toll`.
 
-use crate::common::{get, graph_dir, graph_dir_deep, junctions, route_intersections, scratch_dir};
+use crate::common::{
+    get, graph_dir, graph_dir_deep, junctions, route_intersections, scratch_dir, serve_router,
+};
 use meridian::graph::exclude::is_motorway_class;
 use meridian::graph::tile::flags;
 use meridian::graph::GraphStore;
 use meridian::route::overlay::OverlayConfig;
 use meridian::route::{snap, Router};
-use meridian::server::{serve_on, Limits};
 use meridian::spatial::LatLon;
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 const PORTO: &str = "medium/porto-2015-06";
@@ -26,13 +26,6 @@ fn overlay_router(dir: &std::path::Path) -> Arc<Router> {
             .with_overlay(OverlayConfig::default())
             .expect("build overlay"),
     )
-}
-
-async fn serve(router: Arc<Router>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_on(router, listener, Limits::default(), None));
-    addr
 }
 
 /// How many segments of a route's full geometry lie on an edge with `flag_of(edge)`: each
@@ -81,7 +74,7 @@ fn tolled(_class: u8, flags: u8) -> bool {
 async fn porto_exclude_avoids_motorways_and_tolls_and_refuses_bad_values() {
     let router = overlay_router(&graph_dir_deep(PORTO));
     let nodes = junctions(&router);
-    let addr = serve(router.clone()).await;
+    let addr = serve_router(router.clone()).await;
 
     // The import keeps Porto's tolled roads (A28, A41, VCI parts are not, A41/A4 are).
     let mut toll_edges = 0;
@@ -205,7 +198,7 @@ async fn a_graph_imported_without_toll_flags_refuses_exclude_toll() {
     let store = GraphStore::open(&old).expect("an old graph still opens");
     let router = Arc::new(Router::new(Arc::new(store)));
     let nodes = junctions(&router);
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let (a, b) = (nodes[10], nodes[nodes.len() / 2]);
     let coords = format!("{},{};{},{}", a.lon, a.lat, b.lon, b.lat);
     let (status, body) = get(addr, &format!("/route/v1/driving/{coords}?exclude=toll")).await;

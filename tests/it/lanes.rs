@@ -4,18 +4,9 @@
 //! for the turn taken; no intersection lists lanes anywhere else. On Porto, steps on signposted
 //! roads carry `destinations` whose places are those of a `destination` tag.
 
-use crate::common::{get, pbf_highways, route_intersections, router, PbfWay};
-use meridian::server::{serve_on, Limits};
+use crate::common::{get, pbf_highways, route_intersections, router, serve_router, PbfWay};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-
-async fn serve(name: &str) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_on(router(name), listener, Limits::default(), None));
-    addr
-}
 
 fn near(c: &Value, (lat, lon): (f64, f64)) -> bool {
     (c[0].as_f64().unwrap() - lon).abs() < 2e-6 && (c[1].as_f64().unwrap() - lat).abs() < 2e-6
@@ -31,7 +22,7 @@ async fn intersections_list_the_lanes_of_the_way_in() {
         let (nodes, ways) = tokio::task::spawn_blocking(move || pbf_highways(name))
             .await
             .unwrap();
-        let addr = serve(name).await;
+        let addr = serve_router(router(name)).await;
         // The last node of every oneway way with lane arrows, and its arrows.
         let lane_ways: Vec<(&PbfWay, &str)> = ways
             .iter()
@@ -132,10 +123,8 @@ async fn steps_on_signposted_roads_carry_their_destinations() {
         .await
         .unwrap();
     let store = meridian::graph::GraphStore::open(dir).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let porto = std::sync::Arc::new(meridian::route::Router::new(std::sync::Arc::new(store)));
-    tokio::spawn(serve_on(porto, listener, Limits::default(), None));
+    let addr = serve_router(porto).await;
     let (mut steps_with, mut routes) = (0, 0);
     for way in signed.iter().take(40) {
         let (Some(&a), Some(&b)) = (nodes.get(&way.refs[0]), nodes.get(way.refs.last().unwrap()))
