@@ -368,7 +368,7 @@ pub struct Intersection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<usize>,
     /// OSRM's road classes of the way out: `motorway` (motorways and their links) only, as the
-    /// tiles carry no toll, ferry or tunnel flags yet; absent when empty.
+    /// toll and ferry flags are not listed here yet; absent when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<&'static str>,
     /// The lanes of the way in, where it has `turn:lanes`; absent otherwise.
