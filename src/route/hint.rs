@@ -80,8 +80,9 @@ pub fn decode(store: &GraphStore, hint: &str, point: LatLon, max_radius_m: f64) 
         edge_length_m: length,
         twin,
         name: tile.name(edge.name_index()).to_string(),
-        // As the snap the hint was made from (both directions: a hint keeps no bearing).
-        junction: if twin.is_some() {
+        // As the snap the hint was made from: its junction's roads unless a bearing or an
+        // approach had dropped a direction (a one-way road has only one to keep).
+        junction: if twin.is_some() || edge.twin().is_none() {
             super::snap::junction_edges(
                 store,
                 GlobalId::new(tile_index, local),
